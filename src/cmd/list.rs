@@ -1,0 +1,56 @@
+//! `irctl list`: the playbooks as a table or JSON.
+
+use crate::cli::{ListArgs, OutputFormat};
+use crate::cmd::load_playbooks;
+use crate::ui::Ui;
+
+/// Runs `list`.
+pub fn run(args: ListArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let set = load_playbooks(&args.source, ui)?;
+    match args.format {
+        OutputFormat::Json => {
+            let rows: Vec<serde_json::Value> = set
+                .playbooks
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "name": p.name,
+                        "title": p.raw.title,
+                        "owner": p.raw.owner,
+                        "priority": p.raw.priority,
+                        "steps": p.steps.len(),
+                        "drill_schedule": p.drill.as_ref().and_then(|d| d.schedule.clone()),
+                        "file": p.file(),
+                        "provenance": p.provenance,
+                    })
+                })
+                .collect();
+            ui.outln(&serde_json::to_string_pretty(&rows)?)?;
+        }
+        OutputFormat::Table => {
+            let mut table = ui.table(&[
+                "NAME", "TITLE", "OWNER", "PRIORITY", "STEPS", "DRILL", "FILE",
+            ]);
+            for p in &set.playbooks {
+                let file = match &p.provenance.commit {
+                    Some(c) => format!("{}@{}", p.file(), &c[..c.len().min(8)]),
+                    None => p.file().to_string(),
+                };
+                table.add_row(vec![
+                    p.name.clone(),
+                    p.raw.title.clone(),
+                    p.raw.owner.clone().unwrap_or_else(|| "-".into()),
+                    p.raw.priority.to_string(),
+                    p.steps.len().to_string(),
+                    p.drill
+                        .as_ref()
+                        .and_then(|d| d.schedule.clone())
+                        .unwrap_or_else(|| "-".into()),
+                    file,
+                ]);
+            }
+            ui.outln(&table.to_string())?;
+        }
+    }
+    Ok(0)
+}

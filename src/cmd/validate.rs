@@ -1,0 +1,41 @@
+//! `irctl validate`: load, check, print findings in the requested format.
+
+use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::cmd::EXIT_FAILED;
+use crate::ui::Ui;
+use irctl::diagnostic::{self, Summary};
+use irctl::playbook::load;
+
+/// Runs `validate`.
+pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let paths = if args.paths.is_empty() {
+        vec![args.source.playbooks.clone()]
+    } else {
+        args.paths.clone()
+    };
+    let set = load::load_paths(&paths)?;
+    let diags = &set.diagnostics;
+    let summary = Summary::of(diags, set.files.len());
+    match args.format {
+        ValidateFormat::Human => {
+            for d in diags {
+                let source = set.sources.get(&d.file).map(String::as_str);
+                ui.err(&diagnostic::render_human(d, source, ui.color_err()));
+                ui.err("\n");
+            }
+            ui.errln(&summary.line());
+        }
+        ValidateFormat::Json => ui.outln(&diagnostic::render_json(diags))?,
+        ValidateFormat::Github => {
+            ui.out(&diagnostic::render_github(diags))?;
+            ui.errln(&summary.line());
+        }
+        ValidateFormat::Junit => ui.out(&diagnostic::render_junit(
+            diags,
+            &set.files,
+            args.deny_warnings,
+        ))?,
+    }
+    let failed = summary.errors > 0 || (args.deny_warnings && summary.warnings > 0);
+    Ok(if failed { EXIT_FAILED } else { 0 })
+}

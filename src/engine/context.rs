@@ -1,0 +1,264 @@
+//! The template context a step sees, and the outputs steps leave behind.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::incident::Incident;
+use crate::playbook::Playbook;
+use crate::playbook::model::InputType;
+use crate::secret::Secret;
+use crate::template::{self, Sink};
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It ran and succeeded.
+    Succeeded,
+    /// It ran and failed.
+    Failed,
+    /// It ran past its timeout and was killed.
+    TimedOut,
+    /// The run was interrupted while it ran, or before it could start.
+    Cancelled,
+    /// It did not run (trigger or `when`).
+    Skipped,
+    /// A drill recorded what it would have done instead of doing it.
+    Simulated,
+}
+
+impl StepStatus {
+    /// The name used in the timeline and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::TimedOut => "timed_out",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Simulated => "simulated",
+        }
+    }
+
+    /// Whether the step ran into trouble (for `on_failure` triggers).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Cancelled
+        )
+    }
+}
+
+/// What a step leaves for later steps (`steps.ID.*`).
+#[derive(Clone, Debug, Serialize)]
+pub struct StepOutput {
+    /// Final status.
+    pub status: StepStatus,
+    /// Process exit code.
+    pub exit_code: Option<i32>,
+    /// Captured stdout (capped).
+    pub stdout: String,
+    /// Captured stderr (capped).
+    pub stderr: String,
+    /// HTTP status code.
+    pub http_status: Option<u16>,
+    /// HTTP response headers.
+    pub headers: BTreeMap<String, String>,
+    /// HTTP response body (capped).
+    pub body: String,
+    /// The body parsed as JSON, when it is JSON.
+    pub json: serde_json::Value,
+    /// Wall time of the last attempt.
+    pub duration_ms: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Whether a drill simulated it.
+    pub simulated: bool,
+}
+
+impl StepOutput {
+    /// An output with nothing captured yet.
+    pub fn empty(status: StepStatus) -> Self {
+        StepOutput {
+            status,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            http_status: None,
+            headers: BTreeMap::new(),
+            body: String::new(),
+            json: serde_json::Value::Null,
+            duration_ms: 0,
+            attempts: 0,
+            simulated: false,
+        }
+    }
+}
+
+/// Metadata templates see as `run`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunMeta {
+    /// The run id.
+    pub id: String,
+    /// When it started.
+    pub started_at: String,
+    /// Whether this is a drill.
+    pub drill: bool,
+    /// Whether this is a dry run.
+    pub dry_run: bool,
+}
+
+/// Everything needed to build a step's template context.
+pub struct ContextBase {
+    /// `incident`
+    pub incident: serde_json::Value,
+    /// `inputs`
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// `run`
+    pub run: RunMeta,
+    /// `playbook`
+    pub playbook: serde_json::Value,
+    /// Secret values by name.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// The name of the environment variable that carries secret `name` into a process.
+pub fn secret_env_name(name: &str) -> String {
+    format!("IRCTL_SECRET_{name}")
+}
+
+impl ContextBase {
+    /// The context for rendering into `sink`. In a shell script a secret
+    /// renders as a reference to an environment variable, never its value,
+    /// so it is not visible in `ps` or in the rendered command.
+    pub fn value(
+        &self,
+        steps: &serde_json::Map<String, serde_json::Value>,
+        sink: Sink,
+    ) -> minijinja::Value {
+        let secrets: BTreeMap<String, minijinja::Value> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| {
+                let value = if sink == Sink::Shell {
+                    minijinja::Value::from_safe_string(format!("\"${{{}}}\"", secret_env_name(k)))
+                } else {
+                    minijinja::Value::from(v.expose())
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        minijinja::context! {
+            incident => minijinja::Value::from_serialize(&self.incident),
+            inputs => minijinja::Value::from_serialize(&self.inputs),
+            steps => minijinja::Value::from_serialize(steps),
+            run => minijinja::Value::from_serialize(&self.run),
+            playbook => minijinja::Value::from_serialize(&self.playbook),
+            secrets => minijinja::Value::from(secrets),
+        }
+    }
+}
+
+/// The `playbook` template object.
+pub fn playbook_value(p: &Playbook) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.name,
+        "title": p.raw.title,
+        "owner": p.raw.owner,
+        "commit": p.provenance.commit,
+        "path": p.provenance.path,
+        "blob": p.provenance.blob,
+        "repo": p.provenance.repo,
+    })
+}
+
+/// Resolves inputs: `--input` values, else rendered defaults; checks types and required.
+pub fn resolve_inputs(
+    playbook: &Playbook,
+    incident: &Incident,
+    run: &RunMeta,
+    given: &[(String, String)],
+    drill_inputs: Option<&indexmap::IndexMap<String, serde_json::Value>>,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    for (name, _) in given {
+        if !playbook.raw.inputs.contains_key(name) {
+            let help = crate::diagnostic::did_you_mean(
+                name,
+                playbook.raw.inputs.keys().map(String::as_str),
+            )
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
+            anyhow::bail!("playbook `{}` has no input `{name}`{help}", playbook.name);
+        }
+    }
+    let ctx = minijinja::context! {
+        incident => minijinja::Value::from_serialize(incident.to_template_value()),
+        run => minijinja::Value::from_serialize(run),
+        playbook => minijinja::Value::from_serialize(playbook_value(playbook)),
+    };
+    let mut out = serde_json::Map::new();
+    for (name, spec) in &playbook.raw.inputs {
+        let given_value = given
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone());
+        let value = if let Some(v) = given_value {
+            coerce(name, spec.kind, serde_json::Value::String(v))?
+        } else if let Some(v) = drill_inputs.and_then(|d| d.get(name)) {
+            coerce(name, spec.kind, v.clone())?
+        } else if let Some(default) = &spec.default {
+            match &default.value {
+                serde_json::Value::String(s) => {
+                    let rendered = template::render(s, Sink::Text, &ctx).map_err(|e| {
+                        anyhow::anyhow!("input `{name}`: default `{s}` did not render: {e}")
+                    })?;
+                    coerce(name, spec.kind, serde_json::Value::String(rendered))?
+                }
+                other => coerce(name, spec.kind, other.clone())?,
+            }
+        } else if spec.required {
+            anyhow::bail!("input `{name}` is required: pass `--input {name}=VALUE`");
+        } else {
+            serde_json::Value::Null
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn coerce(
+    name: &str,
+    kind: InputType,
+    value: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    use serde_json::Value as J;
+    let text = match &value {
+        J::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    Ok(match kind {
+        InputType::String => match value {
+            J::String(s) => J::String(s),
+            other => J::String(other.to_string()),
+        },
+        InputType::Integer => J::from(
+            text.parse::<i64>()
+                .map_err(|_| anyhow::anyhow!("input `{name}` must be an integer, got `{text}`"))?,
+        ),
+        InputType::Number => {
+            let n = text
+                .parse::<f64>()
+                .map_err(|_| anyhow::anyhow!("input `{name}` must be a number, got `{text}`"))?;
+            serde_json::Number::from_f64(n)
+                .map(J::Number)
+                .unwrap_or(J::Null)
+        }
+        InputType::Boolean => J::Bool(match text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => true,
+            "false" | "no" | "0" | "off" => false,
+            _ => anyhow::bail!("input `{name}` must be true or false, got `{text}`"),
+        }),
+    })
+}

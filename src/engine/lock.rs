@@ -1,0 +1,73 @@
+//! One run at a time per (incident, playbook).
+//!
+//! An OS file lock (flock) is released by the kernel when its holder dies, so
+//! a crashed run never blocks the next one; the file also names the holder's
+//! run id for the error message.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+
+/// Held for the duration of a run; dropping it releases the lock.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+/// The lock is held by another live run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another run ({holder}) is already running playbook `{playbook}` for incident `{incident}`"
+)]
+pub struct Busy {
+    /// The holder's run id.
+    pub holder: String,
+    /// The playbook.
+    pub playbook: String,
+    /// The incident.
+    pub incident: String,
+}
+
+/// Takes the lock for `incident` × `playbook`, or fails with [`Busy`].
+pub fn acquire(
+    state_dir: &Path,
+    incident: &str,
+    playbook: &str,
+    run_id: &str,
+) -> anyhow::Result<RunLock> {
+    let dir = state_dir.join("locks");
+    super::ensure_dir(&dir)?;
+    let key = hex::encode(Sha256::digest(format!("{incident}\0{playbook}").as_bytes()));
+    let path = dir.join(format!("{playbook}-{}.lock", &key[..16]));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock `{}`", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(Busy {
+                holder: holder.trim().to_string(),
+                playbook: playbook.to_string(),
+                incident: incident.to_string(),
+            }
+            .into());
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
+        }
+    }
+    file.set_len(0).ok();
+    file.rewind().ok();
+    file.write_all(run_id.as_bytes())
+        .with_context(|| format!("cannot write lock `{}`", path.display()))?;
+    Ok(RunLock { _file: file })
+}

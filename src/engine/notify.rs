@@ -1,0 +1,254 @@
+//! `notify` steps: the payloads each service documents, and their error replies.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::http::Request;
+use crate::playbook::model::{PagerdutyAction, RawNotify};
+use crate::template::RenderError;
+
+/// PagerDuty Events API v2 endpoint for alerts.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+/// PagerDuty Events API v2 endpoint for change events.
+pub const PAGERDUTY_CHANGE_URL: &str = "https://events.pagerduty.com/v2/change/enqueue";
+
+/// Which service a notification goes to, for interpreting its replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// Slack incoming webhook.
+    Slack,
+    /// Teams Workflows webhook.
+    Teams,
+    /// PagerDuty Events API v2.
+    Pagerduty,
+    /// Generic webhook.
+    Webhook,
+}
+
+impl Service {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Slack => "slack",
+            Service::Teams => "teams",
+            Service::Pagerduty => "pagerduty",
+            Service::Webhook => "webhook",
+        }
+    }
+}
+
+/// A notification ready to deliver.
+pub enum Prepared {
+    /// An HTTP POST to a service.
+    Http(Service, Request),
+    /// A message on the responder's terminal.
+    Console(String),
+}
+
+/// Renders fields of a notification.
+pub trait Renderer {
+    /// Renders a text field.
+    fn text(&self, source: &str) -> Result<String, RenderError>;
+    /// Renders a URL field.
+    fn url(&self, source: &str) -> Result<String, RenderError>;
+    /// Renders a JSON value.
+    fn json(&self, value: &serde_json::Value) -> Result<serde_json::Value, RenderError>;
+}
+
+fn json_request(
+    url: String,
+    body: &serde_json::Value,
+    extra: Vec<(String, String)>,
+    expect: Vec<u16>,
+) -> Request {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(extra);
+    Request {
+        method: "POST".into(),
+        url,
+        headers,
+        body: Some(body.to_string()),
+        expect,
+        insecure: false,
+        max_redirects: 0,
+    }
+}
+
+/// Builds the request for `notify`; drills prefix texts with `[DRILL]`.
+pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prepared, RenderError> {
+    let tag = |s: String| if drill { format!("[DRILL] {s}") } else { s };
+    if let Some(c) = &notify.console {
+        return Ok(Prepared::Console(tag(r.text(&c.text)?)));
+    }
+    if let Some(s) = &notify.slack {
+        let mut body = serde_json::json!({ "text": tag(r.text(&s.text)?) });
+        if let Some(blocks) = &s.blocks {
+            body["blocks"] = r.json(blocks)?;
+        }
+        return Ok(Prepared::Http(
+            Service::Slack,
+            json_request(r.url(&s.webhook)?, &body, vec![], vec![]),
+        ));
+    }
+    if let Some(t) = &notify.teams {
+        let mut card_body = Vec::new();
+        if let Some(title) = &t.title {
+            card_body.push(serde_json::json!({
+                "type": "TextBlock", "text": tag(r.text(title)?), "weight": "Bolder", "size": "Medium", "wrap": true
+            }));
+        }
+        let text = r.text(&t.text)?;
+        card_body.push(serde_json::json!({
+            "type": "TextBlock",
+            "text": if t.title.is_some() { text } else { tag(text) },
+            "wrap": true
+        }));
+        let body = serde_json::json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": card_body
+                }
+            }]
+        });
+        return Ok(Prepared::Http(
+            Service::Teams,
+            json_request(r.url(&t.webhook)?, &body, vec![], vec![]),
+        ));
+    }
+    if let Some(p) = &notify.pagerduty {
+        let routing_key = r.text(&p.routing_key)?;
+        let opt =
+            |t: &Option<crate::playbook::model::Text>| -> Result<Option<String>, RenderError> {
+                t.as_ref().map(|t| r.text(t)).transpose()
+            };
+        let summary = opt(&p.summary)?.map(tag).unwrap_or_default();
+        let source = opt(&p.source)?.unwrap_or_else(|| "irctl".into());
+        let custom = p.custom_details.as_ref().map(|d| r.json(d)).transpose()?;
+        let (url, body) = if p.action.value == PagerdutyAction::Change {
+            let mut payload = serde_json::json!({ "summary": summary, "source": source, "timestamp": crate::timeline::now() });
+            if let Some(c) = custom {
+                payload["custom_details"] = c;
+            }
+            (
+                opt(&p.endpoint)?.unwrap_or_else(|| PAGERDUTY_CHANGE_URL.into()),
+                serde_json::json!({ "routing_key": routing_key, "payload": payload }),
+            )
+        } else {
+            let action = match p.action.value {
+                PagerdutyAction::Acknowledge => "acknowledge",
+                PagerdutyAction::Resolve => "resolve",
+                _ => "trigger",
+            };
+            let mut body = serde_json::json!({ "routing_key": routing_key, "event_action": action, "client": "irctl" });
+            if let Some(k) = opt(&p.dedup_key)? {
+                body["dedup_key"] = k.into();
+            }
+            if action == "trigger" {
+                let severity = opt(&p.severity)?.unwrap_or_else(|| "error".into());
+                let mut payload = serde_json::json!({
+                    "summary": summary, "source": source, "severity": severity, "timestamp": crate::timeline::now()
+                });
+                if let Some(c) = custom {
+                    payload["custom_details"] = c;
+                }
+                body["payload"] = payload;
+            }
+            (
+                opt(&p.endpoint)?.unwrap_or_else(|| PAGERDUTY_EVENTS_URL.into()),
+                body,
+            )
+        };
+        return Ok(Prepared::Http(
+            Service::Pagerduty,
+            json_request(url, &body, vec![], vec![]),
+        ));
+    }
+    if let Some(w) = &notify.webhook {
+        let body = match &w.json {
+            Some(j) => r.json(j)?,
+            None => serde_json::json!({}),
+        };
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (k, v) in &w.headers {
+            headers.push((k.clone(), r.text(v)?));
+        }
+        if let Some(secret) = &w.hmac_secret {
+            let key = r.text(secret)?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
+                .map_err(|e| RenderError(format!("invalid HMAC key: {e}")))?;
+            mac.update(body.to_string().as_bytes());
+            headers.push((
+                "x-irctl-signature".into(),
+                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            ));
+        }
+        return Ok(Prepared::Http(
+            Service::Webhook,
+            json_request(r.url(&w.url)?, &body, headers, vec![]),
+        ));
+    }
+    Err(RenderError("`notify` has no target".into()))
+}
+
+/// Turns a service's documented error reply into a clear message.
+pub fn explain_failure(
+    service: Service,
+    status: Option<u16>,
+    body: &str,
+    json: &serde_json::Value,
+) -> Option<String> {
+    let status = status?;
+    let text = body.trim();
+    Some(match service {
+        // Slack answers `200 ok`, or a status with a short code in plain text.
+        Service::Slack => format!(
+            "slack rejected the message (HTTP {status}): {}{}",
+            if text.is_empty() {
+                "no reason given"
+            } else {
+                text
+            },
+            match text {
+                "no_service" | "no_team" => " \u{2014} the webhook was revoked or is wrong",
+                "invalid_payload" => " \u{2014} the message JSON is malformed",
+                "channel_is_archived" => " \u{2014} the channel is archived",
+                "action_prohibited" => " \u{2014} an admin restricted posting to the channel",
+                _ => "",
+            }
+        ),
+        Service::Pagerduty => {
+            let message = json.get("message").and_then(|m| m.as_str()).unwrap_or(text);
+            let errors = json
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .filter(|e| !e.is_empty());
+            match (status, errors) {
+                (429, _) => "pagerduty is throttling events (HTTP 429)".to_string(),
+                (_, Some(errors)) => {
+                    format!("pagerduty rejected the event (HTTP {status}): {message}: {errors}")
+                }
+                _ => format!("pagerduty rejected the event (HTTP {status}): {message}"),
+            }
+        }
+        Service::Teams => {
+            let msg = json
+                .pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .unwrap_or(text);
+            format!("teams rejected the message (HTTP {status}): {msg}")
+        }
+        Service::Webhook => return None,
+    })
+}

@@ -1,0 +1,140 @@
+//! `--dry-run`: the plan of a run — DAG levels and every step's rendered
+//! action — without executing anything.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::context::{self, ContextBase, RunMeta};
+use crate::incident::Incident;
+use crate::playbook::Playbook;
+use crate::playbook::validate::STEP_OUTPUTS;
+use crate::secret::{Redactor, Secret};
+
+/// One step in the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedStep {
+    /// Step id.
+    pub id: String,
+    /// 0 for steps without needs; otherwise one more than the deepest need.
+    pub level: usize,
+    /// Its needs.
+    pub needs: Vec<String>,
+    /// Its trigger.
+    pub trigger: &'static str,
+    /// Its `when`, unevaluated.
+    pub when: Option<String>,
+    /// Confirmation question, rendered.
+    pub confirm: Option<String>,
+    /// The rendered action (secrets redacted), or why it does not render.
+    pub action: Result<serde_json::Value, String>,
+}
+
+/// The level of each step: the longest `needs` path leading to it.
+pub fn levels(playbook: &Playbook) -> Vec<usize> {
+    let n = playbook.steps.len();
+    let mut level = vec![usize::MAX; n];
+    // Validation guarantees no cycles, so this settles within n rounds.
+    for _ in 0..=n {
+        let mut changed = false;
+        for (i, s) in playbook.steps.iter().enumerate() {
+            let l = s
+                .needs
+                .iter()
+                .map(|&j| level[j].saturating_add(1))
+                .max()
+                .unwrap_or(0);
+            if l != level[i] && s.needs.iter().all(|&j| level[j] != usize::MAX) {
+                level[i] = l;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    level
+        .iter()
+        .map(|&l| if l == usize::MAX { 0 } else { l })
+        .collect()
+}
+
+/// Builds the plan; fails only on input problems (bad `--input`).
+pub fn plan(
+    playbook: &Playbook,
+    incident: &Incident,
+    given_inputs: &[(String, String)],
+    secrets: &BTreeMap<String, Secret>,
+    drill: bool,
+) -> anyhow::Result<Vec<PlannedStep>> {
+    let meta = RunMeta {
+        id: "dry-run".into(),
+        started_at: crate::timeline::now(),
+        drill,
+        dry_run: true,
+    };
+    let drill_inputs = if drill {
+        playbook.drill.as_ref().map(|d| &d.inputs)
+    } else {
+        None
+    };
+    let inputs = context::resolve_inputs(playbook, incident, &meta, given_inputs, drill_inputs)?;
+    let mut all_secrets = secrets.clone();
+    for name in &playbook.raw.secrets {
+        all_secrets
+            .entry(name.value.clone())
+            .or_insert_with(|| Secret::new(format!("<secret {}>", name.value)));
+    }
+    let redactor = Redactor::new(secrets.values());
+    let base = ContextBase {
+        incident: incident.to_template_value(),
+        inputs,
+        run: meta,
+        playbook: context::playbook_value(playbook),
+        secrets: all_secrets,
+    };
+    let mut placeholders = serde_json::Map::new();
+    for s in &playbook.steps {
+        let fields: serde_json::Map<String, serde_json::Value> = STEP_OUTPUTS
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    serde_json::Value::String(format!("<steps.{}.{f}>", s.id)),
+                )
+            })
+            .collect();
+        placeholders.insert(s.id.clone(), serde_json::Value::Object(fields));
+    }
+    let levels = levels(playbook);
+    let mut out: Vec<PlannedStep> = playbook
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let prepared = super::render::prepare(s, &base, &placeholders, drill);
+            let (action, confirm) = match prepared {
+                Ok(p) => (
+                    Ok(redactor.redact_json(&p.describe())),
+                    p.confirm.map(|c| redactor.redact(&c)),
+                ),
+                Err(e) => (Err(redactor.redact(&e.to_string())), None),
+            };
+            PlannedStep {
+                id: s.id.clone(),
+                level: levels[i],
+                needs: s
+                    .needs
+                    .iter()
+                    .map(|&j| playbook.steps[j].id.clone())
+                    .collect(),
+                trigger: s.raw.trigger.value.as_str(),
+                when: s.raw.when.as_ref().map(|w| w.value.trim().to_string()),
+                confirm,
+                action,
+            }
+        })
+        .collect();
+    out.sort_by_key(|p| p.level);
+    Ok(out)
+}

@@ -1,0 +1,883 @@
+//! Incidents: what irctl responds to, normalised from whatever paged.
+//!
+//! An incident arrives as an Alertmanager or Grafana webhook, a PagerDuty V3
+//! webhook or Events API v2 event, a CloudEvent, or irctl's own small JSON or
+//! YAML file — or is made up from `--label` flags. Matching, templates, the
+//! timeline and postmortems all see one [`Incident`], so a playbook does not
+//! care which system sent the alert.
+//!
+//! Parsing is strict about shape and neutral about content. A wrong type is
+//! an error naming the file, the field's path and what was expected; label
+//! values are untrusted data, stored verbatim as plain strings and never
+//! interpreted here — escaping happens where they are rendered.
+//!
+//! One file per source: `alertmanager.rs` (also Grafana, which reuses the
+//! envelope), `pagerduty.rs` (V3 webhooks and Events API v2),
+//! `cloudevents.rs` and `irctl.rs`. `field.rs` holds the typed, path-aware
+//! field access they share and `timestamp.rs` the one lenient timestamp
+//! parser they all use.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::yaml::Pos;
+
+mod alertmanager;
+mod cloudevents;
+mod field;
+mod irctl;
+mod pagerduty;
+mod timestamp;
+
+use field::{Ctx, Object};
+
+/// The largest incident payload irctl reads; real webhooks are kilobytes.
+pub const MAX_INCIDENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Normalised severity, most severe first (so `min()` picks the worst).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Wake someone up now.
+    Critical,
+    /// Serious, needs attention soon.
+    High,
+    /// Degraded or at risk; also the level for anything unrecognised.
+    Warning,
+    /// Informational.
+    Info,
+}
+
+impl Severity {
+    /// The lowercase name used in labels, templates and output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+
+    /// Maps a source's severity text (`crit`, `P1`, `sev-2`, `average`, …) to a level.
+    ///
+    /// Case, surrounding whitespace and `-`, `_`, `.` and inner spaces are
+    /// ignored. Anything unrecognised — including an empty string — becomes
+    /// [`Severity::Warning`]: an unknown severity must not silently downgrade a
+    /// real page to `info`, and `critical` is reserved for sources that say so.
+    pub fn normalise(raw: &str) -> Severity {
+        let key: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect();
+        match key.as_str() {
+            "critical" | "crit" | "fatal" | "emergency" | "emerg" | "alert" | "page" | "disaster"
+            | "blocker" | "p0" | "p1" | "sev0" | "sev1" => Severity::Critical,
+            "error" | "err" | "high" | "major" | "severe" | "p2" | "sev2" => Severity::High,
+            "warning" | "warn" | "medium" | "minor" | "average" | "moderate" | "p3" | "sev3" => {
+                Severity::Warning
+            }
+            "info" | "informational" | "information" | "low" | "notice" | "debug" | "trace"
+            | "none" | "ok" | "trivial" | "notclassified" | "p4" | "p5" | "sev4" | "sev5" => {
+                Severity::Info
+            }
+            _ => Severity::Warning,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the incident is still happening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Ongoing (PagerDuty's triggered and acknowledged count as firing).
+    Firing,
+    /// Over.
+    Resolved,
+}
+
+impl Status {
+    /// The lowercase name used in labels, templates and output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A payload format irctl can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncidentFormat {
+    /// Prometheus Alertmanager webhook (`version: "4"`).
+    Alertmanager,
+    /// Grafana unified alerting webhook contact point.
+    Grafana,
+    /// PagerDuty V3 webhook (`{"event": {...}}`).
+    PagerdutyWebhook,
+    /// PagerDuty Events API v2 event (`event_action`, `payload`).
+    PagerdutyEvent,
+    /// CloudEvents 1.0 in the JSON event format.
+    Cloudevents,
+    /// irctl's own incident file, JSON or YAML.
+    Irctl,
+}
+
+impl IncidentFormat {
+    /// Every format, in the order detection tries them.
+    pub const ALL: &[IncidentFormat] = &[
+        IncidentFormat::Alertmanager,
+        IncidentFormat::Grafana,
+        IncidentFormat::PagerdutyWebhook,
+        IncidentFormat::PagerdutyEvent,
+        IncidentFormat::Cloudevents,
+        IncidentFormat::Irctl,
+    ];
+
+    /// The name used by `--incident-format`, in messages and as an incident's `source`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IncidentFormat::Alertmanager => "alertmanager",
+            IncidentFormat::Grafana => "grafana",
+            IncidentFormat::PagerdutyWebhook => "pagerduty-webhook",
+            IncidentFormat::PagerdutyEvent => "pagerduty-event",
+            IncidentFormat::Cloudevents => "cloudevents",
+            IncidentFormat::Irctl => "irctl",
+        }
+    }
+
+    /// What a payload must contain to be read as this format (for forced-format errors).
+    fn requirement(self) -> &'static str {
+        match self {
+            IncidentFormat::Alertmanager => {
+                "it needs an object with an `alerts` array (Alertmanager webhook, `version: \"4\"`)"
+            }
+            IncidentFormat::Grafana => {
+                "it needs an object with an `alerts` array (Grafana alerting webhook)"
+            }
+            IncidentFormat::PagerdutyWebhook => {
+                "it needs an object with an `event` object holding `event_type` and `data` (PagerDuty V3 webhook)"
+            }
+            IncidentFormat::PagerdutyEvent => {
+                "it needs an object with `event_action` (`trigger`, `acknowledge` or `resolve`) and `payload` (PagerDuty Events API v2)"
+            }
+            IncidentFormat::Cloudevents => {
+                "it needs an object with `specversion: \"1.0\"`, `id`, `source` and `type` (CloudEvents JSON format)"
+            }
+            IncidentFormat::Irctl => {
+                "it needs a mapping with `title` and optional `id`, `severity`, `status`, `labels`, `annotations`, `started_at`, `url` (irctl incident file)"
+            }
+        }
+    }
+}
+
+impl fmt::Display for IncidentFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IncidentFormat {
+    type Err = IncidentError;
+
+    /// Parses a format name as listed in [`IncidentFormat::ALL`], ignoring case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        IncidentFormat::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| IncidentError::UnknownFormatName {
+                name: shown(s),
+            })
+    }
+}
+
+/// One incident, whatever format it arrived in.
+#[derive(Clone, Debug, Serialize)]
+pub struct Incident {
+    /// Stable identity: Alertmanager `groupKey`, PagerDuty incident id or
+    /// `dedup_key`, CloudEvents `id`, the irctl file's `id`; otherwise a hash
+    /// of title and labels. May contain any characters; see [`Incident::file_safe_id`].
+    pub id: String,
+    /// One line for humans; untrusted text.
+    pub title: String,
+    /// Normalised severity.
+    pub severity: Severity,
+    /// The severity as the source wrote it (empty when it gave none).
+    pub severity_raw: String,
+    /// Firing or resolved.
+    pub status: Status,
+    /// The [`IncidentFormat`] name, or `adhoc` for incidents built from flags.
+    pub source: String,
+    /// Labels (untrusted values, kept verbatim).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations (untrusted values, kept verbatim).
+    pub annotations: BTreeMap<String, String>,
+    /// When it started, if the source said.
+    #[serde(serialize_with = "serialize_time")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended, only once resolved.
+    #[serde(serialize_with = "serialize_time")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The source's fingerprint or dedup key for a single alert.
+    pub fingerprint: Option<String>,
+    /// A link back to the source.
+    pub url: Option<String>,
+    /// The individual alerts; formats without alert groups get one alert
+    /// mirroring the incident, so templates can always iterate.
+    pub alerts: Vec<Alert>,
+    /// The payload as received.
+    pub raw: Value,
+}
+
+/// One alert inside an incident.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alert {
+    /// Firing or resolved.
+    pub status: Status,
+    /// The alert's own labels.
+    pub labels: BTreeMap<String, String>,
+    /// The alert's own annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// When the alert started.
+    #[serde(serialize_with = "serialize_time")]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// When the alert ended (never Alertmanager's `0001-01-01` placeholder).
+    #[serde(serialize_with = "serialize_time")]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The source's fingerprint for this alert.
+    pub fingerprint: Option<String>,
+    /// The link to the rule or query that produced the alert.
+    pub generator_url: Option<String>,
+    /// Grafana's evaluated values (`values`, or `valueString` as a string).
+    pub values: Option<Value>,
+    /// Grafana's dashboard link.
+    pub dashboard_url: Option<String>,
+    /// Grafana's link to silence this alert.
+    pub silence_url: Option<String>,
+}
+
+impl Incident {
+    /// The id made safe for file and directory names.
+    ///
+    /// Keeps ASCII letters, digits, `-`, `_` and `.`, replaces every other run
+    /// of characters with one `_`, strips leading `.`/`-`/`_` and trailing
+    /// `.`/`_`, and caps the length at 80. If anything changed, a short
+    /// SHA-256 of the original id is appended so distinct ids stay distinct.
+    pub fn file_safe_id(&self) -> String {
+        const MAX: usize = 80;
+        const HASH: usize = 12;
+        let mut cleaned = String::with_capacity(self.id.len().min(MAX));
+        let mut replaced = false;
+        for c in self.id.chars() {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                cleaned.push(c);
+                replaced = false;
+            } else if !replaced {
+                cleaned.push('_');
+                replaced = true;
+            }
+        }
+        let trimmed = cleaned
+            .trim_start_matches(['.', '-', '_'])
+            .trim_end_matches(['.', '_']);
+        if trimmed == self.id && trimmed.len() <= MAX {
+            return self.id.clone();
+        }
+        let base = if trimmed.is_empty() { "incident" } else { trimmed };
+        // `base` is ASCII, so any byte index is a char boundary.
+        let base = &base[..base.len().min(MAX - 1 - HASH)];
+        let hash = hash_hex([self.id.as_str()]);
+        format!("{base}-{}", &hash[..HASH])
+    }
+
+    /// The labels matchers see: the incident's labels plus `severity`,
+    /// `status` and `source`, each added only when no label of that name exists.
+    pub fn match_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone();
+        for (name, value) in [
+            ("severity", self.severity.as_str()),
+            ("status", self.status.as_str()),
+            ("source", self.source.as_str()),
+        ] {
+            labels
+                .entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+        labels
+    }
+
+    /// The `incident` object templates see: every field, timestamps as RFC 3339
+    /// UTC with milliseconds (or null), `alerts` as an array and `raw` as received.
+    pub fn to_template_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), Value::String(self.id.clone()));
+        m.insert("title".into(), Value::String(self.title.clone()));
+        m.insert("severity".into(), Value::String(self.severity.as_str().into()));
+        m.insert("severity_raw".into(), Value::String(self.severity_raw.clone()));
+        m.insert("status".into(), Value::String(self.status.as_str().into()));
+        m.insert("source".into(), Value::String(self.source.clone()));
+        m.insert("labels".into(), string_map_value(&self.labels));
+        m.insert("annotations".into(), string_map_value(&self.annotations));
+        m.insert("started_at".into(), time_value(self.started_at));
+        m.insert("ended_at".into(), time_value(self.ended_at));
+        m.insert("fingerprint".into(), opt_string_value(&self.fingerprint));
+        m.insert("url".into(), opt_string_value(&self.url));
+        m.insert(
+            "alerts".into(),
+            Value::Array(self.alerts.iter().map(Alert::to_template_value).collect()),
+        );
+        m.insert("raw".into(), self.raw.clone());
+        Value::Object(m)
+    }
+}
+
+impl Alert {
+    fn to_template_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("status".into(), Value::String(self.status.as_str().into()));
+        m.insert("labels".into(), string_map_value(&self.labels));
+        m.insert("annotations".into(), string_map_value(&self.annotations));
+        m.insert("starts_at".into(), time_value(self.starts_at));
+        m.insert("ends_at".into(), time_value(self.ends_at));
+        m.insert("fingerprint".into(), opt_string_value(&self.fingerprint));
+        m.insert("generator_url".into(), opt_string_value(&self.generator_url));
+        m.insert("values".into(), self.values.clone().unwrap_or(Value::Null));
+        m.insert("dashboard_url".into(), opt_string_value(&self.dashboard_url));
+        m.insert("silence_url".into(), opt_string_value(&self.silence_url));
+        Value::Object(m)
+    }
+
+    /// The single alert of a format without alert groups, mirroring the incident.
+    fn mirror(incident: &Incident) -> Alert {
+        Alert {
+            status: incident.status,
+            labels: incident.labels.clone(),
+            annotations: incident.annotations.clone(),
+            starts_at: incident.started_at,
+            ends_at: incident.ended_at,
+            fingerprint: incident.fingerprint.clone(),
+            generator_url: incident.url.clone(),
+            values: None,
+            dashboard_url: None,
+            silence_url: None,
+        }
+    }
+}
+
+/// Why an incident could not be read. Every message names the origin.
+#[derive(Debug, thiserror::Error)]
+pub enum IncidentError {
+    /// The file or stdin could not be read.
+    #[error("cannot read incident `{origin}`: {source}")]
+    Io {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The payload exceeds [`MAX_INCIDENT_BYTES`].
+    #[error(
+        "incident `{origin}` is larger than the {} MiB limit ({MAX_INCIDENT_BYTES} bytes)",
+        MAX_INCIDENT_BYTES / (1024 * 1024)
+    )]
+    TooLarge {
+        /// File path or `<stdin>`.
+        origin: String,
+    },
+    /// The payload is not UTF-8.
+    #[error("incident `{origin}` is not valid UTF-8 (first invalid byte at offset {offset})")]
+    NotUtf8 {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
+    /// The payload is empty or only whitespace.
+    #[error("incident `{origin}` is empty")]
+    Empty {
+        /// File path or `<stdin>`.
+        origin: String,
+    },
+    /// Not well-formed JSON or YAML.
+    #[error("invalid {syntax} in `{origin}`{}: {message}", at(*.pos))]
+    Syntax {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// `JSON` or `YAML`.
+        syntax: &'static str,
+        /// Where the parser stopped.
+        pos: Pos,
+        /// The parser's description, without position.
+        message: String,
+    },
+    /// Detection found no known format.
+    #[error("could not recognise the incident format of `{origin}`; supported: {}", supported())]
+    UnrecognisedFormat {
+        /// File path or `<stdin>`.
+        origin: String,
+    },
+    /// `--incident-format` named no known format.
+    #[error("unknown incident format `{name}`; supported: {}", supported())]
+    UnknownFormatName {
+        /// The name as given.
+        name: String,
+    },
+    /// A forced format does not fit the payload.
+    #[error("`{origin}` is not a {format} payload: {}", .format.requirement())]
+    FormatMismatch {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The forced format.
+        format: IncidentFormat,
+    },
+    /// A required field is absent.
+    #[error("missing required field `{field}` in {format} payload `{origin}`")]
+    MissingField {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The format being read.
+        format: IncidentFormat,
+        /// Path of the field, e.g. `alerts[0].labels`.
+        field: String,
+    },
+    /// A field has the wrong JSON type.
+    #[error("invalid {format} payload `{origin}`: `{field}` must be {expected}, found {found}")]
+    WrongType {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The format being read.
+        format: IncidentFormat,
+        /// Path of the field.
+        field: String,
+        /// What the format requires.
+        expected: &'static str,
+        /// What the payload has.
+        found: &'static str,
+    },
+    /// A field has a value the format does not allow.
+    #[error("invalid {format} payload `{origin}`: `{field}` is `{value}`, expected {expected}")]
+    InvalidValue {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The format being read.
+        format: IncidentFormat,
+        /// Path of the field.
+        field: String,
+        /// The value, escaped and shortened for display.
+        value: String,
+        /// What the format allows.
+        expected: String,
+    },
+    /// A timestamp that the lenient parser could not read.
+    #[error(
+        "invalid timestamp in `{origin}`: `{field}` is `{value}`, expected RFC 3339 such as `2024-01-01T10:00:00Z`"
+    )]
+    Timestamp {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// Path of the field.
+        field: String,
+        /// The value, escaped and shortened for display.
+        value: String,
+    },
+    /// An alert group with no alerts.
+    #[error("{format} payload `{origin}` has no alerts; `{field}` needs at least one entry")]
+    NoAlerts {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The format being read.
+        format: IncidentFormat,
+        /// Path of the alerts array.
+        field: String,
+    },
+    /// The payload does not fit the format's schema (irctl files: unknown
+    /// field, wrong type), with a position when the text is known.
+    #[error("invalid {format} payload `{origin}`{}: {message}", at(*.pos))]
+    Schema {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The format being read.
+        format: IncidentFormat,
+        /// Where, or [`Pos::UNKNOWN`].
+        pos: Pos,
+        /// What is wrong.
+        message: String,
+    },
+    /// A well-formed payload of a kind irctl does not respond to.
+    #[error("unsupported {format} payload `{origin}`: {message}")]
+    Unsupported {
+        /// File path or `<stdin>`.
+        origin: String,
+        /// The format being read.
+        format: IncidentFormat,
+        /// Why.
+        message: String,
+    },
+}
+
+fn at(pos: Pos) -> String {
+    if pos.line > 0 {
+        format!(" at line {} column {}", pos.line, pos.column)
+    } else {
+        String::new()
+    }
+}
+
+fn supported() -> String {
+    IncidentFormat::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Untrusted text made safe to quote in a one-line message: control
+/// characters escaped, at most 100 characters.
+pub(crate) fn shown(raw: &str) -> String {
+    const LIMIT: usize = 100;
+    let mut out: String = raw.chars().take(LIMIT).flat_map(char::escape_debug).collect();
+    if raw.chars().nth(LIMIT).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Parses payload bytes; `origin` names the source in messages; `format`
+/// `None` detects the format from the payload.
+///
+/// A UTF-8 BOM is ignored. Text is read as JSON when `origin` ends in
+/// `.json` or (without a `.yaml`/`.yml` extension) the first non-blank
+/// character is `{` or `[`; otherwise as YAML.
+pub fn parse(
+    bytes: &[u8],
+    origin: &str,
+    format: Option<IncidentFormat>,
+) -> Result<Incident, IncidentError> {
+    if bytes.len() > MAX_INCIDENT_BYTES {
+        return Err(IncidentError::TooLarge {
+            origin: origin.to_string(),
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| IncidentError::NotUtf8 {
+        origin: origin.to_string(),
+        offset: e.valid_up_to(),
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(IncidentError::Empty {
+            origin: origin.to_string(),
+        });
+    }
+    if reads_as_json(origin, text) {
+        let value: Value = serde_json::from_str(text).map_err(|e| json_error(origin, &e))?;
+        from_document(value, origin, format, Some(Text::Json(text)))
+    } else {
+        let value: Value = crate::yaml::from_str(text).map_err(|e| IncidentError::Syntax {
+            origin: origin.to_string(),
+            syntax: "YAML",
+            pos: e.pos,
+            message: e.message,
+        })?;
+        from_document(value, origin, format, Some(Text::Yaml(text)))
+    }
+}
+
+/// Reads an incident from a file, or from stdin when `path` is `-`, never
+/// holding more than [`MAX_INCIDENT_BYTES`] + 1 bytes in memory.
+pub fn read(path: &Path, format: Option<IncidentFormat>) -> Result<Incident, IncidentError> {
+    let stdin = path == Path::new("-");
+    let origin = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let io_error = |source| IncidentError::Io {
+        origin: origin.clone(),
+        source,
+    };
+    let bytes = if stdin {
+        read_limited(std::io::stdin().lock()).map_err(io_error)?
+    } else {
+        let file = std::fs::File::open(path).map_err(io_error)?;
+        read_limited(file).map_err(io_error)?
+    };
+    parse(&bytes, &origin, format)
+}
+
+fn read_limited(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INCIDENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Builds an ad hoc incident from CLI flags: status firing, source `adhoc`,
+/// started now. The title defaults to the `alertname` label, the severity to
+/// the `severity` label; the id is a hash of title and labels.
+pub fn from_flags(
+    labels: &[(String, String)],
+    title: Option<&str>,
+    severity: Option<&str>,
+) -> Incident {
+    let labels: BTreeMap<String, String> = labels.iter().cloned().collect();
+    let title = title
+        .filter(|t| !t.trim().is_empty())
+        .map(str::to_string)
+        .or_else(|| labels.get("alertname").cloned())
+        .unwrap_or_else(|| "ad hoc incident".to_string());
+    let severity_raw = severity
+        .map(str::to_string)
+        .or_else(|| labels.get("severity").cloned())
+        .unwrap_or_default();
+    let mut raw = Map::new();
+    raw.insert("title".into(), Value::String(title.clone()));
+    raw.insert("severity".into(), Value::String(severity_raw.clone()));
+    raw.insert("labels".into(), string_map_value(&labels));
+    let mut incident = Incident {
+        id: derived_id("adhoc", &title, &labels),
+        title,
+        severity: Severity::normalise(&severity_raw),
+        severity_raw,
+        status: Status::Firing,
+        source: "adhoc".to_string(),
+        labels,
+        annotations: BTreeMap::new(),
+        started_at: Some(Utc::now()),
+        ended_at: None,
+        fingerprint: None,
+        url: None,
+        alerts: Vec::new(),
+        raw: Value::Object(raw),
+    };
+    incident.alerts.push(Alert::mirror(&incident));
+    incident
+}
+
+/// Parses a `--label key=value` flag. The key must match
+/// `[a-zA-Z_][a-zA-Z0-9_]*`; the value is everything after the first `=`.
+pub fn parse_label_flag(s: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err(format!("expected `key=value`, found `{}`", shown(s)));
+    };
+    if !is_label_name(key) {
+        return Err(format!(
+            "invalid label name `{}`: it must match `[a-zA-Z_][a-zA-Z0-9_]*`",
+            shown(key)
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// Builds an incident from an already-parsed value (a playbook's
+/// `drill.incident`), detecting the format as [`parse`] does. Errors carry
+/// no line or column; the caller knows where the value was written.
+pub fn from_value(value: Value, origin: &str) -> Result<Incident, IncidentError> {
+    from_document(value, origin, None, None)
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The source text a value was parsed from, so the irctl format can
+/// re-read it for errors with line and column.
+#[derive(Clone, Copy)]
+enum Text<'t> {
+    Json(&'t str),
+    Yaml(&'t str),
+}
+
+fn reads_as_json(origin: &str, text: &str) -> bool {
+    let ext = Path::new(origin)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("json") => true,
+        Some("yaml" | "yml") => false,
+        _ => text.trim_start().starts_with(['{', '[']),
+    }
+}
+
+fn json_error(origin: &str, e: &serde_json::Error) -> IncidentError {
+    IncidentError::Syntax {
+        origin: origin.to_string(),
+        syntax: "JSON",
+        pos: json_pos(e),
+        message: strip_position(&e.to_string()),
+    }
+}
+
+fn json_pos(e: &serde_json::Error) -> Pos {
+    if e.line() == 0 {
+        return Pos::UNKNOWN;
+    }
+    Pos::new(
+        u32::try_from(e.line()).unwrap_or(u32::MAX),
+        u32::try_from(e.column()).unwrap_or(u32::MAX),
+    )
+}
+
+/// serde_json appends " at line X column Y"; positions are printed separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn from_document(
+    value: Value,
+    origin: &str,
+    forced: Option<IncidentFormat>,
+    text: Option<Text<'_>>,
+) -> Result<Incident, IncidentError> {
+    let mismatch = |format| IncidentError::FormatMismatch {
+        origin: origin.to_string(),
+        format,
+    };
+    let unrecognised = || IncidentError::UnrecognisedFormat {
+        origin: origin.to_string(),
+    };
+    let Some(obj) = value.as_object() else {
+        return Err(forced.map_or_else(unrecognised, mismatch));
+    };
+    let format = match forced {
+        Some(format) if fits(format, obj) => format,
+        Some(format) => return Err(mismatch(format)),
+        None => detect(obj).ok_or_else(unrecognised)?,
+    };
+    let mut incident = parse_object(&Ctx::new(origin, format), obj, text)?;
+    incident.raw = value;
+    Ok(incident)
+}
+
+/// Detection, in an order where no two formats claim the same payload:
+/// CloudEvents' `specversion` and PagerDuty's `event`/`event_action` are
+/// names the alert-group formats never use; among payloads with `alerts`,
+/// Grafana adds `orgId`, `state` or `title`; what is left with `title` or
+/// `labels` is irctl's own file.
+fn detect(obj: &Object) -> Option<IncidentFormat> {
+    let has = |key: &str| obj.contains_key(key);
+    if has("specversion") {
+        Some(IncidentFormat::Cloudevents)
+    } else if obj.get("event").is_some_and(Value::is_object) {
+        Some(IncidentFormat::PagerdutyWebhook)
+    } else if has("event_action") {
+        Some(IncidentFormat::PagerdutyEvent)
+    } else if has("alerts") {
+        if has("orgId") || has("state") || has("title") {
+            Some(IncidentFormat::Grafana)
+        } else {
+            Some(IncidentFormat::Alertmanager)
+        }
+    } else if has("title") || has("labels") {
+        Some(IncidentFormat::Irctl)
+    } else {
+        None
+    }
+}
+
+/// Whether a forced format can be attempted on this object at all.
+fn fits(format: IncidentFormat, obj: &Object) -> bool {
+    match format {
+        IncidentFormat::Alertmanager | IncidentFormat::Grafana => obj.contains_key("alerts"),
+        IncidentFormat::PagerdutyWebhook => obj.get("event").is_some_and(Value::is_object),
+        IncidentFormat::PagerdutyEvent => obj.contains_key("event_action"),
+        IncidentFormat::Cloudevents => obj.contains_key("specversion"),
+        IncidentFormat::Irctl => true,
+    }
+}
+
+/// Reads `obj` as `ctx.format`; `raw` is left null for the caller to fill.
+fn parse_object(ctx: &Ctx<'_>, obj: &Object, text: Option<Text<'_>>) -> Result<Incident, IncidentError> {
+    match ctx.format {
+        IncidentFormat::Alertmanager | IncidentFormat::Grafana => alertmanager::parse(ctx, obj),
+        IncidentFormat::PagerdutyWebhook => pagerduty::parse_webhook(ctx, obj),
+        IncidentFormat::PagerdutyEvent => pagerduty::parse_event(ctx, obj),
+        IncidentFormat::Cloudevents => cloudevents::parse(ctx, obj),
+        IncidentFormat::Irctl => irctl::parse(ctx, obj, text),
+    }
+}
+
+/// A stable id from title and labels: `<prefix>-<16 hex digits of SHA-256>`.
+fn derived_id(prefix: &str, title: &str, labels: &BTreeMap<String, String>) -> String {
+    let parts = std::iter::once(title).chain(labels.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]));
+    format!("{prefix}-{}", &hash_hex(parts)[..16])
+}
+
+/// Hex SHA-256 over length-prefixed parts, so `["ab", "c"]` and `["a", "bc"]` differ.
+fn hash_hex<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// `(severity, severity_raw)` from an optional source text.
+fn severity_of(raw: Option<&str>) -> (Severity, String) {
+    let raw = raw.unwrap_or_default();
+    (Severity::normalise(raw), raw.to_string())
+}
+
+fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn time_value(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(format_time(t)))
+}
+
+fn serialize_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_time(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+fn string_map_value(map: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+fn opt_string_value(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+//! irctl: playbook-as-code incident response.
+//!
+//! The stages, in the order data flows through them:
+//!
+//! - [`playbook`]: read playbook files ([`playbook::load`]) and check them
+//!   into runnable playbooks ([`playbook::validate`]), reporting
+//!   [`diagnostic::Diagnostic`]s with file, line and column;
+//! - [`incident`]: turn an alert payload into one [`incident::Incident`];
+//! - [`matching`]: choose the playbook for an incident, and explain why;
+//! - [`template`]: render step fields with context-aware escaping.
+//!
+//! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
+//! arguments, calls these stages and prints through `src/ui.rs`.
+
+pub mod diagnostic;
+pub mod duration;
+pub mod incident;
+pub mod matching;
+pub mod playbook;
+pub mod schedule;
+pub mod template;
+pub mod yaml;
+pub mod engine;
+pub mod secret;
+pub mod timeline;

@@ -1,0 +1,292 @@
+//! Label matchers (Alertmanager syntax) and choosing the playbook for an incident.
+//!
+//! Matchers are parsed once at load time; regexes are fully anchored, as in
+//! Alertmanager, and a label the incident does not have equals the empty string.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::Regex;
+
+/// How a matcher compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchOp {
+    /// `=`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `=~`
+    Regex,
+    /// `!~`
+    NotRegex,
+}
+
+impl MatchOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::Regex => "=~",
+            MatchOp::NotRegex => "!~",
+        }
+    }
+}
+
+/// A parsed `name<op>"value"` matcher.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    /// The label name.
+    pub name: String,
+    /// The comparison.
+    pub op: MatchOp,
+    /// The value or pattern as written (unquoted).
+    pub value: String,
+    regex: Option<Regex>,
+}
+
+/// Why a matcher could not be parsed; `Regex` is reported as `invalid-regex`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MatcherError {
+    /// The text is not `name op "value"`.
+    Syntax(String),
+    /// The pattern does not compile.
+    Regex(String),
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{}{}",
+            self.name,
+            self.op.as_str(),
+            serde_json::Value::String(self.value.clone())
+        )
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Matcher {
+    /// Parses `name="value"`, `name!="value"`, `name=~"re"` or `name!~"re"`.
+    /// The value may be double-quoted (with `\"` and `\\` escapes) or bare.
+    pub fn parse(text: &str) -> Result<Matcher, MatcherError> {
+        let t = text.trim();
+        let op_at = t.find(['=', '!', '~']).ok_or_else(|| {
+            MatcherError::Syntax(format!(
+                "`{text}` is not a matcher; expected `name=\"value\"`, `name!=\"value\"`, `name=~\"regex\"` or `name!~\"regex\"`"
+            ))
+        })?;
+        let name = t[..op_at].trim();
+        let rest = &t[op_at..];
+        let (op, after) = if let Some(r) = rest.strip_prefix("=~") {
+            (MatchOp::Regex, r)
+        } else if let Some(r) = rest.strip_prefix("!~") {
+            (MatchOp::NotRegex, r)
+        } else if let Some(r) = rest.strip_prefix("!=") {
+            (MatchOp::NotEqual, r)
+        } else if let Some(r) = rest.strip_prefix('=') {
+            (MatchOp::Equal, r)
+        } else {
+            return Err(MatcherError::Syntax(format!(
+                "`{text}` has no valid operator; use `=`, `!=`, `=~` or `!~`"
+            )));
+        };
+        if !is_label_name(name) {
+            return Err(MatcherError::Syntax(format!(
+                "`{name}` is not a valid label name in `{text}` (letters, digits and `_`, not starting with a digit)"
+            )));
+        }
+        let value = unquote(after.trim()).map_err(|e| MatcherError::Syntax(format!("{e} in `{text}`")))?;
+        let regex = match op {
+            MatchOp::Regex | MatchOp::NotRegex => Some(
+                Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| MatcherError::Regex(format!("invalid regex `{value}`: {}", first_line(&e.to_string()))))?,
+            ),
+            _ => None,
+        };
+        Ok(Matcher {
+            name: name.to_string(),
+            op,
+            value,
+            regex,
+        })
+    }
+
+    /// Whether the matcher holds over `labels` (a missing label is "").
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let actual = labels.get(&self.name).map(String::as_str).unwrap_or("");
+        match (self.op, &self.regex) {
+            (MatchOp::Equal, _) => actual == self.value,
+            (MatchOp::NotEqual, _) => actual != self.value,
+            (MatchOp::Regex, Some(re)) => re.is_match(actual),
+            (MatchOp::NotRegex, Some(re)) => !re.is_match(actual),
+            (_, None) => false,
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+fn unquote(s: &str) -> Result<String, String> {
+    let Some(inner) = s.strip_prefix('"') else {
+        if s.contains(['"', ',', '{', '}']) {
+            return Err(format!("unexpected character in unquoted value `{s}`"));
+        }
+        return Ok(s.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(c @ ('"' | '\\')) => out.push(c),
+                Some(c) => {
+                    // Regexes need their backslashes: keep unknown escapes verbatim.
+                    out.push('\\');
+                    out.push(c);
+                }
+                None => return Err("unterminated escape".into()),
+            },
+            '"' => {
+                let trailing: String = chars.collect();
+                if !trailing.trim().is_empty() {
+                    return Err(format!("unexpected `{}` after the closing quote", trailing.trim()));
+                }
+                return Ok(out);
+            }
+            c => out.push(c),
+        }
+    }
+    Err("missing closing `\"`".into())
+}
+
+/// The outcome of testing one playbook against an incident.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Evaluation {
+    /// Index into the playbook list that was evaluated.
+    #[serde(skip)]
+    pub index: usize,
+    /// The playbook's name.
+    pub name: String,
+    /// Its priority.
+    pub priority: i64,
+    /// Its owner.
+    pub owner: Option<String>,
+    /// Whether every condition held.
+    pub matched: bool,
+    /// For a playbook that did not match: the first condition that failed, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Every playbook's evaluation and the winners.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Selection {
+    /// Matched playbooks first (highest priority first), then the rest by name.
+    pub evaluations: Vec<Evaluation>,
+    /// Names of the matched playbooks sharing the highest priority; more than one is a tie.
+    pub winners: Vec<String>,
+}
+
+impl Selection {
+    /// The single winner, when there is exactly one.
+    pub fn winner(&self) -> Option<&str> {
+        match self.winners.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// Why `playbook` does not match, or `None` when it does.
+pub fn explain(
+    playbook: &crate::playbook::Playbook,
+    labels: &BTreeMap<String, String>,
+    incident: &minijinja::Value,
+) -> Option<String> {
+    for m in &playbook.matchers {
+        if !m.matches(labels) {
+            let has = match labels.get(&m.name) {
+                Some(v) => format!("incident has {}={}", m.name, serde_json::Value::String(v.clone())),
+                None => format!("incident has no `{}` label", m.name),
+            };
+            return Some(format!("{m} \u{2014} {has}"));
+        }
+    }
+    let when = playbook.raw.match_.as_ref().and_then(|m| m.when.as_ref())?;
+    let ctx = minijinja::context! { incident => incident.clone() };
+    match crate::template::eval_bool(&when.value, &ctx) {
+        Ok(true) => None,
+        Ok(false) => Some(format!("when `{}` was false", when.value.trim())),
+        Err(e) => Some(format!("when `{}` failed: {e}", when.value.trim())),
+    }
+}
+
+/// Evaluates every playbook against `incident` and picks the highest-priority matches.
+pub fn select(playbooks: &[crate::playbook::Playbook], incident: &crate::incident::Incident) -> Selection {
+    let labels = incident.match_labels();
+    let value = minijinja::Value::from_serialize(incident.to_template_value());
+    let mut evaluations: Vec<Evaluation> = playbooks
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let reason = explain(p, &labels, &value);
+            Evaluation {
+                index,
+                name: p.name.clone(),
+                priority: p.raw.priority,
+                owner: p.raw.owner.clone(),
+                matched: reason.is_none(),
+                reason,
+            }
+        })
+        .collect();
+    evaluations.sort_by(|a, b| {
+        b.matched
+            .cmp(&a.matched)
+            .then(if a.matched { b.priority.cmp(&a.priority) } else { std::cmp::Ordering::Equal })
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let top = evaluations.iter().filter(|e| e.matched).map(|e| e.priority).max();
+    let winners = evaluations
+        .iter()
+        .filter(|e| e.matched && Some(e.priority) == top)
+        .map(|e| e.name.clone())
+        .collect();
+    Selection { evaluations, winners }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn regexes_are_anchored_and_missing_is_empty() {
+        let m = Matcher::parse(r#"severity=~"crit""#).unwrap();
+        assert!(!m.matches(&labels(&[("severity", "critical")])));
+        let m = Matcher::parse(r#"team!~".+""#).unwrap();
+        assert!(m.matches(&labels(&[])));
+        let m = Matcher::parse(r#"env="""#).unwrap();
+        assert!(m.matches(&labels(&[])));
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(matches!(Matcher::parse("alertname"), Err(MatcherError::Syntax(_))));
+        assert!(matches!(Matcher::parse(r#"a=~"(""#), Err(MatcherError::Regex(_))));
+        assert!(matches!(Matcher::parse(r#"1a="x""#), Err(MatcherError::Syntax(_))));
+        assert!(matches!(Matcher::parse(r#"a="x"y"#), Err(MatcherError::Syntax(_))));
+    }
+}

@@ -1,0 +1,222 @@
+//! Finding and reading playbook files from directories.
+//!
+//! Files are read whole (they are small), bounded in size, and handed to
+//! [`super::validate`]; a file that cannot be read becomes a finding for that
+//! file, while a path that does not exist is an input error for the command.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::yaml::Pos;
+
+use super::{PlaybookSet, Provenance, validate};
+
+/// Largest playbook file read; real playbooks are a few kilobytes.
+pub const MAX_PLAYBOOK_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Directory nesting followed when looking for playbooks.
+const MAX_DEPTH: usize = 16;
+
+/// Why playbooks could not be loaded at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The path does not exist.
+    #[error("playbook path `{0}` does not exist")]
+    NotFound(String),
+    /// A directory without any `*.yaml`/`*.yml` file.
+    #[error("no playbooks (`*.yaml`, `*.yml`) found in `{0}`")]
+    NoPlaybooks(String),
+    /// Listing a directory failed.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn display(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    s.strip_prefix("./")
+        .map(str::to_string)
+        .unwrap_or_else(|| s.into_owned())
+}
+
+fn is_playbook_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    // `NAME.test.yaml` files hold playbook tests, not playbooks.
+    yaml && !name.ends_with(".test.yaml") && !name.ends_with(".test.yml") && !name.starts_with('.')
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let entries = fs::read_dir(dir).map_err(|source| LoadError::Io {
+        path: display(dir),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| LoadError::Io {
+            path: display(dir),
+            source,
+        })?;
+        paths.push(entry.path());
+    }
+    paths.sort();
+    for path in paths {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            if depth < MAX_DEPTH {
+                walk(&path, depth + 1, out)?;
+            }
+        } else if is_playbook_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Lists the playbook files under `paths` (directories are searched, files taken as given).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => LoadError::NotFound(display(path)),
+            _ => LoadError::Io {
+                path: display(path),
+                source: e,
+            },
+        })?;
+        if meta.is_dir() {
+            let before = files.len();
+            walk(path, 0, &mut files)?;
+            if files.len() == before {
+                return Err(LoadError::NoPlaybooks(display(path)));
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.dedup();
+    Ok(files)
+}
+
+/// Reads one file, bounded; problems become a finding for that file.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    let file_name = display(path);
+    let fail = |msg: String| Diagnostic::error(&file_name, Pos::UNKNOWN, "yaml-syntax", msg);
+    let meta = fs::metadata(path).map_err(|e| fail(format!("cannot read `{file_name}`: {e}")))?;
+    if meta.is_dir() {
+        return Err(fail(format!(
+            "`{file_name}` is a directory, not a playbook file"
+        )));
+    }
+    if meta.len() > MAX_PLAYBOOK_BYTES {
+        return Err(fail(format!(
+            "`{file_name}` is {} bytes, over the {} MiB limit for a playbook",
+            meta.len(),
+            MAX_PLAYBOOK_BYTES / 1024 / 1024
+        )));
+    }
+    let file = fs::File::open(path).map_err(|e| fail(format!("cannot read `{file_name}`: {e}")))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PLAYBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read `{file_name}`: {e}")))?;
+    if bytes.len() as u64 > MAX_PLAYBOOK_BYTES {
+        return Err(fail(format!(
+            "`{file_name}` is over the {} MiB limit for a playbook",
+            MAX_PLAYBOOK_BYTES / 1024 / 1024
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The Git blob id of `bytes`, so a run records exactly which file content ran.
+pub fn blob_id(bytes: &[u8]) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
+        .map(|o| o.to_string())
+        .unwrap_or_default()
+}
+
+/// One file's bytes with where it came from; the unit [`from_sources`] checks.
+pub struct SourceFile {
+    /// Path as shown to users.
+    pub path: String,
+    /// The content, or the finding that explains why there is none.
+    pub bytes: Result<Vec<u8>, Diagnostic>,
+    /// Provenance without `blob` and `path` (filled in here).
+    pub provenance: Provenance,
+}
+
+/// Loads and validates the playbooks under `paths`.
+pub fn load_paths(paths: &[PathBuf]) -> Result<PlaybookSet, LoadError> {
+    let files = discover(paths)?;
+    let sources = files
+        .iter()
+        .map(|p| SourceFile {
+            path: display(p),
+            bytes: read_bounded(p),
+            provenance: Provenance::default(),
+        })
+        .collect();
+    Ok(from_sources(sources))
+}
+
+/// Validates already-read files (from disk or from a Git tree) into a set.
+pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
+    let mut set = PlaybookSet::default();
+    for src in sources {
+        set.files.push(src.path.clone());
+        let bytes = match src.bytes {
+            Ok(b) => b,
+            Err(d) => {
+                set.diagnostics.push(d);
+                continue;
+            }
+        };
+        let blob = blob_id(&bytes);
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let valid = &e.as_bytes()[..offset];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+                let col = valid.iter().rev().take_while(|&&b| b != b'\n').count() as u32 + 1;
+                set.diagnostics.push(
+                    Diagnostic::error(
+                        &src.path,
+                        Pos::new(line, col),
+                        "yaml-syntax",
+                        "file is not valid UTF-8",
+                    )
+                    .with_help("save the playbook as UTF-8"),
+                );
+                continue;
+            }
+        };
+        let provenance = Provenance {
+            path: src.path.clone(),
+            blob,
+            ..src.provenance
+        };
+        let (playbook, diags) = validate::check_file(&src.path, &text, provenance);
+        set.diagnostics.extend(diags);
+        if let Some(p) = playbook {
+            set.playbooks.push(p);
+        }
+        set.sources.insert(src.path, text);
+    }
+    set.diagnostics
+        .extend(validate::check_set(&mut set.playbooks));
+    set
+}

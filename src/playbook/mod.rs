@@ -1,0 +1,160 @@
+//! Playbooks: the file format ([`model`]), reading them from disk ([`load`]),
+//! and checking them into runnable [`Playbook`]s ([`validate`]).
+//!
+//! A [`Playbook`] only exists after validation succeeded for its file, so the
+//! engine never sees an unknown `needs`, a cycle or an unparsable duration.
+
+pub mod load;
+pub mod model;
+pub mod validate;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::matching::Matcher;
+use model::{RawPlaybook, RawStep};
+
+/// Step timeout when neither the step nor `defaults` set one.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Where a playbook came from, precisely enough to reproduce the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Provenance {
+    /// Repository URL or path, when loaded from Git or a Git worktree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The ref asked for.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The commit the file was read at (or the worktree's HEAD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The file path as shown to users.
+    pub path: String,
+    /// The Git blob id of the file's exact bytes.
+    pub blob: String,
+    /// For a worktree: whether the file differs from HEAD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<bool>,
+}
+
+/// A retry policy with durations resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first.
+    pub attempts: u32,
+    /// Delay before the second attempt.
+    pub backoff: Duration,
+    /// Cap on the delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    /// `shell:` or `command:`.
+    Shell,
+    /// `http:`.
+    Http,
+    /// `notify:`.
+    Notify,
+}
+
+/// A checked step.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The step as written.
+    pub raw: RawStep,
+    /// Its id.
+    pub id: String,
+    /// Indexes of the steps it needs, in the playbook's step list.
+    pub needs: Vec<usize>,
+    /// What kind of action it runs.
+    pub kind: ActionKind,
+    /// Resolved timeout.
+    pub timeout: Duration,
+    /// Resolved retry policy.
+    pub retry: RetryPolicy,
+}
+
+/// A checked drill section.
+#[derive(Clone, Debug)]
+pub struct Drill {
+    /// The cron schedule as written.
+    pub schedule: Option<String>,
+    /// The synthetic incident payload.
+    pub incident: serde_json::Value,
+    /// Upper bound on the drill's duration.
+    pub max_duration: Option<Duration>,
+    /// Inputs for the drill run.
+    pub inputs: indexmap::IndexMap<String, serde_json::Value>,
+}
+
+/// A validated playbook, ready to match and run.
+#[derive(Clone, Debug)]
+pub struct Playbook {
+    /// Its name.
+    pub name: String,
+    /// The file as written.
+    pub raw: RawPlaybook,
+    /// Parsed `match.labels`.
+    pub matchers: Vec<Matcher>,
+    /// Steps in file order; `needs` are indexes into this list.
+    pub steps: Vec<Step>,
+    /// Run-level timeout.
+    pub timeout: Option<Duration>,
+    /// The drill, when there is one.
+    pub drill: Option<Drill>,
+    /// Where the file came from.
+    pub provenance: Provenance,
+}
+
+impl Playbook {
+    /// The step with `id`.
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// The file path as shown to users.
+    pub fn file(&self) -> &str {
+        &self.provenance.path
+    }
+}
+
+/// Everything loaded from a playbook source: the valid playbooks and every finding.
+#[derive(Debug, Default)]
+pub struct PlaybookSet {
+    /// Playbooks whose files had no errors.
+    pub playbooks: Vec<Playbook>,
+    /// All findings, errors and warnings, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every file that was read, as shown to users.
+    pub files: Vec<String>,
+    /// File text by path, for rendering diagnostics with source lines.
+    pub sources: std::collections::HashMap<String, String>,
+}
+
+impl PlaybookSet {
+    /// The playbook named `name`.
+    pub fn get(&self, name: &str) -> Option<&Playbook> {
+        self.playbooks.iter().find(|p| p.name == name)
+    }
+
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}

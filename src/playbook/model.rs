@@ -1,0 +1,376 @@
+//! The playbook file format, v1, as serde types.
+//!
+//! This is the *raw* mirror of a file: every field a user can write, unknown
+//! fields rejected, positions kept on every value a diagnostic may point at.
+//! [`crate::playbook::validate`] turns it into checked [`super::Playbook`]s;
+//! `irctl schema` derives the editor JSON Schema from these same types.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::yaml::Spanned;
+
+/// A template string with its source position.
+pub type Text = Spanned<String>;
+
+/// One playbook file.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlaybook {
+    /// The format's version; must be `1`.
+    pub version: Spanned<u32>,
+    /// Unique name in the repository, kebab-case (`pg-connections-saturated`).
+    pub name: Spanned<String>,
+    /// A one-line title responders see.
+    pub title: String,
+    /// Longer explanation: what the alert means and what this playbook does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The team this routes to.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Among matching playbooks the highest priority wins.
+    #[serde(default)]
+    pub priority: i64,
+    /// Which incidents this playbook is for.
+    #[serde(default, rename = "match")]
+    pub match_: Option<RawMatch>,
+    /// Named inputs, overridable with `--input name=value`.
+    #[serde(default)]
+    pub inputs: IndexMap<String, RawInput>,
+    /// Names of secrets that must be present before the run starts.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
+    /// Defaults for every step.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// Upper bound for the whole run (`30m`).
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// The steps, run as a DAG through `needs`.
+    pub steps: Vec<RawStep>,
+    /// A scheduled drill of this playbook.
+    #[serde(default)]
+    pub drill: Option<RawDrill>,
+}
+
+/// Conditions an incident must meet.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// Alertmanager-style matchers, all of which must hold: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
+    #[serde(default)]
+    pub labels: Vec<Spanned<String>>,
+    /// A minijinja expression over `incident` that must be true.
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+}
+
+/// The type of an input value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    /// Any text (the default).
+    #[default]
+    String,
+    /// A whole number.
+    Integer,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// An input of the playbook.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    /// Default value; a template over `incident`, `run` and `playbook` when a string.
+    #[serde(default)]
+    pub default: Option<Spanned<serde_json::Value>>,
+    /// What the input is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Value type, checked when the run starts.
+    #[serde(default, rename = "type")]
+    pub kind: InputType,
+    /// Fail before running when no value is given and there is no default.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Defaults applied to every step.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Step timeout (`60s`); 5m when unset.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Retry policy for steps that do not set one.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+}
+
+/// How a failed step is retried.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Total attempts, including the first (1 = no retry).
+    pub attempts: Spanned<u32>,
+    /// Delay before the second attempt; doubles each time (`5s`).
+    #[serde(default)]
+    pub backoff: Option<Spanned<String>>,
+    /// Upper bound for the delay (`1m`).
+    #[serde(default)]
+    pub max_backoff: Option<Spanned<String>>,
+}
+
+/// When a step runs relative to the outcome of its `needs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Only if every need succeeded.
+    #[default]
+    OnSuccess,
+    /// Only if some need failed: escalation and rollback.
+    OnFailure,
+    /// Whatever happened to the needs.
+    Always,
+}
+
+impl Trigger {
+    /// The name as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::OnSuccess => "on_success",
+            Trigger::OnFailure => "on_failure",
+            Trigger::Always => "always",
+        }
+    }
+}
+
+/// One step: exactly one of `shell`, `command`, `http` or `notify`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// Identifier, unique in the playbook; other steps refer to it in `needs` and `steps.ID`.
+    pub id: Spanned<String>,
+    /// Human-readable name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A script run with `sh -c`; interpolated values are shell-quoted.
+    #[serde(default)]
+    pub shell: Option<Text>,
+    /// An argv executed without a shell; each element is a template.
+    #[serde(default)]
+    pub command: Option<Vec<Text>>,
+    /// Environment variables for `shell`/`command`.
+    #[serde(default)]
+    pub env: IndexMap<String, Text>,
+    /// Working directory for `shell`/`command`.
+    #[serde(default)]
+    pub cwd: Option<Text>,
+    /// An HTTP request.
+    #[serde(default)]
+    pub http: Option<RawHttp>,
+    /// A notification.
+    #[serde(default)]
+    pub notify: Option<RawNotify>,
+    /// Steps that must finish first.
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// A minijinja expression; the step is skipped when false.
+    #[serde(default)]
+    pub when: Option<Text>,
+    /// Run on the success (default) or failure of the needs, or always.
+    #[serde(default)]
+    pub trigger: Spanned<Trigger>,
+    /// Step timeout (`20s`).
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// Ask this question before running; `--yes` approves.
+    #[serde(default)]
+    pub confirm: Option<Text>,
+    /// A failure of this step does not fail the run.
+    #[serde(default)]
+    pub continue_on_error: bool,
+    /// In a drill, record the rendered action instead of executing it.
+    #[serde(default)]
+    pub simulate_in_drill: bool,
+    /// `false` when running the step twice is unsafe; `irctl resume` then asks first.
+    #[serde(default = "default_true")]
+    pub idempotent: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An HTTP request step.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// HTTP method; GET by default.
+    #[serde(default)]
+    pub method: Option<Spanned<String>>,
+    /// The URL; interpolated values are percent-encoded unless the template is a single expression.
+    pub url: Text,
+    /// Request headers.
+    #[serde(default)]
+    pub headers: IndexMap<String, Text>,
+    /// Query parameters, appended encoded.
+    #[serde(default)]
+    pub query: IndexMap<String, Text>,
+    /// A JSON body; a string that is a single `{{ expr }}` becomes that value with its type.
+    #[serde(default)]
+    pub json: Option<Spanned<serde_json::Value>>,
+    /// A raw body.
+    #[serde(default)]
+    pub body: Option<Text>,
+    /// Accepted status codes; any 2xx when unset.
+    #[serde(default)]
+    pub expect: Option<Vec<u16>>,
+    /// Skip TLS certificate verification (reported by validate).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Maximum redirects to follow (default 5, 0 disables).
+    #[serde(default)]
+    pub max_redirects: Option<u32>,
+}
+
+/// A notification step: exactly one target.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// Slack incoming webhook.
+    #[serde(default)]
+    pub slack: Option<RawSlack>,
+    /// Microsoft Teams Workflows webhook.
+    #[serde(default)]
+    pub teams: Option<RawTeams>,
+    /// PagerDuty Events API v2.
+    #[serde(default)]
+    pub pagerduty: Option<RawPagerduty>,
+    /// A generic JSON webhook.
+    #[serde(default)]
+    pub webhook: Option<RawWebhook>,
+    /// The responder's terminal.
+    #[serde(default)]
+    pub console: Option<RawConsole>,
+}
+
+/// Slack incoming webhook message.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlack {
+    /// The webhook URL, usually `{{ secrets.SLACK_WEBHOOK }}`.
+    pub webhook: Text,
+    /// Message text (mrkdwn).
+    pub text: Text,
+    /// Block Kit blocks.
+    #[serde(default)]
+    pub blocks: Option<Spanned<serde_json::Value>>,
+}
+
+/// Teams Workflows webhook message, sent as an Adaptive Card.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeams {
+    /// The Workflows webhook URL.
+    pub webhook: Text,
+    /// Card title.
+    #[serde(default)]
+    pub title: Option<Text>,
+    /// Card text.
+    pub text: Text,
+}
+
+/// PagerDuty Events API v2 action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PagerdutyAction {
+    /// Open (or re-open) an alert.
+    #[default]
+    Trigger,
+    /// Acknowledge an alert.
+    Acknowledge,
+    /// Resolve an alert.
+    Resolve,
+    /// A change event (deploys, config changes).
+    Change,
+}
+
+/// PagerDuty Events API v2 event.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPagerduty {
+    /// Integration (routing) key, usually `{{ secrets.PD_ROUTING_KEY }}`.
+    pub routing_key: Text,
+    /// trigger (default), acknowledge, resolve or change.
+    #[serde(default)]
+    pub action: Spanned<PagerdutyAction>,
+    /// Deduplication key; required for acknowledge and resolve.
+    #[serde(default)]
+    pub dedup_key: Option<Text>,
+    /// Summary shown in PagerDuty (trigger and change).
+    #[serde(default)]
+    pub summary: Option<Text>,
+    /// critical, error, warning or info (trigger).
+    #[serde(default)]
+    pub severity: Option<Text>,
+    /// The affected system (trigger and change); `irctl` when unset.
+    #[serde(default)]
+    pub source: Option<Text>,
+    /// Extra details.
+    #[serde(default)]
+    pub custom_details: Option<Spanned<serde_json::Value>>,
+    /// API endpoint; PagerDuty's when unset.
+    #[serde(default)]
+    pub endpoint: Option<Text>,
+}
+
+/// A generic JSON webhook.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    /// Target URL.
+    pub url: Text,
+    /// The JSON body; single-expression strings keep their type.
+    #[serde(default)]
+    pub json: Option<Spanned<serde_json::Value>>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: IndexMap<String, Text>,
+    /// Key for an `X-Irctl-Signature: sha256=<hex>` HMAC-SHA256 header over the body.
+    #[serde(default)]
+    pub hmac_secret: Option<Text>,
+}
+
+/// A message on the responder's terminal.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    /// The message.
+    pub text: Text,
+}
+
+/// A scheduled drill.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrill {
+    /// 5-field cron schedule (`0 10 * * MON`).
+    #[serde(default)]
+    pub schedule: Option<Spanned<String>>,
+    /// The synthetic incident: any supported payload or irctl's own format.
+    pub incident: Spanned<serde_json::Value>,
+    /// The drill fails when it runs longer than this.
+    #[serde(default)]
+    pub max_duration: Option<Spanned<String>>,
+    /// Inputs for the drill run.
+    #[serde(default)]
+    pub inputs: IndexMap<String, serde_json::Value>,
+}

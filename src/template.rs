@@ -1,0 +1,273 @@
+//! Templates: one minijinja environment, context-aware escaping, and the
+//! static analysis `validate` uses.
+//!
+//! Incident fields are attacker-controlled, so escaping depends on where a
+//! value lands: in a `shell` script every interpolated value is shell-quoted,
+//! inside a URL it is percent-encoded, in JSON bodies it is a JSON value (see
+//! [`render_json`]). Opting out is the explicit, reviewable `| safe` filter.
+//! Undefined variables are errors, never empty strings.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+/// Where a rendered template ends up, which decides how values are escaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// A `sh -c` script: values are single-quoted.
+    Shell,
+    /// A URL: values are percent-encoded, unless the template is one expression.
+    Url,
+    /// Plain text (messages, argv elements, headers): values as they are.
+    Text,
+}
+
+impl Sink {
+    fn template_name(self) -> &'static str {
+        match self {
+            Sink::Shell => "shell",
+            Sink::Url => "url",
+            Sink::Text => "text",
+        }
+    }
+}
+
+/// The names a template may use at the top level.
+pub const ROOTS: &[&str] = &["incident", "inputs", "secrets", "steps", "run", "playbook"];
+
+/// Quotes `s` for POSIX sh so it is always one literal word.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Percent-encodes `s` as one URL component.
+pub fn url_component(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+fn build_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_recursion_limit(64);
+    // Bounded work per render: a hostile or buggy template cannot spin forever.
+    env.set_fuel(Some(1_000_000));
+    env.set_auto_escape_callback(|name| match name {
+        "shell" => AutoEscape::Custom("shell"),
+        "url" => AutoEscape::Custom("url"),
+        _ => AutoEscape::None,
+    });
+    env.set_formatter(|out, state, value| {
+        let mode = state.auto_escape();
+        let raw = || -> String {
+            if value.is_none() || value.is_undefined() {
+                String::new()
+            } else {
+                value.to_string()
+            }
+        };
+        match mode {
+            AutoEscape::Custom("shell") if !value.is_safe() => out.write_str(&shell_quote(&raw()))?,
+            AutoEscape::Custom("url") if !value.is_safe() => out.write_str(&url_component(&raw()))?,
+            _ => out.write_str(&raw())?,
+        }
+        Ok(())
+    });
+    env.add_filter("shell_quote", |s: String| shell_quote(&s));
+    env.add_filter("truncate_lines", |s: String, n: usize| {
+        s.lines().take(n).collect::<Vec<_>>().join("\n")
+    });
+    env
+}
+
+/// The shared environment; built once per process.
+pub fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(build_environment)
+}
+
+/// A template or expression that failed to parse.
+#[derive(Clone, Debug)]
+pub struct SyntaxError {
+    /// 1-based line inside the template.
+    pub line: usize,
+    /// The parser's message.
+    pub message: String,
+}
+
+fn syntax_error(err: &minijinja::Error) -> SyntaxError {
+    SyntaxError {
+        line: err.line().unwrap_or(1),
+        message: err
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| err.kind().to_string()),
+    }
+}
+
+/// Whether `source` contains template syntax at all.
+pub fn is_templated(source: &str) -> bool {
+    source.contains("{{") || source.contains("{%") || source.contains("{#")
+}
+
+/// Parses a template and returns the variable paths it reads (`steps.a.stdout`).
+pub fn analyze_template(source: &str) -> Result<BTreeSet<String>, SyntaxError> {
+    let env = environment();
+    let tmpl = env
+        .template_from_named_str("analysis", source)
+        .map_err(|e| syntax_error(&e))?;
+    Ok(tmpl.undeclared_variables(true).into_iter().collect())
+}
+
+/// Parses a boolean expression (`when`) and returns the variable paths it reads.
+pub fn analyze_expression(source: &str) -> Result<BTreeSet<String>, SyntaxError> {
+    let env = environment();
+    let expr = env.compile_expression(source).map_err(|e| syntax_error(&e))?;
+    Ok(expr.undeclared_variables(true).into_iter().collect())
+}
+
+/// A template that failed at run time (undefined variable, bad filter argument).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
+
+fn render_error(err: minijinja::Error) -> RenderError {
+    let mut msg = err.kind().to_string();
+    if let Some(detail) = err.detail() {
+        msg = format!("{msg}: {detail}");
+    }
+    if let Some(line) = err.line() {
+        msg = format!("{msg} (template line {line})");
+    }
+    RenderError(msg)
+}
+
+/// If the whole template is one `{{ expr }}`, returns the expression.
+pub fn single_expression(source: &str) -> Option<&str> {
+    let t = source.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim().trim_start_matches('-').trim_end_matches('-').trim())
+}
+
+/// Renders `source` for `sink` with `ctx`.
+pub fn render(source: &str, sink: Sink, ctx: &Value) -> Result<String, RenderError> {
+    if !is_templated(source) {
+        return Ok(source.to_string());
+    }
+    // A URL that is exactly one value (`{{ secrets.WEBHOOK }}`) is a whole
+    // URL, not a component to encode.
+    let sink = if sink == Sink::Url && single_expression(source).is_some() {
+        Sink::Text
+    } else {
+        sink
+    };
+    let env = environment();
+    let tmpl = env
+        .template_from_named_str(sink.template_name(), source)
+        .map_err(render_error)?;
+    tmpl.render(ctx).map_err(render_error)
+}
+
+/// Evaluates a `when` expression to a boolean (Jinja truthiness).
+pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, RenderError> {
+    let env = environment();
+    let compiled = env.compile_expression(expr).map_err(render_error)?;
+    let v = compiled.eval(ctx).map_err(render_error)?;
+    Ok(v.is_true())
+}
+
+/// Renders every string inside a JSON value. A string that is exactly one
+/// `{{ expr }}` becomes the expression's value with its own type; other
+/// strings render as text. Values are never spliced into JSON source.
+pub fn render_json(value: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, RenderError> {
+    use serde_json::Value as J;
+    Ok(match value {
+        J::String(s) => {
+            if let Some(expr) = single_expression(s) {
+                let env = environment();
+                let compiled = env.compile_expression(expr).map_err(render_error)?;
+                let v = compiled.eval(ctx).map_err(render_error)?;
+                serde_json::to_value(&v).map_err(|e| RenderError(format!("value is not JSON: {e}")))?
+            } else {
+                J::String(render(s, Sink::Text, ctx)?)
+            }
+        }
+        J::Array(items) => J::Array(items.iter().map(|v| render_json(v, ctx)).collect::<Result<_, _>>()?),
+        J::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                out.insert(render(k, Sink::Text, ctx)?, render_json(v, ctx)?);
+            }
+            J::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// Every string inside a JSON value, for analysis.
+pub fn json_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                json_strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_values_are_quoted() {
+        let ctx = Value::from_serialize(serde_json::json!({"incident": {"labels": {"x": "$(touch /tmp/p); rm -rf ~ `id`\n"}}}));
+        let out = render("echo {{ incident.labels.x }}", Sink::Shell, &ctx).unwrap();
+        assert_eq!(out, "echo '$(touch /tmp/p); rm -rf ~ `id`\n'");
+        let out = render("echo {{ \"it's\" }}", Sink::Shell, &ctx).unwrap();
+        assert_eq!(out, r"echo 'it'\''s'");
+    }
+
+    #[test]
+    fn url_components_are_encoded_but_whole_urls_are_not() {
+        let ctx = Value::from_serialize(serde_json::json!({"q": "a&b=c d", "u": "https://h/x?y=1"}));
+        assert_eq!(render("https://g/s?q={{ q }}", Sink::Url, &ctx).unwrap(), "https://g/s?q=a%26b%3Dc%20d");
+        assert_eq!(render("{{ u }}", Sink::Url, &ctx).unwrap(), "https://h/x?y=1");
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let ctx = Value::from_serialize(serde_json::json!({}));
+        assert!(render("{{ nope }}", Sink::Text, &ctx).is_err());
+    }
+
+    #[test]
+    fn analysis_reports_nested_paths() {
+        let vars = analyze_template("{{ steps.a.stdout }} {% for x in incident.alerts %}{{ x.labels }}{% endfor %}").unwrap();
+        assert!(vars.contains("steps.a.stdout"), "{vars:?}");
+        assert!(vars.iter().any(|v| v.starts_with("incident.alerts")), "{vars:?}");
+        assert!(!vars.iter().any(|v| v.starts_with('x')), "{vars:?}");
+    }
+
+    #[test]
+    fn json_values_keep_types() {
+        let ctx = Value::from_serialize(serde_json::json!({"n": 3, "s": "a\"b"}));
+        let v = render_json(&serde_json::json!({"count": "{{ n }}", "text": "say {{ s }}"}), &ctx).unwrap();
+        assert_eq!(v, serde_json::json!({"count": 3, "text": "say a\"b"}));
+    }
+}

@@ -1,0 +1,246 @@
+//! The one place irctl touches a YAML crate.
+//!
+//! Everything else sees [`from_str`], [`Spanned`] and [`YamlError`], so the
+//! parser (today serde-saphyr) can be swapped without touching the model.
+//! Parsing runs with explicit budgets so an alias bomb or a pathologically
+//! nested file fails fast with a located error instead of eating memory.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A 1-based line and column in a source file; `0:0` means unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pos {
+    /// 1-based line number.
+    pub line: u32,
+    /// 1-based column number.
+    pub column: u32,
+}
+
+impl Pos {
+    /// A position that is known not to be known.
+    pub const UNKNOWN: Pos = Pos { line: 0, column: 0 };
+
+    /// Builds a position from 1-based line and column.
+    pub fn new(line: u32, column: u32) -> Self {
+        Pos { line, column }
+    }
+
+    fn from_location(loc: serde_saphyr::Location) -> Self {
+        Pos {
+            line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// A value together with where it was written, so diagnostics can point at it.
+#[derive(Clone, Debug, Default)]
+pub struct Spanned<T> {
+    /// The deserialized value.
+    pub value: T,
+    /// Where the value starts in its file.
+    pub pos: Pos,
+}
+
+impl<T> Spanned<T> {
+    /// Wraps a value that has no source position (built in code, not parsed).
+    pub fn unspanned(value: T) -> Self {
+        Spanned {
+            value,
+            pos: Pos::UNKNOWN,
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Spanned<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let inner = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
+        Ok(Spanned {
+            value: inner.value,
+            pos: Pos::from_location(inner.referenced),
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for Spanned<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// What kind of YAML problem was found; validation maps each to a stable code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum YamlErrorKind {
+    /// Not well-formed YAML (or a budget such as nesting depth was exceeded).
+    Syntax,
+    /// The same key twice in one mapping.
+    DuplicateKey,
+    /// Well-formed YAML that does not fit the expected shape.
+    Schema,
+    /// A field that the format does not have; carries the allowed names.
+    UnknownField {
+        /// The field as written.
+        field: String,
+        /// The names that would have been accepted.
+        expected: Vec<String>,
+    },
+}
+
+/// A YAML error with the position it refers to.
+#[derive(Clone, Debug)]
+pub struct YamlError {
+    /// Where the problem is.
+    pub pos: Pos,
+    /// Classification for diagnostics.
+    pub kind: YamlErrorKind,
+    /// A one-line description without position.
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pos.line > 0 {
+            write!(
+                f,
+                "{} at line {} column {}",
+                self.message, self.pos.line, self.pos.column
+            )
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl std::error::Error for YamlError {}
+
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    // Playbooks and incidents are small documents; these bounds keep a
+    // hostile file (alias bomb, 10k-deep nesting) to milliseconds and megabytes.
+    budget.max_depth = 64;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_nodes = 250_000;
+    budget.max_documents = 1;
+    let mut opts = serde_saphyr::Options::default();
+    opts.budget = Some(budget);
+    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    opts.with_snippet = false;
+    opts
+}
+
+/// Parses one YAML document into `T`, reporting the first problem with its position.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(convert_error)
+}
+
+fn convert_error(err: serde_saphyr::Error) -> YamlError {
+    let pos = err
+        .location()
+        .map(Pos::from_location)
+        .unwrap_or(Pos::UNKNOWN);
+    let inner = err.without_snippet();
+    use serde_saphyr::Error as E;
+    let (kind, message) = match inner {
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => (
+            YamlErrorKind::UnknownField {
+                field: field.clone(),
+                expected: expected.iter().map(|s| s.to_string()).collect(),
+            },
+            format!("unknown field `{field}`"),
+        ),
+        E::DuplicateMappingKey { key, .. } => (
+            YamlErrorKind::DuplicateKey,
+            match key {
+                Some(k) => format!("duplicate key `{k}`"),
+                None => "duplicate key".to_string(),
+            },
+        ),
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        }
+        | E::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => (
+            YamlErrorKind::Schema,
+            format!("expected {expected}, found {unexpected}"),
+        ),
+        E::SerdeMissingField { field, .. } => (
+            YamlErrorKind::Schema,
+            format!("missing required field `{field}`"),
+        ),
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => (
+            YamlErrorKind::Schema,
+            format!(
+                "unknown value `{variant}`, expected one of {}",
+                expected
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        E::Message { msg, .. } => (YamlErrorKind::Schema, msg.clone()),
+        E::Budget { breach, .. } => (
+            YamlErrorKind::Syntax,
+            format!("document exceeds a safety limit ({breach:?})"),
+        ),
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => (
+            YamlErrorKind::Syntax,
+            "too many alias expansions (possible alias bomb)".to_string(),
+        ),
+        other => (YamlErrorKind::Syntax, strip_position(&other.to_string())),
+    };
+    YamlError { pos, kind, message }
+}
+
+/// serde-saphyr appends " at line X column Y"; we print positions ourselves.
+fn strip_position(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or(msg);
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
+}
