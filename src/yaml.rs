@@ -162,16 +162,21 @@ fn options() -> serde_saphyr::Options {
 
 /// Parses one YAML document into `T`, reporting the first problem with its position.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(convert_error)
+    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| convert_error(e, text))
 }
 
-fn convert_error(err: serde_saphyr::Error) -> YamlError {
+fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
+    use serde_saphyr::Error as E;
     let pos = err
         .location()
         .map(Pos::from_location)
         .unwrap_or(Pos::UNKNOWN);
-    let inner = err.without_snippet();
-    use serde_saphyr::Error as E;
+    // An error inside an aliased node is wrapped; classify the original one
+    // (the position stays the alias's use site).
+    let mut inner = err.without_snippet();
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
     let (kind, message) = match inner {
         E::SerdeUnknownField {
             field, expected, ..

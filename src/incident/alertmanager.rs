@@ -184,7 +184,9 @@ fn group_title(
 
 /// The entries every map has with the same value (Alertmanager's own rule
 /// for `commonLabels`), for payloads written without them.
-fn common<'a>(mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
+fn common<'a>(
+    mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
     let Some(first) = maps.next() else {
         return BTreeMap::new();
     };
@@ -202,7 +204,11 @@ mod tests {
     use super::super::{IncidentError, IncidentFormat, Severity, Status, from_value, parse};
 
     fn am(value: serde_json::Value) -> Result<super::Incident, IncidentError> {
-        parse(value.to_string().as_bytes(), "am.json", Some(IncidentFormat::Alertmanager))
+        parse(
+            value.to_string().as_bytes(),
+            "am.json",
+            Some(IncidentFormat::Alertmanager),
+        )
     }
 
     fn alert(status: &str, name: &str, severity: &str) -> serde_json::Value {
@@ -240,10 +246,16 @@ mod tests {
 
     #[test]
     fn zero_ends_at_is_none_and_offsets_become_utc() {
-        let incident = am(json!({"groupKey": "k", "status": "firing", "alerts": [alert("firing", "A", "page")]})).unwrap();
+        let incident = am(
+            json!({"groupKey": "k", "status": "firing", "alerts": [alert("firing", "A", "page")]}),
+        )
+        .unwrap();
         assert_eq!(incident.alerts[0].ends_at, None);
         let started = incident.started_at.unwrap();
-        assert_eq!(started.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), "2024-01-01T08:00:00.123456789Z");
+        assert_eq!(
+            started.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "2024-01-01T08:00:00.123456789Z"
+        );
         assert_eq!(incident.severity, Severity::Critical);
         assert_eq!(incident.severity_raw, "page");
     }
@@ -264,9 +276,14 @@ mod tests {
             "alerts": [alert("firing", "Disk", "warning"), alert("firing", "Disk", "critical")]
         }))
         .unwrap();
-        assert_eq!(incident.labels.get("alertname").map(String::as_str), Some("Disk"));
+        assert_eq!(
+            incident.labels.get("alertname").map(String::as_str),
+            Some("Disk")
+        );
         assert!(!incident.labels.contains_key("severity"));
-        assert!(!incident.labels.contains_key("instance") || incident.labels["instance"] == "Disk:9100");
+        assert!(
+            !incident.labels.contains_key("instance") || incident.labels["instance"] == "Disk:9100"
+        );
         assert_eq!(incident.severity, Severity::Critical);
         assert_eq!(incident.title, "Disk is unhappy (2 alerts)");
         assert!(incident.id.starts_with("alertmanager-"), "{}", incident.id);
@@ -307,7 +324,11 @@ mod tests {
             "invalid alertmanager payload `am.json`: `status` is `burning`, expected `firing` or `resolved`"
         );
         let err = am(json!({"alerts": "none"})).unwrap_err();
-        assert!(err.to_string().contains("`alerts` must be an array, found a string"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`alerts` must be an array, found a string"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -332,7 +353,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(incident.source, "grafana");
-        assert_eq!(incident.alerts[0].values, Some(json!("[ var='B' value=3 ]")));
+        assert_eq!(
+            incident.alerts[0].values,
+            Some(json!("[ var='B' value=3 ]"))
+        );
         assert_eq!(incident.alerts[0].dashboard_url, None);
     }
 }

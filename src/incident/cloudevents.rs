@@ -11,7 +11,10 @@
 use serde_json::Value;
 
 use super::field::{Ctx, Object, scalar_string};
-use super::{Alert, Incident, IncidentError, IncidentFormat, Status, detect, parse_object, severity_of, shown};
+use super::{
+    Alert, Incident, IncidentError, IncidentFormat, Status, detect, parse_object, severity_of,
+    shown,
+};
 
 pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, IncidentError> {
     let version = ctx.required_string(obj.get("specversion"), "specversion")?;
@@ -80,14 +83,18 @@ fn generic(
     };
     let severity_text = match d.get("severity") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            scalar_string(v).ok_or_else(|| ctx.wrong_type("data.severity", "a string", v))?,
-        ),
+        Some(v) => {
+            Some(scalar_string(v).ok_or_else(|| ctx.wrong_type("data.severity", "a string", v))?)
+        }
     };
     let (severity, severity_raw) = severity_of(severity_text.as_deref());
     // Event data is free-form: only an explicit end state counts as resolved.
     let status = match ctx.string(d.get("status"), "data.status")? {
-        Some(s) if ["resolved", "ok", "closed"].iter().any(|r| s.eq_ignore_ascii_case(r)) => {
+        Some(s)
+            if ["resolved", "ok", "closed"]
+                .iter()
+                .any(|r| s.eq_ignore_ascii_case(r)) =>
+        {
             Status::Resolved
         }
         _ => Status::Firing,
@@ -187,7 +194,14 @@ mod tests {
             err.to_string(),
             "unsupported cloudevents payload `ce.json`: `specversion` is `0.3`; irctl reads CloudEvents 1.0"
         );
-        let err = from_value(json!({"specversion": "1.0", "id": "i", "type": "t"}), "ce.json").unwrap_err();
-        assert_eq!(err.to_string(), "missing required field `source` in cloudevents payload `ce.json`");
+        let err = from_value(
+            json!({"specversion": "1.0", "id": "i", "type": "t"}),
+            "ce.json",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing required field `source` in cloudevents payload `ce.json`"
+        );
     }
 }

@@ -54,7 +54,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(super) fn wrong_type(&self, field: &str, expected: &'static str, found: &Value) -> IncidentError {
+    pub(super) fn wrong_type(
+        &self,
+        field: &str,
+        expected: &'static str,
+        found: &Value,
+    ) -> IncidentError {
         IncidentError::WrongType {
             origin: self.origin.to_string(),
             format: self.format,
@@ -83,7 +88,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// An optional object; absent and `null` are `None`.
-    pub(super) fn object<'v>(&self, v: Option<&'v Value>, field: &str) -> Result<Option<&'v Object>, IncidentError> {
+    pub(super) fn object<'v>(
+        &self,
+        v: Option<&'v Value>,
+        field: &str,
+    ) -> Result<Option<&'v Object>, IncidentError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -92,7 +101,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// An optional array; absent and `null` are `None`.
-    pub(super) fn array<'v>(&self, v: Option<&'v Value>, field: &str) -> Result<Option<&'v Vec<Value>>, IncidentError> {
+    pub(super) fn array<'v>(
+        &self,
+        v: Option<&'v Value>,
+        field: &str,
+    ) -> Result<Option<&'v Vec<Value>>, IncidentError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
@@ -101,7 +114,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// An optional string; absent and `null` are `None`.
-    pub(super) fn string<'v>(&self, v: Option<&'v Value>, field: &str) -> Result<Option<&'v str>, IncidentError> {
+    pub(super) fn string<'v>(
+        &self,
+        v: Option<&'v Value>,
+        field: &str,
+    ) -> Result<Option<&'v str>, IncidentError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -110,17 +127,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// A required, non-empty string.
-    pub(super) fn required_string<'v>(&self, v: Option<&'v Value>, field: &str) -> Result<&'v str, IncidentError> {
+    pub(super) fn required_string<'v>(
+        &self,
+        v: Option<&'v Value>,
+        field: &str,
+    ) -> Result<&'v str, IncidentError> {
         match self.string(v, field)? {
             None => Err(self.missing(field)),
-            Some(s) if s.trim().is_empty() => Err(self.invalid_value(field, s, "a non-empty string")),
+            Some(s) if s.trim().is_empty() => {
+                Err(self.invalid_value(field, s, "a non-empty string"))
+            }
             Some(s) => Ok(s),
         }
     }
 
     /// An optional string where empty also means absent (Grafana sends `""`
     /// for links it does not have).
-    pub(super) fn text(&self, v: Option<&Value>, field: &str) -> Result<Option<String>, IncidentError> {
+    pub(super) fn text(
+        &self,
+        v: Option<&Value>,
+        field: &str,
+    ) -> Result<Option<String>, IncidentError> {
         Ok(self
             .string(v, field)?
             .filter(|s| !s.trim().is_empty())
@@ -130,7 +157,11 @@ impl<'a> Ctx<'a> {
     /// A label or annotation set: an object whose values are strings, or
     /// numbers and booleans (stringified). `null` values are left out, as
     /// Prometheus treats an empty label as absent; nested values are errors.
-    pub(super) fn string_map(&self, v: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, IncidentError> {
+    pub(super) fn string_map(
+        &self,
+        v: Option<&Value>,
+        field: &str,
+    ) -> Result<BTreeMap<String, String>, IncidentError> {
         let Some(obj) = self.object(v, field)? else {
             return Ok(BTreeMap::new());
         };
@@ -140,7 +171,11 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let text = scalar_string(value).ok_or_else(|| {
-                self.wrong_type(&format!("{field}.{key}"), "a string, number or boolean", value)
+                self.wrong_type(
+                    &format!("{field}.{key}"),
+                    "a string, number or boolean",
+                    value,
+                )
             })?;
             out.insert(key.clone(), text);
         }
@@ -149,7 +184,11 @@ impl<'a> Ctx<'a> {
 
     /// An optional timestamp; empty strings and Go's zero time
     /// (`0001-01-01T00:00:00Z`, Alertmanager's "not ended") are `None`.
-    pub(super) fn time(&self, v: Option<&Value>, field: &str) -> Result<Option<DateTime<Utc>>, IncidentError> {
+    pub(super) fn time(
+        &self,
+        v: Option<&Value>,
+        field: &str,
+    ) -> Result<Option<DateTime<Utc>>, IncidentError> {
         match self.string(v, field)? {
             None => Ok(None),
             Some(s) => self.time_str(s, field),
@@ -157,7 +196,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::time`] for a string already in hand.
-    pub(super) fn time_str(&self, s: &str, field: &str) -> Result<Option<DateTime<Utc>>, IncidentError> {
+    pub(super) fn time_str(
+        &self,
+        s: &str,
+        field: &str,
+    ) -> Result<Option<DateTime<Utc>>, IncidentError> {
         if s.trim().is_empty() {
             return Ok(None);
         }

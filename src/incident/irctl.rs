@@ -19,12 +19,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::Value;
 
 use super::field::{Ctx, Object};
-use super::{Alert, Incident, IncidentError, Status, Text, derived_id, json_pos, severity_of, strip_position};
+use super::{
+    Alert, Incident, IncidentError, Status, Text, derived_id, json_pos, severity_of, strip_position,
+};
 use crate::yaml::Pos;
 
 #[derive(Deserialize)]
@@ -91,7 +93,11 @@ impl Visitor<'_> for ScalarVisitor {
 
 /// Reads the file from its text when known (for line and column in
 /// errors), else from the already-parsed object.
-pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object, text: Option<Text<'_>>) -> Result<Incident, IncidentError> {
+pub(super) fn parse(
+    ctx: &Ctx<'_>,
+    obj: &Object,
+    text: Option<Text<'_>>,
+) -> Result<Incident, IncidentError> {
     let schema_error = |pos: Pos, message: String| IncidentError::Schema {
         origin: ctx.origin.to_string(),
         format: ctx.format,
@@ -101,7 +107,9 @@ pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object, text: Option<Text<'_>>) -> Resu
     let file: IncidentFile = match text {
         Some(Text::Json(t)) => serde_json::from_str(t)
             .map_err(|e| schema_error(json_pos(&e), strip_position(&e.to_string())))?,
-        Some(Text::Yaml(t)) => crate::yaml::from_str(t).map_err(|e| schema_error(e.pos, e.message))?,
+        Some(Text::Yaml(t)) => {
+            crate::yaml::from_str(t).map_err(|e| schema_error(e.pos, e.message))?
+        }
         None => serde_json::from_value(Value::Object(obj.clone()))
             .map_err(|e| schema_error(Pos::UNKNOWN, strip_position(&e.to_string())))?,
     };
@@ -110,9 +118,15 @@ pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object, text: Option<Text<'_>>) -> Resu
 
 fn build(ctx: &Ctx<'_>, file: IncidentFile) -> Result<Incident, IncidentError> {
     let labels: BTreeMap<String, String> = file.labels.into_iter().map(|(k, v)| (k, v.0)).collect();
-    let annotations = file.annotations.into_iter().map(|(k, v)| (k, v.0)).collect();
+    let annotations = file
+        .annotations
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
     let title = match file.title {
-        Some(t) if t.trim().is_empty() => return Err(ctx.invalid_value("title", &t, "a non-empty string")),
+        Some(t) if t.trim().is_empty() => {
+            return Err(ctx.invalid_value("title", &t, "a non-empty string"));
+        }
         Some(t) => t,
         None => labels
             .get("alertname")
@@ -120,7 +134,10 @@ fn build(ctx: &Ctx<'_>, file: IncidentFile) -> Result<Incident, IncidentError> {
             .cloned()
             .ok_or_else(|| ctx.missing("title"))?,
     };
-    let severity_text = file.severity.map(|s| s.0).or_else(|| labels.get("severity").cloned());
+    let severity_text = file
+        .severity
+        .map(|s| s.0)
+        .or_else(|| labels.get("severity").cloned());
     let (severity, severity_raw) = severity_of(severity_text.as_deref());
     let started_at = match &file.started_at {
         Some(s) => ctx.time_str(s, "started_at")?,
@@ -131,7 +148,9 @@ fn build(ctx: &Ctx<'_>, file: IncidentFile) -> Result<Incident, IncidentError> {
         None => None,
     };
     let id = match file.id {
-        Some(Scalar(id)) if id.trim().is_empty() => return Err(ctx.invalid_value("id", &id, "a non-empty string")),
+        Some(Scalar(id)) if id.trim().is_empty() => {
+            return Err(ctx.invalid_value("id", &id, "a non-empty string"));
+        }
         Some(Scalar(id)) => id,
         None => derived_id("irctl", &title, &labels),
     };
@@ -163,13 +182,31 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_with_position() {
-        let err = parse(b"title: t\nseverity: high\nlables: {a: b}\n", "inc.yaml", None).unwrap_err();
+        let err = parse(
+            b"title: t\nseverity: high\nlables: {a: b}\n",
+            "inc.yaml",
+            None,
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("invalid irctl payload `inc.yaml` at line 3 column 1: unknown field `lables`"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "invalid irctl payload `inc.yaml` at line 3 column 1: unknown field `lables`"
+            ),
+            "{msg}"
+        );
 
-        let err = parse(b"{\n  \"title\": \"t\",\n  \"colour\": 1\n}", "inc.json", None).unwrap_err();
+        let err = parse(
+            b"{\n  \"title\": \"t\",\n  \"colour\": 1\n}",
+            "inc.json",
+            None,
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("invalid irctl payload `inc.json` at line 3 column"), "{msg}");
+        assert!(
+            msg.starts_with("invalid irctl payload `inc.json` at line 3 column"),
+            "{msg}"
+        );
         assert!(msg.contains("unknown field `colour`"), "{msg}");
     }
 
@@ -177,9 +214,16 @@ mod tests {
     fn labels_as_a_list_is_a_clear_error() {
         let err = parse(b"title: t\nlabels:\n  - a=b\n", "inc.yaml", None).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("invalid irctl payload `inc.yaml` at line 3"), "{msg}");
+        assert!(
+            msg.starts_with("invalid irctl payload `inc.yaml` at line 3"),
+            "{msg}"
+        );
         let err = from_value(json!({"title": "t", "labels": ["a=b"]}), "drill").unwrap_err();
-        assert!(err.to_string().starts_with("invalid irctl payload `drill`: invalid type: sequence"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid irctl payload `drill`: invalid type: sequence"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -202,7 +246,10 @@ mod tests {
         assert_eq!(incident.id, again.id, "derived ids are stable");
 
         let err = from_value(json!({"labels": {"service": "x"}}), "drill").unwrap_err();
-        assert_eq!(err.to_string(), "missing required field `title` in irctl payload `drill`");
+        assert_eq!(
+            err.to_string(),
+            "missing required field `title` in irctl payload `drill`"
+        );
     }
 
     #[test]
@@ -218,7 +265,15 @@ mod tests {
 
     #[test]
     fn forced_irctl_on_an_alertmanager_payload_names_the_stray_field() {
-        let err = parse(br#"{"receiver": "r", "alerts": []}"#, "am.json", Some(IncidentFormat::Irctl)).unwrap_err();
-        assert!(err.to_string().contains("unknown field `receiver`"), "{err}");
+        let err = parse(
+            br#"{"receiver": "r", "alerts": []}"#,
+            "am.json",
+            Some(IncidentFormat::Irctl),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `receiver`"),
+            "{err}"
+        );
     }
 }

@@ -39,7 +39,9 @@ pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Inc
     };
     let f = |name: &str| format!("{at}.{name}");
 
-    let id = ctx.required_string(incident.get("id"), &f("id"))?.to_string();
+    let id = ctx
+        .required_string(incident.get("id"), &f("id"))?
+        .to_string();
     let title = match ctx.text(incident.get("title"), &f("title"))? {
         Some(title) => title,
         None => ctx
@@ -60,13 +62,17 @@ pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Inc
     };
     let resolved = event_type == "incident.resolved"
         || ctx.string(incident.get("status"), &f("status"))? == Some("resolved");
-    let status = if resolved { Status::Resolved } else { Status::Firing };
+    let status = if resolved {
+        Status::Resolved
+    } else {
+        Status::Firing
+    };
 
     let mut labels = BTreeMap::new();
-    if let Some(service) = ctx.object(incident.get("service"), &f("service"))? {
-        if let Some(name) = ctx.text(service.get("summary"), &f("service.summary"))? {
-            labels.insert("service".to_string(), name);
-        }
+    if let Some(service) = ctx.object(incident.get("service"), &f("service"))?
+        && let Some(name) = ctx.text(service.get("summary"), &f("service.summary"))?
+    {
+        labels.insert("service".to_string(), name);
     }
     if let Some(urgency) = urgency {
         labels.insert("urgency".to_string(), urgency);
@@ -79,7 +85,9 @@ pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Inc
     annotations.insert("summary".to_string(), title.clone());
 
     let occurred_at = ctx.time(event.get("occurred_at"), "event.occurred_at")?;
-    let started_at = ctx.time(incident.get("created_at"), &f("created_at"))?.or(occurred_at);
+    let started_at = ctx
+        .time(incident.get("created_at"), &f("created_at"))?
+        .or(occurred_at);
     let mut out = Incident {
         id,
         title,
@@ -128,7 +136,9 @@ pub(super) fn parse_event(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Incid
     let mut annotations = BTreeMap::new();
     let (title, severity, severity_raw, started_at) = match payload {
         Some(p) => {
-            let summary = ctx.required_string(p.get("summary"), "payload.summary")?.to_string();
+            let summary = ctx
+                .required_string(p.get("summary"), "payload.summary")?
+                .to_string();
             let source = ctx.required_string(p.get("source"), "payload.source")?;
             let raw_severity = ctx.required_string(p.get("severity"), "payload.severity")?;
             labels.insert("source".to_string(), source.to_string());
@@ -158,7 +168,12 @@ pub(super) fn parse_event(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Incid
         }
         None => {
             let key = dedup_key.as_deref().unwrap_or_default();
-            (format!("PagerDuty {action} for `{key}`"), Severity::Warning, String::new(), None)
+            (
+                format!("PagerDuty {action} for `{key}`"),
+                Severity::Warning,
+                String::new(),
+                None,
+            )
         }
     };
     annotations.insert("summary".to_string(), title.clone());
@@ -174,8 +189,13 @@ pub(super) fn parse_event(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Incid
         Some(key) => key.clone(),
         None => {
             // The routing key only feeds a one-way hash, never the id itself.
-            let routing_key = ctx.string(obj.get("routing_key"), "routing_key")?.unwrap_or_default();
-            format!("pagerduty-{}", &hash_hex([routing_key, title.as_str()])[..16])
+            let routing_key = ctx
+                .string(obj.get("routing_key"), "routing_key")?
+                .unwrap_or_default();
+            format!(
+                "pagerduty-{}",
+                &hash_hex([routing_key, title.as_str()])[..16]
+            )
         }
     };
     let mut out = Incident {
@@ -212,10 +232,10 @@ fn first_link(ctx: &Ctx<'_>, obj: &Object) -> Result<Option<String>, IncidentErr
         return Ok(None);
     };
     for (i, link) in links.iter().enumerate() {
-        if let Some(link) = ctx.object(Some(link), &format!("links[{i}]"))? {
-            if let Some(href) = ctx.text(link.get("href"), &format!("links[{i}].href"))? {
-                return Ok(Some(href));
-            }
+        if let Some(link) = ctx.object(Some(link), &format!("links[{i}]"))?
+            && let Some(href) = ctx.text(link.get("href"), &format!("links[{i}].href"))?
+        {
+            return Ok(Some(href));
         }
     }
     Ok(None)
@@ -260,7 +280,10 @@ mod tests {
         assert_eq!(incident.labels["free"], "0");
         assert_eq!(incident.labels["mounts"], r#"["/","/var"]"#);
         assert_eq!(incident.labels["nested"], r#"{"a":1}"#);
-        assert_eq!(incident.raw["routing_key"], secret, "raw keeps the payload as received");
+        assert_eq!(
+            incident.raw["routing_key"], secret,
+            "raw keeps the payload as received"
+        );
     }
 
     #[test]
@@ -276,14 +299,20 @@ mod tests {
 
     #[test]
     fn trigger_needs_summary_source_and_severity() {
-        let err = from_value(json!({"event_action": "trigger", "payload": {"summary": "s", "source": "h"}}), "e.json")
-            .unwrap_err();
+        let err = from_value(
+            json!({"event_action": "trigger", "payload": {"summary": "s", "source": "h"}}),
+            "e.json",
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "missing required field `payload.severity` in pagerduty-event payload `e.json`"
         );
         let err = from_value(json!({"event_action": "trigger"}), "e.json").unwrap_err();
-        assert_eq!(err.to_string(), "missing required field `payload` in pagerduty-event payload `e.json`");
+        assert_eq!(
+            err.to_string(),
+            "missing required field `payload` in pagerduty-event payload `e.json`"
+        );
         let err = from_value(json!({"event_action": "explode"}), "e.json").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -304,7 +333,10 @@ mod tests {
         assert_eq!(incident.status, Status::Resolved);
         assert_eq!(incident.severity, Severity::Warning);
         assert_eq!(incident.severity_raw, "low");
-        assert_eq!(incident.ended_at.map(super::super::format_time).as_deref(), Some("2020-10-02T18:45:22.169Z"));
+        assert_eq!(
+            incident.ended_at.map(super::super::format_time).as_deref(),
+            Some("2020-10-02T18:45:22.169Z")
+        );
     }
 
     #[test]

@@ -212,7 +212,12 @@ impl Test {
                 self.args, output.status, output.stdout, output.stderr
             )
         };
-        assert_eq!(output.status, self.status, "unexpected exit status\n{}", context());
+        assert_eq!(
+            output.status,
+            self.status,
+            "unexpected exit status\n{}",
+            context()
+        );
         check("stdout", &self.stdout, &output.stdout, &context);
         check("stderr", &self.stderr, &output.stderr, &context);
         output
@@ -234,7 +239,11 @@ fn check(name: &str, expect: &Option<Expect>, actual: &str, context: &dyn Fn() -
         }
         Some(Expect::Contains(parts)) => {
             for part in parts {
-                assert!(actual.contains(part.as_str()), "{name} does not contain {part:?}\n{}", context());
+                assert!(
+                    actual.contains(part.as_str()),
+                    "{name} does not contain {part:?}\n{}",
+                    context()
+                );
             }
         }
     }
@@ -243,7 +252,10 @@ fn check(name: &str, expect: &Option<Expect>, actual: &str, context: &dyn Fn() -
 /// Removes the leading newline and the common indentation, so fixtures can be
 /// indented with the test code: `unindent("\n    a:\n      b\n")` is `"a:\n  b\n"`.
 pub fn unindent(text: &str) -> String {
-    let text = text.strip_prefix('\n').unwrap_or(text).trim_end_matches(' ');
+    let text = text
+        .strip_prefix('\n')
+        .unwrap_or(text)
+        .trim_end_matches(' ');
     let indent = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -252,7 +264,13 @@ pub fn unindent(text: &str) -> String {
         .unwrap_or(0);
     let mut out: String = text
         .lines()
-        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start_matches(' ') })
+        .map(|l| {
+            if l.len() >= indent {
+                &l[indent..]
+            } else {
+                l.trim_start_matches(' ')
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     out.push('\n');
