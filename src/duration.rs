@@ -36,6 +36,14 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
+            "" if i < bytes.len() => {
+                let next = s[i..].chars().next().unwrap_or(' ');
+                return Err(if next.is_whitespace() {
+                    format!("invalid duration `{text}`: spaces are not allowed; write e.g. `30s`, `5m` or `1h30m`")
+                } else {
+                    format!("invalid duration `{text}`: unexpected `{next}` after `{number}`; write e.g. `30s`, `5m` or `1h30m`")
+                });
+            }
             "" => {
                 return Err(format!(
                     "invalid duration `{text}`: missing unit after `{number}` (one of ms, s, m, h, d)"

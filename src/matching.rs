@@ -130,8 +130,10 @@ impl Matcher {
     }
 }
 
+/// The regex crate's message without its source excerpt and `error:` prefix.
 fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or(s).trim().to_string()
+    let last = s.lines().last().unwrap_or(s).trim();
+    last.strip_prefix("error:").unwrap_or(last).trim().to_string()
 }
 
 fn unquote(s: &str) -> Result<String, String> {
@@ -262,6 +264,54 @@ pub fn select(playbooks: &[crate::playbook::Playbook], incident: &crate::inciden
         .map(|e| e.name.clone())
         .collect();
     Selection { evaluations, winners }
+}
+
+/// Checks every drill incident in the set: a playbook whose own drill does
+/// not select it (`never-matches`), and drills that several playbooks tie for
+/// at the top priority (`ambiguous-match`), which `irctl run` would refuse.
+pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::diagnostic::Diagnostic;
+    let mut diags = Vec::new();
+    for p in playbooks {
+        let (Some(drill), Some(raw)) = (&p.drill, &p.raw.drill) else {
+            continue;
+        };
+        let Ok(incident) = crate::incident::from_value(drill.incident.clone(), p.file()) else {
+            continue;
+        };
+        let labels = incident.match_labels();
+        let value = minijinja::Value::from_serialize(incident.to_template_value());
+        if let Some(why) = explain(p, &labels, &value) {
+            diags.push(
+                Diagnostic::warning(
+                    p.file(),
+                    raw.incident.pos,
+                    "never-matches",
+                    format!("the drill incident of `{}` does not match it: {why}", p.name),
+                )
+                .with_help("fix `match` or the drill's incident, or the drill exercises a playbook no real alert would select"),
+            );
+            continue;
+        }
+        let selection = select(playbooks, &incident);
+        if selection.winners.len() > 1 {
+            diags.push(
+                Diagnostic::warning(
+                    p.file(),
+                    raw.incident.pos,
+                    "ambiguous-match",
+                    format!(
+                        "the drill incident of `{}` matches {} at the same priority: {}",
+                        p.name,
+                        selection.winners.len(),
+                        selection.winners.join(", ")
+                    ),
+                )
+                .with_help("give one of them a higher `priority` or narrower `match`, so `irctl run` can choose"),
+            );
+        }
+    }
+    diags
 }
 
 #[cfg(test)]

@@ -207,9 +207,30 @@ fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
             YamlErrorKind::Schema,
             format!("expected {expected}, found {unexpected}"),
         ),
-        E::SerdeMissingField { field, .. } => (
+        E::SerdeMissingField { field, .. } => {
+            // serde-saphyr points at the mapping's last key; the mapping's
+            // start is where a reader looks for what is missing.
+            return YamlError {
+                pos: mapping_start(text, pos),
+                kind: YamlErrorKind::Schema,
+                message: format!("missing required field `{field}`"),
+            };
+        }
+        E::Unexpected { expected, .. } if *expected != "consumed event" => (
             YamlErrorKind::Schema,
-            format!("missing required field `{field}`"),
+            format!("expected {}, found {}", expected_node(expected), found_at(text, pos)),
+        ),
+        E::InvalidScalar { ty, .. } => (
+            YamlErrorKind::Schema,
+            format!("expected {}, found {}", expected_scalar(ty), found_at(text, pos)),
+        ),
+        E::InvalidBooleanStrict { .. } => (
+            YamlErrorKind::Schema,
+            format!("expected `true` or `false`, found {}", found_at(text, pos)),
+        ),
+        E::NullIntoString { .. } => (
+            YamlErrorKind::Schema,
+            "expected a string, found nothing (null)".to_string(),
         ),
         E::SerdeUnknownVariant {
             variant, expected, ..
@@ -225,10 +246,7 @@ fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
             ),
         ),
         E::Message { msg, .. } => (YamlErrorKind::Schema, msg.clone()),
-        E::Budget { breach, .. } => (
-            YamlErrorKind::Syntax,
-            format!("document exceeds a safety limit ({breach:?})"),
-        ),
+        E::Budget { breach, .. } => (YamlErrorKind::Syntax, budget_message(breach)),
         E::AliasReplayLimitExceeded { .. }
         | E::AliasExpansionLimitExceeded { .. }
         | E::AliasReplayStackDepthExceeded { .. }
@@ -236,7 +254,14 @@ fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
             YamlErrorKind::Syntax,
             "too many alias expansions (possible alias bomb)".to_string(),
         ),
-        other => (YamlErrorKind::Syntax, strip_position(&other.to_string())),
+        other => {
+            let msg = strip_position(&other.to_string());
+            if msg.contains("recursion limit exceeded") {
+                (YamlErrorKind::Syntax, "document nests too deeply".to_string())
+            } else {
+                (YamlErrorKind::Syntax, msg)
+            }
+        }
     };
     YamlError { pos, kind, message }
 }
@@ -248,4 +273,124 @@ fn strip_position(msg: &str) -> String {
         Some(i) => first[..i].to_string(),
         None => first.to_string(),
     }
+}
+
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Depth { .. } => "document nests deeper than 64 levels".to_string(),
+        B::Nodes { .. } => "document expands to more than 250000 nodes (an alias bomb?)".to_string(),
+        B::Aliases { .. } => "document uses more than 1000 aliases".to_string(),
+        B::Anchors { .. } => "document defines more than 1000 anchors".to_string(),
+        B::Documents { .. } => "file holds more than one YAML document; one playbook per file".to_string(),
+        other => format!("document exceeds a safety limit ({other:?})"),
+    }
+}
+
+/// Names the node serde-saphyr's `Unexpected { expected }` asked for.
+fn expected_node(expected: &str) -> &str {
+    match expected {
+        "string scalar" | "scalar" => "a string",
+        "sequence start" => "a list",
+        "mapping start" | "empty mapping start" => "a mapping",
+        "boolean" => "`true` or `false`",
+        other => other,
+    }
+}
+
+/// Names the scalar type a value failed to parse as.
+fn expected_scalar(ty: &str) -> &str {
+    match ty {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "an integer",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative integer",
+        "f32" | "f64" => "a number",
+        "bool" => "`true` or `false`",
+        "char" => "a single character",
+        other => other,
+    }
+}
+
+/// Describes the node written at `pos`: `a list`, `a mapping`, or the scalar in backticks.
+fn found_at(text: &str, pos: Pos) -> String {
+    let Some(line) = pos.line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
+        return "something else".to_string();
+    };
+    let rest: String = line.chars().skip(pos.column.saturating_sub(1) as usize).collect();
+    let rest = rest.trim_end();
+    match rest.chars().next() {
+        None => return "nothing".to_string(),
+        Some('[') => return "a list".to_string(),
+        Some('{') => return "a mapping".to_string(),
+        Some('-') if rest.len() == 1 || rest[1..].starts_with(' ') => return "a list".to_string(),
+        Some('|' | '>') => return "a multi-line string".to_string(),
+        _ => {}
+    }
+    let token = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => rest[1..].find(q).map_or(rest, |end| &rest[..end + 2]),
+        _ => {
+            let token = &rest[..rest.find([',', ']', '}']).unwrap_or(rest.len())];
+            let token = token.find(" #").map_or(token, |i| &token[..i]).trim();
+            if token.ends_with(':') || token.contains(": ") {
+                return "a mapping".to_string();
+            }
+            token
+        }
+    };
+    let short: String = token.chars().take(40).collect();
+    let ellipsis = if short.len() < token.len() { "…" } else { "" };
+    format!("`{short}{ellipsis}`")
+}
+
+/// Where the mapping that holds the key at `pos` starts: its `{`, or its first key.
+fn mapping_start(text: &str, pos: Pos) -> Pos {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(line) = pos.line.checked_sub(1).and_then(|i| lines.get(i as usize)) else {
+        return pos;
+    };
+    let col = pos.column as usize;
+    let before: String = line.chars().take(col.saturating_sub(1)).collect();
+    let lead = before.trim_end();
+    if lead.ends_with(['{', ',']) {
+        // A flow mapping on one line: point at its `{`.
+        let mut depth = 0usize;
+        for (i, c) in before.char_indices().rev() {
+            match c {
+                '}' => depth += 1,
+                '{' if depth == 0 => return Pos::new(pos.line, before[..i].chars().count() as u32 + 1),
+                '{' => depth -= 1,
+                _ => {}
+            }
+        }
+        return pos;
+    }
+    if !lead.is_empty() {
+        // The first key of a sequence item (`- id: a`), or something unusual.
+        return pos;
+    }
+    let mut start = pos;
+    for n in (0..pos.line as usize - 1).rev() {
+        let text = lines[n];
+        let trimmed = text.trim_start_matches(' ');
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---" {
+            continue;
+        }
+        let indent = text.len() - trimmed.len();
+        if indent + 1 > col {
+            // Nested under an earlier key of this mapping.
+            continue;
+        }
+        if indent + 1 == col {
+            start = Pos::new(n as u32 + 1, col as u32);
+            continue;
+        }
+        // Less indented: the parent key, or the `- ` that opens this item.
+        if let Some(item) = trimmed.strip_prefix('-') {
+            let key_col = indent + 1 + (trimmed.len() - item.trim_start().len());
+            if key_col == col {
+                start = Pos::new(n as u32 + 1, col as u32);
+            }
+        }
+        break;
+    }
+    start
 }

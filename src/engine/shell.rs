@@ -68,14 +68,14 @@ async fn read_capped<R: AsyncRead + Unpin>(
             }
         }
     }
-    if let Some(obs) = &observer {
-        if !pending_line.is_empty() {
-            obs.on_output(
-                &step,
-                stream,
-                String::from_utf8_lossy(&pending_line).trim_end(),
-            );
-        }
+    if let Some(obs) = &observer
+        && !pending_line.is_empty()
+    {
+        obs.on_output(
+            &step,
+            stream,
+            String::from_utf8_lossy(&pending_line).trim_end(),
+        );
     }
     let mut text = String::from_utf8_lossy(&kept).into_owned();
     if truncated {

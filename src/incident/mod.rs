@@ -406,13 +406,14 @@ impl Alert {
 #[derive(Debug, thiserror::Error)]
 pub enum IncidentError {
     /// The file or stdin could not be read.
-    #[error("cannot read incident `{origin}`: {source}")]
+    // The I/O error is part of the message, not a `source`, so printers
+    // that walk the cause chain do not say it twice.
+    #[error("cannot read incident `{origin}`: {error}")]
     Io {
         /// File path or `<stdin>`.
         origin: String,
         /// The underlying I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The payload exceeds [`MAX_INCIDENT_BYTES`].
     #[error(
@@ -637,9 +638,9 @@ pub fn read(path: &Path, format: Option<IncidentFormat>) -> Result<Incident, Inc
     } else {
         path.display().to_string()
     };
-    let io_error = |source| IncidentError::Io {
+    let io_error = |error| IncidentError::Io {
         origin: origin.clone(),
-        source,
+        error,
     };
     let bytes = if stdin {
         read_limited(std::io::stdin().lock()).map_err(io_error)?
@@ -1146,7 +1147,14 @@ mod tests {
 
     #[test]
     fn playbook_fixtures_carry_exactly_the_expected_labels() {
-        let cases: &[(&str, &str, Severity, &[(&str, &str)])] = &[
+        // (fixture, started_at, severity, exact labels)
+        type Case = (
+            &'static str,
+            &'static str,
+            Severity,
+            &'static [(&'static str, &'static str)],
+        );
+        let cases: &[Case] = &[
             (
                 "disk-filling.json",
                 "2024-05-14T03:17:42.614Z",

@@ -218,5 +218,7 @@ pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
     }
     set.diagnostics
         .extend(validate::check_set(&mut set.playbooks));
+    set.diagnostics
+        .extend(crate::matching::check_drills(&set.playbooks));
     set
 }

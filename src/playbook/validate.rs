@@ -106,6 +106,28 @@ impl<'a> LineIndex<'a> {
         }
     }
 
+    /// The first mapping key `key` (written `key:`) at or after `from`, not
+    /// a mere substring of a longer key or of a value.
+    fn locate_key(&self, from: Pos, key: &str) -> Option<Pos> {
+        if from.line == 0 || key.is_empty() {
+            return None;
+        }
+        let needle = format!("{key}:");
+        let mut off = self.offset(from);
+        while let Some(i) = self.text[off..].find(&needle) {
+            let at = off + i;
+            let before = self.text[..at].chars().next_back();
+            let after = self.text[at + needle.len()..].chars().next();
+            let starts_key = before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
+            let ends_key = after.is_none_or(|c| c.is_whitespace() || c == '{');
+            if starts_key && ends_key {
+                return Some(self.pos(at));
+            }
+            off = at + needle.len();
+        }
+        None
+    }
+
     /// Whether the scalar at `pos` is a block scalar (`|` or `>`), whose text starts on the next line.
     fn is_block_scalar(&self, pos: Pos) -> bool {
         let off = self.offset(pos);
@@ -396,8 +418,9 @@ impl<'a> Checker<'a> {
                 if field.kind == FieldKind::Url {
                     self.templated_url(field);
                 }
-                if unsafe_incident_interpolation(field.text) {
-                    let at = self.index.locate(field.pos, "safe");
+                if let Some(expr) = unsafe_incident_interpolation(field.text) {
+                    let expr_at = self.index.locate(field.pos, expr);
+                    let at = self.index.locate(expr_at, "safe");
                     self.warning(
                         at,
                         "unsafe-interpolation",
@@ -467,14 +490,16 @@ impl WidthMut for Diagnostic {
     }
 }
 
-fn unsafe_incident_interpolation(text: &str) -> bool {
-    text.split("{{").skip(1).any(|chunk| {
+/// The first `{{ … }}` expression that pipes incident data through `safe`.
+fn unsafe_incident_interpolation(text: &str) -> Option<&str> {
+    text.split("{{").skip(1).find_map(|chunk| {
         let expr = chunk.split("}}").next().unwrap_or("");
-        expr.contains("incident")
+        let unsafe_ = expr.contains("incident")
             && expr
                 .split('|')
                 .skip(1)
-                .any(|f| f.trim().starts_with("safe"))
+                .any(|f| f.trim().starts_with("safe"));
+        unsafe_.then_some(expr)
     })
 }
 
@@ -749,7 +774,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             }
         }
         if step.http.as_ref().is_some_and(|h| h.insecure) {
-            let pos = c.index.locate(step.id.pos, "insecure");
+            let pos = c.index.locate_key(step.id.pos, "insecure").unwrap_or(step.id.pos);
             c.warning(
                 pos,
                 "insecure-tls",
@@ -812,9 +837,13 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 }
 
+/// Where input `name` is declared (input names are map keys, which carry no position).
 fn input_pos(index: &LineIndex<'_>, name: &str) -> Pos {
-    let inputs = index.locate(Pos::new(1, 1), "inputs:");
-    index.locate(inputs, &format!("{name}:"))
+    let start = Pos::new(1, 1);
+    let Some(inputs) = index.locate_key(start, "inputs") else {
+        return start;
+    };
+    index.locate_key(inputs, name).unwrap_or(inputs)
 }
 
 fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
