@@ -9,7 +9,6 @@ and for comparing changes, not a pass/fail gate.
 """
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -25,13 +24,16 @@ def measure(cmd, runs, cwd=None, env=None):
     walls = []
     peak = 0
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # wait4 gives this child's own peak RSS (KiB on Linux), not the session's.
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
         walls.append(time.perf_counter() - t0)
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
-        if p.returncode not in (0, 1):
-            sys.exit(f"{cmd} failed ({p.returncode}): {p.stderr.decode()[-2000:]}")
+        peak = max(peak, usage.ru_maxrss)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            sys.exit(f"{cmd} failed ({code}): {err.decode()[-2000:]}")
     return statistics.median(walls), peak
 
 

@@ -39,9 +39,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "" if i < bytes.len() => {
                 let next = s[i..].chars().next().unwrap_or(' ');
                 return Err(if next.is_whitespace() {
-                    format!("invalid duration `{text}`: spaces are not allowed; write e.g. `30s`, `5m` or `1h30m`")
+                    format!(
+                        "invalid duration `{text}`: spaces are not allowed; write e.g. `30s`, `5m` or `1h30m`"
+                    )
                 } else {
-                    format!("invalid duration `{text}`: unexpected `{next}` after `{number}`; write e.g. `30s`, `5m` or `1h30m`")
+                    format!(
+                        "invalid duration `{text}`: unexpected `{next}` after `{number}`; write e.g. `30s`, `5m` or `1h30m`"
+                    )
                 });
             }
             "" => {

@@ -133,7 +133,10 @@ impl Matcher {
 /// The regex crate's message without its source excerpt and `error:` prefix.
 fn first_line(s: &str) -> String {
     let last = s.lines().last().unwrap_or(s).trim();
-    last.strip_prefix("error:").unwrap_or(last).trim().to_string()
+    last.strip_prefix("error:")
+        .unwrap_or(last)
+        .trim()
+        .to_string()
 }
 
 fn unquote(s: &str) -> Result<String, String> {
@@ -293,8 +296,23 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
             );
             continue;
         }
-        let selection = select(playbooks, &incident);
-        if selection.winners.len() > 1 {
+        // Only matchers first (cheap); `when` only for playbooks whose matchers hold.
+        let mut top: Option<i64> = None;
+        let mut winners: Vec<&str> = Vec::new();
+        for q in playbooks {
+            if !q.matchers.iter().all(|m| m.matches(&labels)) || explain(q, &labels, &value).is_some() {
+                continue;
+            }
+            match top {
+                Some(t) if q.raw.priority < t => {}
+                Some(t) if q.raw.priority == t => winners.push(&q.name),
+                _ => {
+                    top = Some(q.raw.priority);
+                    winners = vec![&q.name];
+                }
+            }
+        }
+        if winners.len() > 1 {
             diags.push(
                 Diagnostic::warning(
                     p.file(),
@@ -303,8 +321,8 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
                     format!(
                         "the drill incident of `{}` matches {} at the same priority: {}",
                         p.name,
-                        selection.winners.len(),
-                        selection.winners.join(", ")
+                        winners.len(),
+                        winners.join(", ")
                     ),
                 )
                 .with_help("give one of them a higher `priority` or narrower `match`, so `irctl run` can choose"),

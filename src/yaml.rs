@@ -218,11 +218,19 @@ fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
         }
         E::Unexpected { expected, .. } if *expected != "consumed event" => (
             YamlErrorKind::Schema,
-            format!("expected {}, found {}", expected_node(expected), found_at(text, pos)),
+            format!(
+                "expected {}, found {}",
+                expected_node(expected),
+                found_at(text, pos)
+            ),
         ),
         E::InvalidScalar { ty, .. } => (
             YamlErrorKind::Schema,
-            format!("expected {}, found {}", expected_scalar(ty), found_at(text, pos)),
+            format!(
+                "expected {}, found {}",
+                expected_scalar(ty),
+                found_at(text, pos)
+            ),
         ),
         E::InvalidBooleanStrict { .. } => (
             YamlErrorKind::Schema,
@@ -257,7 +265,10 @@ fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
         other => {
             let msg = strip_position(&other.to_string());
             if msg.contains("recursion limit exceeded") {
-                (YamlErrorKind::Syntax, "document nests too deeply".to_string())
+                (
+                    YamlErrorKind::Syntax,
+                    "document nests too deeply".to_string(),
+                )
             } else {
                 (YamlErrorKind::Syntax, msg)
             }
@@ -279,10 +290,14 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
     use serde_saphyr::budget::BudgetBreach as B;
     match breach {
         B::Depth { .. } => "document nests deeper than 64 levels".to_string(),
-        B::Nodes { .. } => "document expands to more than 250000 nodes (an alias bomb?)".to_string(),
+        B::Nodes { .. } => {
+            "document expands to more than 250000 nodes (an alias bomb?)".to_string()
+        }
         B::Aliases { .. } => "document uses more than 1000 aliases".to_string(),
         B::Anchors { .. } => "document defines more than 1000 anchors".to_string(),
-        B::Documents { .. } => "file holds more than one YAML document; one playbook per file".to_string(),
+        B::Documents { .. } => {
+            "file holds more than one YAML document; one playbook per file".to_string()
+        }
         other => format!("document exceeds a safety limit ({other:?})"),
     }
 }
@@ -312,10 +327,17 @@ fn expected_scalar(ty: &str) -> &str {
 
 /// Describes the node written at `pos`: `a list`, `a mapping`, or the scalar in backticks.
 fn found_at(text: &str, pos: Pos) -> String {
-    let Some(line) = pos.line.checked_sub(1).and_then(|i| text.lines().nth(i as usize)) else {
+    let Some(line) = pos
+        .line
+        .checked_sub(1)
+        .and_then(|i| text.lines().nth(i as usize))
+    else {
         return "something else".to_string();
     };
-    let rest: String = line.chars().skip(pos.column.saturating_sub(1) as usize).collect();
+    let rest: String = line
+        .chars()
+        .skip(pos.column.saturating_sub(1) as usize)
+        .collect();
     let rest = rest.trim_end();
     match rest.chars().next() {
         None => return "nothing".to_string(),
@@ -356,7 +378,9 @@ fn mapping_start(text: &str, pos: Pos) -> Pos {
         for (i, c) in before.char_indices().rev() {
             match c {
                 '}' => depth += 1,
-                '{' if depth == 0 => return Pos::new(pos.line, before[..i].chars().count() as u32 + 1),
+                '{' if depth == 0 => {
+                    return Pos::new(pos.line, before[..i].chars().count() as u32 + 1);
+                }
                 '{' => depth -= 1,
                 _ => {}
             }

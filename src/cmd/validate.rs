@@ -4,6 +4,7 @@ use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::cmd::EXIT_FAILED;
 use crate::ui::Ui;
 use irctl::diagnostic::{self, Summary};
+use irctl::matching;
 use irctl::playbook::load;
 
 /// Runs `validate`.
@@ -13,7 +14,10 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
     } else {
         args.paths.clone()
     };
-    let set = load::load_paths(&paths)?;
+    let mut set = load::load_paths(&paths)?;
+    // Drill cross-checks only matter when validating, not on every `run`.
+    let drill_findings = matching::check_drills(&set.playbooks);
+    set.diagnostics.extend(drill_findings);
     let diags = &set.diagnostics;
     let summary = Summary::of(diags, set.files.len());
     match args.format {

@@ -288,7 +288,7 @@ pub async fn run(
             "title": playbook.raw.title,
             "owner": playbook.raw.owner,
             "provenance": playbook.provenance,
-            "incident": incident.to_template_value(),
+            "incident": recorded_incident(incident),
             "inputs": inputs,
             "drill": opts.drill,
             "concurrency": opts.concurrency,
@@ -768,6 +768,16 @@ fn backoff(
             .max(delay),
         None => delay,
     }
+}
+
+/// The incident as recorded: PagerDuty routing keys are credentials, so the
+/// raw payload keeps everything but them.
+fn recorded_incident(incident: &Incident) -> serde_json::Value {
+    let mut v = incident.to_template_value();
+    if let Some(key) = v.pointer_mut("/raw/routing_key") {
+        *key = crate::secret::MASK.into();
+    }
+    v
 }
 
 /// Reads a run's timeline, for commands that show it.

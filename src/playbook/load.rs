@@ -172,53 +172,92 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<PlaybookSet, LoadError> {
     Ok(from_sources(sources))
 }
 
-/// Validates already-read files (from disk or from a Git tree) into a set.
-pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
-    let mut set = PlaybookSet::default();
-    for src in sources {
-        set.files.push(src.path.clone());
-        let bytes = match src.bytes {
-            Ok(b) => b,
-            Err(d) => {
-                set.diagnostics.push(d);
-                continue;
-            }
-        };
-        let blob = blob_id(&bytes);
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let offset = e.utf8_error().valid_up_to();
-                let valid = &e.as_bytes()[..offset];
-                let line = valid.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-                let col = valid.iter().rev().take_while(|&&b| b != b'\n').count() as u32 + 1;
-                set.diagnostics.push(
-                    Diagnostic::error(
-                        &src.path,
-                        Pos::new(line, col),
-                        "yaml-syntax",
-                        "file is not valid UTF-8",
-                    )
+/// What checking one file produced.
+struct Checked {
+    path: String,
+    diagnostics: Vec<Diagnostic>,
+    playbook: Option<super::Playbook>,
+    text: Option<String>,
+}
+
+fn check_source(src: SourceFile) -> Checked {
+    let mut out = Checked {
+        path: src.path.clone(),
+        diagnostics: Vec::new(),
+        playbook: None,
+        text: None,
+    };
+    let bytes = match src.bytes {
+        Ok(b) => b,
+        Err(d) => {
+            out.diagnostics.push(d);
+            return out;
+        }
+    };
+    let blob = blob_id(&bytes);
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let valid = &e.as_bytes()[..offset];
+            let line = valid.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            let col = valid.iter().rev().take_while(|&&b| b != b'\n').count() as u32 + 1;
+            out.diagnostics.push(
+                Diagnostic::error(&src.path, Pos::new(line, col), "yaml-syntax", "file is not valid UTF-8")
                     .with_help("save the playbook as UTF-8"),
-                );
-                continue;
-            }
-        };
-        let provenance = Provenance {
-            path: src.path.clone(),
-            blob,
-            ..src.provenance
-        };
-        let (playbook, diags) = validate::check_file(&src.path, &text, provenance);
-        set.diagnostics.extend(diags);
-        if let Some(p) = playbook {
+            );
+            return out;
+        }
+    };
+    let provenance = Provenance {
+        path: src.path.clone(),
+        blob,
+        ..src.provenance
+    };
+    let (playbook, diags) = validate::check_file(&src.path, &text, provenance);
+    out.diagnostics = diags;
+    out.playbook = playbook;
+    out.text = Some(text);
+    out
+}
+
+/// Validates already-read files (from disk or from a Git tree) into a set.
+/// Files are independent, so they are checked on every core; results keep file order.
+pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let checked: Vec<Checked> = if workers <= 1 || sources.len() < 16 {
+        sources.into_iter().map(check_source).collect()
+    } else {
+        let chunk = sources.len().div_ceil(workers);
+        let mut chunks: Vec<Vec<SourceFile>> = Vec::new();
+        let mut rest = sources;
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            chunks.push(rest);
+            rest = tail;
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|c| scope.spawn(move || c.into_iter().map(check_source).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let mut set = PlaybookSet::default();
+    for c in checked {
+        set.files.push(c.path.clone());
+        set.diagnostics.extend(c.diagnostics);
+        if let Some(p) = c.playbook {
             set.playbooks.push(p);
         }
-        set.sources.insert(src.path, text);
+        if let Some(text) = c.text {
+            set.sources.insert(c.path, text);
+        }
     }
-    set.diagnostics
-        .extend(validate::check_set(&mut set.playbooks));
-    set.diagnostics
-        .extend(crate::matching::check_drills(&set.playbooks));
+    set.diagnostics.extend(validate::check_set(&mut set.playbooks));
     set
 }

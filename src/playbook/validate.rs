@@ -118,7 +118,8 @@ impl<'a> LineIndex<'a> {
             let at = off + i;
             let before = self.text[..at].chars().next_back();
             let after = self.text[at + needle.len()..].chars().next();
-            let starts_key = before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
+            let starts_key =
+                before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
             let ends_key = after.is_none_or(|c| c.is_whitespace() || c == '{');
             if starts_key && ends_key {
                 return Some(self.pos(at));
@@ -365,36 +366,36 @@ impl<'a> Checker<'a> {
             .help = help;
             return;
         };
-        if let Some(me) = ctx.current {
-            if !ctx.ancestors.contains(&target) {
-                let msg = if target == me {
-                    format!(
-                        "step `{}` reads its own output `steps.{name}` in `{}`",
-                        ctx.current_id, field.label
-                    )
-                } else {
-                    format!(
-                        "step `{}` reads `steps.{name}`, but `{name}` is not one of its `needs` (directly or indirectly), so its output may not exist yet",
-                        ctx.current_id
-                    )
-                };
-                self.error(at, "not-an-ancestor", msg)
-                    .with_width_mut(width)
-                    .help = Some(format!("add `{name}` to `needs` of `{}`", ctx.current_id));
-            }
-        }
-        if let Some(out) = output {
-            if !STEP_OUTPUTS.contains(&out) {
-                let help = did_you_mean(out, STEP_OUTPUTS.iter().copied())
-                    .unwrap_or_else(|| format!("a step has: {}", STEP_OUTPUTS.join(", ")));
-                self.error(
-                    at,
-                    "undefined-variable",
-                    format!("`steps.{name}.{out}` is not a step output"),
+        if let Some(me) = ctx.current
+            && !ctx.ancestors.contains(&target)
+        {
+            let msg = if target == me {
+                format!(
+                    "step `{}` reads its own output `steps.{name}` in `{}`",
+                    ctx.current_id, field.label
                 )
+            } else {
+                format!(
+                    "step `{}` reads `steps.{name}`, but `{name}` is not one of its `needs` (directly or indirectly), so its output may not exist yet",
+                    ctx.current_id
+                )
+            };
+            self.error(at, "not-an-ancestor", msg)
                 .with_width_mut(width)
-                .help = Some(help);
-            }
+                .help = Some(format!("add `{name}` to `needs` of `{}`", ctx.current_id));
+        }
+        if let Some(out) = output
+            && !STEP_OUTPUTS.contains(&out)
+        {
+            let help = did_you_mean(out, STEP_OUTPUTS.iter().copied())
+                .unwrap_or_else(|| format!("a step has: {}", STEP_OUTPUTS.join(", ")));
+            self.error(
+                at,
+                "undefined-variable",
+                format!("`steps.{name}.{out}` is not a step output"),
+            )
+            .with_width_mut(width)
+            .help = Some(help);
         }
     }
 
@@ -764,17 +765,20 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         for field in step_fields(step) {
             c.check_field(&field, ROOTS, &scope);
         }
-        if let Some(when) = &step.when {
-            if when.value.trim().eq_ignore_ascii_case("false") {
-                c.warning(
-                    when.pos,
-                    "unreachable-step",
-                    format!("step `{}` never runs: its `when` is `false`", step.id.value),
-                );
-            }
+        if let Some(when) = &step.when
+            && when.value.trim().eq_ignore_ascii_case("false")
+        {
+            c.warning(
+                when.pos,
+                "unreachable-step",
+                format!("step `{}` never runs: its `when` is `false`", step.id.value),
+            );
         }
         if step.http.as_ref().is_some_and(|h| h.insecure) {
-            let pos = c.index.locate_key(step.id.pos, "insecure").unwrap_or(step.id.pos);
+            let pos = c
+                .index
+                .locate_key(step.id.pos, "insecure")
+                .unwrap_or(step.id.pos);
             c.warning(
                 pos,
                 "insecure-tls",
@@ -815,7 +819,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
     for name in raw.inputs.keys() {
         if !c.used_inputs.contains(name) {
-            let pos = input_pos(&c.index, name);
+            let pos = input_pos(&c.index, "inputs", name);
             c.warning(
                 pos,
                 "unused-input",
@@ -837,11 +841,23 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 }
 
-/// Where input `name` is declared (input names are map keys, which carry no position).
-fn input_pos(index: &LineIndex<'_>, name: &str) -> Pos {
-    let start = Pos::new(1, 1);
-    let Some(inputs) = index.locate_key(start, "inputs") else {
-        return start;
+/// Where the top-level `key:` is written (at the start of a line).
+fn top_level_key(index: &LineIndex<'_>, key: &str) -> Option<Pos> {
+    let mut from = Pos::new(1, 1);
+    loop {
+        let at = index.locate_key(from, key)?;
+        if at.column == 1 {
+            return Some(at);
+        }
+        from = Pos::new(at.line + 1, 1);
+        index.starts.get(from.line as usize - 1)?;
+    }
+}
+
+/// Where input `name` is declared under `section` (map keys carry no position).
+fn input_pos(index: &LineIndex<'_>, section: &str, name: &str) -> Pos {
+    let Some(inputs) = top_level_key(index, section) else {
+        return Pos::new(1, 1);
     };
     index.locate_key(inputs, name).unwrap_or(inputs)
 }
@@ -853,22 +869,22 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
             "no-drill",
             format!("playbook `{}` has no `drill` section", raw.name.value),
         )
+        .with_width_mut(raw.name.value.len())
         .help = Some("add `drill:` with a synthetic `incident` so the playbook is exercised before a real outage".into());
         return None;
     };
-    if let Some(s) = &d.schedule {
-        if let Err(e) = crate::schedule::parse(&s.value) {
-            c.error(
-                s.pos,
-                "invalid-cron",
-                format!("invalid drill schedule `{}`: {e}", s.value),
-            )
-            .with_width_mut(s.value.len())
-            .help = Some(
-                "use 5 fields: minute hour day-of-month month day-of-week, e.g. `0 10 * * MON`"
-                    .into(),
-            );
-        }
+    if let Some(s) = &d.schedule
+        && let Err(e) = crate::schedule::parse(&s.value)
+    {
+        c.error(
+            s.pos,
+            "invalid-cron",
+            format!("invalid drill schedule `{}`: {e}", s.value),
+        )
+        .with_width_mut(s.value.len())
+        .help = Some(
+            "use 5 fields: minute hour day-of-month month day-of-week, e.g. `0 10 * * MON`".into(),
+        );
     }
     let max_duration = c.duration("drill.max_duration", &d.max_duration);
     if let Err(e) = crate::incident::from_value(d.incident.value.clone(), c.file) {
@@ -877,6 +893,27 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
             "invalid-drill-incident",
             format!("drill incident: {e}"),
         );
+    }
+    for name in d.inputs.keys() {
+        if !raw.inputs.contains_key(name) {
+            let pos = match top_level_key(&c.index, "drill") {
+                Some(drill) => c
+                    .index
+                    .locate_key(drill, "inputs")
+                    .and_then(|inputs| c.index.locate_key(inputs, name))
+                    .unwrap_or(drill),
+                None => Pos::new(1, 1),
+            };
+            let help = did_you_mean(name, raw.inputs.keys().map(String::as_str))
+                .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
+            c.error(
+                pos,
+                "unknown-input",
+                format!("drill input `{name}` is not declared in `inputs:`"),
+            )
+            .with_width_mut(name.len())
+            .help = Some(help);
+        }
     }
     Some(Drill {
         schedule: d.schedule.as_ref().map(|s| s.value.clone()),
@@ -934,14 +971,14 @@ fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<ActionKind> {
             format!("step `{id}`: `env` and `cwd` apply only to `shell` and `command`"),
         );
     }
-    if let Some(cmd) = &step.command {
-        if cmd.is_empty() {
-            c.error(
-                step.id.pos,
-                "schema",
-                format!("step `{id}`: `command` needs at least the program name"),
-            );
-        }
+    if let Some(cmd) = &step.command
+        && cmd.is_empty()
+    {
+        c.error(
+            step.id.pos,
+            "schema",
+            format!("step `{id}`: `command` needs at least the program name"),
+        );
     }
     if let Some(n) = &step.notify {
         let count = [
