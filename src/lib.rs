@@ -14,12 +14,12 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod engine;
 pub mod incident;
 pub mod matching;
 pub mod playbook;
 pub mod schedule;
-pub mod template;
-pub mod yaml;
-pub mod engine;
 pub mod secret;
+pub mod template;
 pub mod timeline;
+pub mod yaml;

@@ -101,12 +101,17 @@ impl Matcher {
                 "`{name}` is not a valid label name in `{text}` (letters, digits and `_`, not starting with a digit)"
             )));
         }
-        let value = unquote(after.trim()).map_err(|e| MatcherError::Syntax(format!("{e} in `{text}`")))?;
+        let value =
+            unquote(after.trim()).map_err(|e| MatcherError::Syntax(format!("{e} in `{text}`")))?;
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| MatcherError::Regex(format!("invalid regex `{value}`: {}", first_line(&e.to_string()))))?,
-            ),
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                    MatcherError::Regex(format!(
+                        "invalid regex `{value}`: {}",
+                        first_line(&e.to_string())
+                    ))
+                })?)
+            }
             _ => None,
         };
         Ok(Matcher {
@@ -163,7 +168,10 @@ fn unquote(s: &str) -> Result<String, String> {
             '"' => {
                 let trailing: String = chars.collect();
                 if !trailing.trim().is_empty() {
-                    return Err(format!("unexpected `{}` after the closing quote", trailing.trim()));
+                    return Err(format!(
+                        "unexpected `{}` after the closing quote",
+                        trailing.trim()
+                    ));
                 }
                 return Ok(out);
             }
@@ -220,7 +228,11 @@ pub fn explain(
     for m in &playbook.matchers {
         if !m.matches(labels) {
             let has = match labels.get(&m.name) {
-                Some(v) => format!("incident has {}={}", m.name, serde_json::Value::String(v.clone())),
+                Some(v) => format!(
+                    "incident has {}={}",
+                    m.name,
+                    serde_json::Value::String(v.clone())
+                ),
                 None => format!("incident has no `{}` label", m.name),
             };
             return Some(format!("{m} \u{2014} {has}"));
@@ -236,7 +248,10 @@ pub fn explain(
 }
 
 /// Evaluates every playbook against `incident` and picks the highest-priority matches.
-pub fn select(playbooks: &[crate::playbook::Playbook], incident: &crate::incident::Incident) -> Selection {
+pub fn select(
+    playbooks: &[crate::playbook::Playbook],
+    incident: &crate::incident::Incident,
+) -> Selection {
     let labels = incident.match_labels();
     let value = minijinja::Value::from_serialize(incident.to_template_value());
     let mut evaluations: Vec<Evaluation> = playbooks
@@ -257,16 +272,27 @@ pub fn select(playbooks: &[crate::playbook::Playbook], incident: &crate::inciden
     evaluations.sort_by(|a, b| {
         b.matched
             .cmp(&a.matched)
-            .then(if a.matched { b.priority.cmp(&a.priority) } else { std::cmp::Ordering::Equal })
+            .then(if a.matched {
+                b.priority.cmp(&a.priority)
+            } else {
+                std::cmp::Ordering::Equal
+            })
             .then_with(|| a.name.cmp(&b.name))
     });
-    let top = evaluations.iter().filter(|e| e.matched).map(|e| e.priority).max();
+    let top = evaluations
+        .iter()
+        .filter(|e| e.matched)
+        .map(|e| e.priority)
+        .max();
     let winners = evaluations
         .iter()
         .filter(|e| e.matched && Some(e.priority) == top)
         .map(|e| e.name.clone())
         .collect();
-    Selection { evaluations, winners }
+    Selection {
+        evaluations,
+        winners,
+    }
 }
 
 /// Checks every drill incident in the set: a playbook whose own drill does
@@ -300,7 +326,9 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
         let mut top: Option<i64> = None;
         let mut winners: Vec<&str> = Vec::new();
         for q in playbooks {
-            if !q.matchers.iter().all(|m| m.matches(&labels)) || explain(q, &labels, &value).is_some() {
+            if !q.matchers.iter().all(|m| m.matches(&labels))
+                || explain(q, &labels, &value).is_some()
+            {
                 continue;
             }
             match top {
@@ -337,7 +365,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -352,9 +383,21 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        assert!(matches!(Matcher::parse("alertname"), Err(MatcherError::Syntax(_))));
-        assert!(matches!(Matcher::parse(r#"a=~"(""#), Err(MatcherError::Regex(_))));
-        assert!(matches!(Matcher::parse(r#"1a="x""#), Err(MatcherError::Syntax(_))));
-        assert!(matches!(Matcher::parse(r#"a="x"y"#), Err(MatcherError::Syntax(_))));
+        assert!(matches!(
+            Matcher::parse("alertname"),
+            Err(MatcherError::Syntax(_))
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"a=~"(""#),
+            Err(MatcherError::Regex(_))
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"1a="x""#),
+            Err(MatcherError::Syntax(_))
+        ));
+        assert!(matches!(
+            Matcher::parse(r#"a="x"y"#),
+            Err(MatcherError::Syntax(_))
+        ));
     }
 }

@@ -50,7 +50,11 @@ pub fn shell_quote(s: &str) -> String {
 /// Percent-encodes `s` as one URL component.
 pub fn url_component(s: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
@@ -75,8 +79,12 @@ fn build_environment() -> Environment<'static> {
             }
         };
         match mode {
-            AutoEscape::Custom("shell") if !value.is_safe() => out.write_str(&shell_quote(&raw()))?,
-            AutoEscape::Custom("url") if !value.is_safe() => out.write_str(&url_component(&raw()))?,
+            AutoEscape::Custom("shell") if !value.is_safe() => {
+                out.write_str(&shell_quote(&raw()))?
+            }
+            AutoEscape::Custom("url") if !value.is_safe() => {
+                out.write_str(&url_component(&raw()))?
+            }
             _ => out.write_str(&raw())?,
         }
         Ok(())
@@ -130,7 +138,9 @@ pub fn analyze_template(source: &str) -> Result<BTreeSet<String>, SyntaxError> {
 /// Parses a boolean expression (`when`) and returns the variable paths it reads.
 pub fn analyze_expression(source: &str) -> Result<BTreeSet<String>, SyntaxError> {
     let env = environment();
-    let expr = env.compile_expression(source).map_err(|e| syntax_error(&e))?;
+    let expr = env
+        .compile_expression(source)
+        .map_err(|e| syntax_error(&e))?;
     Ok(expr.undeclared_variables(true).into_iter().collect())
 }
 
@@ -157,7 +167,13 @@ pub fn single_expression(source: &str) -> Option<&str> {
     if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
         return None;
     }
-    Some(inner.trim().trim_start_matches('-').trim_end_matches('-').trim())
+    Some(
+        inner
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim(),
+    )
 }
 
 /// Renders `source` for `sink` with `ctx`.
@@ -190,7 +206,10 @@ pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, RenderError> {
 /// Renders every string inside a JSON value. A string that is exactly one
 /// `{{ expr }}` becomes the expression's value with its own type; other
 /// strings render as text. Values are never spliced into JSON source.
-pub fn render_json(value: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, RenderError> {
+pub fn render_json(
+    value: &serde_json::Value,
+    ctx: &Value,
+) -> Result<serde_json::Value, RenderError> {
     use serde_json::Value as J;
     Ok(match value {
         J::String(s) => {
@@ -198,12 +217,18 @@ pub fn render_json(value: &serde_json::Value, ctx: &Value) -> Result<serde_json:
                 let env = environment();
                 let compiled = env.compile_expression(expr).map_err(render_error)?;
                 let v = compiled.eval(ctx).map_err(render_error)?;
-                serde_json::to_value(&v).map_err(|e| RenderError(format!("value is not JSON: {e}")))?
+                serde_json::to_value(&v)
+                    .map_err(|e| RenderError(format!("value is not JSON: {e}")))?
             } else {
                 J::String(render(s, Sink::Text, ctx)?)
             }
         }
-        J::Array(items) => J::Array(items.iter().map(|v| render_json(v, ctx)).collect::<Result<_, _>>()?),
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
         J::Object(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
@@ -236,7 +261,9 @@ mod tests {
 
     #[test]
     fn shell_values_are_quoted() {
-        let ctx = Value::from_serialize(serde_json::json!({"incident": {"labels": {"x": "$(touch /tmp/p); rm -rf ~ `id`\n"}}}));
+        let ctx = Value::from_serialize(
+            serde_json::json!({"incident": {"labels": {"x": "$(touch /tmp/p); rm -rf ~ `id`\n"}}}),
+        );
         let out = render("echo {{ incident.labels.x }}", Sink::Shell, &ctx).unwrap();
         assert_eq!(out, "echo '$(touch /tmp/p); rm -rf ~ `id`\n'");
         let out = render("echo {{ \"it's\" }}", Sink::Shell, &ctx).unwrap();
@@ -245,9 +272,16 @@ mod tests {
 
     #[test]
     fn url_components_are_encoded_but_whole_urls_are_not() {
-        let ctx = Value::from_serialize(serde_json::json!({"q": "a&b=c d", "u": "https://h/x?y=1"}));
-        assert_eq!(render("https://g/s?q={{ q }}", Sink::Url, &ctx).unwrap(), "https://g/s?q=a%26b%3Dc%20d");
-        assert_eq!(render("{{ u }}", Sink::Url, &ctx).unwrap(), "https://h/x?y=1");
+        let ctx =
+            Value::from_serialize(serde_json::json!({"q": "a&b=c d", "u": "https://h/x?y=1"}));
+        assert_eq!(
+            render("https://g/s?q={{ q }}", Sink::Url, &ctx).unwrap(),
+            "https://g/s?q=a%26b%3Dc%20d"
+        );
+        assert_eq!(
+            render("{{ u }}", Sink::Url, &ctx).unwrap(),
+            "https://h/x?y=1"
+        );
     }
 
     #[test]
@@ -258,16 +292,26 @@ mod tests {
 
     #[test]
     fn analysis_reports_nested_paths() {
-        let vars = analyze_template("{{ steps.a.stdout }} {% for x in incident.alerts %}{{ x.labels }}{% endfor %}").unwrap();
+        let vars = analyze_template(
+            "{{ steps.a.stdout }} {% for x in incident.alerts %}{{ x.labels }}{% endfor %}",
+        )
+        .unwrap();
         assert!(vars.contains("steps.a.stdout"), "{vars:?}");
-        assert!(vars.iter().any(|v| v.starts_with("incident.alerts")), "{vars:?}");
+        assert!(
+            vars.iter().any(|v| v.starts_with("incident.alerts")),
+            "{vars:?}"
+        );
         assert!(!vars.iter().any(|v| v.starts_with('x')), "{vars:?}");
     }
 
     #[test]
     fn json_values_keep_types() {
         let ctx = Value::from_serialize(serde_json::json!({"n": 3, "s": "a\"b"}));
-        let v = render_json(&serde_json::json!({"count": "{{ n }}", "text": "say {{ s }}"}), &ctx).unwrap();
+        let v = render_json(
+            &serde_json::json!({"count": "{{ n }}", "text": "say {{ s }}"}),
+            &ctx,
+        )
+        .unwrap();
         assert_eq!(v, serde_json::json!({"count": 3, "text": "say a\"b"}));
     }
 }

@@ -606,6 +606,23 @@ impl StepTask {
             }
         };
 
+        // A simulated step does nothing, so there is nothing to approve: an
+        // unattended drill must not fail closed on remediation it never runs.
+        if self.drill && step.raw.simulate_in_drill {
+            self.recorder.emit(
+                "step_simulated",
+                json!({ "step": step.id, "action": prepared.describe() }),
+            );
+            let mut out = StepOutput::empty(StepStatus::Simulated);
+            out.simulated = true;
+            return finish(
+                StepStatus::Simulated,
+                0,
+                Some("simulated in drill".into()),
+                out,
+            );
+        }
+
         if let Some(question) = &prepared.confirm {
             let answer = if self.yes {
                 Some((true, "--yes".to_string()))
@@ -654,21 +671,6 @@ impl StepTask {
                     );
                 }
             }
-        }
-
-        if self.drill && step.raw.simulate_in_drill {
-            self.recorder.emit(
-                "step_simulated",
-                json!({ "step": step.id, "action": prepared.describe() }),
-            );
-            let mut out = StepOutput::empty(StepStatus::Simulated);
-            out.simulated = true;
-            return finish(
-                StepStatus::Simulated,
-                0,
-                Some("simulated in drill".into()),
-                out,
-            );
         }
 
         let policy = step.retry;

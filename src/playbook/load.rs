@@ -203,8 +203,13 @@ fn check_source(src: SourceFile) -> Checked {
             let line = valid.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
             let col = valid.iter().rev().take_while(|&&b| b != b'\n').count() as u32 + 1;
             out.diagnostics.push(
-                Diagnostic::error(&src.path, Pos::new(line, col), "yaml-syntax", "file is not valid UTF-8")
-                    .with_help("save the playbook as UTF-8"),
+                Diagnostic::error(
+                    &src.path,
+                    Pos::new(line, col),
+                    "yaml-syntax",
+                    "file is not valid UTF-8",
+                )
+                .with_help("save the playbook as UTF-8"),
             );
             return out;
         }
@@ -224,7 +229,10 @@ fn check_source(src: SourceFile) -> Checked {
 /// Validates already-read files (from disk or from a Git tree) into a set.
 /// Files are independent, so they are checked on every core; results keep file order.
 pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
     let checked: Vec<Checked> = if workers <= 1 || sources.len() < 16 {
         sources.into_iter().map(check_source).collect()
     } else {
@@ -258,6 +266,7 @@ pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
             set.sources.insert(c.path, text);
         }
     }
-    set.diagnostics.extend(validate::check_set(&mut set.playbooks));
+    set.diagnostics
+        .extend(validate::check_set(&mut set.playbooks));
     set
 }

@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A scripted reply: status, headers, body.
+pub type Reply = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
 /// One request a receiver got.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -26,7 +29,7 @@ pub struct Receiver {
 
 impl Receiver {
     /// Answers each request with the next `(status, headers, body)`; the last one repeats.
-    pub fn start(replies: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>) -> Receiver {
+    pub fn start(replies: Vec<Reply>) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
