@@ -649,3 +649,41 @@ fn no_match_and_ties_are_not_guessed() {
     let ev = events(out.tempdir.path());
     assert_eq!(of_type(&ev, "warning").len(), 1);
 }
+
+#[test]
+fn pagerduty_routing_keys_in_the_payload_never_reach_the_timeline() {
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/examples/incidents/pagerduty-events-v2-trigger.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let key = event["routing_key"].as_str().unwrap().to_string();
+    let wrapped = serde_json::json!({
+        "specversion": "1.0", "id": "ce-1", "source": "/pd", "type": "pagerduty.event",
+        "datacontenttype": "application/json", "data": event,
+    });
+    for payload in [event.clone(), wrapped] {
+        let out = Test::new()
+            .playbook(
+                "t.yaml",
+                &playbook("steps:\n  - id: show\n    shell: echo {{ incident.raw | tojson }}\n"),
+            )
+            .file("incident.json", payload.to_string())
+            .env("IRCTL_STATE_DIR", "state")
+            .args(["run", "t", "--incident", "incident.json"])
+            .run();
+        let run = std::fs::read_dir(out.tempdir.path().join("state/runs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let timeline = std::fs::read_to_string(run.join("timeline.jsonl")).unwrap();
+        assert!(!timeline.contains(&key), "routing key in the timeline");
+        assert!(!out.stdout.contains(&key) && !out.stderr.contains(&key));
+        assert!(timeline.contains("\"routing_key\":\"***\""));
+    }
+}

@@ -262,7 +262,8 @@ pub async fn run(
     let inputs = context::resolve_inputs(playbook, incident, &meta, &opts.inputs, drill_inputs)?;
     let _lock = lock::acquire(&opts.state_dir, &incident.id, &playbook.name, &run_id)?;
 
-    let redactor = Redactor::new(opts.secrets.values());
+    let credentials = incident.credentials();
+    let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
     let path = run_dir(&opts.state_dir, &run_id).join(timeline::FILE_NAME);
     let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
     let recorder = Arc::new(Recorder {
@@ -288,7 +289,7 @@ pub async fn run(
             "title": playbook.raw.title,
             "owner": playbook.raw.owner,
             "provenance": playbook.provenance,
-            "incident": recorded_incident(incident),
+            "incident": incident.to_template_value(),
             "inputs": inputs,
             "drill": opts.drill,
             "concurrency": opts.concurrency,
@@ -770,16 +771,6 @@ fn backoff(
             .max(delay),
         None => delay,
     }
-}
-
-/// The incident as recorded: PagerDuty routing keys are credentials, so the
-/// raw payload keeps everything but them.
-fn recorded_incident(incident: &Incident) -> serde_json::Value {
-    let mut v = incident.to_template_value();
-    if let Some(key) = v.pointer_mut("/raw/routing_key") {
-        *key = crate::secret::MASK.into();
-    }
-    v
 }
 
 /// Reads a run's timeline, for commands that show it.

@@ -85,7 +85,8 @@ pub fn plan(
             .entry(name.value.clone())
             .or_insert_with(|| Secret::new(format!("<secret {}>", name.value)));
     }
-    let redactor = Redactor::new(secrets.values());
+    let credentials = incident.credentials();
+    let redactor = Redactor::new(secrets.values().chain(&credentials));
     let base = ContextBase {
         incident: incident.to_template_value(),
         inputs,

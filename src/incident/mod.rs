@@ -316,6 +316,31 @@ impl Incident {
         format!("{base}-{}", &hash[..HASH])
     }
 
+    /// Credentials carried inside the payload (PagerDuty Events API
+    /// `routing_key`, at any depth, so a CloudEvents-wrapped event counts too).
+    /// `raw` keeps the payload as received; whoever writes it out must redact these.
+    pub fn credentials(&self) -> Vec<crate::secret::Secret> {
+        fn walk(v: &Value, out: &mut Vec<crate::secret::Secret>) {
+            match v {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        match (k.as_str(), v) {
+                            ("routing_key", Value::String(key)) => {
+                                out.push(crate::secret::Secret::new(key.clone()));
+                            }
+                            _ => walk(v, out),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.raw, &mut out);
+        out
+    }
+
     /// The labels matchers see: the incident's labels plus `severity`,
     /// `status` and `source`, each added only when no label of that name exists.
     pub fn match_labels(&self) -> BTreeMap<String, String> {
