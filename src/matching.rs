@@ -305,9 +305,7 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
         let (Some(drill), Some(raw)) = (&p.drill, &p.raw.drill) else {
             continue;
         };
-        let Ok(incident) = crate::incident::from_value(drill.incident.clone(), p.file()) else {
-            continue;
-        };
+        let incident = &drill.incident;
         let labels = incident.match_labels();
         let value = minijinja::Value::from_serialize(incident.to_template_value());
         if let Some(why) = explain(p, &labels, &value) {

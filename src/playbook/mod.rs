@@ -95,8 +95,8 @@ pub struct Step {
 pub struct Drill {
     /// The cron schedule as written.
     pub schedule: Option<String>,
-    /// The synthetic incident payload.
-    pub incident: serde_json::Value,
+    /// The synthetic incident, parsed once when the playbook is checked.
+    pub incident: crate::incident::Incident,
     /// Upper bound on the drill's duration.
     pub max_duration: Option<Duration>,
     /// Inputs for the drill run.

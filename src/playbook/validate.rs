@@ -887,13 +887,17 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
         );
     }
     let max_duration = c.duration("drill.max_duration", &d.max_duration);
-    if let Err(e) = crate::incident::from_value(d.incident.value.clone(), c.file) {
-        c.error(
-            d.incident.pos,
-            "invalid-drill-incident",
-            format!("drill incident: {e}"),
-        );
-    }
+    let incident = match crate::incident::from_value(d.incident.value.clone(), c.file) {
+        Ok(incident) => Some(incident),
+        Err(e) => {
+            c.error(
+                d.incident.pos,
+                "invalid-drill-incident",
+                format!("drill incident: {e}"),
+            );
+            None
+        }
+    };
     for name in d.inputs.keys() {
         if !raw.inputs.contains_key(name) {
             let pos = match top_level_key(&c.index, "drill") {
@@ -917,7 +921,7 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
     }
     Some(Drill {
         schedule: d.schedule.as_ref().map(|s| s.value.clone()),
-        incident: d.incident.value.clone(),
+        incident: incident?,
         max_duration,
         inputs: d.inputs.clone(),
     })
