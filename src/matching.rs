@@ -219,14 +219,50 @@ impl Selection {
     }
 }
 
+/// The first condition of a playbook that fails for an incident.
+enum Mismatch<'a> {
+    /// A label matcher that does not hold.
+    Matcher(&'a Matcher),
+    /// `match.when` was false, or could not be evaluated.
+    When {
+        expr: &'a str,
+        error: Option<crate::template::RenderError>,
+    },
+}
+
+/// The one evaluation of a playbook against an incident; `None` means it matches.
+/// Matchers come first: they are cheap, and most playbooks fail on one.
+fn first_mismatch<'a>(
+    playbook: &'a crate::playbook::Playbook,
+    labels: &BTreeMap<String, String>,
+    incident: &minijinja::Value,
+) -> Option<Mismatch<'a>> {
+    if let Some(m) = playbook.matchers.iter().find(|m| !m.matches(labels)) {
+        return Some(Mismatch::Matcher(m));
+    }
+    let when = playbook.raw.match_.as_ref().and_then(|m| m.when.as_ref())?;
+    let ctx = minijinja::context! { incident => incident.clone() };
+    match crate::template::eval_bool(&when.value, &ctx) {
+        Ok(true) => None,
+        Ok(false) => Some(Mismatch::When {
+            expr: &when.value,
+            error: None,
+        }),
+        Err(e) => Some(Mismatch::When {
+            expr: &when.value,
+            error: Some(e),
+        }),
+    }
+}
+
 /// Why `playbook` does not match, or `None` when it does.
 pub fn explain(
     playbook: &crate::playbook::Playbook,
     labels: &BTreeMap<String, String>,
     incident: &minijinja::Value,
 ) -> Option<String> {
-    for m in &playbook.matchers {
-        if !m.matches(labels) {
+    Some(match first_mismatch(playbook, labels, incident)? {
+        Mismatch::Matcher(m) => {
             let has = match labels.get(&m.name) {
                 Some(v) => format!(
                     "incident has {}={}",
@@ -235,16 +271,32 @@ pub fn explain(
                 ),
                 None => format!("incident has no `{}` label", m.name),
             };
-            return Some(format!("{m} \u{2014} {has}"));
+            format!("{m} \u{2014} {has}")
+        }
+        Mismatch::When { expr, error: None } => format!("when `{}` was false", expr.trim()),
+        Mismatch::When {
+            expr,
+            error: Some(e),
+        } => format!("when `{}` failed: {e}", expr.trim()),
+    })
+}
+
+/// The rule both `run` and `validate` apply: of the matching playbooks, the
+/// ones sharing the highest priority win, in the order given.
+fn highest_priority<'a>(matched: impl IntoIterator<Item = (i64, &'a str)>) -> Vec<&'a str> {
+    let mut top: Option<i64> = None;
+    let mut winners = Vec::new();
+    for (priority, name) in matched {
+        match top {
+            Some(t) if priority < t => {}
+            Some(t) if priority == t => winners.push(name),
+            _ => {
+                top = Some(priority);
+                winners = vec![name];
+            }
         }
     }
-    let when = playbook.raw.match_.as_ref().and_then(|m| m.when.as_ref())?;
-    let ctx = minijinja::context! { incident => incident.clone() };
-    match crate::template::eval_bool(&when.value, &ctx) {
-        Ok(true) => None,
-        Ok(false) => Some(format!("when `{}` was false", when.value.trim())),
-        Err(e) => Some(format!("when `{}` failed: {e}", when.value.trim())),
-    }
+    winners
 }
 
 /// Evaluates every playbook against `incident` and picks the highest-priority matches.
@@ -279,16 +331,15 @@ pub fn select(
             })
             .then_with(|| a.name.cmp(&b.name))
     });
-    let top = evaluations
-        .iter()
-        .filter(|e| e.matched)
-        .map(|e| e.priority)
-        .max();
-    let winners = evaluations
-        .iter()
-        .filter(|e| e.matched && Some(e.priority) == top)
-        .map(|e| e.name.clone())
-        .collect();
+    let winners = highest_priority(
+        evaluations
+            .iter()
+            .filter(|e| e.matched)
+            .map(|e| (e.priority, e.name.as_str())),
+    )
+    .into_iter()
+    .map(str::to_string)
+    .collect();
     Selection {
         evaluations,
         winners,
@@ -320,24 +371,12 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
             );
             continue;
         }
-        // Only matchers first (cheap); `when` only for playbooks whose matchers hold.
-        let mut top: Option<i64> = None;
-        let mut winners: Vec<&str> = Vec::new();
-        for q in playbooks {
-            if !q.matchers.iter().all(|m| m.matches(&labels))
-                || explain(q, &labels, &value).is_some()
-            {
-                continue;
-            }
-            match top {
-                Some(t) if q.raw.priority < t => {}
-                Some(t) if q.raw.priority == t => winners.push(&q.name),
-                _ => {
-                    top = Some(q.raw.priority);
-                    winners = vec![&q.name];
-                }
-            }
-        }
+        let winners = highest_priority(
+            playbooks
+                .iter()
+                .filter(|q| first_mismatch(q, &labels, &value).is_none())
+                .map(|q| (q.raw.priority, q.name.as_str())),
+        );
         if winners.len() > 1 {
             diags.push(
                 Diagnostic::warning(
