@@ -819,7 +819,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
     for name in raw.inputs.keys() {
         if !c.used_inputs.contains(name) {
-            let pos = input_pos(&c.index, "inputs", name);
+            let pos = key_pos(&c.index, "inputs", &[name]);
             c.warning(
                 pos,
                 "unused-input",
@@ -854,12 +854,16 @@ fn top_level_key(index: &LineIndex<'_>, key: &str) -> Option<Pos> {
     }
 }
 
-/// Where input `name` is declared under `section` (map keys carry no position).
-fn input_pos(index: &LineIndex<'_>, section: &str, name: &str) -> Pos {
-    let Some(inputs) = top_level_key(index, section) else {
+/// Where the top-level `top:` and then each key of `path` below it is
+/// written (map keys carry no position): the top-level key when a nested one
+/// is not found, else 1:1.
+fn key_pos(index: &LineIndex<'_>, top: &str, path: &[&str]) -> Pos {
+    let Some(start) = top_level_key(index, top) else {
         return Pos::new(1, 1);
     };
-    index.locate_key(inputs, name).unwrap_or(inputs)
+    path.iter()
+        .try_fold(start, |at, key| index.locate_key(at, key))
+        .unwrap_or(start)
 }
 
 fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
@@ -900,14 +904,7 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
     };
     for name in d.inputs.keys() {
         if !raw.inputs.contains_key(name) {
-            let pos = match top_level_key(&c.index, "drill") {
-                Some(drill) => c
-                    .index
-                    .locate_key(drill, "inputs")
-                    .and_then(|inputs| c.index.locate_key(inputs, name))
-                    .unwrap_or(drill),
-                None => Pos::new(1, 1),
-            };
+            let pos = key_pos(&c.index, "drill", &["inputs", name]);
             let help = did_you_mean(name, raw.inputs.keys().map(String::as_str))
                 .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
             c.error(
