@@ -251,7 +251,9 @@ pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
                 .collect();
             handles
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
+                // A worker that panicked must not make its files vanish
+                // from the set (a "valid" result with fewer files).
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         })
     };
