@@ -4,11 +4,14 @@
 mod common;
 #[path = "support/receiver.rs"]
 mod receiver;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::time::{Duration, Instant};
 
 use common::Test;
 use receiver::Receiver;
+use wait::wait_until;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -277,35 +280,29 @@ fn real_alertmanager_webhook_selects_the_playbook() {
     }]);
     let start = Instant::now();
     // Bounded: Alertmanager needs a moment to listen; then one group_wait to send.
-    loop {
-        let posted = rt.block_on(async {
-            client
-                .post(format!("http://127.0.0.1:{port}/api/v2/alerts"))
-                .json(&alert)
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false)
-        });
-        if posted {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "alertmanager did not accept the alert"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let payload = loop {
-        if let Some(r) = hook.requests().into_iter().next() {
-            break r.body;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no webhook from alertmanager"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    wait_until(
+        start + Duration::from_secs(30),
+        Duration::from_millis(200),
+        "alertmanager did not accept the alert",
+        || {
+            rt.block_on(async {
+                client
+                    .post(format!("http://127.0.0.1:{port}/api/v2/alerts"))
+                    .json(&alert)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            })
+            .then_some(())
+        },
+    );
+    let payload = wait_until(
+        start + Duration::from_secs(60),
+        Duration::from_millis(100),
+        "no webhook from alertmanager",
+        || hook.requests().into_iter().next().map(|r| r.body),
+    );
     let out = Test::new()
         .args([
             "match",

@@ -4,6 +4,8 @@
 mod common;
 #[path = "support/receiver.rs"]
 mod receiver;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,20 +13,41 @@ use std::time::{Duration, Instant};
 
 use common::{Test, unindent};
 use receiver::Receiver;
+use wait::wait_until;
+
+/// The text of the only run's timeline under `state`, if it exists yet.
+fn try_timeline_text(dir: &Path) -> Option<String> {
+    let run = std::fs::read_dir(dir.join("state/runs"))
+        .ok()?
+        .next()?
+        .ok()?
+        .path();
+    std::fs::read_to_string(run.join("timeline.jsonl")).ok()
+}
+
+/// The text of the only run's timeline under `state`.
+fn timeline_text(dir: &Path) -> String {
+    try_timeline_text(dir).expect("one run with a timeline")
+}
 
 /// The events of the only run under `state`.
 fn events(dir: &Path) -> Vec<serde_json::Value> {
-    let runs = dir.join("state/runs");
-    let run = std::fs::read_dir(&runs)
-        .expect("runs dir")
-        .next()
-        .expect("one run")
-        .unwrap()
-        .path();
-    let text = std::fs::read_to_string(run.join("timeline.jsonl")).unwrap();
-    text.lines()
+    timeline_text(dir)
+        .lines()
         .map(|l| serde_json::from_str(l).expect("every line parses"))
         .collect()
+}
+
+/// Starts `irctl run --label app=t` in `dir` in the background, output discarded.
+fn spawn_run(dir: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
+        .current_dir(dir)
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start irctl")
 }
 
 fn of_type<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
@@ -162,16 +185,7 @@ fn secrets_are_redacted_in_every_sink_and_passed_by_environment() {
         .status(1)
         .run();
     let dir = out.tempdir.path();
-    let timeline = std::fs::read_to_string(
-        std::fs::read_dir(dir.join("state/runs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-            .join("timeline.jsonl"),
-    )
-    .unwrap();
+    let timeline = timeline_text(dir);
     for (sink, text) in [
         ("stdout", &out.stdout),
         ("stderr", &out.stderr),
@@ -333,46 +347,25 @@ fn sigint_cancels_records_and_leaves_no_orphan() {
         m = marker.display()
     )));
     let dir = test.path().to_path_buf();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
-        .current_dir(&dir)
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait (bounded) until the step is running.
+    let mut child = spawn_run(&dir);
     let start = Instant::now();
-    loop {
-        let started = std::fs::read_dir(dir.join("state/runs"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|r| std::fs::read_to_string(r.ok()?.path().join("timeline.jsonl")).ok())
-            .is_some_and(|t| t.contains("step_started"));
-        if started {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "step never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        start + Duration::from_secs(20),
+        Duration::from_millis(50),
+        "step never started",
+        || try_timeline_text(&dir).filter(|t| t.contains("step_started")),
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "irctl did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_until(
+        start + Duration::from_secs(30),
+        Duration::from_millis(50),
+        "irctl did not stop on SIGINT",
+        || child.try_wait().unwrap(),
+    );
     assert_eq!(status.code(), Some(130));
     let ev = events(&dir);
     assert_eq!(of_type(&ev, "run_cancelled")[0]["signal"], "SIGINT");
@@ -567,24 +560,19 @@ fn second_run_for_the_same_incident_and_playbook_is_refused() {
         "#,
     ));
     let dir = test.path().to_path_buf();
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
-        .current_dir(&dir)
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_run(&dir);
     let start = Instant::now();
-    while !dir.join("state/locks").exists()
-        || std::fs::read_dir(dir.join("state/runs"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            == 0
-    {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        start + Duration::from_secs(20),
+        Duration::from_millis(50),
+        "the first run never started",
+        || {
+            let runs = std::fs::read_dir(dir.join("state/runs"))
+                .map(|d| d.count())
+                .unwrap_or(0);
+            (dir.join("state/locks").exists() && runs > 0).then_some(())
+        },
+    );
     let second = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
         .current_dir(&dir)
         .env("IRCTL_STATE_DIR", "state")
@@ -675,13 +663,7 @@ fn pagerduty_routing_keys_in_the_payload_never_reach_the_timeline() {
             .env("IRCTL_STATE_DIR", "state")
             .args(["run", "t", "--incident", "incident.json"])
             .run();
-        let run = std::fs::read_dir(out.tempdir.path().join("state/runs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let timeline = std::fs::read_to_string(run.join("timeline.jsonl")).unwrap();
+        let timeline = timeline_text(out.tempdir.path());
         assert!(!timeline.contains(&key), "routing key in the timeline");
         assert!(!out.stdout.contains(&key) && !out.stderr.contains(&key));
         assert!(timeline.contains("\"routing_key\":\"***\""));
