@@ -101,8 +101,27 @@ def main():
         with open(os.path.join(pdir, f"p{i:04d}.yaml"), "w") as f:
             f.write(playbook(i))
     results.append(("validate 1,000 playbooks", *measure([IRCTL, "validate", pdir], args.runs)))
+    cache = os.path.join(tmp, "cache")
+    cenv = dict(os.environ, IRCTL_CACHE_DIR=cache)
+    match_cmd = [IRCTL, "match", "--playbooks", pdir, "--label", "alertname=Alert500", "--severity", "critical"]
     results.append(("match 1 incident vs 1,000 playbooks",
-                    *measure([IRCTL, "match", "--playbooks", pdir, "--label", "alertname=Alert500", "--severity", "critical"], args.runs)))
+                    *measure(match_cmd, args.runs, env=cenv)))
+
+    # 1b. match over 10,000: cold (no summary cache) and warm.
+    big_dir = os.path.join(tmp, "validate10k")
+    os.makedirs(big_dir)
+    for i in range(10000):
+        with open(os.path.join(big_dir, f"p{i:05d}.yaml"), "w") as f:
+            f.write(playbook(i))
+    match10k = [IRCTL, "match", "--playbooks", big_dir, "--label", "alertname=Alert5000", "--severity", "critical"]
+    cold = []
+    for r in range(max(1, args.runs // 2)):
+        shutil.rmtree(cache, ignore_errors=True)
+        cold.append(measure(match10k, 1, env=cenv))
+    results.append(("match vs 10,000 playbooks, cold cache",
+                    statistics.median(c[0] for c in cold), max(c[1] for c in cold)))
+    measure(match10k, 1, env=cenv)
+    results.append(("match vs 10,000 playbooks, warm cache", *measure(match10k, args.runs, env=cenv)))
 
     # 2. a 200-step chain of `true`, vs a bash loop and make.
     chain = os.path.join(tmp, "chain")

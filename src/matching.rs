@@ -3,8 +3,9 @@
 //! Matchers are parsed once at load time; regexes are fully anchored, as in
 //! Alertmanager, and a label the incident does not have equals the empty string.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
 
@@ -104,14 +105,7 @@ impl Matcher {
         let value =
             unquote(after.trim()).map_err(|e| MatcherError::Syntax(format!("{e} in `{text}`")))?;
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => {
-                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
-                    MatcherError::Regex(format!(
-                        "invalid regex `{value}`: {}",
-                        first_line(&e.to_string())
-                    ))
-                })?)
-            }
+            MatchOp::Regex | MatchOp::NotRegex => Some(compile(&value)?),
             _ => None,
         };
         Ok(Matcher {
@@ -133,6 +127,33 @@ impl Matcher {
             (_, None) => false,
         }
     }
+}
+
+/// Compiles an anchored matcher regex, once per distinct pattern per process:
+/// repos repeat the same few patterns (`severity=~"critical|warning"`) across
+/// thousands of playbooks, and compiling is most of the cost of a matcher.
+fn compile(value: &str) -> Result<Regex, MatcherError> {
+    type Cache = Mutex<HashMap<String, Result<Regex, String>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(value)
+        .cloned();
+    let compiled = match cached {
+        Some(c) => c,
+        None => {
+            let c = Regex::new(&format!("^(?:{value})$"))
+                .map_err(|e| format!("invalid regex `{value}`: {}", first_line(&e.to_string())));
+            cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(value.to_string(), c.clone());
+            c
+        }
+    };
+    compiled.map_err(MatcherError::Regex)
 }
 
 /// The regex crate's message without its source excerpt and `error:` prefix.
@@ -179,6 +200,43 @@ fn unquote(s: &str) -> Result<String, String> {
         }
     }
     Err("missing closing `\"`".into())
+}
+
+/// What matching needs to know of a playbook: a fully loaded one, or the
+/// cached summary `irctl match` and `irctl run` use to avoid parsing every file.
+pub trait Candidate {
+    /// The playbook's name.
+    fn name(&self) -> &str;
+    /// Its `priority`.
+    fn priority(&self) -> i64;
+    /// Its `owner`.
+    fn owner(&self) -> Option<&str>;
+    /// Its parsed `match.labels`.
+    fn matchers(&self) -> &[Matcher];
+    /// Its `match.when` expression.
+    fn when(&self) -> Option<&str>;
+}
+
+impl Candidate for crate::playbook::Playbook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn priority(&self) -> i64 {
+        self.raw.priority
+    }
+    fn owner(&self) -> Option<&str> {
+        self.raw.owner.as_deref()
+    }
+    fn matchers(&self) -> &[Matcher] {
+        &self.matchers
+    }
+    fn when(&self) -> Option<&str> {
+        self.raw
+            .match_
+            .as_ref()
+            .and_then(|m| m.when.as_ref())
+            .map(|w| w.value.as_str())
+    }
 }
 
 /// The outcome of testing one playbook against an incident.
@@ -232,32 +290,32 @@ enum Mismatch<'a> {
 
 /// The one evaluation of a playbook against an incident; `None` means it matches.
 /// Matchers come first: they are cheap, and most playbooks fail on one.
-fn first_mismatch<'a>(
-    playbook: &'a crate::playbook::Playbook,
+fn first_mismatch<'a, P: Candidate + ?Sized>(
+    playbook: &'a P,
     labels: &BTreeMap<String, String>,
     incident: &minijinja::Value,
 ) -> Option<Mismatch<'a>> {
-    if let Some(m) = playbook.matchers.iter().find(|m| !m.matches(labels)) {
+    if let Some(m) = playbook.matchers().iter().find(|m| !m.matches(labels)) {
         return Some(Mismatch::Matcher(m));
     }
-    let when = playbook.raw.match_.as_ref().and_then(|m| m.when.as_ref())?;
+    let when = playbook.when()?;
     let ctx = minijinja::context! { incident => incident.clone() };
-    match crate::template::eval_bool(&when.value, &ctx) {
+    match crate::template::eval_bool(when, &ctx) {
         Ok(true) => None,
         Ok(false) => Some(Mismatch::When {
-            expr: &when.value,
+            expr: when,
             error: None,
         }),
         Err(e) => Some(Mismatch::When {
-            expr: &when.value,
+            expr: when,
             error: Some(e),
         }),
     }
 }
 
 /// Why `playbook` does not match, or `None` when it does.
-pub fn explain(
-    playbook: &crate::playbook::Playbook,
+pub fn explain<P: Candidate + ?Sized>(
+    playbook: &P,
     labels: &BTreeMap<String, String>,
     incident: &minijinja::Value,
 ) -> Option<String> {
@@ -300,10 +358,7 @@ fn highest_priority<'a>(matched: impl IntoIterator<Item = (i64, &'a str)>) -> Ve
 }
 
 /// Evaluates every playbook against `incident` and picks the highest-priority matches.
-pub fn select(
-    playbooks: &[crate::playbook::Playbook],
-    incident: &crate::incident::Incident,
-) -> Selection {
+pub fn select<P: Candidate>(playbooks: &[P], incident: &crate::incident::Incident) -> Selection {
     let labels = incident.match_labels();
     let value = minijinja::Value::from_serialize(incident.to_template_value());
     let mut evaluations: Vec<Evaluation> = playbooks
@@ -313,9 +368,9 @@ pub fn select(
             let reason = explain(p, &labels, &value);
             Evaluation {
                 index,
-                name: p.name.clone(),
-                priority: p.raw.priority,
-                owner: p.raw.owner.clone(),
+                name: p.name().to_string(),
+                priority: p.priority(),
+                owner: p.owner().map(str::to_string),
                 matched: reason.is_none(),
                 reason,
             }
@@ -374,7 +429,7 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
         let winners = highest_priority(
             playbooks
                 .iter()
-                .filter(|q| first_mismatch(q, &labels, &value).is_none())
+                .filter(|q| first_mismatch(*q, &labels, &value).is_none())
                 .map(|q| (q.raw.priority, q.name.as_str())),
         );
         if winners.len() > 1 {

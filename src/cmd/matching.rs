@@ -1,15 +1,15 @@
 //! `irctl match`: which playbook an incident selects, and why the others did not.
 
 use crate::cli::{MatchArgs, OutputFormat};
-use crate::cmd::{EXIT_FAILED, load_playbooks, read_incident};
+use crate::cmd::{EXIT_FAILED, load_index, read_incident};
 use crate::ui::Ui;
 use irctl::matching;
 
 /// Runs `match`.
 pub fn run(args: MatchArgs, ui: &Ui) -> anyhow::Result<u8> {
     let incident = read_incident(&args.incident)?;
-    let set = load_playbooks(&args.source, ui)?;
-    let selection = matching::select(&set.playbooks, &incident);
+    let index = load_index(&args.source, ui)?;
+    let selection = matching::select(&index.entries, &incident);
     match args.format {
         OutputFormat::Json => {
             let doc = serde_json::json!({

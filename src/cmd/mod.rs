@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Command, SourceArgs};
 use crate::ui::Ui;
+use irctl::playbook::index::Index;
 use irctl::playbook::{PlaybookSet, load};
 
 /// The work failed: a step, a validation, a drill.
@@ -54,13 +55,49 @@ pub fn load_playbooks(source: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSe
             source.playbooks.display()
         )
     })?;
-    let mut broken: Vec<&str> = set
+    let mut broken: Vec<String> = set
         .diagnostics
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| d.file.as_str())
+        .map(|d| d.file.clone())
         .collect();
     broken.dedup();
+    warn_broken(ui, &broken);
+    if set.playbooks.is_empty() {
+        anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display());
+    }
+    Ok(set)
+}
+
+/// Summarises the playbooks for commands that match before they run
+/// (`match`, `run`): only the chosen ones are then checked in full, with the
+/// same skip-broken-files rule as [`load_playbooks`].
+pub fn load_index(source: &SourceArgs, ui: &Ui) -> anyhow::Result<Index> {
+    let sources =
+        load::read_sources(std::slice::from_ref(&source.playbooks)).with_context(|| {
+            format!(
+                "cannot load playbooks from `{}`",
+                source.playbooks.display()
+            )
+        })?;
+    let index = Index::build(sources, cache_dir().as_deref());
+    warn_broken(ui, &index.broken);
+    if index.entries.is_empty() {
+        anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display());
+    }
+    Ok(index)
+}
+
+/// Where irctl keeps what it can recompute: `$IRCTL_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/irctl`.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("IRCTL_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("irctl")))
+}
+
+fn warn_broken(ui: &Ui, broken: &[String]) {
     if !broken.is_empty() {
         ui.warn(&format!(
             "{} playbook file{} with errors skipped ({}); run `irctl validate` for details",
@@ -69,10 +106,6 @@ pub fn load_playbooks(source: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSe
             broken.join(", ")
         ));
     }
-    if set.playbooks.is_empty() {
-        anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display());
-    }
-    Ok(set)
 }
 
 /// Builds the incident from `--incident` or the ad hoc flags.

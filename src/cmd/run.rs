@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::cli::RunArgs;
-use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks, read_incident};
+use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_index, read_incident};
 use crate::ui::Ui;
 use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::StepStatus};
 use irctl::playbook::Playbook;
@@ -17,7 +17,7 @@ use irctl::{diagnostic, matching, secret};
 /// Runs `run`.
 pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
     let incident = read_incident(&args.incident)?;
-    let set = load_playbooks(&args.source, ui)?;
+    let index = load_index(&args.source, ui)?;
     let inputs = args
         .inputs
         .iter()
@@ -29,12 +29,13 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    // Which playbooks, and the warning to record when one was forced.
-    let mut chosen: Vec<(&Playbook, Option<String>)> = Vec::new();
+    // Which playbooks, and the warning to record when one was forced. Only
+    // those are then checked in full.
+    let mut chosen: Vec<(String, Option<String>)> = Vec::new();
     if let Some(name) = &args.playbook {
-        let Some(p) = set.get(name) else {
+        let Some(p) = index.get(name) else {
             let help =
-                diagnostic::did_you_mean(name, set.playbooks.iter().map(|p| p.name.as_str()))
+                diagnostic::did_you_mean(name, index.entries.iter().map(|p| p.name.as_str()))
                     .map(|h| format!("; {h}"))
                     .unwrap_or_default();
             anyhow::bail!("no playbook named `{name}`{help}");
@@ -46,9 +47,9 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
         if let Some(w) = &warning {
             ui.warn(w);
         }
-        chosen.push((p, warning));
+        chosen.push((name.clone(), warning));
     } else {
-        let selection = matching::select(&set.playbooks, &incident);
+        let selection = matching::select(&index.entries, &incident);
         match selection.winners.as_slice() {
             [] => {
                 ui.errln(&format!(
@@ -69,12 +70,20 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             }
             _ => {}
         }
-        for name in &selection.winners {
-            if let Some(p) = set.get(name) {
-                chosen.push((p, None));
-            }
-        }
+        chosen.extend(selection.winners.into_iter().map(|name| (name, None)));
     }
+    let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
+    let set = index.load(&names);
+    let chosen: Vec<(&Playbook, Option<String>)> = chosen
+        .iter()
+        .map(|(name, warning)| match set.get(name) {
+            Some(p) => Ok((p, warning.clone())),
+            // Only when the cached summary was wrong about the file.
+            None => Err(anyhow::anyhow!(
+                "playbook `{name}` has errors; run `irctl validate` for details"
+            )),
+        })
+        .collect::<anyhow::Result<_>>()?;
 
     let mut exit = 0u8;
     for (playbook, warning) in chosen {

@@ -57,16 +57,23 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadErro
         path: display(dir),
         source,
     })?;
-    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut paths: Vec<(PathBuf, bool)> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|source| LoadError::Io {
             path: display(dir),
             source,
         })?;
-        paths.push(entry.path());
+        // The directory entry's own type saves a stat per file; only a
+        // symlink needs following to know what it points at.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => entry.path().is_dir(),
+            Ok(t) => t.is_dir(),
+            Err(_) => entry.path().is_dir(),
+        };
+        paths.push((entry.path(), is_dir));
     }
     paths.sort();
-    for path in paths {
+    for (path, is_dir) in paths {
         let hidden = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -74,7 +81,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadErro
         if hidden {
             continue;
         }
-        if path.is_dir() {
+        if is_dir {
             if depth < MAX_DEPTH {
                 walk(&path, depth + 1, out)?;
             }
@@ -149,6 +156,7 @@ pub fn blob_id(bytes: &[u8]) -> String {
 }
 
 /// One file's bytes with where it came from; the unit [`from_sources`] checks.
+#[derive(Clone)]
 pub struct SourceFile {
     /// Path as shown to users.
     pub path: String,
@@ -160,27 +168,62 @@ pub struct SourceFile {
 
 /// Loads and validates the playbooks under `paths`.
 pub fn load_paths(paths: &[PathBuf]) -> Result<PlaybookSet, LoadError> {
+    Ok(from_sources(read_sources(paths)?))
+}
+
+/// Reads the playbook files under `paths`, on every core (10,000 small files
+/// are mostly system-call latency).
+pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, LoadError> {
     let files = discover(paths)?;
-    let sources = files
-        .iter()
-        .map(|p| SourceFile {
-            path: display(p),
-            bytes: read_bounded(p),
-            provenance: Provenance::default(),
-        })
-        .collect();
-    Ok(from_sources(sources))
+    Ok(par_map(files, |p| SourceFile {
+        path: display(&p),
+        bytes: read_bounded(&p),
+        provenance: Provenance::default(),
+    }))
 }
 
 /// What checking one file produced.
-struct Checked {
-    path: String,
-    diagnostics: Vec<Diagnostic>,
-    playbook: Option<super::Playbook>,
-    text: Option<String>,
+pub(crate) struct Checked {
+    pub(crate) path: String,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) playbook: Option<super::Playbook>,
+    pub(crate) text: Option<String>,
 }
 
-fn check_source(src: SourceFile) -> Checked {
+/// Maps `f` over `items` on up to 8 threads, keeping their order.
+pub(crate) fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if workers <= 1 || items.len() < 16 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        chunks.push(rest);
+        rest = tail;
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| scope.spawn(move || c.into_iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            // A worker that panicked must not make its items vanish from
+            // the result (a "valid" set with fewer files).
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Checks one file: UTF-8, then [`validate::check_file`].
+pub(crate) fn check_source(src: SourceFile) -> Checked {
     let mut out = Checked {
         path: src.path.clone(),
         diagnostics: Vec::new(),
@@ -229,34 +272,7 @@ fn check_source(src: SourceFile) -> Checked {
 /// Validates already-read files (from disk or from a Git tree) into a set.
 /// Files are independent, so they are checked on every core; results keep file order.
 pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8);
-    let checked: Vec<Checked> = if workers <= 1 || sources.len() < 16 {
-        sources.into_iter().map(check_source).collect()
-    } else {
-        let chunk = sources.len().div_ceil(workers);
-        let mut chunks: Vec<Vec<SourceFile>> = Vec::new();
-        let mut rest = sources;
-        while !rest.is_empty() {
-            let tail = rest.split_off(chunk.min(rest.len()));
-            chunks.push(rest);
-            rest = tail;
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|c| scope.spawn(move || c.into_iter().map(check_source).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                // A worker that panicked must not make its files vanish
-                // from the set (a "valid" result with fewer files).
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
+    let checked = par_map(sources, check_source);
     let mut set = PlaybookSet::default();
     for c in checked {
         set.files.push(c.path.clone());

@@ -4,6 +4,7 @@
 //! A [`Playbook`] only exists after validation succeeded for its file, so the
 //! engine never sees an unknown `needs`, a cycle or an unparsable duration.
 
+pub mod index;
 pub mod load;
 pub mod model;
 pub mod validate;

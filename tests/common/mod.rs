@@ -192,7 +192,11 @@ impl Test {
                 cmd.env_remove(&key);
             }
         }
-        cmd.env_remove("NO_COLOR").env("COLUMNS", "100");
+        // Each test gets its own cache, so no test sees another's (or the
+        // developer's) cached playbook summaries or Git clones.
+        cmd.env_remove("NO_COLOR")
+            .env("COLUMNS", "100")
+            .env("XDG_CACHE_HOME", self.tempdir.path().join(".cache"));
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

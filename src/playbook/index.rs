@@ -1,0 +1,263 @@
+//! A content-addressed summary of every playbook file, so `irctl match` and
+//! `irctl run` fully check only the playbooks they are going to use.
+//!
+//! Checking one playbook (YAML, templates, cron, the drill incident) costs a
+//! fraction of a millisecond, which over a 10,000-playbook repo is seconds of
+//! a responder's time. Matching only needs each file's name, priority, owner,
+//! matchers and `when`, and whether the file is valid. Those are a pure
+//! function of the file's bytes and of this irctl build, so they are memoised
+//! by Git blob id in one cache file; an edited file is a new blob and is
+//! checked again. The playbooks finally chosen are always checked in full
+//! from their current bytes, so a stale or tampered cache can at worst change
+//! which files are considered, never what runs.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::PlaybookSet;
+use super::load::{self, SourceFile};
+use crate::matching::{Candidate, Matcher};
+
+/// Name of the cache file inside the cache directory.
+pub const CACHE_FILE: &str = "playbook-index-v1.json";
+
+/// Entries kept in the cache file; beyond this only the current set's are kept,
+/// so a cache shared by many repos cannot grow without bound.
+const MAX_CACHED: usize = 200_000;
+
+/// What matching needs from one valid playbook file (the cached form).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Summary {
+    name: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    priority: i64,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    when: Option<String>,
+}
+
+/// The cache file: summaries by blob id; `None` marks a file with errors.
+#[derive(Default, Serialize, Deserialize)]
+struct CacheFile {
+    build: String,
+    entries: HashMap<String, Option<Summary>>,
+}
+
+/// One valid playbook as matching sees it.
+#[derive(Debug)]
+pub struct Entry {
+    /// The playbook's name.
+    pub name: String,
+    /// Its owner.
+    pub owner: Option<String>,
+    /// Its priority.
+    pub priority: i64,
+    /// Parsed `match.labels`.
+    pub matchers: Vec<Matcher>,
+    /// `match.when`.
+    pub when: Option<String>,
+    /// Index into the sources.
+    source: usize,
+}
+
+impl Candidate for Entry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn priority(&self) -> i64 {
+        self.priority
+    }
+    fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+    fn matchers(&self) -> &[Matcher] {
+        &self.matchers
+    }
+    fn when(&self) -> Option<&str> {
+        self.when.as_deref()
+    }
+}
+
+/// Every playbook file summarised: what matching and naming need, cheaply.
+pub struct Index {
+    /// Valid playbooks in file order; of two with one name the first is kept,
+    /// as in a full load.
+    pub entries: Vec<Entry>,
+    /// Files with errors (including a duplicate playbook name), as shown to users.
+    pub broken: Vec<String>,
+    /// How many files were checked in full because the cache did not know them.
+    pub checked: usize,
+    sources: Vec<SourceFile>,
+}
+
+/// Ties the cache to this exact binary: summaries depend on the validator's
+/// rules, which change between builds without a version bump.
+fn build_key() -> String {
+    let exe = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("{}:{mtime}", m.len())
+        })
+        .unwrap_or_default();
+    format!("{}+{exe}", env!("CARGO_PKG_VERSION"))
+}
+
+fn read_cache(path: &Path, key: &str) -> CacheFile {
+    // A missing, unreadable or foreign cache is simply empty: it only saves time.
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
+        .filter(|c| c.build == key)
+        .unwrap_or_default()
+}
+
+fn write_cache(path: &Path, cache: &CacheFile) {
+    // Best effort, and atomic (temp file + rename) so a concurrent reader
+    // sees the old or the new file, never half of one. Failing to write only
+    // costs the next invocation time, so it is not reported.
+    let Some(dir) = path.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(".{CACHE_FILE}.{}", std::process::id()));
+    let Ok(bytes) = serde_json::to_vec(cache) else {
+        return;
+    };
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+fn summarize(src: SourceFile) -> Option<Summary> {
+    let checked = load::check_source(src);
+    if checked.diagnostics.iter().any(|d| d.is_error()) {
+        return None;
+    }
+    let p = checked.playbook?;
+    Some(Summary {
+        name: p.name.clone(),
+        owner: p.raw.owner.clone(),
+        priority: p.raw.priority,
+        labels: p
+            .raw
+            .match_
+            .as_ref()
+            .map(|m| m.labels.iter().map(|l| l.value.clone()).collect())
+            .unwrap_or_default(),
+        when: p.when().map(str::to_string),
+    })
+}
+
+impl Index {
+    /// Summarises `sources`, checking in full only files the cache at
+    /// `cache_dir` does not know (every file when `cache_dir` is `None`).
+    pub fn build(sources: Vec<SourceFile>, cache_dir: Option<&Path>) -> Index {
+        let cache_path: Option<PathBuf> = cache_dir.map(|d| d.join(CACHE_FILE));
+        let key = build_key();
+        let mut cache = cache_path
+            .as_deref()
+            .map(|p| read_cache(p, &key))
+            .unwrap_or_default();
+        let blobs: Vec<Option<String>> = load::par_map(
+            sources.iter().map(|s| s.bytes.as_ref().ok()).collect(),
+            |b| b.map(|b| load::blob_id(b)),
+        );
+        let misses: Vec<usize> = blobs
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.as_ref().is_some_and(|b| !cache.entries.contains_key(b)))
+            .map(|(i, _)| i)
+            .collect();
+        let fresh = load::par_map(
+            misses.iter().map(|&i| sources[i].clone()).collect(),
+            summarize,
+        );
+        let checked = misses.len();
+        let mut seen_blobs: HashSet<&str> = HashSet::new();
+        for (&i, summary) in misses.iter().zip(fresh) {
+            if let Some(blob) = &blobs[i] {
+                cache.entries.insert(blob.clone(), summary);
+            }
+        }
+        let mut index = Index {
+            entries: Vec::new(),
+            broken: Vec::new(),
+            checked,
+            sources: Vec::new(),
+        };
+        let mut names: HashSet<String> = HashSet::new();
+        for (i, src) in sources.iter().enumerate() {
+            let summary = blobs[i].as_deref().and_then(|b| {
+                seen_blobs.insert(b);
+                cache.entries.get(b).cloned().flatten()
+            });
+            let matchers = summary.as_ref().map(|s| {
+                s.labels
+                    .iter()
+                    .map(|l| Matcher::parse(l))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            match (summary, matchers) {
+                (Some(s), Some(Ok(matchers))) if names.insert(s.name.clone()) => {
+                    index.entries.push(Entry {
+                        name: s.name,
+                        owner: s.owner,
+                        priority: s.priority,
+                        matchers,
+                        when: s.when,
+                        source: i,
+                    })
+                }
+                _ => index.broken.push(src.path.clone()),
+            }
+        }
+        if let Some(path) = &cache_path
+            && checked > 0
+        {
+            if cache.entries.len() > MAX_CACHED {
+                let keep: HashSet<String> = seen_blobs.iter().map(|b| b.to_string()).collect();
+                cache.entries.retain(|b, _| keep.contains(b));
+            }
+            cache.build = key;
+            write_cache(path, &cache);
+        }
+        index.sources = sources;
+        index
+    }
+
+    /// The entry named `name`.
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// Every file, checked in full: what `validate` and `list` see.
+    pub fn load_all(&self) -> PlaybookSet {
+        load::from_sources(self.sources.clone())
+    }
+
+    /// The playbooks named `names`, checked in full from their bytes. Should a
+    /// file not produce the playbook its summary promised (a stale or edited
+    /// cache), every file is checked, so the result is always what a full
+    /// load would give.
+    pub fn load(&self, names: &[&str]) -> PlaybookSet {
+        let picked: Vec<SourceFile> = names
+            .iter()
+            .filter_map(|n| self.get(n))
+            .map(|e| self.sources[e.source].clone())
+            .collect();
+        let set = load::from_sources(picked);
+        let complete = names.iter().all(|n| set.get(n).is_some()) && !set.has_errors();
+        if complete { set } else { self.load_all() }
+    }
+}
