@@ -139,6 +139,23 @@ def main():
     if shutil.which("make"):
         results.append(("make: 200-target chain", *measure(["make", "-s", "-f", mk], args.runs)))
 
+    # 2b. a 20-step chain vs Ansible's 20 tasks on localhost (when installed:
+    # `pip install ansible-core`), the tool many runbooks are written in.
+    if shutil.which("ansible-playbook"):
+        chain20 = os.path.join(tmp, "chain20")
+        os.makedirs(chain20)
+        write_dag(os.path.join(chain20, "chain20.yaml"), "chain20",
+                  [f"  - id: s{i}\n    shell: \"true\"\n" + (f"    needs: [s{i-1}]\n" if i else "") for i in range(20)])
+        results.append(("run: 20-step chain of `true`",
+                        *measure([IRCTL, "run", "chain20", "--playbooks", chain20, "--label", "bench=chain20"], args.runs, env=env)))
+        play = os.path.join(tmp, "play.yml")
+        with open(play, "w") as f:
+            f.write("- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n")
+            f.write("".join(f"    - name: s{i}\n      command: \"true\"\n" for i in range(20)))
+        aenv = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+        results.append(("ansible-playbook: 20 tasks `true`, local",
+                        *measure(["ansible-playbook", "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", play], max(1, args.runs // 2), env=aenv)))
+
     # 3. 200 independent `true` steps with --concurrency 8.
     wide = os.path.join(tmp, "wide")
     os.makedirs(wide)
