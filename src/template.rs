@@ -7,8 +7,8 @@
 //! [`render_json`]). Opting out is the explicit, reviewable `| safe` filter.
 //! Undefined variables are errors, never empty strings.
 
-use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
@@ -126,22 +126,48 @@ pub fn is_templated(source: &str) -> bool {
     source.contains("{{") || source.contains("{%") || source.contains("{#")
 }
 
+type Analysis = Result<BTreeSet<String>, SyntaxError>;
+
+/// Analyses `source` once per process: playbook repos repeat the same
+/// templates (`{{ incident.labels.instance }}`) across many files, and
+/// analysis parses the template twice (compile, then variable discovery),
+/// which is most of what `validate` spends per playbook.
+fn memoized(kind: u8, source: &str, analyze: impl FnOnce() -> Analysis) -> Analysis {
+    type Cache = Mutex<HashMap<(u8, String), Analysis>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (kind, source.to_string());
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return hit.clone();
+    }
+    let result = analyze();
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, result.clone());
+    result
+}
+
 /// Parses a template and returns the variable paths it reads (`steps.a.stdout`).
-pub fn analyze_template(source: &str) -> Result<BTreeSet<String>, SyntaxError> {
-    let env = environment();
-    let tmpl = env
-        .template_from_named_str("analysis", source)
-        .map_err(|e| syntax_error(&e))?;
-    Ok(tmpl.undeclared_variables(true).into_iter().collect())
+pub fn analyze_template(source: &str) -> Analysis {
+    memoized(0, source, || {
+        let env = environment();
+        let tmpl = env
+            .template_from_named_str("analysis", source)
+            .map_err(|e| syntax_error(&e))?;
+        Ok(tmpl.undeclared_variables(true).into_iter().collect())
+    })
 }
 
 /// Parses a boolean expression (`when`) and returns the variable paths it reads.
-pub fn analyze_expression(source: &str) -> Result<BTreeSet<String>, SyntaxError> {
-    let env = environment();
-    let expr = env
-        .compile_expression(source)
-        .map_err(|e| syntax_error(&e))?;
-    Ok(expr.undeclared_variables(true).into_iter().collect())
+pub fn analyze_expression(source: &str) -> Analysis {
+    memoized(1, source, || {
+        let env = environment();
+        let expr = env
+            .compile_expression(source)
+            .map_err(|e| syntax_error(&e))?;
+        Ok(expr.undeclared_variables(true).into_iter().collect())
+    })
 }
 
 /// A template that failed at run time (undefined variable, bad filter argument).

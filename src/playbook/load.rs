@@ -149,10 +149,16 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Diagnostic> {
 }
 
 /// The Git blob id of `bytes`, so a run records exactly which file content ran.
+///
+/// Computed here rather than with git2: the first git2 call initialises
+/// libgit2's TLS stack, which loads the system's CA bundle (tens of
+/// milliseconds) — a cost every `irctl run` would pay for a hash.
 pub fn blob_id(bytes: &[u8]) -> String {
-    git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
-        .map(|o| o.to_string())
-        .unwrap_or_default()
+    use sha1::{Digest, Sha1};
+    let mut hasher = Sha1::new();
+    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(bytes);
+    hex::encode(hasher.finalize())
 }
 
 /// One file's bytes with where it came from; the unit [`from_sources`] checks.
@@ -287,4 +293,20 @@ pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
     set.diagnostics
         .extend(validate::check_set(&mut set.playbooks));
     set
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn blob_ids_are_gits() {
+        // `git hash-object` of an empty file and of "hello\n".
+        assert_eq!(
+            super::blob_id(b""),
+            "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+        );
+        assert_eq!(
+            super::blob_id(b"hello\n"),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+    }
 }
