@@ -16,7 +16,18 @@ fn block(value: &str, indent: &str) -> String {
     if value.is_empty() {
         return "\"\"".to_string();
     }
-    value.replace('\n', &format!("\n{indent}"))
+    value
+        .split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 || line.is_empty() {
+                line.to_string()
+            } else {
+                format!("{indent}{line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The readable diff of a failed (or broken) test: each expectation that
