@@ -399,3 +399,49 @@ impl JsonSchema for Canned {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorthands_and_mappings_parse_alike() {
+        let file: RawTestFile = crate::yaml::from_str(
+            "tests:\n  - name: t\n    results:\n      a: ok\n      b: [fail, timeout, { exit_code: 3 }]\n    expect:\n      steps:\n        a: skipped\n        b: { status: failed, command: echo hi, reason: { contains: x } }\n",
+        )
+        .unwrap();
+        let t = &file.tests[0];
+        let a = &t.results["a"].value;
+        assert!(a.each);
+        assert_eq!(a.attempts[0].exit_code, None);
+        let b = &t.results["b"].value;
+        assert!(!b.each);
+        assert_eq!(b.attempts[0].exit_code, Some(1));
+        assert!(b.attempts[1].timeout);
+        assert_eq!(b.attempts[2].exit_code, Some(3));
+        assert_eq!(
+            t.expect.steps["a"].value.status,
+            Some(ExpectedStep::Skipped)
+        );
+        let e = &t.expect.steps["b"].value;
+        assert_eq!(e.status, Some(ExpectedStep::Failed));
+        assert_eq!(
+            e.command.as_ref().unwrap().equals.as_deref(),
+            Some("echo hi")
+        );
+        assert_eq!(e.reason.as_ref().unwrap().contains.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn an_unknown_word_names_the_accepted_ones() {
+        let err = crate::yaml::from_str::<RawTestFile>(
+            "tests:\n  - name: t\n    results:\n      a: done\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "unknown value `done`, expected one of `ok`, `fail`, `timeout`"
+        );
+        assert_eq!((err.pos.line, err.pos.column), (4, 7));
+    }
+}

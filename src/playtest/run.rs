@@ -487,3 +487,83 @@ fn compare(o: &Outcome) -> Vec<Mismatch> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn http(notify: &str, body: serde_json::Value) -> serde_json::Value {
+        json!({ "notify": notify, "method": "POST", "url": "https://x", "body": body.to_string() })
+    }
+
+    #[test]
+    fn notification_text_is_what_people_read() {
+        assert_eq!(
+            notification_text(&json!({ "notify": "console", "text": "hi" })).as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            notification_text(&http("slack", json!({ "text": "db down" }))).as_deref(),
+            Some("db down")
+        );
+        let card = json!({ "attachments": [{ "content": { "body": [{ "text": "Title" }, { "text": "Body" }] } }] });
+        assert_eq!(
+            notification_text(&http("teams", card)).as_deref(),
+            Some("Title\nBody")
+        );
+        assert_eq!(
+            notification_text(&http(
+                "pagerduty",
+                json!({ "payload": { "summary": "sum" } })
+            ))
+            .as_deref(),
+            Some("sum")
+        );
+        assert_eq!(
+            notification_text(&http("webhook", json!({ "a": 1 }))).as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(notification_text(&json!({ "shell": "echo" })), None);
+    }
+
+    #[test]
+    fn command_text_joins_argv() {
+        assert_eq!(
+            command_text(&json!({ "command": ["kubectl", "get", "pods"] })).as_deref(),
+            Some("kubectl get pods")
+        );
+        assert_eq!(
+            command_text(&json!({ "shell": "echo hi" })).as_deref(),
+            Some("echo hi")
+        );
+    }
+
+    #[test]
+    fn every_part_of_a_check_must_hold() {
+        let check = Check {
+            equals: None,
+            contains: Some("db-1".into()),
+            regex: Some(regex::Regex::new("^restart").unwrap()),
+        };
+        assert_eq!(failed_check(&check, "restart db-1"), None);
+        assert_eq!(
+            failed_check(&check, "restart db-2").as_deref(),
+            Some("contains \"db-1\"")
+        );
+        assert_eq!(
+            failed_check(&check, "please restart db-1").as_deref(),
+            Some("matches /^restart/")
+        );
+        let exact = Check {
+            equals: Some("ok".into()),
+            contains: None,
+            regex: None,
+        };
+        assert_eq!(failed_check(&exact, "  ok\n"), None);
+        assert_eq!(
+            describe_check(&check),
+            "contains \"db-1\" and matches /^restart/"
+        );
+    }
+}
