@@ -1730,7 +1730,8 @@ fn hidden_files_and_playbook_tests_are_not_playbooks() {
     Test::new()
         .playbook("ok.yaml", &valid("ok"))
         .playbook(".draft.yaml", "not: [valid")
-        .playbook("ok.test.yaml", "not: [valid")
+        // Checked as a test file (valid), never as a playbook (it has no `version`).
+        .playbook("ok.test.yaml", "tests: []\n")
         .playbook(".git/config.yaml", "not: [valid")
         .args(["validate", "--color", "never"])
         .stderr("1 playbook valid\n")
