@@ -57,6 +57,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl run --incident examples/incidents/disk-filling.json\n  irctl run disk-filling-up --label instance=db-1:9100 --input threshold_percent=80\n  irctl run --incident alert.json --dry-run\n\nExit status: 0 succeeded, 1 a step failed (or no/ambiguous match, or the run is locked), 2 bad input, 130 interrupted."
     )]
     Run(RunArgs),
+    /// Run the playbooks' tests: the real engine with canned step results, nothing executed.
+    #[command(
+        after_help = "Examples:\n  irctl test\n  irctl test pg-connections-saturated --coverage\n  irctl test --report junit.xml   # for CI test reports\n\nTests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`.\n\nExit status: 0 all passed, 1 a test failed, 2 a test file is invalid or a test is broken."
+    )]
+    Test(TestArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
     #[command(
         after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
@@ -210,6 +215,22 @@ pub struct RunArgs {
     /// When several playbooks tie for the best match, run each of them.
     #[arg(long, conflicts_with = "playbook")]
     pub all_matching: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test only these playbooks (by name); default every playbook with tests.
+    #[arg(value_name = "PLAYBOOK")]
+    pub names: Vec<String>,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// List the steps and `trigger`/`when` branches no test exercised.
+    #[arg(long)]
+    pub coverage: bool,
     #[command(flatten)]
     pub source: SourceArgs,
 }

@@ -7,7 +7,8 @@
 //!   [`diagnostic::Diagnostic`]s with file, line and column;
 //! - [`incident`]: turn an alert payload into one [`incident::Incident`];
 //! - [`matching`]: choose the playbook for an incident, and explain why;
-//! - [`template`]: render step fields with context-aware escaping.
+//! - [`template`]: render step fields with context-aware escaping;
+//! - [`playtest`]: playbook tests, run through the engine with canned results.
 //!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod incident;
 pub mod matching;
 pub mod playbook;
+pub mod playtest;
 pub mod schedule;
 pub mod secret;
 pub mod template;

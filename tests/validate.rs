@@ -199,7 +199,7 @@ fn schema_unknown_field_without_a_close_name_lists_the_fields() {
     assert_eq!(
         f[0]["help"],
         "expected one of `version`, `name`, `title`, `description`, `owner`, `priority`, `match`, \
-         `inputs`, `secrets`, `defaults`, `timeout`, `steps`, `drill`"
+         `inputs`, `secrets`, `defaults`, `timeout`, `steps`, `drill`, `tests`"
     );
 }
 
@@ -1730,7 +1730,8 @@ fn hidden_files_and_playbook_tests_are_not_playbooks() {
     Test::new()
         .playbook("ok.yaml", &valid("ok"))
         .playbook(".draft.yaml", "not: [valid")
-        .playbook("ok.test.yaml", "not: [valid")
+        // Checked as a test file (valid), never as a playbook (it has no `version`).
+        .playbook("ok.test.yaml", "tests: []\n")
         .playbook(".git/config.yaml", "not: [valid")
         .args(["validate", "--color", "never"])
         .stderr("1 playbook valid\n")

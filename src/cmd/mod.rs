@@ -5,6 +5,7 @@ mod describe;
 mod list;
 mod matching;
 mod run;
+mod test;
 mod validate;
 
 use anyhow::Context as _;
@@ -26,6 +27,7 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::List(args) => list::run(args, ui),
         Command::Match(args) => matching::run(args, ui),
         Command::Run(args) => run::run(args, ui),
+        Command::Test(args) => test::run(args, ui),
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),

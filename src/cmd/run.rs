@@ -112,6 +112,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             yes: args.yes,
             verbose: args.verbose,
             drill: false,
+            executor: None,
             inputs: inputs.clone(),
             secrets,
             match_warning: warning,

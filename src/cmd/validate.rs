@@ -18,6 +18,12 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
     // Drill cross-checks only matter when validating, not on every `run`.
     let drill_findings = matching::check_drills(&set.playbooks);
     set.diagnostics.extend(drill_findings);
+    // Sibling `NAME.test.yaml` files are checked too, so a broken test fails CI here already.
+    for path in paths.iter().filter(|p| p.is_dir()) {
+        let tests = irctl::playtest::collect(&set, path);
+        set.diagnostics.extend(tests.diagnostics);
+        set.sources.extend(tests.sources);
+    }
     let diags = &set.diagnostics;
     let summary = Summary::of(diags, set.files.len());
     match args.format {

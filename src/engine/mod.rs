@@ -88,6 +88,22 @@ pub trait Confirmer: Send + Sync {
     fn confirm(&self, step: &str, question: &str) -> Option<bool>;
 }
 
+/// Stands in for the real executors (shell, HTTP, notify): when set in
+/// [`RunOptions::executor`], every attempt of a step is answered by it from
+/// the step's fully rendered action, so `irctl test` runs the real scheduler,
+/// templates, retries, triggers and `when` with no process and no network.
+pub trait Executor: Send + Sync {
+    /// Answers attempt `attempt` (1-based) of `step`, whose rendered action is
+    /// `action` (as the timeline records it: `shell`/`command`, a request, or
+    /// a notification with its `notify` target).
+    fn execute(
+        &self,
+        step: &crate::playbook::Step,
+        attempt: u32,
+        action: &serde_json::Value,
+    ) -> Attempt;
+}
+
 /// How to run.
 pub struct RunOptions {
     /// Where runs, locks and drill state live.
@@ -100,6 +116,8 @@ pub struct RunOptions {
     pub verbose: bool,
     /// This is a drill: simulate `simulate_in_drill` steps, tag notifications.
     pub drill: bool,
+    /// Answers attempts instead of the real executors, without waiting between retries.
+    pub executor: Option<Arc<dyn Executor>>,
     /// `--input` values.
     pub inputs: Vec<(String, String)>,
     /// Resolved secrets.
@@ -506,6 +524,7 @@ impl Scheduler<'_> {
                         cancel: stop_rx.clone(),
                         yes: self.opts.yes,
                         drill: self.opts.drill,
+                        executor: self.opts.executor.clone(),
                         verbose: self.opts.verbose,
                         actor: self.opts.actor.clone(),
                         semaphore: semaphore.clone(),
@@ -566,6 +585,7 @@ struct StepTask {
     cancel: watch::Receiver<Option<String>>,
     yes: bool,
     drill: bool,
+    executor: Option<Arc<dyn Executor>>,
     verbose: bool,
     actor: String,
     semaphore: Arc<Semaphore>,
@@ -687,15 +707,20 @@ impl StepTask {
             } else {
                 None
             };
-            let attempt = render::execute(
-                &prepared,
-                step,
-                &self.clients,
-                self.cancel.clone(),
-                observer,
-                &self.recorder,
-            )
-            .await;
+            let attempt = match &self.executor {
+                Some(executor) => executor.execute(step, attempt_no, &prepared.describe()),
+                None => {
+                    render::execute(
+                        &prepared,
+                        step,
+                        &self.clients,
+                        self.cancel.clone(),
+                        observer,
+                        &self.recorder,
+                    )
+                    .await
+                }
+            };
             let cancelled = self.cancel.borrow().is_some();
             let more = attempt_no < policy.attempts
                 && attempt.status != StepStatus::Succeeded
@@ -712,8 +737,14 @@ impl StepTask {
                     }),
                 );
                 let mut cancel = self.cancel.clone();
+                // A stand-in executor answers instantly; waiting would only slow tests down.
+                let wait = if self.executor.is_some() {
+                    Duration::ZERO
+                } else {
+                    delay
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = shell::wait_cancel(&mut cancel) => {}
                 }
                 if self.cancel.borrow().is_some() {

@@ -53,6 +53,9 @@ pub struct RawPlaybook {
     /// A scheduled drill of this playbook.
     #[serde(default)]
     pub drill: Option<RawDrill>,
+    /// Tests that `irctl test` runs with canned step results (or in a sibling `NAME.test.yaml`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<crate::playtest::model::RawTest>,
 }
 
 /// Conditions an incident must meet.

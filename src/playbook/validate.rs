@@ -830,6 +830,8 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 
     let drill = check_drill(c, &raw);
+    let test_findings = crate::playtest::check::inline_diagnostics(c.file, c.index.text, &raw);
+    c.diags.extend(test_findings);
     Playbook {
         name: raw.name.value.clone(),
         matchers,

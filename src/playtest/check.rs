@@ -1,0 +1,500 @@
+//! Checking playbook tests against their playbook before anything runs:
+//! unknown steps, inputs and secrets, bad incidents and regexes, checks that
+//! cannot apply to a step's kind. Every problem is a [`Diagnostic`] with the
+//! file, line and column, like the playbook's own findings, so `irctl
+//! validate` (inline tests) and `irctl test` (all tests) report them alike.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::incident::Incident;
+use crate::playbook::model::RawPlaybook;
+use crate::secret::Secret;
+use crate::yaml::{self, Pos, YamlErrorKind};
+
+use super::model::{
+    CannedAttempt, ExpectedRun, ExpectedStep, RawTest, RawTestFile, StepExpect, TextCheck,
+};
+
+/// A checked text check: the regex compiled.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// Exact text (trimmed on both sides).
+    pub equals: Option<String>,
+    /// A part of the text.
+    pub contains: Option<String>,
+    /// A pattern found somewhere in the text.
+    pub regex: Option<regex::Regex>,
+}
+
+/// Checks on a rendered request.
+#[derive(Clone, Debug, Default)]
+pub struct RequestChecks {
+    /// Method.
+    pub method: Option<Check>,
+    /// URL.
+    pub url: Option<Check>,
+    /// Body.
+    pub body: Option<Check>,
+    /// Header values by lowercase name.
+    pub headers: Vec<(String, Check)>,
+}
+
+/// The checks on one step.
+#[derive(Clone, Debug)]
+pub struct StepChecks {
+    /// Step id.
+    pub step: String,
+    /// Final status.
+    pub status: Option<ExpectedStep>,
+    /// Why it was skipped or failed.
+    pub reason: Option<Check>,
+    /// Attempts made.
+    pub attempts: Option<u32>,
+    /// Rendered command.
+    pub command: Option<Check>,
+    /// Rendered request.
+    pub request: Option<RequestChecks>,
+    /// Rendered notification text.
+    pub notification: Option<Check>,
+}
+
+/// One runnable test.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The playbook it tests.
+    pub playbook: String,
+    /// Its name.
+    pub name: String,
+    /// The file it is written in.
+    pub file: String,
+    /// Where its `name` is written.
+    pub pos: Pos,
+    /// The incident.
+    pub incident: Incident,
+    /// Input values as `--input` gives them.
+    pub inputs: Vec<(String, String)>,
+    /// Secret values.
+    pub secrets: BTreeMap<String, Secret>,
+    /// Run as a drill.
+    pub drill: bool,
+    /// Answers to `confirm` by step id.
+    pub confirm: HashMap<String, bool>,
+    /// Canned attempts by step id, and whether one value answers every attempt.
+    pub results: HashMap<String, (Vec<CannedAttempt>, bool)>,
+    /// Expected run status.
+    pub status: Option<ExpectedRun>,
+    /// Step checks, in the order written.
+    pub steps: Vec<StepChecks>,
+}
+
+/// Finds `key:` written after `from`, for fields whose keys carry no position.
+fn locate(text: &str, from: Pos, key: &str) -> Pos {
+    if from.line == 0 {
+        return from;
+    }
+    let needle = format!("{key}:");
+    for (i, line) in text.lines().enumerate().skip(from.line as usize - 1) {
+        let skip = if i + 1 == from.line as usize {
+            from.column.saturating_sub(1) as usize
+        } else {
+            0
+        };
+        let rest: String = line.chars().skip(skip).collect();
+        if let Some(at) = rest.find(&needle) {
+            let before = rest[..at].chars().next_back();
+            if before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-' | '"')) {
+                let col = skip + rest[..at].chars().count() + 1;
+                return Pos::new(i as u32 + 1, col as u32);
+            }
+        }
+    }
+    from
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    raw: &'a RawPlaybook,
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, pos: Pos, code: &'static str, msg: String, help: Option<String>) {
+        self.diags
+            .push(Diagnostic::error(self.file, pos, code, msg).with_optional_help(help));
+    }
+
+    fn step_help(&self, id: &str) -> Option<String> {
+        did_you_mean(id, self.raw.steps.iter().map(|s| s.id.value.as_str())).or_else(|| {
+            Some(format!(
+                "the playbook's steps are {}",
+                self.raw
+                    .steps
+                    .iter()
+                    .map(|s| format!("`{}`", s.id.value))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    fn text_check(&mut self, what: &str, t: &TextCheck, at: Pos) -> Option<Check> {
+        if t.equals.is_none() && t.contains.is_none() && t.regex.is_none() {
+            self.error(
+                at,
+                "test-schema",
+                format!("{what}: the check is empty"),
+                Some("give `equals`, `contains` or `regex`".into()),
+            );
+            return None;
+        }
+        let regex = match &t.regex {
+            Some(r) => match regex::Regex::new(&r.value) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    let msg = e.to_string();
+                    let last = msg.lines().last().unwrap_or("").trim();
+                    let first = last.strip_prefix("error: ").unwrap_or(last).to_string();
+                    self.error(
+                        r.pos,
+                        "invalid-regex",
+                        format!("{what}: invalid regex `{}`: {first}", r.value),
+                        None,
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(Check {
+            equals: t.equals.clone(),
+            contains: t.contains.clone(),
+            regex,
+        })
+    }
+
+    fn case(&mut self, t: &RawTest, drill_incident: Option<&Incident>) -> Option<Case> {
+        let before = self.diags.len();
+        let name = &t.name.value;
+        let at = t.name.pos;
+        let incident = match &t.incident {
+            Some(v) => match crate::incident::from_value(v.value.clone(), self.file) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    self.error(
+                        v.pos,
+                        "test-incident",
+                        format!("test `{name}`: incident: {e}"),
+                        None,
+                    );
+                    None
+                }
+            },
+            None => {
+                if drill_incident.is_none() {
+                    self.error(
+                        at,
+                        "test-incident",
+                        format!("test `{name}` has no `incident` and the playbook has no drill incident to use"),
+                        Some("add `incident:` with the alert's labels".into()),
+                    );
+                }
+                drill_incident.cloned()
+            }
+        };
+        let raw = self.raw;
+        let mut inputs = Vec::new();
+        for (k, v) in &t.inputs {
+            if !raw.inputs.contains_key(k) {
+                let help = did_you_mean(k, raw.inputs.keys().map(String::as_str));
+                let pos = locate(self.text, at, k);
+                self.error(
+                    pos,
+                    "unknown-input",
+                    format!("test `{name}`: input `{k}` is not declared in `inputs:`"),
+                    help,
+                );
+            }
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            inputs.push((k.clone(), text));
+        }
+        let declared: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
+        for k in t.secrets.keys() {
+            if !declared.contains(&k.as_str()) {
+                let pos = locate(self.text, at, k);
+                self.error(
+                    pos,
+                    "unknown-secret",
+                    format!("test `{name}`: secret `{k}` is not declared in `secrets:`"),
+                    did_you_mean(k, declared.iter().copied()),
+                );
+            }
+        }
+        let secrets = declared
+            .iter()
+            .map(|s| {
+                let value = t
+                    .secrets
+                    .get(*s)
+                    .cloned()
+                    .unwrap_or_else(|| format!("test-secret-{s}"));
+                (s.to_string(), Secret::new(value))
+            })
+            .collect();
+        let find = |id: &str| raw.steps.iter().find(|s| s.id.value == id);
+        let mut confirm = HashMap::new();
+        for (id, answer) in &t.confirm {
+            match find(id) {
+                None => {
+                    let help = self.step_help(id);
+                    self.error(
+                        answer.pos,
+                        "test-unknown-step",
+                        format!("test `{name}`: confirm answer for unknown step `{id}`"),
+                        help,
+                    );
+                }
+                Some(s) if s.confirm.is_none() => self.error(
+                    answer.pos,
+                    "test-schema",
+                    format!("test `{name}`: step `{id}` has no `confirm` question to answer"),
+                    None,
+                ),
+                Some(_) => {
+                    confirm.insert(id.clone(), answer.value);
+                }
+            }
+        }
+        let mut results = HashMap::new();
+        for (id, canned) in &t.results {
+            if find(id).is_none() {
+                let help = self.step_help(id);
+                self.error(
+                    canned.pos,
+                    "test-unknown-step",
+                    format!("test `{name}`: canned result for unknown step `{id}`"),
+                    help,
+                );
+                continue;
+            }
+            results.insert(
+                id.clone(),
+                (canned.value.attempts.clone(), canned.value.each),
+            );
+        }
+        let mut steps = Vec::new();
+        for (id, e) in &t.expect.steps {
+            let Some(step) = find(id) else {
+                let help = self.step_help(id);
+                self.error(
+                    e.pos,
+                    "test-unknown-step",
+                    format!("test `{name}`: expectation for unknown step `{id}`"),
+                    help,
+                );
+                continue;
+            };
+            if let Some(c) = self.step_checks(name, id, step, &e.value.0, e.pos, t.drill) {
+                steps.push(c);
+            }
+        }
+        if self.diags.len() > before {
+            return None;
+        }
+        Some(Case {
+            playbook: raw.name.value.clone(),
+            name: name.clone(),
+            file: self.file.to_string(),
+            pos: at,
+            incident: incident?,
+            inputs,
+            secrets,
+            drill: t.drill,
+            confirm,
+            results,
+            status: t.expect.status.as_ref().map(|s| s.value),
+            steps,
+        })
+    }
+
+    fn step_checks(
+        &mut self,
+        name: &str,
+        id: &str,
+        step: &crate::playbook::model::RawStep,
+        e: &StepExpect,
+        at: Pos,
+        drill: bool,
+    ) -> Option<StepChecks> {
+        let what = |field: &str| format!("test `{name}`: step `{id}` {field}");
+        let is_process = step.shell.is_some() || step.command.is_some();
+        let posts =
+            step.http.is_some() || step.notify.as_ref().is_some_and(|n| n.console.is_none());
+        if e.status == Some(ExpectedStep::Simulated) && !(drill && step.simulate_in_drill) {
+            self.error(
+                at,
+                "test-schema",
+                what("can only be `simulated` in a drill test of a `simulate_in_drill` step"),
+                Some(
+                    "set `drill: true` on the test, and `simulate_in_drill: true` on the step"
+                        .into(),
+                ),
+            );
+        }
+        let bad_kind = |c: &mut Self, field: &str, kind: &str| {
+            c.error(
+                locate(c.text, at, field),
+                "test-schema",
+                what(&format!("has no {kind} to check with `{field}`")),
+                None,
+            );
+        };
+        if e.command.is_some() && !is_process {
+            bad_kind(self, "command", "shell command");
+        }
+        if e.request.is_some() && !posts {
+            bad_kind(self, "request", "HTTP request");
+        }
+        if e.notification.is_some() && step.notify.is_none() {
+            bad_kind(self, "notification", "notification");
+        }
+        let reason = e
+            .reason
+            .as_ref()
+            .and_then(|t| self.text_check(&what("reason"), t, locate(self.text, at, "reason")));
+        let command = e
+            .command
+            .as_ref()
+            .and_then(|t| self.text_check(&what("command"), t, locate(self.text, at, "command")));
+        let notification = e.notification.as_ref().and_then(|t| {
+            self.text_check(
+                &what("notification"),
+                t,
+                locate(self.text, at, "notification"),
+            )
+        });
+        let request = e.request.as_ref().map(|r| {
+            let rat = locate(self.text, at, "request");
+            let one = |c: &mut Self, field: &str, t: &Option<super::model::StrOrMap<TextCheck>>| {
+                t.as_ref().and_then(|t| {
+                    c.text_check(
+                        &what(&format!("request {field}")),
+                        t,
+                        locate(c.text, rat, field),
+                    )
+                })
+            };
+            RequestChecks {
+                method: one(self, "method", &r.method),
+                url: one(self, "url", &r.url),
+                body: one(self, "body", &r.body),
+                headers: r
+                    .headers
+                    .iter()
+                    .filter_map(|(k, t)| {
+                        self.text_check(&what(&format!("request header `{k}`")), t, rat)
+                            .map(|c| (k.to_ascii_lowercase(), c))
+                    })
+                    .collect(),
+            }
+        });
+        Some(StepChecks {
+            step: id.to_string(),
+            status: e.status,
+            reason,
+            attempts: e.attempts,
+            command,
+            request,
+            notification,
+        })
+    }
+}
+
+/// Checks `tests` (written in `file`, whose text is `text`) against the
+/// playbook; returns the runnable cases and every finding.
+pub fn compile(
+    file: &str,
+    text: &str,
+    raw: &RawPlaybook,
+    tests: &[RawTest],
+) -> (Vec<Case>, Vec<Diagnostic>) {
+    let mut c = Checker {
+        file,
+        text,
+        raw,
+        diags: Vec::new(),
+    };
+    // An invalid drill incident is the playbook's own finding; tests just lack a default.
+    let drill_incident = raw
+        .drill
+        .as_ref()
+        .and_then(|d| crate::incident::from_value(d.incident.value.clone(), file).ok());
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut cases = Vec::new();
+    for t in tests {
+        if !seen.insert(t.name.value.as_str()) {
+            c.error(
+                t.name.pos,
+                "duplicate-test",
+                format!(
+                    "playbook `{}` has two tests named `{}`",
+                    raw.name.value, t.name.value
+                ),
+                Some("give each test its own name".into()),
+            );
+            continue;
+        }
+        if let Some(case) = c.case(t, drill_incident.as_ref()) {
+            cases.push(case);
+        }
+    }
+    let mut diags = c.diags;
+    diags.sort_by_key(|d| (d.line, d.column));
+    (cases, diags)
+}
+
+/// Parses a `NAME.test.yaml` file; a YAML or shape problem is one finding.
+pub fn parse_file(file: &str, text: &str) -> Result<RawTestFile, Diagnostic> {
+    yaml::from_str::<RawTestFile>(text).map_err(|e| yaml_diagnostic(file, e))
+}
+
+fn yaml_diagnostic(file: &str, e: yaml::YamlError) -> Diagnostic {
+    let (code, help, width) = match &e.kind {
+        YamlErrorKind::Syntax => ("yaml-syntax", None, 1),
+        YamlErrorKind::DuplicateKey => (
+            "duplicate-key",
+            Some("remove one of the two keys".into()),
+            1,
+        ),
+        YamlErrorKind::Schema => ("test-schema", None, 1),
+        YamlErrorKind::UnknownField { field, expected } => (
+            "test-schema",
+            did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
+                Some(format!(
+                    "expected one of {}",
+                    expected
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }),
+            field.len(),
+        ),
+    };
+    Diagnostic::error(file, e.pos, code, e.message)
+        .with_optional_help(help)
+        .with_width(width)
+}
+
+/// Findings about a playbook's inline `tests:`, for `irctl validate`.
+pub fn inline_diagnostics(file: &str, text: &str, raw: &RawPlaybook) -> Vec<Diagnostic> {
+    if raw.tests.is_empty() {
+        return Vec::new();
+    }
+    compile(file, text, raw, &raw.tests).1
+}

@@ -1,0 +1,200 @@
+//! Playbook tests (`irctl test`): prove a playbook's response without
+//! running anything for real.
+//!
+//! Tests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`
+//! ([`model`]). [`collect`] finds and checks them against their playbooks
+//! ([`check`]); [`run::run_case`] runs each through the real engine with a
+//! canned executor (no process, no network) and compares what happened with
+//! what the test expects; [`report`] renders diffs, JUnit XML and coverage.
+
+pub mod check;
+pub mod model;
+pub mod report;
+pub mod run;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::playbook::PlaybookSet;
+use crate::yaml::Pos;
+
+pub use check::Case;
+
+/// Largest test file read.
+pub const MAX_TEST_FILE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Directory nesting followed when looking for test files.
+const MAX_DEPTH: usize = 16;
+
+/// Every test found, checked, with the findings about broken ones.
+#[derive(Debug, Default)]
+pub struct Suite {
+    /// Runnable tests, playbook by playbook in load order, inline ones first.
+    pub cases: Vec<Case>,
+    /// Problems with test files (errors make `irctl test` exit 2).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Test file text by path, for rendering diagnostics.
+    pub sources: HashMap<String, String>,
+}
+
+fn display(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    s.strip_prefix("./")
+        .map(str::to_string)
+        .unwrap_or_else(|| s.into_owned())
+}
+
+/// The playbook file name a test file belongs to: `NAME` of `NAME.test.yaml`.
+fn test_stem(path: &Path) -> Option<&str> {
+    let name = path.file_name()?.to_str()?;
+    if name.starts_with('.') {
+        return None;
+    }
+    name.strip_suffix(".test.yaml")
+        .or_else(|| name.strip_suffix(".test.yml"))
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            if depth < MAX_DEPTH {
+                walk(&path, depth + 1, out);
+            }
+        } else if test_stem(&path).is_some() {
+            out.push(path);
+        }
+    }
+}
+
+/// The `*.test.yaml` / `*.test.yml` files under `root`, in path order.
+pub fn discover(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if root.is_dir() {
+        walk(root, 0, &mut out);
+    } else if test_stem(root).is_some() {
+        out.push(root.to_path_buf());
+    }
+    out
+}
+
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > MAX_TEST_FILE_BYTES {
+        return Err(format!(
+            "{} bytes, over the {} MiB limit for a test file",
+            meta.len(),
+            MAX_TEST_FILE_BYTES / 1024 / 1024
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))
+}
+
+/// Finds the tests of the playbooks in `set` (loaded from `root`): inline
+/// `tests:` and sibling `NAME.test.yaml` files, each checked.
+pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
+    let mut suite = Suite::default();
+    let mut by_playbook: Vec<(String, Vec<Case>)> = set
+        .playbooks
+        .iter()
+        .map(|p| (p.name.clone(), Vec::new()))
+        .collect();
+    for p in &set.playbooks {
+        if p.raw.tests.is_empty() {
+            continue;
+        }
+        let text = set.sources.get(p.file()).map(String::as_str).unwrap_or("");
+        let (cases, diags) = check::compile(p.file(), text, &p.raw, &p.raw.tests);
+        suite.diagnostics.extend(diags);
+        if let Some((_, list)) = by_playbook.iter_mut().find(|(n, _)| *n == p.name) {
+            list.extend(cases);
+        }
+    }
+    for path in discover(root) {
+        let file = display(&path);
+        let Some(stem) = test_stem(&path) else {
+            continue;
+        };
+        let text = match read_bounded(&path) {
+            Ok(t) => t,
+            Err(msg) => {
+                suite.diagnostics.push(Diagnostic::error(
+                    &file,
+                    Pos::UNKNOWN,
+                    "test-file",
+                    format!("`{file}`: {msg}"),
+                ));
+                continue;
+            }
+        };
+        let candidates: Vec<String> = ["yaml", "yml"]
+            .iter()
+            .map(|ext| display(&path.with_file_name(format!("{stem}.{ext}"))))
+            .collect();
+        let playbook = set
+            .playbooks
+            .iter()
+            .find(|p| candidates.iter().any(|c| c == p.file()));
+        let parsed = check::parse_file(&file, &text);
+        suite.sources.insert(file.clone(), text.clone());
+        let Some(playbook) = playbook else {
+            let broken = candidates.iter().find(|c| set.files.contains(c));
+            let (msg, help) = match broken {
+                Some(c) => (
+                    format!("the tests in `{file}` cannot run: playbook file `{c}` has errors"),
+                    "run `irctl validate` to see them".to_string(),
+                ),
+                None => (
+                    format!("`{file}` has no playbook next to it (`{}`)", candidates[0]),
+                    format!(
+                        "name test files after their playbook file: `{stem}.yaml` → `{stem}.test.yaml`"
+                    ),
+                ),
+            };
+            suite
+                .diagnostics
+                .push(Diagnostic::error(&file, Pos::new(1, 1), "test-file", msg).with_help(help));
+            continue;
+        };
+        let raw_file = match parsed {
+            Ok(f) => f,
+            Err(d) => {
+                suite.diagnostics.push(d);
+                continue;
+            }
+        };
+        let (cases, diags) = check::compile(&file, &text, &playbook.raw, &raw_file.tests);
+        suite.diagnostics.extend(diags);
+        if let Some((_, list)) = by_playbook.iter_mut().find(|(n, _)| *n == playbook.name) {
+            for case in cases {
+                if list.iter().any(|c| c.name == case.name) {
+                    suite.diagnostics.push(Diagnostic::error(
+                        &file,
+                        case.pos,
+                        "duplicate-test",
+                        format!(
+                            "playbook `{}` has two tests named `{}`",
+                            case.playbook, case.name
+                        ),
+                    ));
+                    continue;
+                }
+                list.push(case);
+            }
+        }
+    }
+    suite.cases = by_playbook.into_iter().flat_map(|(_, c)| c).collect();
+    suite
+}

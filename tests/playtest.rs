@@ -1,0 +1,556 @@
+//! `irctl test` end to end: the real binary on temporary playbooks and their
+//! tests, the bundled playbooks' own tests, and proof that a test run never
+//! touches the world (no process, no request, no timeline in the state dir).
+
+mod common;
+#[path = "support/receiver.rs"]
+mod receiver;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Test, unindent};
+use receiver::Receiver;
+
+/// A playbook with every kind of step, a retry, a `when` and an escalation.
+const DEMO: &str = r#"
+version: 1
+name: demo
+title: Demo service is down
+owner: team-demo
+match:
+  labels: [alertname="DemoDown"]
+inputs:
+  host: { default: "{{ incident.labels.instance }}" }
+secrets: [HOOK]
+steps:
+  - id: check
+    shell: echo checking {{ inputs.host }}
+    retry: { attempts: 3, backoff: 30s }
+  - id: api
+    http:
+      method: POST
+      url: "https://api.example/hosts/{{ inputs.host }}/drain"
+      json: { reason: "{{ incident.labels.alertname }}" }
+  - id: fix
+    needs: [check]
+    when: steps.check.stdout | trim == "broken"
+    shell: systemctl restart demo
+  - id: page
+    needs: [check, api]
+    trigger: on_failure
+    notify:
+      slack: { webhook: "{{ secrets.HOOK }}", text: "{{ inputs.host }} is down: {{ steps.check.stderr | trim }}" }
+drill:
+  incident: { labels: { alertname: DemoDown, instance: web-1 } }
+"#;
+
+/// Replaces durations, which vary from run to run, and the table padding that follows them.
+fn filtered(text: &str) -> String {
+    let re = regex::Regex::new(r"\d+ms").unwrap();
+    re.replace_all(text, "[ms]")
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn demo() -> Test {
+    Test::new().playbook("demo.yaml", &unindent(DEMO))
+}
+
+#[test]
+fn passing_tests_print_a_table_and_exit_zero() {
+    let out = demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: healthy host
+                    results:
+                      check: { stdout: "fine\n" }
+                      api: { http_status: 202 }
+                    expect:
+                      status: succeeded
+                      steps:
+                        check: { status: succeeded, command: "echo checking web-1" }
+                        api:
+                          request:
+                            method: POST
+                            url: https://api.example/hosts/web-1/drain
+                            body: { equals: '{"reason":"DemoDown"}' }
+                            headers: { Content-Type: application/json }
+                        fix: { status: skipped, reason: { regex: "^when was false" } }
+                        page: skipped
+                "#,
+            ),
+        )
+        .args(["test"])
+        .run();
+    insta::assert_snapshot!(filtered(&out.stdout), @r"
+     PLAYBOOK  TEST          RESULT  DURATION
+    ───────────────────────────────────────────
+     demo      healthy host  ok      [ms]
+
+    1 test: 1 passed, 0 failed, 0 broken in [ms]
+    ");
+}
+
+#[test]
+fn a_failing_test_prints_expected_against_actual() {
+    let out = demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: the page names the host
+                    incident: { labels: { alertname: DemoDown, instance: web-2 } }
+                    results:
+                      check: { exit_code: 3, stderr: "connection refused\n" }
+                      api: ok
+                      page: ok
+                    expect:
+                      status: succeeded
+                      steps:
+                        check: { status: failed, attempts: 1 }
+                        fix: succeeded
+                        page:
+                          notification: { contains: "web-1 is down" }
+                          request: { url: { regex: "^https://hooks\\.slack\\.com/" } }
+                "#,
+            ),
+        )
+        .args(["test"])
+        .status(1)
+        .run();
+    insta::assert_snapshot!(filtered(&out.stdout));
+}
+
+#[test]
+fn retries_are_answered_per_attempt_without_waiting_for_backoff() {
+    let started = Instant::now();
+    demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: third time lucky
+                    results:
+                      check: [fail, { exit_code: 2 }, { stdout: "broken\n" }]
+                      api: ok
+                      fix: ok
+                    expect:
+                      status: succeeded
+                      steps:
+                        check: { status: succeeded, attempts: 3 }
+                        fix: { status: succeeded, command: "systemctl restart demo" }
+                        page: skipped
+                  - name: the same failure on every attempt
+                    results:
+                      check: { exit_code: 1, stderr: "no route to host\n" }
+                      api: ok
+                      page: ok
+                    expect:
+                      status: failed
+                      steps:
+                        check: { status: failed, attempts: 3, reason: "exited with status 1" }
+                        page: { status: succeeded, notification: "web-1 is down: no route to host" }
+                "#,
+            ),
+        )
+        .args(["test"])
+        .stdout_contains("2 tests: 2 passed, 0 failed, 0 broken")
+        .run();
+    // Two retries with a 30s backoff each would take a minute for real.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn a_timeout_result_times_the_step_out_and_escalates() {
+    demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: hanging check
+                    results:
+                      check: timeout
+                      api: { http_status: 200 }
+                      page: ok
+                    expect:
+                      status: failed
+                      steps:
+                        check: { status: timed_out, attempts: 3, reason: "timed out after 5m00s" }
+                        fix: { status: skipped, reason: "need check timed out" }
+                        page: succeeded
+                "#,
+            ),
+        )
+        .args(["test"])
+        .stdout_contains(" demo      hanging check  ok ")
+        .run();
+}
+
+#[test]
+fn http_results_decide_success_and_retries() {
+    demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: the drain API refuses
+                    results:
+                      check: ok
+                      api: { http_status: 409, json: { error: already draining } }
+                      page: { http_status: 404, body: no_service }
+                    expect:
+                      status: failed
+                      steps:
+                        api: { status: failed, attempts: 1, reason: 'api.example answered HTTP 409 (expected 2xx): {"error":"already draining"}' }
+                        page:
+                          status: failed
+                          reason: { contains: "the webhook was revoked or is wrong" }
+                          request: { method: POST, url: test-secret-HOOK }
+                "#,
+            ),
+        )
+        .args(["test"])
+        .stdout_contains("1 test: 1 passed")
+        .run();
+}
+
+#[test]
+fn a_step_without_a_canned_result_is_an_error_not_a_pass() {
+    let out = demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: forgot the fix
+                    results:
+                      check: { stdout: "broken\n" }
+                      api: ok
+                  - name: too few attempts
+                    results:
+                      check: [fail]
+                      api: ok
+                      page: ok
+                "#,
+            ),
+        )
+        .args(["test"])
+        .status(2)
+        .run();
+    assert!(
+        out.stdout.contains(
+            "error: step `fix` ran but the test has no canned result for it (add `results: { fix: ok }`)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "error: step `check` made attempt 2 but the test gives canned results for 1 attempt"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("2 tests: 0 passed, 0 failed, 2 broken"));
+}
+
+#[test]
+fn a_bad_test_file_points_at_file_line_and_column() {
+    demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: typo
+                    results:
+                      chek: ok
+                    expect:
+                      steps:
+                        check: { command: { regex: "a(" } }
+                "#,
+            ),
+        )
+        .args(["test"])
+        .status(2)
+        .stderr_contains(
+            "error[test-unknown-step]: test `typo`: canned result for unknown step `chek`\n --> playbooks/demo.test.yaml:4:13\n",
+        )
+        .stderr_contains("= help: did you mean `check`?")
+        .stderr_contains("error[invalid-regex]")
+        .stderr_contains(" --> playbooks/demo.test.yaml:7:36\n")
+        .stderr_contains("2 errors in playbooks or their tests; no test was run")
+        .run();
+}
+
+#[test]
+fn an_unknown_field_in_a_test_file_is_a_located_error() {
+    demo()
+        .playbook("demo.test.yaml", "tests:\n  - name: x\n    expected: {}\n")
+        .args(["test"])
+        .status(2)
+        .stderr_contains(
+            "error[test-schema]: unknown field `expected`\n --> playbooks/demo.test.yaml:3:5",
+        )
+        .stderr_contains("did you mean `expect`?")
+        .run();
+}
+
+#[test]
+fn inline_tests_run_and_are_checked_by_validate() {
+    let inline = format!(
+        "{}tests:\n  - name: inline\n    results: {{ check: ok, api: ok }}\n    expect: {{ status: succeeded }}\n",
+        unindent(DEMO)
+    );
+    Test::new()
+        .playbook("demo.yaml", &inline)
+        .args(["test"])
+        .stdout_contains(" demo      inline  ok ")
+        .run();
+    let broken = format!(
+        "{}tests:\n  - name: inline\n    results: {{ chek: ok }}\n",
+        unindent(DEMO)
+    );
+    Test::new()
+        .playbook("demo.yaml", &broken)
+        .args(["validate"])
+        .status(1)
+        .stderr_contains(
+            "error[test-unknown-step]: test `inline`: canned result for unknown step `chek`",
+        )
+        .run();
+}
+
+#[test]
+fn validate_checks_sibling_test_files() {
+    demo()
+        .playbook(
+            "demo.test.yaml",
+            "tests:\n  - name: x\n    inputs: { hostt: a }\n",
+        )
+        .args(["validate"])
+        .status(1)
+        .stderr_contains(
+            "error[unknown-input]: test `x`: input `hostt` is not declared in `inputs:`",
+        )
+        .stderr_contains("--> playbooks/demo.test.yaml:3:15")
+        .stderr_contains("help: did you mean `host`?")
+        .run();
+}
+
+#[test]
+fn a_test_file_without_its_playbook_is_an_error() {
+    demo()
+        .playbook("dmeo.test.yaml", "tests: []\n")
+        .args(["test"])
+        .status(2)
+        .stderr_contains(
+            "error[test-file]: `playbooks/dmeo.test.yaml` has no playbook next to it (`playbooks/dmeo.yaml`)",
+        )
+        .run();
+}
+
+#[test]
+fn junit_report_parses_with_one_testcase_per_test() {
+    let out = demo()
+        .playbook(
+            "demo.test.yaml",
+            &unindent(
+                r#"
+                tests:
+                  - name: passes
+                    results: { check: ok, api: ok }
+                    expect: { status: succeeded }
+                  - name: fails <on purpose>
+                    results: { check: ok, api: ok }
+                    expect: { status: failed }
+                  - name: broken
+                    results: { check: ok }
+                "#,
+            ),
+        )
+        .args(["test", "--report", "junit.xml"])
+        .status(2)
+        .run();
+    let xml = std::fs::read_to_string(out.tempdir.path().join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("3"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    assert_eq!(root.attribute("errors"), Some("1"));
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<_> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(names, ["passes", "fails <on purpose>", "broken"]);
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.attribute("classname") == Some("irctl.test.demo"))
+    );
+    assert_eq!(cases[0].children().filter(|n| n.is_element()).count(), 0);
+    let failure = cases[1]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(
+        failure.attribute("message"),
+        Some("run status: expected failed")
+    );
+    assert!(failure.text().unwrap().contains("+ actual:   succeeded"));
+    let error = cases[2]
+        .children()
+        .find(|n| n.has_tag_name("error"))
+        .unwrap();
+    let message = error.attribute("message").unwrap();
+    assert!(
+        message.contains("step `api` ran but the test has no canned result for it"),
+        "{message}"
+    );
+}
+
+#[test]
+fn coverage_names_the_branches_no_test_exercised() {
+    let out = demo()
+        .playbook(
+            "demo.test.yaml",
+            "tests:\n  - name: happy\n    results: { check: ok, api: ok }\n",
+        )
+        .args(["test", "--coverage"])
+        .run();
+    let coverage = &out.stdout[out.stdout.find("coverage:").unwrap()..];
+    insta::assert_snapshot!(filtered(coverage), @r#"
+    coverage: 4 of 7 steps and branches exercised (57%)
+     PLAYBOOK  STEP  NOT EXERCISED     WHY
+    ───────────────────────────────────────────────────────────────────────────────────────────
+     demo      fix   runs              no test ran this step
+     demo      fix   when true         `steps.check.stdout | trim == "broken"` was never true
+     demo      page  on_failure fires  no test made one of its needs fail
+    "#);
+}
+
+#[test]
+fn nothing_runs_for_real() {
+    let receiver = Receiver::start(vec![(200, vec![], "ok")]);
+    let test = Test::new();
+    let marker = test.path().join("marker");
+    let state = test.path().join("state");
+    let playbook = unindent(&format!(
+        r#"
+        version: 1
+        name: effects
+        title: Side effects everywhere
+        secrets: [HOOK]
+        steps:
+          - id: touch
+            shell: touch {marker}
+          - id: argv
+            command: [touch, "{marker}.argv"]
+          - id: post
+            http: {{ method: POST, url: "{url}" }}
+          - id: notify
+            notify:
+              slack: {{ webhook: "{{{{ secrets.HOOK }}}}", text: hello }}
+        drill:
+          incident: {{ labels: {{ alertname: Effects }} }}
+        "#,
+        marker = marker.display(),
+        url = receiver.url("/effect"),
+    ));
+    let tests = unindent(&format!(
+        r#"
+        tests:
+          - name: every step answered from canned results
+            secrets: {{ HOOK: "{hook}" }}
+            results: {{ touch: ok, argv: ok, post: ok, notify: ok }}
+            expect:
+              status: succeeded
+              steps:
+                touch: {{ status: succeeded, command: "touch {marker}" }}
+                post: {{ request: {{ url: "{url}" }} }}
+                notify: {{ request: {{ url: "{hook}" }}, notification: hello }}
+        "#,
+        marker = marker.display(),
+        url = receiver.url("/effect"),
+        hook = receiver.url("/hook"),
+    ));
+    test.playbook("effects.yaml", &playbook)
+        .playbook("effects.test.yaml", &tests)
+        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
+        .env("XDG_STATE_HOME", state.to_str().unwrap())
+        .args(["test"])
+        .stdout_contains("1 test: 1 passed")
+        .run();
+    assert!(!marker.exists(), "the shell step ran for real");
+    assert!(!Path::new(&format!("{}.argv", marker.display())).exists());
+    assert!(receiver.requests().is_empty(), "a request was sent");
+    assert!(!state.exists(), "a timeline was written to the state dir");
+}
+
+#[test]
+fn the_bundled_playbooks_pass_their_tests_and_validate_cleanly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    let out = Test::new()
+        .args(["test", "--coverage", "--playbooks"])
+        .arg(&root)
+        .run();
+    for name in [
+        "disk-filling-up",
+        "http-5xx-rate-high",
+        "pg-connections-saturated",
+        "pod-crash-looping",
+        "scrape-target-down",
+        "tls-cert-expiring",
+    ] {
+        assert!(
+            out.stdout.contains(&format!(" {name} ")),
+            "no tests of {name}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains(" 0 failed, 0 broken"), "{}", out.stdout);
+    Test::new()
+        .args(["validate", "--deny-warnings"])
+        .arg(&root)
+        .run();
+}
+
+#[test]
+fn selecting_playbooks_by_name() {
+    demo()
+        .playbook(
+            "demo.test.yaml",
+            "tests:\n  - name: happy\n    results: { check: ok, api: ok }\n",
+        )
+        .args(["test", "dem"])
+        .status(2)
+        .stderr_contains("error: no valid playbook `dem` in `playbooks`; did you mean `demo`?")
+        .run();
+    demo()
+        .args(["test", "demo"])
+        .status(2)
+        .stderr_contains("warning: playbook `demo` has no tests")
+        .stderr_contains("error: no tests found in `playbooks`")
+        .run();
+}
+
+#[test]
+fn the_schema_describes_tests() {
+    let out = Test::new().args(["schema"]).run();
+    let schema = out.json();
+    let text = schema.to_string();
+    assert!(text.contains("Canned results by step id"), "{text}");
+    assert!(schema.pointer("/properties/tests").is_some());
+}
