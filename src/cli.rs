@@ -57,6 +57,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl run --incident examples/incidents/disk-filling.json\n  irctl run disk-filling-up --label instance=db-1:9100 --input threshold_percent=80\n  irctl run --incident alert.json --dry-run\n\nExit status: 0 succeeded, 1 a step failed (or no/ambiguous match, or the run is locked), 2 bad input, 130 interrupted."
     )]
     Run(RunArgs),
+    /// Run playbook drills: synthetic incidents through the real engine, remediation simulated.
+    #[command(
+        after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed, 1 a drill failed, 2 bad input, 130 interrupted."
+    )]
+    Drill(DrillArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
     #[command(
         after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
@@ -210,6 +215,52 @@ pub struct RunArgs {
     /// When several playbooks tie for the best match, run each of them.
     #[arg(long, conflicts_with = "playbook")]
     pub all_matching: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Format of a drill report file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DrillReportFormat {
+    /// JUnit XML.
+    Junit,
+    /// JSON.
+    Json,
+}
+
+/// Arguments of `drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Playbooks to drill, by name.
+    #[arg(value_name = "PLAYBOOK", conflicts_with_all = ["all", "due"])]
+    pub names: Vec<String>,
+    /// Drill every playbook that has a `drill` section.
+    #[arg(long, conflicts_with = "due")]
+    pub all: bool,
+    /// Only drills whose `schedule` fired since their last recorded drill (for an hourly cron job).
+    #[arg(long)]
+    pub due: bool,
+    /// Write a report: JUnit XML (`*.xml`) or JSON (`*.json`).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The report's format, when the file name does not say.
+    #[arg(long, value_enum, requires = "report")]
+    pub report_format: Option<DrillReportFormat>,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Where runs, their timelines and the drill record are kept [default: $XDG_STATE_HOME/irctl].
+    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A dotenv file with secret values (`NAME=value`).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Show each drill's steps as they run.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// For tests only: the drill clock's current time (RFC 3339), for `--due` and the record.
+    #[arg(long, env = "IRCTL_NOW", value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
 }

@@ -13,6 +13,7 @@
 //! arguments, calls these stages and prints through `src/ui.rs`.
 
 pub mod diagnostic;
+pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod incident;

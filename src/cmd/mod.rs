@@ -2,6 +2,7 @@
 //! print the result through [`crate::ui::Ui`]. Each returns the exit code.
 
 mod describe;
+mod drill;
 mod list;
 mod matching;
 mod run;
@@ -25,6 +26,7 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::List(args) => list::run(args, ui),
         Command::Match(args) => matching::run(args, ui),
         Command::Run(args) => run::run(args, ui),
+        Command::Drill(args) => drill::run(args, ui),
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),

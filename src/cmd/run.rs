@@ -107,6 +107,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             secrets,
             match_warning: warning,
             actor: actor(),
+            deadline: None,
         };
         let code = execute(ui, playbook, &incident, opts)?;
         exit = exit.max(code);

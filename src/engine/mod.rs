@@ -108,6 +108,9 @@ pub struct RunOptions {
     pub match_warning: Option<String>,
     /// Who runs this (for confirmations).
     pub actor: String,
+    /// A deadline for the whole run on top of the playbook's `timeout` (a
+    /// drill's `max_duration`): reaching it cancels the run.
+    pub deadline: Option<Duration>,
 }
 
 /// The outcome of a run.
@@ -310,7 +313,10 @@ pub async fn run(
         clients: Arc::new(http::Clients::default()),
         confirm_lock: Arc::new(tokio::sync::Mutex::new(())),
     };
-    let run_timeout = playbook.timeout;
+    let run_timeout = match (playbook.timeout, opts.deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let (cancelled_by, reports) = sched.drive(cancel, run_timeout).await;
 
     let failed = reports
@@ -506,6 +512,11 @@ impl Scheduler<'_> {
                         cancel: stop_rx.clone(),
                         yes: self.opts.yes,
                         drill: self.opts.drill,
+                        drill_notify: if self.opts.drill {
+                            self.playbook.drill.as_ref().and_then(|d| d.notify.clone())
+                        } else {
+                            None
+                        },
                         verbose: self.opts.verbose,
                         actor: self.opts.actor.clone(),
                         semaphore: semaphore.clone(),
@@ -566,6 +577,7 @@ struct StepTask {
     cancel: watch::Receiver<Option<String>>,
     yes: bool,
     drill: bool,
+    drill_notify: Option<crate::playbook::model::RawDrillNotify>,
     verbose: bool,
     actor: String,
     semaphore: Arc<Semaphore>,
@@ -590,7 +602,12 @@ impl StepTask {
                 (self.index, report, output)
             };
 
-        let prepared = match render::prepare(step, &self.base, &self.outputs, self.drill) {
+        let prepared = match render::prepare(step, &self.base, &self.outputs, self.drill).and_then(
+            |p| match &self.drill_notify {
+                Some(o) => render::reroute_for_drill(p, o, &self.base, &self.outputs),
+                None => Ok(p),
+            },
+        ) {
             Ok(p) => p,
             Err(e) => {
                 let msg = format!("template error: {e}");
