@@ -5,6 +5,7 @@ mod describe;
 mod drill;
 mod list;
 mod matching;
+mod resume;
 mod run;
 mod validate;
 
@@ -27,6 +28,7 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::Match(args) => matching::run(args, ui),
         Command::Run(args) => run::run(args, ui),
         Command::Drill(args) => drill::run(args, ui),
+        Command::Resume(args) => resume::run(args, ui),
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),

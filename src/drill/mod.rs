@@ -166,6 +166,7 @@ pub async fn run(
         match_warning: None,
         actor: opts.actor,
         deadline: drill.max_duration,
+        resume: None,
     };
     let interrupted_by = cancel.clone();
     let result = engine::run(

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod notify;
 pub mod plan;
 mod render;
+pub mod resume;
 pub mod shell;
 
 use std::collections::BTreeMap;
@@ -111,6 +112,8 @@ pub struct RunOptions {
     /// A deadline for the whole run on top of the playbook's `timeout` (a
     /// drill's `max_duration`): reaching it cancels the run.
     pub deadline: Option<Duration>,
+    /// Continue this earlier run instead of starting a new one (`irctl resume`).
+    pub resume: Option<resume::Resume>,
 }
 
 /// The outcome of a run.
@@ -249,11 +252,17 @@ pub async fn run(
     confirmer: Arc<dyn Confirmer>,
     cancel: watch::Receiver<Option<String>>,
 ) -> anyhow::Result<RunResult> {
-    let run_id = new_run_id();
+    let run_id = match &opts.resume {
+        Some(r) => r.run_id.clone(),
+        None => new_run_id(),
+    };
     let started = Instant::now();
     let meta = RunMeta {
         id: run_id.clone(),
-        started_at: timeline::now(),
+        started_at: match &opts.resume {
+            Some(r) => r.started_at.clone(),
+            None => timeline::now(),
+        },
         drill: opts.drill,
         dry_run: false,
     };
@@ -268,6 +277,10 @@ pub async fn run(
     let credentials = incident.credentials();
     let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
     let path = run_dir(&opts.state_dir, &run_id).join(timeline::FILE_NAME);
+    let torn_tail_bytes = match &opts.resume {
+        Some(_) => timeline::remove_torn_tail(&path)?,
+        None => 0,
+    };
     let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
     let recorder = Arc::new(Recorder {
         writer: Mutex::new(writer),
@@ -285,21 +298,28 @@ pub async fn run(
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
     });
-    recorder.emit(
-        "run_started",
-        json!({
-            "playbook": playbook.name,
-            "title": playbook.raw.title,
-            "owner": playbook.raw.owner,
-            "provenance": playbook.provenance,
-            "incident": incident.to_template_value(),
-            "inputs": inputs,
-            "drill": opts.drill,
-            "concurrency": opts.concurrency,
-            "actor": opts.actor,
-            "steps": playbook.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        }),
-    );
+    if let Some(r) = &opts.resume {
+        recorder.emit(
+            "run_resumed",
+            resume::event(r, playbook, &opts.actor, torn_tail_bytes),
+        );
+    } else {
+        recorder.emit(
+            "run_started",
+            json!({
+                "playbook": playbook.name,
+                "title": playbook.raw.title,
+                "owner": playbook.raw.owner,
+                "provenance": playbook.provenance,
+                "incident": incident.to_template_value(),
+                "inputs": inputs,
+                "drill": opts.drill,
+                "concurrency": opts.concurrency,
+                "actor": opts.actor,
+                "steps": playbook.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+            }),
+        );
+    }
     if let Some(w) = &opts.match_warning {
         recorder.emit("warning", json!({ "message": w }));
     }
@@ -419,6 +439,14 @@ impl Scheduler<'_> {
             })
             .collect();
         let mut outputs = serde_json::Map::new();
+        if let Some(r) = &self.opts.resume {
+            resume::seed(r, steps, &mut reports, &mut outputs);
+            for (i, s) in steps.iter().enumerate() {
+                if r.done.contains_key(&s.id) {
+                    state[i] = State::Done(StepStatus::Succeeded);
+                }
+            }
+        }
         let semaphore = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
         let mut tasks: JoinSet<(usize, StepReport, StepOutput)> = JoinSet::new();
         let mut running = 0usize;
