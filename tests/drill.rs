@@ -102,14 +102,20 @@ fn simulated_steps_never_fire_and_notifications_go_tagged_to_the_drill_override(
     let ev = events(run);
     assert_eq!(ev[0]["type"], "run_started");
     assert_eq!(ev[0]["drill"], true);
-    let simulated: Vec<_> = ev
-        .iter()
-        .filter(|e| e["type"] == "step_simulated")
-        .collect();
-    assert_eq!(simulated.len(), 2);
-    assert_eq!(simulated[0]["step"], "restart");
-    assert_eq!(simulated[0]["action"]["url"], remediation.url("/restart"));
-    assert_eq!(simulated[1]["action"]["shell"], "touch wiped");
+    let simulated = |step: &str| {
+        ev.iter()
+            .find(|e| e["type"] == "step_simulated" && e["step"] == step)
+            .unwrap_or_else(|| panic!("{step} was not simulated"))
+    };
+    assert_eq!(
+        simulated("restart")["action"]["url"],
+        remediation.url("/restart")
+    );
+    assert_eq!(simulated("wipe")["action"]["shell"], "touch wiped");
+    assert!(
+        !ev.iter()
+            .any(|e| e["type"] == "step_started" && e["step"] != "diag" && e["step"] != "page")
+    );
     assert!(
         !ev.iter().any(|e| e["type"] == "confirmation"),
         "a drill asked for confirmation"
@@ -199,6 +205,14 @@ fn a_drill_whose_incident_does_not_select_its_playbook_fails_without_running() {
     let dir = out.tempdir.path();
     assert!(!dir.join("ran-a").exists() && !dir.join("ran-b").exists());
     assert!(runs(&dir.join("state")).is_empty());
+
+    // `validate` says so before the first drill does.
+    Test::new()
+        .playbook("b.yaml", &confirm)
+        .args(["validate"])
+        .stderr_contains("warning[drill-needs-confirmation]: step `restart` asks for confirmation, so the drill fails")
+        .stderr_contains("help: add `simulate_in_drill: true`")
+        .run();
 }
 
 /// Runs `irctl drill --due` at `now` over the same playbooks and state.

@@ -54,7 +54,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let Some(lock) = due::try_batch_lock(&state_dir)? else {
             ui.errln(&format!(
                 "another `irctl drill --due` is running (`{}` is locked); leaving the due drills to it",
-                state_dir.join("drills.due.lock").display()
+                state_dir.join(due::BATCH_LOCK).display()
             ));
             return write_report(ui, &args, format, &[]).map(|()| 0);
         };

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 /// The record's file name inside the state directory.
 pub const STATE_FILE: &str = "drills.json";
 /// Held by a running `--due` batch.
-const BATCH_LOCK: &str = "drills.due.lock";
+pub const BATCH_LOCK: &str = "drills.due.lock";
 
 /// Every playbook's last drill.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -891,6 +891,20 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
             "use 5 fields: minute hour day-of-month month day-of-week, e.g. `0 10 * * MON`".into(),
         );
     }
+    // Drills never prompt, so a real action behind a question fails every drill.
+    for step in raw.steps.iter().filter(|s| !s.simulate_in_drill) {
+        if let Some(q) = &step.confirm {
+            c.warning(
+                q.pos,
+                "drill-needs-confirmation",
+                format!(
+                    "step `{}` asks for confirmation, so the drill fails: drills run unattended and never approve",
+                    step.id.value
+                ),
+            )
+            .help = Some("add `simulate_in_drill: true` so drills record the action instead of running it".into());
+        }
+    }
     let max_duration = c.duration("drill.max_duration", &d.max_duration);
     let incident = match crate::incident::from_value(d.incident.value.clone(), c.file) {
         Ok(incident) => Some(incident),
