@@ -424,6 +424,14 @@ fn junit_and_json_reports_parse_and_name_the_failed_step() {
         .stdout_contains("FAILED STEP")
         .stdout_contains("bad: step `check` failed: exited with status 3")
         .run();
+    insta::with_settings!({filters => vec![
+        (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
+        (r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]"),
+        ("\u{2500}+", "---"),
+        (r" +", " "),
+    ]}, {
+        insta::assert_snapshot!("drill_table", out.stdout);
+    });
     let report: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.tempdir.path().join("report.out")).unwrap(),
     )
