@@ -159,6 +159,8 @@ fn a_drill_past_max_duration_is_cancelled_and_fails() {
         .find(|e| e["type"] == "step_finished" && e["step"] == "hang")
         .unwrap();
     assert_eq!(hang["status"], "cancelled");
+    let cancelled = ev.iter().find(|e| e["type"] == "run_cancelled").unwrap();
+    assert_eq!(cancelled["signal"], "drill max_duration of 1.0s reached");
     assert_eq!(ev.last().unwrap()["status"], "cancelled");
     std::thread::sleep(Duration::from_millis(3000));
     assert!(

@@ -583,7 +583,8 @@ impl Scheduler<'_> {
                     let _ = stop_tx.send(Some(reason));
                 }
                 _ = tokio::time::sleep_until(sleep_until), if deadline.is_some() && cancelled_by.is_none() => {
-                    let reason = format!("run timeout of {} reached", crate::duration::format(run_timeout.unwrap_or_default()));
+                    let what = if self.opts.drill && self.opts.deadline == run_timeout { "drill max_duration" } else { "run timeout" };
+                    let reason = format!("{what} of {} reached", crate::duration::format(run_timeout.unwrap_or_default()));
                     cancelled_by = Some(reason.clone());
                     let _ = stop_tx.send(Some(reason));
                 }
