@@ -8,6 +8,8 @@
 //! - [`incident`]: turn an alert payload into one [`incident::Incident`];
 //! - [`matching`]: choose the playbook for an incident, and explain why;
 //! - [`template`]: render step fields with context-aware escaping.
+//! - [`drill`]: run a playbook's drill through the engine, decide which
+//!   drills are due, and report them (JUnit XML, JSON).
 //!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.

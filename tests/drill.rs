@@ -46,6 +46,11 @@ fn simulated_steps_never_fire_and_notifications_go_tagged_to_the_drill_override(
     let remediation = Receiver::start(vec![(200, vec![], "ok")]);
     let real_slack = Receiver::start(vec![(200, vec![], "ok")]);
     let drill_slack = Receiver::start(vec![(200, vec![], "ok")]);
+    let pagerduty = Receiver::start(vec![(
+        202,
+        vec![("content-type", "application/json")],
+        r#"{"status":"success","message":"Event processed","dedup_key":"k1"}"#,
+    )]);
     let yaml = playbook(
         "t",
         &format!(
@@ -66,20 +71,29 @@ fn simulated_steps_never_fire_and_notifications_go_tagged_to_the_drill_override(
                 needs: [restart, wipe]
                 notify:
                   slack: {{ webhook: "{real}", text: "restarted {{{{ incident.labels.app }}}}" }}
+              - id: page_pd
+                needs: [restart]
+                notify:
+                  pagerduty: {{ routing_key: "{{{{ secrets.PD_KEY }}}}", endpoint: "{pd}", summary: "t is down" }}
+            secrets: [PD_KEY, PD_DRILL_KEY]
             drill:
               incident: {{ title: drill, labels: {{ app: t }} }}
               max_duration: 30s
               notify:
                 slack: "{drill}"
+                pagerduty: "{{{{ secrets.PD_DRILL_KEY }}}}"
             "#,
             remediate = remediation.url("/restart"),
             real = real_slack.url("/real"),
             drill = drill_slack.url("/drill"),
+            pd = pagerduty.url("/v2/enqueue"),
         ),
     );
     let out = Test::new()
         .playbook("t.yaml", &yaml)
         .env("IRCTL_STATE_DIR", "state")
+        .env("PD_KEY", "real-oncall-key")
+        .env("PD_DRILL_KEY", "drill-test-key")
         .args(["drill", "t"])
         .stdout_contains("1 drill: 1 passed, 0 failed")
         .run();
@@ -97,6 +111,11 @@ fn simulated_steps_never_fire_and_notifications_go_tagged_to_the_drill_override(
     assert_eq!(sent.len(), 1);
     let body: serde_json::Value = serde_json::from_str(&sent[0].body).unwrap();
     assert_eq!(body["text"], "[DRILL] restarted t");
+    let paged = pagerduty.requests();
+    assert_eq!(paged.len(), 1);
+    let event: serde_json::Value = serde_json::from_str(&paged[0].body).unwrap();
+    assert_eq!(event["routing_key"], "drill-test-key");
+    assert_eq!(event["payload"]["summary"], "[DRILL] t is down");
 
     let run = &runs(&dir.join("state"))[0];
     let ev = events(run);
@@ -113,9 +132,12 @@ fn simulated_steps_never_fire_and_notifications_go_tagged_to_the_drill_override(
     );
     assert_eq!(simulated("wipe")["action"]["shell"], "touch wiped");
     assert!(
-        !ev.iter()
-            .any(|e| e["type"] == "step_started" && e["step"] != "diag" && e["step"] != "page")
+        !ev.iter().any(|e| e["type"] == "step_started"
+            && (e["step"] == "restart" || e["step"] == "wipe")),
+        "a simulated step started"
     );
+    let text = std::fs::read_to_string(run.join("timeline.jsonl")).unwrap();
+    assert!(!text.contains("drill-test-key") && !text.contains("real-oncall-key"));
     assert!(
         !ev.iter().any(|e| e["type"] == "confirmation"),
         "a drill asked for confirmation"
