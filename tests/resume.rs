@@ -159,6 +159,11 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
     assert_eq!(ev.last().unwrap().data["status"], "succeeded");
     assert!(ev.iter().all(|e| e.run_id == id));
 
+    assert!(String::from_utf8_lossy(&resumed.stdout).starts_with(&format!("run {id}\n")));
+    let unknown = irctl(dir, &["resume", "20990101T000000Z-000000"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("error: no run `20990101T000000Z-000000` in `state`"));
+
     let again = irctl(dir, &["resume", &id]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains(&format!("run `{id}` succeeded; there is nothing to resume")));

@@ -147,6 +147,8 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
             note,
         }),
     };
+    // Like `irctl run`, the run id comes first on stdout for scripts.
+    ui.outln(&format!("run {}", prior.run_id))?;
     super::run::execute(ui, playbook, &prior.incident, opts)
 }
 
