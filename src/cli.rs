@@ -62,6 +62,16 @@ pub enum Command {
         after_help = "Examples:\n  irctl test\n  irctl test pg-connections-saturated --coverage\n  irctl test --report junit.xml   # for CI test reports\n\nTests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`.\n\nExit status: 0 all passed, 1 a test failed, 2 a test file is invalid or a test is broken."
     )]
     Test(TestArgs),
+    /// Run playbook drills: synthetic incidents through the real engine, remediation simulated.
+    #[command(
+        after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed, 1 a drill failed, 2 bad input, 130 interrupted."
+    )]
+    Drill(DrillArgs),
+    /// Continue a failed, cancelled or killed run: succeeded steps are reused, the rest run again.
+    #[command(
+        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # the playbook changed since; resume with the current file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
+    )]
+    Resume(ResumeArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
     #[command(
         after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
@@ -231,6 +241,80 @@ pub struct TestArgs {
     /// List the steps and `trigger`/`when` branches no test exercised.
     #[arg(long)]
     pub coverage: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Format of a drill report file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DrillReportFormat {
+    /// JUnit XML.
+    Junit,
+    /// JSON.
+    Json,
+}
+
+/// Arguments of `drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Playbooks to drill, by name.
+    #[arg(value_name = "PLAYBOOK", conflicts_with_all = ["all", "due"])]
+    pub names: Vec<String>,
+    /// Drill every playbook that has a `drill` section.
+    #[arg(long, conflicts_with = "due")]
+    pub all: bool,
+    /// Only drills whose `schedule` fired since their last recorded drill (for an hourly cron job).
+    #[arg(long)]
+    pub due: bool,
+    /// Write a report: JUnit XML (`*.xml`) or JSON (`*.json`).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The report's format, when the file name does not say.
+    #[arg(long, value_enum, requires = "report")]
+    pub report_format: Option<DrillReportFormat>,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Where runs, their timelines and the drill record are kept [default: $XDG_STATE_HOME/irctl].
+    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A dotenv file with secret values (`NAME=value`).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Show each drill's steps as they run.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// For tests only: the drill clock's current time (RFC 3339), for `--due` and the record.
+    #[arg(long, env = "IRCTL_NOW", value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to continue (`irctl run` prints it first).
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// Resume even though the playbook file changed since the run (its blob differs).
+    #[arg(long)]
+    pub force: bool,
+    /// Approve every `confirm` step, and re-running `idempotent: false` steps, without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Where runs and their timelines are kept [default: $XDG_STATE_HOME/irctl].
+    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A dotenv file with secret values (`NAME=value`).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Stream every step's output while it runs.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     #[command(flatten)]
     pub source: SourceArgs,
 }

@@ -8,12 +8,16 @@
 //! - [`incident`]: turn an alert payload into one [`incident::Incident`];
 //! - [`matching`]: choose the playbook for an incident, and explain why;
 //! - [`template`]: render step fields with context-aware escaping;
-//! - [`playtest`]: playbook tests, run through the engine with canned results.
+//! - [`engine`]: run a playbook's steps as a DAG, writing the [`timeline`];
+//! - [`playtest`]: playbook tests, run through the engine with canned results;
+//! - [`drill`]: run a playbook's drill through the engine, decide which
+//!   drills are due, and report them (JUnit XML, JSON).
 //!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
 
 pub mod diagnostic;
+pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod incident;

@@ -204,3 +204,28 @@ pub fn read(path: &Path) -> anyhow::Result<Timeline> {
     }
     Ok(out)
 }
+
+/// Cuts a torn last line (a writer killed mid-line) off the timeline, so
+/// events appended after it start on a line of their own. Returns the number
+/// of bytes removed (0 when the file ends with a complete line). Only
+/// `irctl resume` calls this, under the run's lock.
+pub fn remove_torn_tail(path: &Path) -> anyhow::Result<u64> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read timeline `{}`", path.display()));
+        }
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(0);
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open timeline `{}`", path.display()))?;
+    file.set_len(keep as u64)
+        .with_context(|| format!("cannot truncate the torn last line of `{}`", path.display()))?;
+    Ok((bytes.len() - keep) as u64)
+}

@@ -2,8 +2,10 @@
 //! print the result through [`crate::ui::Ui`]. Each returns the exit code.
 
 mod describe;
+mod drill;
 mod list;
 mod matching;
+mod resume;
 mod run;
 mod test;
 mod validate;
@@ -28,6 +30,8 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::Match(args) => matching::run(args, ui),
         Command::Run(args) => run::run(args, ui),
         Command::Test(args) => test::run(args, ui),
+        Command::Drill(args) => drill::run(args, ui),
+        Command::Resume(args) => resume::run(args, ui),
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),

@@ -117,6 +117,8 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             secrets,
             match_warning: warning,
             actor: actor(),
+            deadline: None,
+            resume: None,
         };
         let code = execute(ui, playbook, &incident, opts)?;
         exit = exit.max(code);
@@ -135,7 +137,8 @@ pub fn actor() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn execute(
+/// Runs the engine with live progress and prints the summary; the exit code of the run.
+pub(crate) fn execute(
     ui: &Ui,
     playbook: &Playbook,
     incident: &irctl::incident::Incident,

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod notify;
 pub mod plan;
 mod render;
+pub mod resume;
 pub mod shell;
 
 use std::collections::BTreeMap;
@@ -126,6 +127,11 @@ pub struct RunOptions {
     pub match_warning: Option<String>,
     /// Who runs this (for confirmations).
     pub actor: String,
+    /// A deadline for the whole run on top of the playbook's `timeout` (a
+    /// drill's `max_duration`): reaching it cancels the run.
+    pub deadline: Option<Duration>,
+    /// Continue this earlier run instead of starting a new one (`irctl resume`).
+    pub resume: Option<resume::Resume>,
 }
 
 /// The outcome of a run.
@@ -264,11 +270,17 @@ pub async fn run(
     confirmer: Arc<dyn Confirmer>,
     cancel: watch::Receiver<Option<String>>,
 ) -> anyhow::Result<RunResult> {
-    let run_id = new_run_id();
+    let run_id = match &opts.resume {
+        Some(r) => r.run_id.clone(),
+        None => new_run_id(),
+    };
     let started = Instant::now();
     let meta = RunMeta {
         id: run_id.clone(),
-        started_at: timeline::now(),
+        started_at: match &opts.resume {
+            Some(r) => r.started_at.clone(),
+            None => timeline::now(),
+        },
         drill: opts.drill,
         dry_run: false,
     };
@@ -283,6 +295,10 @@ pub async fn run(
     let credentials = incident.credentials();
     let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
     let path = run_dir(&opts.state_dir, &run_id).join(timeline::FILE_NAME);
+    let torn_tail_bytes = match &opts.resume {
+        Some(_) => timeline::remove_torn_tail(&path)?,
+        None => 0,
+    };
     let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
     let recorder = Arc::new(Recorder {
         writer: Mutex::new(writer),
@@ -300,21 +316,28 @@ pub async fn run(
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
     });
-    recorder.emit(
-        "run_started",
-        json!({
-            "playbook": playbook.name,
-            "title": playbook.raw.title,
-            "owner": playbook.raw.owner,
-            "provenance": playbook.provenance,
-            "incident": incident.to_template_value(),
-            "inputs": inputs,
-            "drill": opts.drill,
-            "concurrency": opts.concurrency,
-            "actor": opts.actor,
-            "steps": playbook.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        }),
-    );
+    if let Some(r) = &opts.resume {
+        recorder.emit(
+            "run_resumed",
+            resume::event(r, playbook, &opts.actor, torn_tail_bytes),
+        );
+    } else {
+        recorder.emit(
+            "run_started",
+            json!({
+                "playbook": playbook.name,
+                "title": playbook.raw.title,
+                "owner": playbook.raw.owner,
+                "provenance": playbook.provenance,
+                "incident": incident.to_template_value(),
+                "inputs": inputs,
+                "drill": opts.drill,
+                "concurrency": opts.concurrency,
+                "actor": opts.actor,
+                "steps": playbook.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+            }),
+        );
+    }
     if let Some(w) = &opts.match_warning {
         recorder.emit("warning", json!({ "message": w }));
     }
@@ -328,7 +351,10 @@ pub async fn run(
         clients: Arc::new(http::Clients::default()),
         confirm_lock: Arc::new(tokio::sync::Mutex::new(())),
     };
-    let run_timeout = playbook.timeout;
+    let run_timeout = match (playbook.timeout, opts.deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let (cancelled_by, reports) = sched.drive(cancel, run_timeout).await;
 
     let failed = reports
@@ -431,6 +457,14 @@ impl Scheduler<'_> {
             })
             .collect();
         let mut outputs = serde_json::Map::new();
+        if let Some(r) = &self.opts.resume {
+            resume::seed(r, steps, &mut reports, &mut outputs);
+            for (i, s) in steps.iter().enumerate() {
+                if r.done.contains_key(&s.id) {
+                    state[i] = State::Done(StepStatus::Succeeded);
+                }
+            }
+        }
         let semaphore = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
         let mut tasks: JoinSet<(usize, StepReport, StepOutput)> = JoinSet::new();
         let mut running = 0usize;
@@ -525,6 +559,11 @@ impl Scheduler<'_> {
                         yes: self.opts.yes,
                         drill: self.opts.drill,
                         executor: self.opts.executor.clone(),
+                        drill_notify: if self.opts.drill {
+                            self.playbook.drill.as_ref().and_then(|d| d.notify.clone())
+                        } else {
+                            None
+                        },
                         verbose: self.opts.verbose,
                         actor: self.opts.actor.clone(),
                         semaphore: semaphore.clone(),
@@ -563,7 +602,8 @@ impl Scheduler<'_> {
                     let _ = stop_tx.send(Some(reason));
                 }
                 _ = tokio::time::sleep_until(sleep_until), if deadline.is_some() && cancelled_by.is_none() => {
-                    let reason = format!("run timeout of {} reached", crate::duration::format(run_timeout.unwrap_or_default()));
+                    let what = if self.opts.drill && self.opts.deadline == run_timeout { "drill max_duration" } else { "run timeout" };
+                    let reason = format!("{what} of {} reached", crate::duration::format(run_timeout.unwrap_or_default()));
                     cancelled_by = Some(reason.clone());
                     let _ = stop_tx.send(Some(reason));
                 }
@@ -586,6 +626,7 @@ struct StepTask {
     yes: bool,
     drill: bool,
     executor: Option<Arc<dyn Executor>>,
+    drill_notify: Option<crate::playbook::model::RawDrillNotify>,
     verbose: bool,
     actor: String,
     semaphore: Arc<Semaphore>,
@@ -610,7 +651,12 @@ impl StepTask {
                 (self.index, report, output)
             };
 
-        let prepared = match render::prepare(step, &self.base, &self.outputs, self.drill) {
+        let prepared = match render::prepare(step, &self.base, &self.outputs, self.drill).and_then(
+            |p| match &self.drill_notify {
+                Some(o) => render::reroute_for_drill(p, o, &self.base, &self.outputs),
+                None => Ok(p),
+            },
+        ) {
             Ok(p) => p,
             Err(e) => {
                 let msg = format!("template error: {e}");

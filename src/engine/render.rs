@@ -206,3 +206,43 @@ pub(crate) async fn execute(
         }
     }
 }
+
+/// Sends a drill's notification to the `drill.notify` override for its
+/// service, so a drill can page a test channel instead of the real on-call.
+/// The rendered request keeps its `[DRILL]` text; only the destination changes.
+pub(crate) fn reroute_for_drill(
+    mut prepared: PreparedStep,
+    overrides: &crate::playbook::model::RawDrillNotify,
+    base: &ContextBase,
+    outputs: &serde_json::Map<String, serde_json::Value>,
+) -> Result<PreparedStep, RenderError> {
+    use notify::Service;
+    let r = StepRenderer { base, outputs };
+    if let Action::Notify(Prepared::Http(service, req)) = &mut prepared.action {
+        match service {
+            Service::Slack | Service::Teams | Service::Webhook => {
+                let target = match service {
+                    Service::Slack => &overrides.slack,
+                    Service::Teams => &overrides.teams,
+                    _ => &overrides.webhook,
+                };
+                if let Some(url) = target {
+                    req.url = r.url(url)?;
+                }
+            }
+            Service::Pagerduty => {
+                if let Some(key) = &overrides.pagerduty {
+                    let key = r.text(key)?;
+                    let mut body: serde_json::Value = req
+                        .body
+                        .as_deref()
+                        .and_then(|b| serde_json::from_str(b).ok())
+                        .unwrap_or_else(|| json!({}));
+                    body["routing_key"] = key.into();
+                    req.body = Some(body.to_string());
+                }
+            }
+        }
+    }
+    Ok(prepared)
+}

@@ -102,6 +102,8 @@ pub struct Drill {
     pub max_duration: Option<Duration>,
     /// Inputs for the drill run.
     pub inputs: indexmap::IndexMap<String, serde_json::Value>,
+    /// Notification destinations that replace the real ones in a drill.
+    pub notify: Option<model::RawDrillNotify>,
 }
 
 /// A validated playbook, ready to match and run.

@@ -376,4 +376,28 @@ pub struct RawDrill {
     /// Inputs for the drill run.
     #[serde(default)]
     pub inputs: IndexMap<String, serde_json::Value>,
+    /// Where notifications go in a drill instead of their usual targets.
+    #[serde(default)]
+    pub notify: Option<RawDrillNotify>,
+}
+
+/// Drill notification overrides: each replaces the destination of every
+/// notification of that service in a drill, so drills can page a test
+/// channel instead of the real on-call. Templates over `secrets`, `inputs`,
+/// `incident`, `run` and `playbook`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrillNotify {
+    /// Slack webhook URL for drills.
+    #[serde(default)]
+    pub slack: Option<Text>,
+    /// Teams Workflows webhook URL for drills.
+    #[serde(default)]
+    pub teams: Option<Text>,
+    /// PagerDuty routing key for drills (a test service's integration key).
+    #[serde(default)]
+    pub pagerduty: Option<Text>,
+    /// URL for generic webhooks in drills.
+    #[serde(default)]
+    pub webhook: Option<Text>,
 }

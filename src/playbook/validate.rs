@@ -807,6 +807,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         });
     }
 
+    check_drill_notify(c, &raw, &secrets, &inputs);
     for s in &raw.secrets {
         if !c.used_secrets.contains(&s.value) {
             c.warning(
@@ -892,6 +893,20 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
             "use 5 fields: minute hour day-of-month month day-of-week, e.g. `0 10 * * MON`".into(),
         );
     }
+    // Drills never prompt, so a real action behind a question fails every drill.
+    for step in raw.steps.iter().filter(|s| !s.simulate_in_drill) {
+        if let Some(q) = &step.confirm {
+            c.warning(
+                q.pos,
+                "drill-needs-confirmation",
+                format!(
+                    "step `{}` asks for confirmation, so the drill fails: drills run unattended and never approve",
+                    step.id.value
+                ),
+            )
+            .help = Some("add `simulate_in_drill: true` so drills record the action instead of running it".into());
+        }
+    }
     let max_duration = c.duration("drill.max_duration", &d.max_duration);
     let incident = match crate::incident::from_value(d.incident.value.clone(), c.file) {
         Ok(incident) => Some(incident),
@@ -923,7 +938,41 @@ fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Drill> {
         incident: incident?,
         max_duration,
         inputs: d.inputs.clone(),
+        notify: d.notify.clone(),
     })
+}
+
+/// Checks `drill.notify` overrides like step fields: template syntax, declared
+/// secrets and inputs, and literal URLs. Runs before the unused-secret check
+/// so a secret used only by a drill override counts as used.
+fn check_drill_notify(c: &mut Checker<'_>, raw: &RawPlaybook, secrets: &[&str], inputs: &[&str]) {
+    let Some(notify) = raw.drill.as_ref().and_then(|d| d.notify.as_ref()) else {
+        return;
+    };
+    let scope = StepScope {
+        ids: HashMap::new(),
+        secrets: secrets.to_vec(),
+        inputs: inputs.to_vec(),
+        current: None,
+        current_id: "",
+        ancestors: HashSet::new(),
+    };
+    let fields = [
+        ("slack", &notify.slack, FieldKind::Url),
+        ("teams", &notify.teams, FieldKind::Url),
+        ("webhook", &notify.webhook, FieldKind::Url),
+        ("pagerduty", &notify.pagerduty, FieldKind::Template),
+    ];
+    for (name, text, kind) in fields {
+        if let Some(t) = text {
+            let field = text_field(format!("drill.notify.{name}"), t, kind);
+            c.check_field(
+                &field,
+                &["incident", "inputs", "run", "playbook", "secrets"],
+                &scope,
+            );
+        }
+    }
 }
 
 fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<ActionKind> {

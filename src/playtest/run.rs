@@ -335,6 +335,8 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
         secrets: case.secrets.clone(),
         match_warning: None,
         actor: "irctl test".into(),
+        deadline: None,
+        resume: None,
     };
     let (_cancel_tx, cancel_rx) = watch::channel(None);
     let result = engine::run(

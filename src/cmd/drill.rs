@@ -1,0 +1,301 @@
+//! `irctl drill`: choose the drills (named, `--all`, or `--due` by schedule),
+//! run each through [`irctl::drill`], record them, print the table, write the
+//! report, and exit 1 when any failed.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
+use tokio::sync::watch;
+
+use crate::cli::{DrillArgs, DrillReportFormat};
+use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
+use crate::ui::Ui;
+use irctl::drill::due::{self, Due, Record};
+use irctl::drill::report::{self, Format};
+use irctl::drill::{self as drills, DrillOptions, Outcome};
+use irctl::engine::{self, Observer};
+use irctl::playbook::Playbook;
+use irctl::timeline::Event;
+use irctl::{diagnostic, secret};
+
+/// Runs `drill`.
+pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let now = match &args.now {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| anyhow::anyhow!("invalid `--now {text}` (IRCTL_NOW): {e}"))?,
+        None => Utc::now(),
+    };
+    // Whole seconds: cron slots are whole minutes, and the record reads better.
+    let now = now.with_nanosecond(0).unwrap_or(now);
+    if args.names.is_empty() && !args.all && !args.due {
+        anyhow::bail!("name the playbooks to drill, or pass `--all` or `--due`");
+    }
+    let format = match (args.report_format, &args.report) {
+        (Some(DrillReportFormat::Junit), _) => Some(Format::Junit),
+        (Some(DrillReportFormat::Json), _) => Some(Format::Json),
+        (None, Some(path)) => Some(Format::from_path(path).ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot tell the report format of `{}`: name it `*.xml` (JUnit) or `*.json`, or pass `--report-format`",
+                path.display()
+            )
+        })?),
+        (None, None) => None,
+    };
+    let set = load_playbooks(&args.source, ui)?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(engine::default_state_dir);
+
+    let mut _batch = None;
+    let chosen: Vec<&Playbook> = if args.due {
+        let Some(lock) = due::try_batch_lock(&state_dir)? else {
+            ui.errln(&format!(
+                "another `irctl drill --due` is running (`{}` is locked); leaving the due drills to it",
+                state_dir.join(due::BATCH_LOCK).display()
+            ));
+            // No report either: the running batch writes its own, maybe to the same file.
+            return Ok(0);
+        };
+        _batch = Some(lock);
+        let record = due::load(&state_dir)?;
+        let mut chosen = Vec::new();
+        for p in set.playbooks.iter().filter(|p| p.drill.is_some()) {
+            let schedule = p.drill.as_ref().and_then(|d| d.schedule.as_deref());
+            let last = record.drills.get(&p.name).map(|r| r.last_at);
+            match due::due(schedule, last, now) {
+                Ok(Due::Never) => {
+                    ui.errln(&format!("{}: never drilled, due now", p.name));
+                    chosen.push(p);
+                }
+                Ok(Due::Since { slot, missed }) => {
+                    let more = if missed > 1 {
+                        format!(" ({missed} slots since the last drill; running once)")
+                    } else {
+                        String::new()
+                    };
+                    ui.errln(&format!(
+                        "{}: due since {}{more}",
+                        p.name,
+                        slot.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ));
+                    chosen.push(p);
+                }
+                Ok(Due::NotUntil(next)) => {
+                    ui.errln(&format!(
+                        "{}: not due until {}",
+                        p.name,
+                        next.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ));
+                }
+                Ok(Due::Unscheduled) => {}
+                Err(e) => ui.warn(&format!("{}: drill schedule: {e}", p.name)),
+            }
+        }
+        chosen
+    } else if args.all {
+        set.playbooks.iter().filter(|p| p.drill.is_some()).collect()
+    } else {
+        let mut chosen = Vec::new();
+        for name in &args.names {
+            let Some(p) = set.get(name) else {
+                let help =
+                    diagnostic::did_you_mean(name, set.playbooks.iter().map(|p| p.name.as_str()))
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
+                anyhow::bail!("no playbook named `{name}`{help}");
+            };
+            chosen.push(p);
+        }
+        chosen
+    };
+    if chosen.is_empty() {
+        ui.errln(if args.due {
+            "no drill is due"
+        } else {
+            "no playbook has a `drill` section"
+        });
+        write_report(ui, &args, format, &[])?;
+        return Ok(0);
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let outcomes = runtime.block_on(async {
+        let (cancel_tx, cancel_rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            let reason = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            let _ = cancel_tx.send(Some(reason.to_string()));
+        });
+        let mut outcomes = Vec::new();
+        for p in chosen {
+            let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
+            if !outcome.interrupted {
+                let record = Record {
+                    last_at: now,
+                    run_id: outcome.run_id.clone(),
+                    result: if outcome.passed { "passed" } else { "failed" }.into(),
+                };
+                if let Err(e) = due::record(&state_dir, &p.name, record) {
+                    ui.warn(&format!("{e:#}"));
+                }
+            }
+            let stop = outcome.interrupted;
+            outcomes.push(outcome);
+            if stop {
+                break;
+            }
+        }
+        outcomes
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+
+    print_table(ui, &outcomes)?;
+    write_report(ui, &args, format, &outcomes)?;
+    Ok(if outcomes.iter().any(|o| o.interrupted) {
+        EXIT_INTERRUPTED
+    } else if outcomes.iter().any(|o| !o.passed) {
+        EXIT_FAILED
+    } else {
+        0
+    })
+}
+
+async fn drill_one(
+    args: &DrillArgs,
+    all: &[Playbook],
+    playbook: &Playbook,
+    state_dir: &std::path::Path,
+    cancel: watch::Receiver<Option<String>>,
+) -> Outcome {
+    let drill = match drills::preflight(all, playbook) {
+        Ok(d) => d,
+        Err(reason) => return Outcome::refused(playbook, reason),
+    };
+    let names: Vec<String> = playbook
+        .raw
+        .secrets
+        .iter()
+        .map(|s| s.value.clone())
+        .collect();
+    let secrets = match secret::resolve(&names, args.secrets_file.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
+    };
+    let opts = DrillOptions {
+        state_dir: state_dir.to_path_buf(),
+        concurrency: usize::from(args.concurrency),
+        secrets,
+        actor: super::run::actor(),
+        verbose: args.verbose,
+    };
+    let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
+        verbose: args.verbose,
+    });
+    drills::run(playbook, drill, opts, observer, cancel).await
+}
+
+fn print_table(ui: &Ui, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let fmt = irctl::duration::format;
+    let mut table = ui.table(&[
+        "PLAYBOOK",
+        "RESULT",
+        "DURATION",
+        "MAX",
+        "FAILED STEP",
+        "RUN",
+    ]);
+    for o in outcomes {
+        table.add_row(vec![
+            o.playbook.clone(),
+            if o.passed { "passed" } else { "failed" }.to_string(),
+            fmt(o.duration),
+            o.max_duration.map(fmt).unwrap_or_else(|| "-".into()),
+            o.failed_step.clone().unwrap_or_else(|| "-".into()),
+            o.run_id.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    ui.outln(&table.to_string())?;
+    for o in outcomes.iter().filter(|o| !o.passed) {
+        ui.outln(&format!(
+            "{}: {}",
+            o.playbook,
+            o.reason.as_deref().unwrap_or("failed")
+        ))?;
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    ui.outln(&format!(
+        "{} drill{}: {} passed, {failed} failed",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" },
+        outcomes.len() - failed
+    ))?;
+    Ok(())
+}
+
+fn write_report(
+    ui: &Ui,
+    args: &DrillArgs,
+    format: Option<Format>,
+    outcomes: &[Outcome],
+) -> anyhow::Result<()> {
+    let (Some(path), Some(format)) = (&args.report, format) else {
+        return Ok(());
+    };
+    let text = report::render(outcomes, format);
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("cannot write report `{}`: {e}", path.display()))?;
+    ui.errln(&format!("report: {}", path.display()));
+    Ok(())
+}
+
+/// One line per drill on stderr, and its steps with `--verbose`.
+struct DrillProgress {
+    verbose: bool,
+}
+
+impl Observer for DrillProgress {
+    fn on_event(&self, e: &Event) {
+        let field = |name: &str| e.data.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        let line = match e.kind.as_str() {
+            "run_started" => format!("drill {}: run {}", field("playbook"), e.run_id),
+            "run_cancelled" => format!("  run cancelled: {}", field("signal")),
+            _ if !self.verbose => return,
+            "step_finished" => format!(
+                "  {} {}{}",
+                field("step"),
+                field("status"),
+                match field("error") {
+                    "" => String::new(),
+                    err => format!(": {err}"),
+                }
+            ),
+            "step_skipped" => format!(
+                "  {} {}: {}",
+                field("step"),
+                field("status"),
+                field("reason")
+            ),
+            "step_simulated" => format!("  {} simulated", field("step")),
+            "notification" => format!("  {} notified {}", field("step"), field("target")),
+            _ => return,
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    fn on_output(&self, step: &str, _stream: &str, line: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "    {step}: {line}");
+    }
+}

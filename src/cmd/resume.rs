@@ -1,0 +1,179 @@
+//! `irctl resume RUN_ID`: read the run back from its timeline, refuse what
+//! must not be resumed (a succeeded run, a changed playbook without
+//! `--force`, a repeat of a non-idempotent step nobody approved), and run the
+//! rest through the engine, appending to the same timeline.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use crate::cli::ResumeArgs;
+use crate::cmd::{EXIT_FAILED, load_playbooks};
+use crate::ui::Ui;
+use irctl::engine::resume::{self, Ended, Resume};
+use irctl::engine::{self, RunOptions};
+use irctl::secret;
+
+/// Runs `resume`.
+pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(engine::default_state_dir);
+    let prior = resume::read(&state_dir, &args.run_id)?;
+    if prior.ended == Ended::Succeeded {
+        anyhow::bail!(
+            "run `{}` succeeded; there is nothing to resume (start a new one with `irctl run`)",
+            prior.run_id
+        );
+    }
+    let set = load_playbooks(&args.source, ui)?;
+    let Some(playbook) = set.get(&prior.playbook) else {
+        anyhow::bail!(
+            "run `{}` ran playbook `{}`, which is not in `{}`",
+            prior.run_id,
+            prior.playbook,
+            args.source.playbooks.display()
+        );
+    };
+    let mut note = serde_json::Map::new();
+    note.insert("previous".into(), prior.ended.as_str().into());
+    if let Some(why) = resume::changed_playbook(&prior, playbook) {
+        if !args.force {
+            anyhow::bail!("{why}; pass `--force` to resume with the current file");
+        }
+        ui.warn(&format!("{why}; resuming with the current file (--force)"));
+        note.insert("forced".into(), true.into());
+        note.insert("recorded_provenance".into(), prior.provenance.clone());
+    }
+    // Refuse before asking anyone anything when the run is still going.
+    drop(engine::lock::acquire(
+        &state_dir,
+        &prior.incident.id,
+        &playbook.name,
+        &prior.run_id,
+    )?);
+
+    let actor = super::run::actor();
+    let mut approvals = Vec::new();
+    for step in resume::repeats_needing_approval(&prior, playbook) {
+        let question = format!(
+            "step `{}` is `idempotent: false` and already ran in an earlier attempt; run it again?",
+            step.id
+        );
+        let via = if args.yes {
+            "--yes"
+        } else {
+            match ask(&question) {
+                Some(true) => "tty",
+                Some(false) => {
+                    ui.errln(&format!(
+                        "error: re-running step `{}` was declined; nothing was resumed",
+                        step.id
+                    ));
+                    return Ok(EXIT_FAILED);
+                }
+                None => {
+                    ui.errln(&format!(
+                        "error: step `{}` is `idempotent: false` and already ran in an earlier attempt of run `{}`; pass `--yes` to run it again (or resume from a terminal to be asked)",
+                        step.id, prior.run_id
+                    ));
+                    return Ok(EXIT_FAILED);
+                }
+            }
+        };
+        approvals.push(json!({ "step": step.id, "by": actor, "via": via }));
+    }
+    if !approvals.is_empty() {
+        note.insert("approved_repeats".into(), approvals.into());
+    }
+
+    let done: std::collections::BTreeMap<_, _> = prior
+        .done
+        .iter()
+        .filter(|(id, _)| playbook.step_index(id).is_some())
+        .map(|(id, out)| (id.clone(), out.clone()))
+        .collect();
+    let rerun: Vec<&str> = playbook
+        .steps
+        .iter()
+        .filter(|s| !done.contains_key(&s.id))
+        .map(|s| s.id.as_str())
+        .collect();
+    ui.errln(&format!(
+        "resuming run {} (attempt {}, previous attempt {}): reusing {}; running {}",
+        prior.run_id,
+        prior.attempts + 1,
+        prior.ended.as_str(),
+        list(done.keys().map(String::as_str)),
+        list(rerun.iter().copied()),
+    ));
+    if prior.torn_tail {
+        ui.warn("the timeline ends in a torn line (the process was killed mid-write); it is cut off before resuming");
+    }
+
+    let names: Vec<String> = playbook
+        .raw
+        .secrets
+        .iter()
+        .map(|s| s.value.clone())
+        .collect();
+    let secrets = secret::resolve(&names, args.secrets_file.as_deref())?;
+    let inputs = prior
+        .inputs
+        .iter()
+        .filter(|(k, v)| playbook.raw.inputs.contains_key(*k) && !v.is_null())
+        .map(|(k, v)| {
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            (k.clone(), text)
+        })
+        .collect();
+    let opts = RunOptions {
+        state_dir,
+        concurrency: usize::from(args.concurrency),
+        yes: args.yes,
+        verbose: args.verbose,
+        drill: prior.drill,
+        executor: None,
+        inputs,
+        secrets,
+        match_warning: None,
+        actor,
+        deadline: None,
+        resume: Some(Resume {
+            run_id: prior.run_id.clone(),
+            started_at: prior.started_at.clone(),
+            attempt: prior.attempts + 1,
+            done,
+            note,
+        }),
+    };
+    // Like `irctl run`, the run id comes first on stdout for scripts.
+    ui.outln(&format!("run {}", prior.run_id))?;
+    super::run::execute(ui, playbook, &prior.incident, opts)
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "nothing".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Asks on the terminal; `None` when there is none.
+fn ask(question: &str) -> Option<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "? {question} [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok()?;
+    Some(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

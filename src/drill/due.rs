@@ -1,0 +1,229 @@
+//! `irctl drill --due`: which drills came due, and the record of past drills.
+//!
+//! The record is `STATE_DIR/drills.json`: per playbook, when its last drill
+//! ran (by the drill clock), its run id and result. It is rewritten whole
+//! through a temporary file and a rename, so a crash leaves the old or the
+//! new record, never half of one, under a short lock (`drills.json.lock`)
+//! so concurrent writers do not lose each other's entries.
+//!
+//! The rule: a drill is due when its schedule has fired (at least once)
+//! after its last recorded drill. A missed cron run therefore never skips a
+//! drill — the slot is still "after the last drill" an hour later — and
+//! several missed slots run the drill once, because running it records a new
+//! "last drill" after all of them. A playbook that was never drilled is due
+//! at once: a playbook nobody has run is a guess, and waiting for its next
+//! slot could leave it untried for a week. A whole `--due` batch holds
+//! `drills.due.lock`, so an overlapping cron run finds it busy and leaves.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The record's file name inside the state directory.
+pub const STATE_FILE: &str = "drills.json";
+/// Held by a running `--due` batch.
+pub const BATCH_LOCK: &str = "drills.due.lock";
+
+/// Every playbook's last drill.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    /// The record format's version.
+    #[serde(default = "version_one")]
+    pub version: u32,
+    /// Last drill by playbook name.
+    #[serde(default)]
+    pub drills: BTreeMap<String, Record>,
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+/// One playbook's last drill.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// When it ran, by the drill clock (`--now`/`IRCTL_NOW` in tests).
+    pub last_at: DateTime<Utc>,
+    /// Its run.
+    pub run_id: Option<String>,
+    /// `passed` or `failed`.
+    pub result: String,
+}
+
+/// Whether a drill should run now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Never drilled: due at once.
+    Never,
+    /// The schedule fired `missed` times since the last drill, first at `slot`.
+    Since {
+        /// The first slot after the last drill.
+        slot: DateTime<Utc>,
+        /// How many slots passed (capped at 1000); the drill still runs once.
+        missed: u32,
+    },
+    /// Not due until `next`.
+    NotUntil(DateTime<Utc>),
+    /// No `schedule`: only `irctl drill NAME` or `--all` run it.
+    Unscheduled,
+}
+
+impl Due {
+    /// Whether to run it.
+    pub fn is_due(&self) -> bool {
+        matches!(self, Due::Never | Due::Since { .. })
+    }
+}
+
+/// Decides whether a drill with `schedule`, last drilled at `last`, is due at `now`.
+pub fn due(
+    schedule: Option<&str>,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Due, String> {
+    let Some(schedule) = schedule else {
+        return Ok(Due::Unscheduled);
+    };
+    let cron = crate::schedule::parse(schedule)?;
+    let Some(last) = last else {
+        return Ok(Due::Never);
+    };
+    let Some(slot) = crate::schedule::next_after(&cron, last) else {
+        return Err(format!("schedule `{schedule}` never fires again"));
+    };
+    if slot > now {
+        return Ok(Due::NotUntil(slot));
+    }
+    let mut missed = 1;
+    let mut at = slot;
+    while missed < 1000 {
+        match crate::schedule::next_after(&cron, at) {
+            Some(next) if next <= now => {
+                missed += 1;
+                at = next;
+            }
+            _ => break,
+        }
+    }
+    Ok(Due::Since { slot, missed })
+}
+
+/// Reads the record; a missing file is an empty record.
+pub fn load(state_dir: &Path) -> anyhow::Result<State> {
+    let path = state_dir.join(STATE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "`{}` is not a drill record; fix or remove it (it only remembers when drills last ran)",
+            path.display()
+        )
+    })
+}
+
+fn open_lock(path: &Path) -> anyhow::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock `{}`", path.display()))
+}
+
+/// Records `record` for `playbook`: read, update, write a temp file, rename, all under a lock.
+pub fn record(state_dir: &Path, playbook: &str, record: Record) -> anyhow::Result<()> {
+    let lock_path = state_dir.join(format!("{STATE_FILE}.lock"));
+    let lock = open_lock(&lock_path)?;
+    lock.lock()
+        .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+    let mut state = load(state_dir)?;
+    state.version = 1;
+    state.drills.insert(playbook.to_string(), record);
+    let path = state_dir.join(STATE_FILE);
+    let tmp = state_dir.join(format!(".{STATE_FILE}.{}.tmp", std::process::id()));
+    let text = serde_json::to_string_pretty(&state).context("cannot serialize drill record")?;
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace `{}`", path.display()))?;
+    drop(lock);
+    Ok(())
+}
+
+/// Held while a `--due` batch runs; dropping it releases the lock.
+#[derive(Debug)]
+pub struct BatchLock {
+    _file: File,
+    /// The lock file.
+    pub path: PathBuf,
+}
+
+/// Takes the `--due` batch lock, or `None` when another batch holds it.
+pub fn try_batch_lock(state_dir: &Path) -> anyhow::Result<Option<BatchLock>> {
+    let path = state_dir.join(BATCH_LOCK);
+    let file = open_lock(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(BatchLock { _file: file, path })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn never_drilled_is_due_and_unscheduled_is_not() {
+        let now = t("2026-03-02T10:30:00Z");
+        assert_eq!(due(Some("0 10 * * MON"), None, now), Ok(Due::Never));
+        assert_eq!(due(None, None, now), Ok(Due::Unscheduled));
+    }
+
+    #[test]
+    fn a_missed_slot_is_still_due_and_several_run_once() {
+        let last = t("2026-03-02T10:30:00Z"); // a Monday
+        let sched = Some("0 10 * * MON");
+        assert_eq!(
+            due(sched, Some(last), t("2026-03-09T09:59:00Z")),
+            Ok(Due::NotUntil(t("2026-03-09T10:00:00Z")))
+        );
+        // The 10:00 cron run was missed; at 13:00 the slot is still due.
+        assert_eq!(
+            due(sched, Some(last), t("2026-03-09T13:00:00Z")),
+            Ok(Due::Since {
+                slot: t("2026-03-09T10:00:00Z"),
+                missed: 1
+            })
+        );
+        assert_eq!(
+            due(sched, Some(last), t("2026-03-23T11:00:00Z")),
+            Ok(Due::Since {
+                slot: t("2026-03-09T10:00:00Z"),
+                missed: 3
+            })
+        );
+    }
+}

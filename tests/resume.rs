@@ -1,0 +1,431 @@
+//! `irctl resume` end to end: a failed run continued after the cause is
+//! fixed, a SIGKILLed run completed, a changed playbook refused (and forced),
+//! and `idempotent: false` steps that are not repeated without approval.
+
+mod common;
+#[path = "support/wait.rs"]
+mod wait;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Test, unindent};
+use wait::wait_until;
+
+fn playbook(steps: &str) -> String {
+    format!(
+        "version: 1\nname: t\ntitle: Test\nmatch:\n  labels: ['app=\"t\"']\ndrill:\n  incident: {{ title: d, labels: {{ app: t }} }}\n{}",
+        unindent(steps)
+    )
+}
+
+/// `irctl ARGS` in `dir` with the state in `dir/state`, stdin not a terminal.
+fn irctl(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("IRCTL_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("IRCTL_STATE_DIR", "state")
+        .env("IRCTL_ACTOR", "alice")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run irctl")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The only run's id.
+fn run_id(dir: &Path) -> String {
+    let mut runs = std::fs::read_dir(dir.join("state/runs")).expect("a run");
+    let id = runs.next().expect("a run").unwrap().file_name();
+    assert!(runs.next().is_none(), "resume must not create a second run");
+    id.to_string_lossy().into_owned()
+}
+
+fn timeline_path(dir: &Path) -> PathBuf {
+    dir.join("state/runs")
+        .join(run_id(dir))
+        .join("timeline.jsonl")
+}
+
+/// The timeline's events, after checking the hash chain from the first to the last.
+fn verified_events(dir: &Path) -> Vec<irctl::timeline::Event> {
+    let tl = irctl::timeline::read(&timeline_path(dir)).unwrap();
+    assert!(!tl.torn_tail && tl.bad_lines.is_empty());
+    let mut prev = String::new();
+    for (i, e) in tl.events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "seq is continuous");
+        assert_eq!(
+            irctl::timeline::chain_hash(&prev, e),
+            e.hash,
+            "chain broken at seq {}",
+            e.seq
+        );
+        prev = e.hash.clone();
+    }
+    tl.events
+}
+
+fn kinds(events: &[irctl::timeline::Event]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+/// How many times each step ran (each appends a line to `count-ID`).
+fn count(dir: &Path, step: &str) -> usize {
+    std::fs::read_to_string(dir.join(format!("count-{step}")))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: a
+                    shell: echo a >> count-a; echo hello-from-a
+                  - id: side
+                    shell: echo side >> count-side
+                  - id: b
+                    needs: [a]
+                    shell: echo b >> count-b; test -f marker
+                  - id: c
+                    needs: [b, side]
+                    shell: echo c >> count-c; echo "a said {{ steps.a.stdout | trim }}"
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    let resumed = irctl(dir, &["resume", &id]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains(&format!(
+            "resuming run {id} (attempt 2, previous attempt failed): reusing a, side; running b, c"
+        )),
+        "{}",
+        stderr(&resumed)
+    );
+    assert_eq!(
+        [
+            count(dir, "a"),
+            count(dir, "side"),
+            count(dir, "b"),
+            count(dir, "c")
+        ],
+        [1, 1, 2, 1]
+    );
+
+    let ev = verified_events(dir);
+    assert_eq!(
+        kinds(&ev).iter().filter(|k| **k == "run_finished").count(),
+        2,
+        "{:?}",
+        kinds(&ev)
+    );
+    let resumed_at = ev.iter().position(|e| e.kind == "run_resumed").unwrap();
+    let r = &ev[resumed_at];
+    assert_eq!(r.data["attempt"], 2);
+    assert_eq!(r.data["previous"], "failed");
+    assert_eq!(r.data["reused"], serde_json::json!(["a", "side"]));
+    let after: Vec<_> = ev[resumed_at..]
+        .iter()
+        .filter(|e| e.kind == "step_started")
+        .map(|e| e.data["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(after, ["b", "c"]);
+    let c = ev
+        .iter()
+        .find(|e| e.kind == "step_finished" && e.data["step"] == "c")
+        .unwrap();
+    assert_eq!(c.data["stdout"], "a said hello-from-a\n");
+    assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+    assert!(ev.iter().all(|e| e.run_id == id));
+
+    assert!(String::from_utf8_lossy(&resumed.stdout).starts_with(&format!("run {id}\n")));
+    let unknown = irctl(dir, &["resume", "20990101T000000Z-000000"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("error: no run `20990101T000000Z-000000` in `state`"));
+
+    let again = irctl(dir, &["resume", &id]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains(&format!("run `{id}` succeeded; there is nothing to resume")));
+}
+
+#[test]
+fn a_sigkilled_run_resumes_and_completes() {
+    let test = Test::new().playbook(
+        "t.yaml",
+        &playbook(
+            r#"
+            steps:
+              - id: a
+                shell: echo a >> count-a
+              - id: slow
+                needs: [a]
+                shell: echo slow >> count-slow; echo $$ > slow.pid; test -f marker || sleep 30
+              - id: after
+                needs: [slow]
+                shell: echo after >> count-after
+            "#,
+        ),
+    );
+    let dir = test.path().to_path_buf();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irctl"))
+        .current_dir(&dir)
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let step_pid: i32 = wait_until(
+        start + Duration::from_secs(20),
+        Duration::from_millis(50),
+        "the slow step never started",
+        || {
+            std::fs::read_to_string(dir.join("slow.pid"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        },
+    );
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "irctl was killed");
+    // The step runs in its own process group, which SIGKILL of irctl cannot clean up; the test does.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(step_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let before = verified_events(&dir);
+    assert!(!kinds(&before).contains(&"run_finished"));
+
+    std::fs::write(dir.join("marker"), "").unwrap();
+    let id = run_id(&dir);
+    let resumed = irctl(&dir, &["resume", &id]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(
+        [count(&dir, "a"), count(&dir, "slow"), count(&dir, "after")],
+        [1, 2, 1]
+    );
+    let ev = verified_events(&dir);
+    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
+    assert_eq!(r.data["previous"], "unfinished (killed, or still running)");
+    assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+    drop(test);
+}
+
+#[test]
+fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
+    let yaml = playbook(
+        r#"
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
+    );
+    let out = Test::new()
+        .playbook("t.yaml", &yaml)
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    let recorded = verified_events(dir)[0].data["provenance"]["blob"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        dir.join("playbooks/t.yaml"),
+        format!("{yaml}# reviewed after the incident\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    let refused = irctl(dir, &["resume", &id]);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = stderr(&refused);
+    assert!(
+        message.contains(&format!(
+            "error: playbook `t` changed since run {id}: it ran blob {} (playbooks/t.yaml), the file is now blob ",
+            &recorded[..12]
+        )),
+        "{message}"
+    );
+    assert!(message.contains("pass `--force` to resume with the current file"));
+    assert_eq!(kinds(&verified_events(dir)).last(), Some(&"run_finished"));
+
+    let forced = irctl(dir, &["resume", &id, "--force"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    let ev = verified_events(dir);
+    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
+    assert_eq!(r.data["forced"], true);
+    assert_eq!(r.data["recorded_provenance"]["blob"], recorded.as_str());
+    let now = r.data["provenance"]["blob"].as_str().unwrap();
+    assert_ne!(now, recorded);
+    assert!(
+        message.contains(&format!("the file is now blob {}", &now[..12])),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_non_idempotent_step_is_not_repeated_without_approval() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: restart
+                    idempotent: false
+                    shell: echo r >> count-restart; test -f marker
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    std::fs::write(dir.join("marker"), "").unwrap();
+    let events_before = verified_events(dir).len();
+
+    let refused = irctl(dir, &["resume", &id]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "error: step `restart` is `idempotent: false` and already ran in an earlier attempt of run `{id}`; pass `--yes` to run it again"
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(count(dir, "restart"), 1);
+    assert_eq!(
+        verified_events(dir).len(),
+        events_before,
+        "a refused resume wrote to the timeline"
+    );
+
+    let approved = irctl(dir, &["resume", &id, "--yes"]);
+    assert_eq!(approved.status.code(), Some(0), "{}", stderr(&approved));
+    assert_eq!(count(dir, "restart"), 2);
+    let ev = verified_events(dir);
+    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
+    assert_eq!(
+        r.data["approved_repeats"],
+        serde_json::json!([{ "step": "restart", "by": "alice", "via": "--yes" }])
+    );
+}
+
+#[test]
+fn a_run_that_is_still_running_is_not_resumed() {
+    let test = Test::new().playbook(
+        "t.yaml",
+        &playbook(
+            r#"
+            steps:
+              - id: hold
+                shell: touch started; sleep 20
+            "#,
+        ),
+    );
+    let dir = test.path().to_path_buf();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irctl"))
+        .current_dir(&dir)
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    wait_until(
+        start + Duration::from_secs(20),
+        Duration::from_millis(50),
+        "the run never started its step",
+        || dir.join("started").exists().then_some(()),
+    );
+    let id = run_id(&dir);
+    let refused = irctl(&dir, &["resume", &id]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "another run ({id}) is already running playbook `t`"
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let _ = child.wait();
+    drop(test);
+}
+
+#[test]
+fn a_torn_last_line_is_cut_off_before_resuming() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: a
+                    shell: test -f marker
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    // A writer killed in the middle of a line leaves half an event behind.
+    let torn = r#"{"ts":"2026-01-01T00:00:00.000Z","seq":99,"type":"no"#;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(timeline_path(dir))
+        .unwrap();
+    std::io::Write::write_all(&mut file, torn.as_bytes()).unwrap();
+    drop(file);
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    let resumed = irctl(dir, &["resume", &id]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains("warning: the timeline ends in a torn line"));
+    let ev = verified_events(dir);
+    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
+    assert_eq!(r.data["torn_tail_bytes"], torn.len());
+    assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+}
