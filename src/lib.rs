@@ -18,6 +18,7 @@ pub mod engine;
 pub mod incident;
 pub mod matching;
 pub mod playbook;
+pub mod record;
 pub mod schedule;
 pub mod secret;
 pub mod template;

@@ -1,0 +1,76 @@
+//! What the record commands (`runs`, `timeline`, `note`, `resolve`,
+//! `ingest`, `postmortem`, `stats`) share: the state directory, the warnings
+//! readers collect, and redaction of everything they print.
+
+use std::path::PathBuf;
+
+use crate::cli::StateArgs;
+use crate::ui::Ui;
+use irctl::engine;
+use irctl::record::{self, Store};
+use irctl::secret::Redactor;
+
+/// The state directory: `--state-dir`, `IRCTL_STATE_DIR`, or the default.
+pub fn state_dir(args: &StateArgs) -> PathBuf {
+    args.state_dir
+        .clone()
+        .unwrap_or_else(engine::default_state_dir)
+}
+
+/// Reads the store and prints its warnings (torn or unreadable lines).
+pub fn open(args: &StateArgs, ui: &Ui) -> anyhow::Result<Store> {
+    let store = Store::open(&state_dir(args))?;
+    warn_all(ui, &store.warnings);
+    Ok(store)
+}
+
+/// Prints each warning once.
+pub fn warn_all(ui: &Ui, warnings: &[String]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for w in warnings {
+        if seen.insert(w) {
+            ui.warn(w);
+        }
+    }
+}
+
+/// Prints `text` to stdout after redacting every secret irctl can see.
+pub struct Out<'a> {
+    ui: &'a Ui,
+    redactor: Redactor,
+}
+
+impl<'a> Out<'a> {
+    /// An output channel for `ui`.
+    pub fn new(ui: &'a Ui) -> Self {
+        Out {
+            ui,
+            redactor: record::env_redactor(),
+        }
+    }
+
+    /// `text`, redacted.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
+    }
+
+    /// Prints one redacted line.
+    pub fn line(&self, text: &str) -> anyhow::Result<()> {
+        self.ui.outln(&self.redact(text))?;
+        Ok(())
+    }
+}
+
+/// Who is acting: `--author`, else `IRCTL_ACTOR`, else the login.
+pub fn author(flag: &Option<String>) -> String {
+    flag.clone()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(super::run::actor)
+}
+
+/// Parses an optional `--at`, as a usage error naming the flag.
+pub fn at(flag: &Option<String>) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    flag.as_deref()
+        .map(|t| record::parse_at(t).map_err(|e| anyhow::anyhow!("`--at`: {e}")))
+        .transpose()
+}
