@@ -78,7 +78,7 @@ impl Run {
 pub struct Store {
     /// The state directory.
     pub dir: PathBuf,
-    /// Runs, oldest first (run ids sort by time).
+    /// Runs, oldest first.
     pub runs: Vec<Run>,
     /// What the readers skipped, for the CLI to print as warnings.
     pub warnings: Vec<String>,
@@ -113,6 +113,9 @@ impl Store {
             let summary = summarise(&id, &path, &events);
             store.runs.push(Run { summary, events });
         }
+        // Run ids sort by the second; the start event's milliseconds order
+        // runs started within the same second.
+        store.runs.sort_by_key(|r| r.summary.started);
         Ok(store)
     }
 

@@ -490,7 +490,7 @@ fn playbook_versions(runs: &[&super::Run]) -> Vec<PlaybookVersion> {
 fn integrity(store: &Store, runs: &[&super::Run], id: &str) -> Vec<Integrity> {
     let mut out: Vec<Integrity> = runs
         .iter()
-        .map(|r| check(&r.summary.run_id, &r.summary.timeline))
+        .map(|r| check(&format!("run {}", r.summary.run_id), &r.summary.timeline))
         .collect();
     let log = incident_log::path(&store.dir, id);
     if log.exists() {
