@@ -9,6 +9,9 @@
 //! - [`matching`]: choose the playbook for an incident, and explain why;
 //! - [`template`]: render step fields with context-aware escaping.
 //!
+//! After the fire, [`record`] reads runs and incident logs back from the
+//! state directory, verifies their hash chains, and builds postmortems and stats.
+//!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
 

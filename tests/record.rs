@@ -440,9 +440,12 @@ fn notes_from_two_authors_merge_in_time_order_with_the_runs() {
             "run_finished",
         ]
     );
-    // The note given with `--run` is attributed to that run.
+    // The note given with `--run` is attributed to that run, and shown with it.
     let alice = &events[0];
     assert_eq!(alice["run_id"], run.as_str());
+    let run_view = state.irctl().args(["timeline", &run]).run();
+    assert!(run_view.stdout.contains("alice: first, by alice"));
+    assert!(!run_view.stdout.contains("second, by bob"));
     let table = state
         .irctl()
         .args(["timeline", "--incident", &incident])
@@ -674,4 +677,94 @@ fn walk(dir: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[test]
+fn drill_runs_are_marked_everywhere_and_kept_out_of_mttd_and_mttr() {
+    use std::sync::Arc;
+
+    use irctl::engine::{self, Confirmer, Observer, RunOptions};
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn on_event(&self, _: &irctl::timeline::Event) {}
+    }
+    struct Nobody;
+    impl Confirmer for Nobody {
+        fn confirm(&self, _: &str, _: &str) -> Option<bool> {
+            None
+        }
+    }
+
+    let state = State::new();
+    // A real drill run through the engine call `irctl drill` makes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("playbooks")).unwrap();
+    std::fs::write(dir.path().join("playbooks/t.yaml"), playbook(STEPS)).unwrap();
+    let set = irctl::playbook::load::load_paths(&[dir.path().join("playbooks")]).unwrap();
+    let incident = irctl::incident::from_flags(
+        &[("app".to_string(), "t".to_string())],
+        Some("drill of t"),
+        None,
+    );
+    let opts = RunOptions {
+        state_dir: state.path(),
+        concurrency: 1,
+        yes: false,
+        verbose: false,
+        drill: true,
+        inputs: Vec::new(),
+        secrets: Default::default(),
+        match_warning: None,
+        actor: "cron".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_cancel, cancel_rx) = tokio::sync::watch::channel(None);
+    let result = runtime
+        .block_on(engine::run(
+            &set.playbooks[0],
+            &incident,
+            opts,
+            Arc::new(Quiet),
+            Arc::new(Nobody),
+            cancel_rx,
+        ))
+        .unwrap();
+    state
+        .irctl()
+        .args(["resolve", "--incident", &incident.id])
+        .run();
+
+    let runs = state.runs();
+    assert_eq!(runs[0]["run_id"], result.run_id.as_str());
+    assert_eq!(runs[0]["drill"], true);
+    let table = state.irctl().arg("runs").run();
+    assert!(
+        table.stdout.lines().nth(2).unwrap().contains(" yes "),
+        "{}",
+        table.stdout
+    );
+    let pm = state
+        .irctl()
+        .args(["postmortem", "--incident", &incident.id])
+        .run();
+    assert!(
+        pm.stdout.starts_with("# Postmortem: drill of t (drill)\n"),
+        "{}",
+        pm.stdout
+    );
+    assert!(pm.stdout.contains(", succeeded (drill)"));
+    let stats = state
+        .irctl()
+        .args(["stats", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(stats["drill_incidents"], 1);
+    assert_eq!(stats["real_incidents"], 0);
+    assert_eq!(stats["mttr"], serde_json::Value::Null);
+    assert_eq!(stats["drill_runs"]["succeeded"], 1);
+    assert_eq!(stats["runs"], serde_json::json!({}));
 }

@@ -40,7 +40,9 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
                 };
                 table.add_row(vec![
                     s.run_id.clone(),
-                    s.incident_id.clone(),
+                    // The file-safe form: every `--incident` accepts it, and
+                    // it needs no shell quoting (`{}:{alertname="X"}` does).
+                    record::file_safe_id(&s.incident_id),
                     playbook,
                     s.status.clone(),
                     s.started.map(show_time).unwrap_or_else(|| "-".into()),
@@ -82,7 +84,7 @@ pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
     let mut table = ui.table(&["INCIDENT", "TITLE", "RUNS", "TTD", "TTR", "STATUS", "DRILL"]);
     for i in &s.incidents {
         table.add_row(vec![
-            i.id.clone(),
+            irctl::record::file_safe_id(&i.id),
             i.title.clone(),
             i.runs.to_string(),
             span(&i.time_to_detect),

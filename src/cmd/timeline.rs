@@ -17,13 +17,20 @@ pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
     let entries: Vec<Entry> = match (&args.run_id, &args.incident) {
         (Some(run_id), _) => {
             let run = store.run(run_id)?;
-            run.events
+            // Notes written with `irctl note --run` belong with the run they describe.
+            let log = incident_log::read(&store.dir, &run.summary.incident_id)?;
+            warn_all(ui, &log.warnings);
+            let mut entries: Vec<Entry> = run
+                .events
                 .iter()
+                .chain(log.events.iter().filter(|e| e.run_id == *run_id))
                 .map(|e| Entry {
                     time: record::event_time(e).unwrap_or_default(),
                     event: e.clone(),
                 })
-                .collect()
+                .collect();
+            entries.sort_by_key(|e| e.time);
+            entries
         }
         (None, Some(incident)) => {
             let id = store.canonical_incident_id(incident);
