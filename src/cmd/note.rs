@@ -10,7 +10,7 @@ use crate::cmd::read_incident;
 use crate::cmd::record::{Out, at, author, open, state_dir};
 use crate::ui::Ui;
 use irctl::incident::Status;
-use irctl::record::{self, incident_log};
+use irctl::record::{self, Scope, incident_log};
 use irctl::secret::Redactor;
 
 fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -23,7 +23,12 @@ pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
         anyhow::bail!("the note is empty; write what you saw or did");
     }
     let when = at(&args.at)?.unwrap_or_else(record::now);
-    let store = open(&args.state, ui)?;
+    let scope = match (&args.run, &args.incident) {
+        (Some(run), _) => Scope::Run(run),
+        (None, Some(incident)) => Scope::Incident(incident),
+        (None, None) => Scope::All,
+    };
+    let store = open(&args.state, scope, ui)?;
     let (incident_id, run_id) = match (&args.run, &args.incident) {
         (Some(run_id), _) => (
             store.run(run_id)?.summary.incident_id.clone(),
@@ -70,7 +75,7 @@ fn known_incident(store: &record::Store, query: &str, ui: &Ui) -> String {
 /// Runs `resolve`.
 pub fn resolve(args: ResolveArgs, ui: &Ui) -> anyhow::Result<u8> {
     let when = at(&args.at)?.unwrap_or_else(record::now);
-    let store = open(&args.state, ui)?;
+    let store = open(&args.state, Scope::Incident(&args.incident), ui)?;
     let incident_id = known_incident(&store, &args.incident, ui);
     let mut data =
         json!({ "at": stamp(when), "by": author(&args.author), "source": "irctl resolve" });

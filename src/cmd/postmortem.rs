@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use crate::cli::{PostmortemArgs, PostmortemFormat};
 use crate::cmd::record::{Out, open, warn_all};
 use crate::ui::Ui;
-use irctl::record::postmortem;
+use irctl::record::{Scope, postmortem};
 
 /// Runs `postmortem`.
 pub fn run(args: PostmortemArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -17,7 +17,7 @@ pub fn run(args: PostmortemArgs, ui: &Ui) -> anyhow::Result<u8> {
         ),
         None => None,
     };
-    let store = open(&args.state, ui)?;
+    let store = open(&args.state, Scope::Incident(&args.incident), ui)?;
     let (pm, warnings) = postmortem::build(&store, &args.incident)?;
     warn_all(ui, &warnings);
     for i in pm.integrity.iter().filter(|i| !i.ok) {

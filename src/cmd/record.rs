@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::cli::StateArgs;
 use crate::ui::Ui;
 use irctl::engine;
-use irctl::record::{self, Store};
+use irctl::record::{self, Scope, Store};
 use irctl::secret::Redactor;
 
 /// The state directory: `--state-dir`, `IRCTL_STATE_DIR`, or the default.
@@ -17,9 +17,9 @@ pub fn state_dir(args: &StateArgs) -> PathBuf {
         .unwrap_or_else(engine::default_state_dir)
 }
 
-/// Reads the store and prints its warnings (torn or unreadable lines).
-pub fn open(args: &StateArgs, ui: &Ui) -> anyhow::Result<Store> {
-    let store = Store::open(&state_dir(args))?;
+/// Reads the runs in `scope` and prints the readers' warnings (torn or unreadable lines).
+pub fn open(args: &StateArgs, scope: Scope<'_>, ui: &Ui) -> anyhow::Result<Store> {
+    let store = Store::open_scoped(&state_dir(args), scope)?;
     warn_all(ui, &store.warnings);
     Ok(store)
 }

@@ -4,7 +4,7 @@
 use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
 use crate::cmd::record::{Out, open};
 use crate::ui::Ui;
-use irctl::record::{self, parse_since, show_time, stats};
+use irctl::record::{self, Scope, parse_since, show_time, stats};
 
 /// Runs `runs`.
 pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -13,7 +13,11 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
         .as_deref()
         .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
         .transpose()?;
-    let store = open(&args.state, ui)?;
+    let scope = match &args.incident {
+        Some(incident) => Scope::Incident(incident),
+        None => Scope::All,
+    };
+    let store = open(&args.state, scope, ui)?;
     let rows: Vec<&record::RunSummary> = store
         .runs
         .iter()
@@ -69,7 +73,7 @@ pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
         .as_deref()
         .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
         .transpose()?;
-    let store = open(&args.state, ui)?;
+    let store = open(&args.state, Scope::All, ui)?;
     let (s, warnings) = stats::compute(&store, since)?;
     crate::cmd::record::warn_all(ui, &warnings);
     let out = Out::new(ui);

@@ -6,14 +6,14 @@ use crate::cli::{TimelineArgs, TimelineCommand, TimelineFormat, VerifyArgs};
 use crate::cmd::EXIT_FAILED;
 use crate::cmd::record::{Out, open, warn_all};
 use crate::ui::Ui;
-use irctl::record::{self, Entry, incident_log, postmortem::line, verify};
+use irctl::record::{self, Entry, Scope, incident_log, postmortem::line, verify};
 
 /// Runs `timeline`.
 pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
     if let Some(TimelineCommand::Verify(v)) = args.command {
         return verify_cmd(v, ui);
     }
-    let store = open(&args.state, ui)?;
+    let store = open(&args.state, scope(&args.run_id, &args.incident), ui)?;
     let entries: Vec<Entry> = match (&args.run_id, &args.incident) {
         (Some(run_id), _) => {
             let run = store.run(run_id)?;
@@ -117,8 +117,17 @@ fn precise(e: &Entry) -> irctl::record::postmortem::Line {
     l
 }
 
+/// Read only the run or the incident asked about.
+fn scope<'a>(run_id: &'a Option<String>, incident: &'a Option<String>) -> Scope<'a> {
+    match (run_id, incident) {
+        (Some(run), _) => Scope::Run(run),
+        (None, Some(incident)) => Scope::Incident(incident),
+        (None, None) => Scope::All,
+    }
+}
+
 fn verify_cmd(args: VerifyArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let store = open(&args.state, ui)?;
+    let store = open(&args.state, scope(&args.run_id, &args.incident), ui)?;
     let mut targets = Vec::new();
     match (&args.run_id, &args.incident) {
         (Some(run_id), _) => {

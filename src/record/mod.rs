@@ -84,9 +84,27 @@ pub struct Store {
     pub warnings: Vec<String>,
 }
 
+/// Which runs a [`Store`] reads in full.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every run (`runs`, `stats`).
+    All,
+    /// One run, by id.
+    Run(&'a str),
+    /// The runs of one incident (its id or file-safe form); only each
+    /// timeline's first line is read to decide.
+    Incident(&'a str),
+}
+
 impl Store {
     /// Reads every run under `dir/runs`. A missing directory is an empty store.
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        Store::open_scoped(dir, Scope::All)
+    }
+
+    /// Reads the runs in `scope`, so looking at one run or one incident does
+    /// not parse months of other runs' captured output.
+    pub fn open_scoped(dir: &Path, scope: Scope<'_>) -> anyhow::Result<Store> {
         let mut store = Store {
             dir: dir.to_path_buf(),
             ..Store::default()
@@ -104,10 +122,19 @@ impl Store {
             .filter_map(Result::ok)
             .filter(|e| e.path().join(timeline::FILE_NAME).is_file())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|id| match scope {
+                Scope::Run(run) => id == run,
+                _ => true,
+            })
             .collect();
         ids.sort();
         for id in ids {
             let path = runs_dir.join(&id).join(timeline::FILE_NAME);
+            if let Scope::Incident(query) = scope
+                && !first_event(&path).is_some_and(|e| same_incident(query, &e.incident_id))
+            {
+                continue;
+            }
             let (events, warnings) = read_events(&path, &format!("run {id}"))?;
             store.warnings.extend(warnings);
             let summary = summarise(&id, &path, &events);
@@ -171,6 +198,15 @@ impl Store {
         ids.dedup();
         Ok(ids)
     }
+}
+
+/// The first event of a timeline, reading only its first line.
+fn first_event(path: &Path) -> Option<Event> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(path).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(file).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
 }
 
 /// Whether `query` names `incident_id`, as given or in its file-safe form
