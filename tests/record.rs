@@ -514,6 +514,26 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         .status(2)
         .stderr_contains("no run `20000101T000000Z-abcdef`")
         .run();
+    // Control characters in a note never reach the terminal raw.
+    state
+        .irctl()
+        .args([
+            "note",
+            "--incident",
+            "INC-7",
+            "\x1b]8;;http://evil\x07click\x1b[2J",
+        ])
+        .run();
+    let shown = state
+        .irctl()
+        .args(["timeline", "--incident", "INC-7"])
+        .run();
+    assert!(!shown.stdout.contains('\x1b') && !shown.stdout.contains('\x07'));
+    assert!(
+        shown.stdout.contains("\\u{1b}]8;;http://evil\\u{7}click"),
+        "{}",
+        shown.stdout
+    );
     // An incident nothing knows about yet starts its record, with a warning.
     state
         .irctl()

@@ -49,9 +49,19 @@ impl<'a> Out<'a> {
         }
     }
 
-    /// `text`, redacted.
+    /// `text`, redacted, with control characters other than line breaks and
+    /// tabs escaped: titles and notes come from alert payloads and people,
+    /// and must not drive the terminal (colours, cursor moves, OSC links).
     pub fn redact(&self, text: &str) -> String {
-        self.redactor.redact(text)
+        let mut out = String::with_capacity(text.len());
+        for c in self.redactor.redact(text).chars() {
+            if c.is_control() && c != '\n' && c != '\t' {
+                out.extend(c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Prints one redacted line.

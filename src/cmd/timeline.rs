@@ -8,6 +8,9 @@ use crate::cmd::record::{Out, open, warn_all};
 use crate::ui::Ui;
 use irctl::record::{self, Entry, Scope, incident_log, postmortem::line, verify};
 
+/// The longest details a table cell shows.
+const DETAILS_WIDTH: usize = 100;
+
 /// Runs `timeline`.
 pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
     if let Some(TimelineCommand::Verify(v)) = args.command {
@@ -95,8 +98,14 @@ pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
             let mut table = ui.table(header);
             for e in &entries {
                 let l = precise(e);
-                // One line per event: a multi-line note must not break the table.
-                let details = l.text.replace(['\n', '\r'], " ");
+                // One line per event: a multi-line note or script must not
+                // break the table, nor a long one push it off the screen
+                // (`--format json` and `markdown` keep the whole text).
+                let mut details = l.text.replace(['\n', '\r'], " ");
+                if let Some((cut, _)) = details.char_indices().nth(DETAILS_WIDTH) {
+                    details.truncate(cut);
+                    details.push('…');
+                }
                 let mut row = vec![l.time];
                 if merged_view {
                     row.push(l.run);
