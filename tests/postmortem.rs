@@ -306,6 +306,11 @@ fn changes_since_lists_commits_that_touched_the_playbook() {
             .unwrap()
             .is_empty()
     );
+    // The path as shown where irctl ran, below or above the repository root.
+    let from_elsewhere =
+        irctl::record::history::changes_since(&repo_path, None, &ran, "../ops/playbooks/api.yaml")
+            .expect("found by suffix");
+    assert_eq!(from_elsewhere.len(), 1);
     // Unknown, with the reason, but never an error.
     let gone = irctl::record::history::changes_since(
         "https://git.example/playbooks.git",

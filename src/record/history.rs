@@ -35,15 +35,9 @@ pub fn changes_since(
     let base_commit = r
         .find_commit(base)
         .map_err(|_| format!("commit `{commit}` is not in `{repo}` (fetch it to compare)"))?;
-    let path = std::path::Path::new(path.trim_start_matches("./"));
-    if base_commit
-        .tree()
-        .ok()
-        .and_then(|t| t.get_path(path).ok())
-        .is_none()
-    {
-        return Err(format!("`{}` is not in commit `{commit}`", path.display()));
-    }
+    let path = in_tree(&base_commit, path)
+        .ok_or_else(|| format!("`{path}` is not in commit `{commit}`"))?;
+    let path = path.as_path();
     let tip = git_ref
         .and_then(|name| r.revparse_single(name).ok())
         .or_else(|| r.revparse_single("HEAD").ok())
@@ -78,4 +72,20 @@ pub fn changes_since(
         });
     }
     Ok(out)
+}
+
+/// The path of the playbook inside `commit`'s tree. The recorded path is the
+/// one shown to users, relative to where irctl ran, which may be below the
+/// repository root or above it (`../ops/playbooks/db.yaml`): try it, then
+/// each shorter suffix, and take the first that exists.
+fn in_tree(commit: &git2::Commit, shown: &str) -> Option<std::path::PathBuf> {
+    let tree = commit.tree().ok()?;
+    let parts: Vec<&str> = shown
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .collect();
+    (0..parts.len())
+        .map(|skip| parts[skip..].join("/"))
+        .map(std::path::PathBuf::from)
+        .find(|candidate| tree.get_path(candidate).is_ok())
 }

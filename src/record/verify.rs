@@ -164,3 +164,43 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Redactor;
+
+    /// A real three-event timeline written by the timeline writer.
+    fn written() -> (tempfile::TempDir, std::path::PathBuf, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeline.jsonl");
+        let mut w = timeline::Writer::open(&path, "r", "i", Redactor::default()).unwrap();
+        for kind in ["run_started", "step_started", "run_finished"] {
+            w.append(kind, serde_json::json!({ "status": "succeeded" }))
+                .unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        (dir, path, text)
+    }
+
+    #[test]
+    fn a_torn_tail_is_not_tampering() {
+        let (_dir, path, text) = written();
+        std::fs::write(&path, format!("{text}{{\"ts\":\"20")).unwrap();
+        let r = verify(&path).unwrap();
+        assert!(r.ok() && r.torn_tail && r.finished);
+        assert_eq!(r.events, 3);
+    }
+
+    #[test]
+    fn a_garbled_middle_line_is_corrupt_and_a_cut_end_is_unfinished() {
+        let (_dir, path, text) = written();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&path, format!("{}\nnot json\n{}\n", lines[0], lines[2])).unwrap();
+        let p = verify(&path).unwrap().problem.unwrap();
+        assert_eq!((p.kind, p.line), (Break::Corrupt, 2));
+        std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+        let r = verify(&path).unwrap();
+        assert!(r.ok() && !r.finished);
+    }
+}
