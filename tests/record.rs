@@ -574,6 +574,16 @@ fn ingest_records_detection_and_resolution_and_stats_average_them() {
         .stdout_contains("recorded detection of incident {}:{alertname=\"ApiDown\"} (API is down) at 2000-01-01T10:02:00Z; nothing was run")
         .run();
     assert!(!state.path().join("runs").exists(), "ingest ran something");
+    // Alertmanager repeats a firing group: the first detection keeps its time.
+    state
+        .irctl()
+        .file(
+            "firing.json",
+            alertmanager("firing", "0001-01-01T00:00:00Z"),
+        )
+        .args(["ingest", "--incident", "firing.json"])
+        .stdout_contains("already recorded as detected at 2000-01-01T10:02:00Z; nothing recorded")
+        .run();
     state
         .irctl()
         .file(

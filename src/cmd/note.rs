@@ -130,6 +130,26 @@ pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
             "resolution",
         ),
     };
+    // Alertmanager re-sends a firing group every `repeat_interval`, and a
+    // webhook may deliver twice: only a change of state is recorded, so the
+    // first detection (or resolution) keeps its time.
+    let log = incident_log::read(&dir, &incident.id)?;
+    if let Some(last) = log
+        .events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind.as_str(), "detected" | "resolved"))
+        .filter(|e| e.kind == kind)
+    {
+        let since = record::event_time(last)
+            .map(record::show_time)
+            .unwrap_or_default();
+        Out::new(ui).line(&redactor.redact(&format!(
+            "incident {} already recorded as {kind} at {since}; nothing recorded, nothing was run",
+            incident.id
+        )))?;
+        return Ok(0);
+    }
     let data = json!({
         "at": stamp(when),
         "by": by,
