@@ -22,11 +22,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
         .runs
         .iter()
         .map(|r| &r.summary)
-        .filter(|s| {
-            args.incident
-                .as_deref()
-                .is_none_or(|i| record::same_incident(i, &s.incident_id))
-        })
+        .filter(|s| args.incident.as_deref().is_none_or(|i| s.names_incident(i)))
         .filter(|s| args.playbook.as_deref().is_none_or(|p| s.playbook == p))
         .filter(|s| since.is_none_or(|t| s.started.is_some_and(|st| st >= t)))
         .collect();
@@ -46,7 +42,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
                     s.run_id.clone(),
                     // The file-safe form: every `--incident` accepts it, and
                     // it needs no shell quoting (`{}:{alertname="X"}` does).
-                    record::file_safe_id(&s.incident_id),
+                    s.incident_file_id.clone(),
                     playbook,
                     s.status.clone(),
                     s.started.map(show_time).unwrap_or_else(|| "-".into()),

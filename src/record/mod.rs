@@ -38,6 +38,8 @@ pub struct RunSummary {
     pub run_id: String,
     /// The incident id as the run recorded it.
     pub incident_id: String,
+    /// Its file-safe form (needs no shell quoting; every `--incident` takes it).
+    pub incident_file_id: String,
     /// The incident's title.
     pub incident_title: String,
     /// The playbook's name.
@@ -55,6 +57,13 @@ pub struct RunSummary {
     pub drill: bool,
     /// The timeline file.
     pub timeline: PathBuf,
+}
+
+impl RunSummary {
+    /// Whether `query` names this run's incident, as recorded or file-safe.
+    pub fn names_incident(&self, query: &str) -> bool {
+        query == self.incident_id || query == self.incident_file_id
+    }
 }
 
 /// A run's timeline read back with its summary.
@@ -163,7 +172,7 @@ impl Store {
     pub fn incident_runs<'a>(&'a self, query: &'a str) -> impl Iterator<Item = &'a Run> + 'a {
         self.runs
             .iter()
-            .filter(move |r| same_incident(query, &r.summary.incident_id))
+            .filter(move |r| r.summary.names_incident(query))
     }
 
     /// The incident's id as recorded, for a query that may be its file-safe
@@ -189,13 +198,16 @@ impl Store {
             .iter()
             .map(|r| r.summary.incident_id.clone())
             .collect();
+        ids.sort();
+        ids.dedup();
         for id in incident_log::logged_ids(&self.dir)? {
-            if !ids.iter().any(|known| same_incident(&id, known)) {
+            if ids.binary_search(&id).is_err()
+                && !self.runs.iter().any(|r| r.summary.names_incident(&id))
+            {
                 ids.push(id);
             }
         }
         ids.sort();
-        ids.dedup();
         Ok(ids)
     }
 }
@@ -251,6 +263,7 @@ fn summarise(run_id: &str, path: &Path, events: &[Event]) -> RunSummary {
             .first()
             .map(|e| e.incident_id.clone())
             .unwrap_or_default(),
+        incident_file_id: String::new(),
         incident_title: String::new(),
         playbook: String::new(),
         commit: None,
@@ -294,6 +307,7 @@ fn summarise(run_id: &str, path: &Path, events: &[Event]) -> RunSummary {
             _ => {}
         }
     }
+    summary.incident_file_id = file_safe_id(&summary.incident_id);
     summary.duration_ms = finished_ms.or_else(|| {
         let start = summary.started?;
         let last = events.last().and_then(|e| parse_time(&e.ts))?;
