@@ -620,6 +620,20 @@ fn ingest_records_detection_and_resolution_and_stats_average_them() {
     assert_eq!(api["runs"], 0);
     assert_eq!(stats["real_incidents"], 2);
     assert_eq!(stats["runs"]["succeeded"], 1);
+    // `--since` keeps incidents first seen at or after it (the clock is fixed at NOW).
+    let since = |when: &str| {
+        state
+            .irctl()
+            .args(["stats", "--format", "json", "--since", when])
+            .run()
+            .json()["incidents"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(since("1d"), 2);
+    assert_eq!(since("2000-01-01T10:03:00Z"), 1);
+    assert_eq!(since("2999-01-01T00:00:00Z"), 0);
     let table = state.irctl().arg("stats").run();
     assert!(table.stdout.contains("2m00s") && table.stdout.contains("30m00s"));
     assert!(
