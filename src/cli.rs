@@ -87,6 +87,41 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(after_help = "Example:\n  irctl man > /usr/local/share/man/man1/irctl.1")]
     Man,
+    /// List past runs: incident, playbook@commit, status, start, duration, drill.
+    #[command(
+        after_help = "Examples:\n  irctl runs\n  irctl runs --since 7d --playbook disk-filling-up\n  irctl runs --incident INCIDENT_ID --format json | jq -r '.[].run_id'"
+    )]
+    Runs(RunsArgs),
+    /// Show a run's timeline, or an incident's (all its runs and notes, merged in time order).
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Examples:\n  irctl timeline 20240101T100000Z-a1b2c3\n  irctl timeline --incident INCIDENT_ID --format markdown\n  irctl timeline 20240101T100000Z-a1b2c3 --format json | jq '.[] | select(.type == \"step_finished\")'\n  irctl timeline verify 20240101T100000Z-a1b2c3\n\nA torn last line (a killed process) is ignored with a warning."
+    )]
+    Timeline(TimelineArgs),
+    /// Add a note to an incident's record: what a responder saw or did by hand.
+    #[command(
+        after_help = "Examples:\n  irctl note --incident INCIDENT_ID \"restarted pgbouncer on db-1 by hand\"\n  irctl note --run 20240101T100000Z-a1b2c3 --author alice \"error rate back to normal\" --mitigated\n  irctl note --incident INCIDENT_ID --at 2024-01-01T10:05:00Z \"paged the DBA\""
+    )]
+    Note(NoteArgs),
+    /// Record that an incident is resolved.
+    #[command(
+        after_help = "Examples:\n  irctl resolve --incident INCIDENT_ID --summary \"pool size raised to 200\"\n  irctl resolve --incident INCIDENT_ID --at 2024-01-01T11:30:00Z"
+    )]
+    Resolve(ResolveArgs),
+    /// Record an alert payload without running anything: firing records detection, resolved records resolution.
+    #[command(
+        after_help = "Examples:\n  irctl ingest --incident alertmanager-firing.json\n  curl -s … | irctl ingest --incident -\n  irctl ingest --incident pagerduty-resolved.json --at 2024-01-01T11:30:00Z"
+    )]
+    Ingest(IngestArgs),
+    /// Write a postmortem draft (Markdown) for an incident: key times, MTTD/MTTR, timeline, what automation did.
+    #[command(
+        after_help = "Examples:\n  irctl postmortem --incident INCIDENT_ID -o postmortem.md\n  irctl postmortem --incident INCIDENT_ID --template our-format.md.j2\n  irctl postmortem --incident INCIDENT_ID --format json   # the data templates see"
+    )]
+    Postmortem(PostmortemArgs),
+    /// Summarise MTTD, MTTR and run outcomes across incidents (drills counted apart).
+    #[command(after_help = "Examples:\n  irctl stats\n  irctl stats --since 30d --format json")]
+    Stats(StatsArgs),
 }
 
 /// Shells with completion support.
@@ -317,4 +352,194 @@ pub struct ResumeArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+/// Where runs, notes and their timelines are kept.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state directory [default: $XDG_STATE_HOME/irctl].
+    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Arguments of `runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs of this incident (its id or file-safe id).
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// Only runs of this playbook.
+    #[arg(long, value_name = "NAME")]
+    pub playbook: Option<String>,
+    /// Only runs started since: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Output format of `timeline`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimelineFormat {
+    /// A table for people.
+    Table,
+    /// The raw events, as a JSON array.
+    Json,
+    /// A Markdown table, for a postmortem or a ticket.
+    Markdown,
+}
+
+/// Arguments of `timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// `verify`: check the hash chain.
+    #[command(subcommand)]
+    pub command: Option<TimelineCommand>,
+    /// The run to show.
+    #[arg(
+        value_name = "RUN_ID",
+        required_unless_present = "incident",
+        conflicts_with = "incident"
+    )]
+    pub run_id: Option<String>,
+    /// Show every run and note of this incident instead, merged in time order.
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Table)]
+    pub format: TimelineFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Subcommands of `timeline`.
+#[derive(Debug, Subcommand)]
+pub enum TimelineCommand {
+    /// Prove a timeline untouched, or name the first event altered, removed or reordered.
+    #[command(
+        after_help = "Examples:\n  irctl timeline verify 20240101T100000Z-a1b2c3\n  irctl timeline verify --incident INCIDENT_ID   # every run and the notes\n\nExit status: 0 intact, 1 a chain is broken, 2 no such run."
+    )]
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `timeline verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The run to verify.
+    #[arg(
+        value_name = "RUN_ID",
+        required_unless_present = "incident",
+        conflicts_with = "incident"
+    )]
+    pub run_id: Option<String>,
+    /// Verify every run of this incident and its incident log.
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Arguments of `note`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["incident", "run"]))]
+pub struct NoteArgs {
+    /// What you saw or did.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+    /// The incident (its id or file-safe id).
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// Attach the note to this run (and so to its incident).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Who writes it [default: `IRCTL_ACTOR`, else your login].
+    #[arg(long)]
+    pub author: Option<String>,
+    /// When it happened, if not now (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// This is when the impact was mitigated (the postmortem's "mitigated" time).
+    #[arg(long)]
+    pub mitigated: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Arguments of `resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The incident (its id or file-safe id).
+    #[arg(long, value_name = "ID")]
+    pub incident: String,
+    /// When it was resolved, if not now (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// One line on how it was resolved.
+    #[arg(long, value_name = "TEXT")]
+    pub summary: Option<String>,
+    /// Who resolved it [default: `IRCTL_ACTOR`, else your login].
+    #[arg(long)]
+    pub author: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Arguments of `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Alert payload (Alertmanager, Grafana, PagerDuty, CloudEvents or irctl JSON/YAML); `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    pub incident: PathBuf,
+    /// Force the payload format instead of detecting it.
+    #[arg(long, value_name = "FORMAT")]
+    pub incident_format: Option<String>,
+    /// When it was detected or resolved, if not now (or the payload's end time) (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Output format of `postmortem`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PostmortemFormat {
+    /// The rendered Markdown draft.
+    Markdown,
+    /// The data the template sees, as JSON (for writing templates).
+    Json,
+}
+
+/// Arguments of `postmortem`.
+#[derive(Debug, Args)]
+pub struct PostmortemArgs {
+    /// The incident (its id or file-safe id).
+    #[arg(long, value_name = "ID")]
+    pub incident: String,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A minijinja template over the same data, instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PostmortemFormat::Markdown)]
+    pub format: PostmortemFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Arguments of `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only incidents first seen since: a duration back from now (`30d`) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
 }

@@ -13,6 +13,9 @@
 //! - [`drill`]: run a playbook's drill through the engine, decide which
 //!   drills are due, and report them (JUnit XML, JSON).
 //!
+//! After the fire, [`record`] reads runs and incident logs back from the
+//! state directory, verifies their hash chains, and builds postmortems and stats.
+//!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
 
@@ -24,6 +27,7 @@ pub mod incident;
 pub mod matching;
 pub mod playbook;
 pub mod playtest;
+pub mod record;
 pub mod schedule;
 pub mod secret;
 pub mod template;

@@ -5,9 +5,14 @@ mod describe;
 mod drill;
 mod list;
 mod matching;
+mod note;
+mod postmortem;
+mod record;
 mod resume;
 mod run;
+mod runs;
 mod test;
+mod timeline;
 mod validate;
 
 use anyhow::Context as _;
@@ -35,6 +40,13 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),
+        Command::Runs(args) => runs::runs(args, ui),
+        Command::Timeline(args) => timeline::run(args, ui),
+        Command::Note(args) => note::note(args, ui),
+        Command::Resolve(args) => note::resolve(args, ui),
+        Command::Ingest(args) => note::ingest(args, ui),
+        Command::Postmortem(args) => postmortem::run(args, ui),
+        Command::Stats(args) => runs::stats(args, ui),
     }
 }
 

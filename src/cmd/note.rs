@@ -1,0 +1,169 @@
+//! `irctl note`, `irctl resolve` and `irctl ingest`: what people and alert
+//! payloads add to an incident's record, outside any run. Each appends one
+//! chained, redacted event to the incident log (see `record::incident_log`).
+
+use chrono::SecondsFormat;
+use serde_json::json;
+
+use crate::cli::{IncidentArgs, IngestArgs, NoteArgs, ResolveArgs};
+use crate::cmd::read_incident;
+use crate::cmd::record::{Out, at, author, open, state_dir};
+use crate::ui::Ui;
+use irctl::incident::Status;
+use irctl::record::{self, Scope, incident_log};
+use irctl::secret::Redactor;
+
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Runs `note`.
+pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
+    if args.text.trim().is_empty() {
+        anyhow::bail!("the note is empty; write what you saw or did");
+    }
+    let when = at(&args.at)?.unwrap_or_else(record::now);
+    let scope = match (&args.run, &args.incident) {
+        (Some(run), _) => Scope::Run(run),
+        (None, Some(incident)) => Scope::Incident(incident),
+        (None, None) => Scope::All,
+    };
+    let store = open(&args.state, scope, ui)?;
+    let (incident_id, run_id) = match (&args.run, &args.incident) {
+        (Some(run_id), _) => (
+            store.run(run_id)?.summary.incident_id.clone(),
+            run_id.clone(),
+        ),
+        (None, Some(query)) => (known_incident(&store, query, ui), String::new()),
+        (None, None) => {
+            anyhow::bail!("name the incident (`--incident ID`) or the run (`--run RUN_ID`)")
+        }
+    };
+    let mut data = json!({ "author": author(&args.author), "text": args.text, "at": stamp(when) });
+    if args.mitigated {
+        data["mitigated"] = json!(true);
+    }
+    let event = incident_log::append(
+        &store.dir,
+        &incident_id,
+        &run_id,
+        "note",
+        data,
+        record::env_redactor(),
+    )?;
+    Out::new(ui).line(&format!(
+        "noted on incident {incident_id} at {} (event {})",
+        record::show_time(when),
+        event.seq
+    ))?;
+    Ok(0)
+}
+
+/// The incident's recorded id; warns when nothing is known of it yet, since
+/// a typo would otherwise start a stray record silently.
+fn known_incident(store: &record::Store, query: &str, ui: &Ui) -> String {
+    let id = store.canonical_incident_id(query);
+    let logged = incident_log::path(&store.dir, &id).exists();
+    if store.incident_runs(&id).next().is_none() && !logged {
+        ui.warn(&format!(
+            "no runs or notes for incident `{query}` yet; starting its record (`irctl runs` lists known incidents)"
+        ));
+    }
+    id
+}
+
+/// Runs `resolve`.
+pub fn resolve(args: ResolveArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let when = at(&args.at)?.unwrap_or_else(record::now);
+    let store = open(&args.state, Scope::Incident(&args.incident), ui)?;
+    let incident_id = known_incident(&store, &args.incident, ui);
+    let mut data =
+        json!({ "at": stamp(when), "by": author(&args.author), "source": "irctl resolve" });
+    if let Some(s) = &args.summary {
+        data["summary"] = json!(s);
+    }
+    incident_log::append(
+        &store.dir,
+        &incident_id,
+        "",
+        "resolved",
+        data,
+        record::env_redactor(),
+    )?;
+    Out::new(ui).line(&format!(
+        "resolved incident {incident_id} at {}",
+        record::show_time(when)
+    ))?;
+    Ok(0)
+}
+
+/// Runs `ingest`.
+pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let given = at(&args.at)?;
+    let incident = read_incident(&IncidentArgs {
+        incident: Some(args.incident.clone()),
+        incident_format: args.incident_format.clone(),
+        labels: Vec::new(),
+        title: None,
+        severity: None,
+    })?;
+    let dir = state_dir(&args.state);
+    // The payload may carry credentials (PagerDuty routing keys): redact
+    // them with the environment's secrets before anything is written.
+    let secrets: Vec<_> = incident
+        .credentials()
+        .into_iter()
+        .chain(record::env_secrets())
+        .collect();
+    let redactor = Redactor::new(&secrets);
+    let mut value = incident.to_template_value();
+    if let Some(map) = value.as_object_mut() {
+        // The normalised fields are the record; the raw payload is the sender's.
+        map.remove("raw");
+    }
+    let by = super::run::actor();
+    let (kind, when, verb) = match incident.status {
+        Status::Firing => ("detected", given.unwrap_or_else(record::now), "detection"),
+        Status::Resolved => (
+            "resolved",
+            given.or(incident.ended_at).unwrap_or_else(record::now),
+            "resolution",
+        ),
+    };
+    // Alertmanager re-sends a firing group every `repeat_interval`, and a
+    // webhook may deliver twice: only a change of state is recorded, so the
+    // first detection (or resolution) keeps its time.
+    let log = incident_log::read(&dir, &incident.id)?;
+    if let Some(last) = log
+        .events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind.as_str(), "detected" | "resolved"))
+        .filter(|e| e.kind == kind)
+    {
+        let since = record::event_time(last)
+            .map(record::show_time)
+            .unwrap_or_default();
+        Out::new(ui).line(&redactor.redact(&format!(
+            "incident {} already recorded as {kind} at {since}; nothing recorded, nothing was run",
+            incident.id
+        )))?;
+        return Ok(0);
+    }
+    let data = json!({
+        "at": stamp(when),
+        "by": by,
+        "source": incident.source,
+        "title": incident.title,
+        "severity": incident.severity.as_str(),
+        "incident": value,
+    });
+    incident_log::append(&dir, &incident.id, "", kind, data, redactor.clone())?;
+    Out::new(ui).line(&redactor.redact(&format!(
+        "recorded {verb} of incident {} ({}) at {}; nothing was run",
+        incident.id,
+        incident.title,
+        record::show_time(when)
+    )))?;
+    Ok(0)
+}

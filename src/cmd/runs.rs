@@ -1,0 +1,122 @@
+//! `irctl runs` and `irctl stats`: the state directory's runs as a table or
+//! JSON, and the numbers across incidents.
+
+use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
+use crate::cmd::record::{Out, open};
+use crate::ui::Ui;
+use irctl::record::{self, Scope, parse_since, show_time, stats};
+
+/// Runs `runs`.
+pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
+        .transpose()?;
+    let scope = match &args.incident {
+        Some(incident) => Scope::Incident(incident),
+        None => Scope::All,
+    };
+    let store = open(&args.state, scope, ui)?;
+    let rows: Vec<&record::RunSummary> = store
+        .runs
+        .iter()
+        .map(|r| &r.summary)
+        .filter(|s| args.incident.as_deref().is_none_or(|i| s.names_incident(i)))
+        .filter(|s| args.playbook.as_deref().is_none_or(|p| s.playbook == p))
+        .filter(|s| since.is_none_or(|t| s.started.is_some_and(|st| st >= t)))
+        .collect();
+    let out = Out::new(ui);
+    match args.format {
+        OutputFormat::Json => out.line(&serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Table => {
+            let mut table = ui.table(&[
+                "RUN", "INCIDENT", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "DRILL",
+            ]);
+            for s in &rows {
+                let playbook = match &s.commit {
+                    Some(c) => format!("{}@{}", s.playbook, &c[..c.len().min(8)]),
+                    None => s.playbook.clone(),
+                };
+                table.add_row(vec![
+                    s.run_id.clone(),
+                    // The file-safe form: every `--incident` accepts it, and
+                    // it needs no shell quoting (`{}:{alertname="X"}` does).
+                    s.incident_file_id.clone(),
+                    playbook,
+                    s.status.clone(),
+                    s.started.map(show_time).unwrap_or_else(|| "-".into()),
+                    s.duration_ms
+                        .map(|ms| irctl::duration::format(std::time::Duration::from_millis(ms)))
+                        .unwrap_or_else(|| "-".into()),
+                    if s.drill { "yes" } else { "no" }.to_string(),
+                ]);
+            }
+            if rows.is_empty() {
+                ui.errln(&format!("no runs in `{}`", store.dir.display()));
+            } else {
+                out.line(&table.to_string())?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Runs `stats`.
+pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
+        .transpose()?;
+    let store = open(&args.state, Scope::All, ui)?;
+    let (s, warnings) = stats::compute(&store, since)?;
+    crate::cmd::record::warn_all(ui, &warnings);
+    let out = Out::new(ui);
+    if args.format == OutputFormat::Json {
+        return out.line(&serde_json::to_string_pretty(&s)?).map(|()| 0);
+    }
+    let span = |v: &Option<irctl::record::postmortem::Span>| {
+        v.as_ref()
+            .map(|s| s.text.clone())
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut table = ui.table(&["INCIDENT", "TITLE", "RUNS", "TTD", "TTR", "STATUS", "DRILL"]);
+    for i in &s.incidents {
+        table.add_row(vec![
+            irctl::record::file_safe_id(&i.id),
+            i.title.clone(),
+            i.runs.to_string(),
+            span(&i.time_to_detect),
+            span(&i.time_to_resolve),
+            if i.resolved { "resolved" } else { "ongoing" }.to_string(),
+            if i.drill { "yes" } else { "no" }.to_string(),
+        ]);
+    }
+    if !s.incidents.is_empty() {
+        out.line(&table.to_string())?;
+        out.line("")?;
+    }
+    let counts = |m: &std::collections::BTreeMap<String, usize>| {
+        if m.is_empty() {
+            "none".to_string()
+        } else {
+            m.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    out.line(&format!(
+        "incidents: {} ({} resolved), drills: {}",
+        s.real_incidents, s.resolved, s.drill_incidents
+    ))?;
+    out.line(&format!(
+        "MTTD: {}   MTTR: {}   (drills excluded)",
+        span(&s.mttd),
+        span(&s.mttr)
+    ))?;
+    out.line(&format!("runs: {}", counts(&s.runs)))?;
+    out.line(&format!("drill runs: {}", counts(&s.drill_runs)))?;
+    Ok(0)
+}

@@ -1,0 +1,585 @@
+//! The record of past incidents, read back from the state directory: runs,
+//! their timelines, and the incident-level log of notes, detection and
+//! resolution.
+//!
+//! `irctl run` writes one chained timeline per run (`STATE/runs/RUN_ID/`);
+//! people and payloads add to a second chained log per incident
+//! ([`incident_log`]). This module finds both, summarises runs
+//! ([`RunSummary`]) and merges an incident's events into one time-ordered
+//! list ([`merged`]); [`verify`] proves a chain untouched, [`postmortem`]
+//! and [`stats`] turn the record into a report and numbers. Nothing here
+//! prints: readers return [`Store::warnings`] (torn last lines, unreadable
+//! lines) for the CLI to show, so every command keeps working on what a
+//! killed process left behind.
+
+pub mod history;
+pub mod incident_log;
+pub mod postmortem;
+pub mod stats;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::timeline::{self, Event};
+
+/// Status shown for a run whose timeline has no `run_finished` after its last
+/// start: it is still running, or its process was killed.
+pub const UNFINISHED: &str = "unfinished";
+
+/// One run, summarised from its timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// The run id (`YYYYmmddTHHMMSSZ-xxxxxx`).
+    pub run_id: String,
+    /// The incident id as the run recorded it.
+    pub incident_id: String,
+    /// Its file-safe form (needs no shell quoting; every `--incident` takes it).
+    pub incident_file_id: String,
+    /// The incident's title.
+    pub incident_title: String,
+    /// The playbook's name.
+    pub playbook: String,
+    /// The commit the playbook was read at, when it came from Git.
+    pub commit: Option<String>,
+    /// `succeeded`, `failed`, `cancelled`, or [`UNFINISHED`].
+    pub status: String,
+    /// When the run started.
+    pub started: Option<DateTime<Utc>>,
+    /// How long it ran: `run_finished`'s own figure, or up to the last
+    /// event for an unfinished run.
+    pub duration_ms: Option<u64>,
+    /// Whether this was a drill.
+    pub drill: bool,
+    /// The timeline file.
+    pub timeline: PathBuf,
+}
+
+impl RunSummary {
+    /// Whether `query` names this run's incident, as recorded or file-safe.
+    pub fn names_incident(&self, query: &str) -> bool {
+        query == self.incident_id || query == self.incident_file_id
+    }
+}
+
+/// A run's timeline read back with its summary.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The summary.
+    pub summary: RunSummary,
+    /// The complete events, in file order.
+    pub events: Vec<Event>,
+}
+
+impl Run {
+    /// The `run_started` event, if the timeline has one.
+    pub fn started_event(&self) -> Option<&Event> {
+        self.events.iter().find(|e| e.kind == "run_started")
+    }
+}
+
+/// Everything in a state directory, read once.
+#[derive(Debug, Default)]
+pub struct Store {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// Runs, oldest first.
+    pub runs: Vec<Run>,
+    /// What the readers skipped, for the CLI to print as warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Which runs a [`Store`] reads in full.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every run (`runs`, `stats`).
+    All,
+    /// One run, by id.
+    Run(&'a str),
+    /// The runs of one incident (its id or file-safe form); only each
+    /// timeline's first line is read to decide.
+    Incident(&'a str),
+}
+
+impl Store {
+    /// Reads every run under `dir/runs`. A missing directory is an empty store.
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        Store::open_scoped(dir, Scope::All)
+    }
+
+    /// Reads the runs in `scope`, so looking at one run or one incident does
+    /// not parse months of other runs' captured output.
+    pub fn open_scoped(dir: &Path, scope: Scope<'_>) -> anyhow::Result<Store> {
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            ..Store::default()
+        };
+        let runs_dir = dir.join("runs");
+        let entries = match std::fs::read_dir(&runs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read runs in `{}`", runs_dir.display()));
+            }
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join(timeline::FILE_NAME).is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|id| match scope {
+                Scope::Run(run) => id == run,
+                _ => true,
+            })
+            .collect();
+        ids.sort();
+        for id in ids {
+            let path = runs_dir.join(&id).join(timeline::FILE_NAME);
+            if let Scope::Incident(query) = scope
+                && !first_event(&path).is_some_and(|e| same_incident(query, &e.incident_id))
+            {
+                continue;
+            }
+            let (events, warnings) = read_events(&path, &format!("run {id}"))?;
+            store.warnings.extend(warnings);
+            let summary = summarise(&id, &path, &events);
+            store.runs.push(Run { summary, events });
+        }
+        // Run ids sort by the second; the start event's milliseconds order
+        // runs started within the same second.
+        store.runs.sort_by_key(|r| r.summary.started);
+        Ok(store)
+    }
+
+    /// The run `run_id`, or an error naming the state directory.
+    pub fn run(&self, run_id: &str) -> anyhow::Result<&Run> {
+        self.runs
+            .iter()
+            .find(|r| r.summary.run_id == run_id)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no run `{run_id}` in `{}`; `irctl runs` lists them",
+                    self.dir.display()
+                )
+            })
+    }
+
+    /// The runs of an incident, given its id or its file-safe form.
+    pub fn incident_runs<'a>(&'a self, query: &'a str) -> impl Iterator<Item = &'a Run> + 'a {
+        self.runs
+            .iter()
+            .filter(move |r| r.summary.names_incident(query))
+    }
+
+    /// The incident's id as recorded, for a query that may be its file-safe
+    /// form; the query itself when no run or log knows it.
+    pub fn canonical_incident_id(&self, query: &str) -> String {
+        if let Some(run) = self.incident_runs(query).next() {
+            return run.summary.incident_id.clone();
+        }
+        match incident_log::read(&self.dir, query) {
+            Ok(log) => log
+                .events
+                .first()
+                .map(|e| e.incident_id.clone())
+                .unwrap_or_else(|| query.to_string()),
+            Err(_) => query.to_string(),
+        }
+    }
+
+    /// Every incident id known to the store: from runs and incident logs, sorted.
+    pub fn incident_ids(&self) -> anyhow::Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .runs
+            .iter()
+            .map(|r| r.summary.incident_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in incident_log::logged_ids(&self.dir)? {
+            if ids.binary_search(&id).is_err()
+                && !self.runs.iter().any(|r| r.summary.names_incident(&id))
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// The first event of a timeline, reading only its first line.
+fn first_event(path: &Path) -> Option<Event> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(path).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(file).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+/// Whether `query` names `incident_id`, as given or in its file-safe form
+/// (the form directories use, which is what people copy from `ls`).
+pub fn same_incident(query: &str, incident_id: &str) -> bool {
+    query == incident_id || file_safe_id(incident_id) == query
+}
+
+/// The file-safe form of an incident id, exactly as `irctl run` names files.
+pub fn file_safe_id(id: &str) -> String {
+    // `Incident::file_safe_id` is the one definition; build the smallest
+    // incident that carries this id rather than keep a second copy of the rule.
+    let mut incident = crate::incident::from_flags(&[], Some(id), None);
+    incident.id = id.to_string();
+    incident.file_safe_id()
+}
+
+/// Reads a chained JSONL file, turning a torn last line and unparsable lines
+/// into warnings prefixed with `what`.
+pub fn read_events(path: &Path, what: &str) -> anyhow::Result<(Vec<Event>, Vec<String>)> {
+    let t = timeline::read(path)?;
+    let mut warnings = Vec::new();
+    if t.torn_tail {
+        warnings.push(format!(
+            "{what}: ignored a torn last line in `{}` (the writer was killed mid-write)",
+            path.display()
+        ));
+    }
+    for line in &t.bad_lines {
+        warnings.push(format!(
+            "{what}: line {line} of `{}` is not a timeline event; skipped (`irctl timeline verify` checks the chain)",
+            path.display()
+        ));
+    }
+    Ok((t.events, warnings))
+}
+
+fn summarise(run_id: &str, path: &Path, events: &[Event]) -> RunSummary {
+    let mut summary = RunSummary {
+        run_id: run_id.to_string(),
+        incident_id: events
+            .first()
+            .map(|e| e.incident_id.clone())
+            .unwrap_or_default(),
+        incident_file_id: String::new(),
+        incident_title: String::new(),
+        playbook: String::new(),
+        commit: None,
+        status: UNFINISHED.to_string(),
+        started: None,
+        duration_ms: None,
+        drill: false,
+        timeline: path.to_path_buf(),
+    };
+    let mut finished_ms = None;
+    for e in events {
+        match e.kind.as_str() {
+            // A resumed run appends a new start; only a finish after the last
+            // start counts, so a run being resumed shows as unfinished.
+            "run_started" | "run_resumed" => {
+                if summary.started.is_none() {
+                    summary.started = parse_time(&e.ts);
+                    summary.playbook = str_field(e, "playbook").to_string();
+                    summary.drill = e.data.get("drill").and_then(|d| d.as_bool()) == Some(true);
+                    summary.incident_title = e
+                        .data
+                        .get("incident")
+                        .and_then(|i| i.get("title"))
+                        .and_then(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    summary.commit = e
+                        .data
+                        .get("provenance")
+                        .and_then(|p| p.get("commit"))
+                        .and_then(|c| c.as_str())
+                        .map(str::to_string);
+                }
+                summary.status = UNFINISHED.to_string();
+                finished_ms = None;
+            }
+            "run_finished" => {
+                summary.status = str_field(e, "status").to_string();
+                finished_ms = e.data.get("duration_ms").and_then(|d| d.as_u64());
+            }
+            _ => {}
+        }
+    }
+    summary.incident_file_id = file_safe_id(&summary.incident_id);
+    summary.duration_ms = finished_ms.or_else(|| {
+        let start = summary.started?;
+        let last = events.last().and_then(|e| parse_time(&e.ts))?;
+        u64::try_from((last - start).num_milliseconds()).ok()
+    });
+    summary
+}
+
+/// A string field of an event, or `""`.
+pub fn str_field<'a>(e: &'a Event, name: &str) -> &'a str {
+    e.data.get(name).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// Parses an RFC 3339 time into UTC.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// When an event happened: its `at` field (a note or resolution recorded
+/// after the fact says when it really happened), else when it was written.
+pub fn event_time(e: &Event) -> Option<DateTime<Utc>> {
+    e.data
+        .get("at")
+        .and_then(|v| v.as_str())
+        .and_then(parse_time)
+        .or_else(|| parse_time(&e.ts))
+}
+
+/// Formats a time as the record shows it: RFC 3339 UTC, whole seconds.
+pub fn show_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The current time, or `IRCTL_NOW` (RFC 3339) when set: a fixed clock for
+/// tests and for reproducing a report; never needed in normal use.
+pub fn now() -> DateTime<Utc> {
+    std::env::var("IRCTL_NOW")
+        .ok()
+        .and_then(|v| parse_time(&v))
+        .unwrap_or_else(Utc::now)
+}
+
+/// Parses `--since`: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Some(t) = parse_time(text) {
+        return Ok(t);
+    }
+    let d = crate::duration::parse(text).map_err(|e| {
+        format!("{e}; `--since` takes a duration such as `7d` or an RFC 3339 time such as `2024-01-01T10:00:00Z`")
+    })?;
+    let d = chrono::Duration::from_std(d).map_err(|e| format!("invalid `--since {text}`: {e}"))?;
+    Ok(now() - d)
+}
+
+/// Parses `--at`: an RFC 3339 time.
+pub fn parse_at(text: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(text).ok_or_else(|| {
+        format!("invalid time `{text}`: expected RFC 3339 such as `2024-01-01T10:00:00Z`")
+    })
+}
+
+/// One event of an incident's merged timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    /// When it happened (see [`event_time`]).
+    pub time: DateTime<Utc>,
+    /// The event as recorded.
+    pub event: Event,
+}
+
+/// Every event of an incident — all its runs and its incident log — in time
+/// order. Events at the same instant keep their recorded order (stable sort),
+/// so a run's own sequence is never shuffled.
+pub fn merged(store: &Store, incident: &str) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
+    let mut entries = Vec::new();
+    for run in store.incident_runs(incident) {
+        entries.extend(run.events.iter().map(entry));
+    }
+    let log = incident_log::read(&store.dir, incident)?;
+    entries.extend(log.events.iter().map(entry));
+    entries.sort_by_key(|e| e.time);
+    Ok((entries, log.warnings))
+}
+
+fn entry(e: &Event) -> Entry {
+    Entry {
+        time: event_time(e).unwrap_or(DateTime::<Utc>::MIN_UTC),
+        event: e.clone(),
+    }
+}
+
+/// A one-line description of an event for tables and reports.
+pub fn describe(e: &Event) -> String {
+    let f = |name: &str| str_field(e, name);
+    match e.kind.as_str() {
+        "run_started" => {
+            let drill = if e.data.get("drill").and_then(|d| d.as_bool()) == Some(true) {
+                " (drill)"
+            } else {
+                ""
+            };
+            format!("playbook {}{drill} by {}", f("playbook"), f("actor"))
+        }
+        "step_started" => {
+            let attempt = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
+            let action = e.data.get("action").map(action_text).unwrap_or_default();
+            format!("attempt {attempt}: {action}")
+        }
+        "step_retrying" => format!("attempt failed: {}", f("error")),
+        "step_finished" => {
+            let mut out = f("status").to_string();
+            if let Some(ms) = e.data.get("duration_ms").and_then(|d| d.as_u64()) {
+                out.push_str(&format!(
+                    " in {}",
+                    crate::duration::format(std::time::Duration::from_millis(ms))
+                ));
+            }
+            if !f("error").is_empty() {
+                out.push_str(&format!(": {}", f("error")));
+            }
+            out
+        }
+        "step_skipped" => format!("{}: {}", f("status"), f("reason")),
+        "step_simulated" => "simulated (drill)".to_string(),
+        "confirmation" => format!("{} by {} ({})", f("answer"), f("by"), f("via")),
+        "notification" => format!("to {}", f("target")),
+        "warning" => f("message").to_string(),
+        "run_cancelled" => format!("cancelled by {}", f("signal")),
+        "run_finished" => f("status").to_string(),
+        "note" => {
+            let mitigated = if e.data.get("mitigated").and_then(|m| m.as_bool()) == Some(true) {
+                " [mitigated]"
+            } else {
+                ""
+            };
+            format!("{}: {}{mitigated}", f("author"), f("text"))
+        }
+        "detected" => format!("{} ({}, via {})", f("title"), f("severity"), f("source")),
+        "resolved" => {
+            let mut out = format!("by {} via {}", f("by"), f("source"));
+            if !f("summary").is_empty() {
+                out.push_str(&format!(": {}", f("summary")));
+            }
+            out
+        }
+        _ => String::new(),
+    }
+}
+
+fn action_text(a: &serde_json::Value) -> String {
+    if let Some(s) = a.get("shell").and_then(|v| v.as_str()) {
+        return s.to_string();
+    }
+    if let Some(argv) = a.get("command").and_then(|v| v.as_array()) {
+        return argv
+            .iter()
+            .filter_map(|w| w.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    let method = a.get("method").and_then(|v| v.as_str()).unwrap_or("");
+    let url = a.get("url").and_then(|v| v.as_str()).unwrap_or("");
+    match a.get("notify").and_then(|v| v.as_str()) {
+        Some(service) => format!("{service} {method} {url}").trim().to_string(),
+        None => format!("{method} {url}").trim().to_string(),
+    }
+}
+
+/// Per-step outcome of one run, from its events (the last attempt wins, so a
+/// resumed step shows its final state).
+#[derive(Clone, Debug, Serialize)]
+pub struct StepOutcome {
+    /// Step id.
+    pub id: String,
+    /// Final status, or `not_started`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u64,
+    /// Time taken, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Why it failed, was skipped, or was simulated.
+    pub reason: Option<String>,
+}
+
+/// The outcome of each step of `run`, in playbook order; steps the timeline
+/// never mentions are `not_started`, a step started but never finished is
+/// `started` (its process was killed with irctl).
+pub fn step_outcomes(run: &Run) -> Vec<StepOutcome> {
+    let mut order: Vec<String> = run
+        .started_event()
+        .and_then(|e| e.data.get("steps"))
+        .and_then(|s| s.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut by_id: BTreeMap<String, StepOutcome> = BTreeMap::new();
+    for e in &run.events {
+        let step = str_field(e, "step");
+        if step.is_empty() {
+            continue;
+        }
+        if !order.iter().any(|s| s == step) {
+            order.push(step.to_string());
+        }
+        let o = by_id
+            .entry(step.to_string())
+            .or_insert_with(|| StepOutcome {
+                id: step.to_string(),
+                status: "not_started".into(),
+                attempts: 0,
+                duration_ms: None,
+                reason: None,
+            });
+        let text = |name: &str| Some(str_field(e, name).to_string()).filter(|s| !s.is_empty());
+        match e.kind.as_str() {
+            "step_started" => {
+                o.status = "started".into();
+                o.attempts = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
+                o.reason = None;
+            }
+            "step_finished" => {
+                o.status = str_field(e, "status").to_string();
+                o.attempts = e
+                    .data
+                    .get("attempts")
+                    .and_then(|a| a.as_u64())
+                    .unwrap_or(o.attempts);
+                o.duration_ms = e.data.get("duration_ms").and_then(|d| d.as_u64());
+                o.reason = text("error");
+            }
+            "step_skipped" => {
+                o.status = str_field(e, "status").to_string();
+                o.reason = text("reason");
+            }
+            "step_simulated" => {
+                o.status = "simulated".into();
+                o.reason = Some("simulated in drill".into());
+            }
+            _ => {}
+        }
+    }
+    order
+        .into_iter()
+        .map(|id| {
+            by_id.remove(&id).unwrap_or(StepOutcome {
+                id,
+                status: "not_started".into(),
+                attempts: 0,
+                duration_ms: None,
+                reason: None,
+            })
+        })
+        .collect()
+}
+
+/// A redactor for the secrets irctl can see in its environment
+/// (`IRCTL_SECRET_*`, the form `irctl run` reads them in). Timelines are
+/// redacted when written; this second pass covers what people type (a note
+/// that pastes a token) and any value a run could not know about.
+pub fn env_redactor() -> crate::secret::Redactor {
+    crate::secret::Redactor::new(&env_secrets())
+}
+
+/// The values of `IRCTL_SECRET_*` environment variables.
+pub fn env_secrets() -> Vec<crate::secret::Secret> {
+    std::env::vars_os()
+        .filter(|(k, _)| k.to_string_lossy().starts_with("IRCTL_SECRET_"))
+        .map(|(_, v)| crate::secret::Secret::new(v.to_string_lossy().into_owned()))
+        .collect()
+}

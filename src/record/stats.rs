@@ -1,0 +1,131 @@
+//! Numbers across incidents: time to detect and to resolve per incident,
+//! their means (MTTD, MTTR), and how runs ended.
+//!
+//! Drills are counted apart and never enter MTTD or MTTR: a drill's alert is
+//! made up, and averaging it in would flatter the real numbers.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::postmortem::{Span, measure, span};
+use super::{Store, merged};
+
+/// One incident's numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentStats {
+    /// The incident id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Whether all its runs were drills.
+    pub drill: bool,
+    /// When the first event of the incident happened.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Its runs.
+    pub runs: usize,
+    /// Detected − started.
+    pub time_to_detect: Option<Span>,
+    /// Resolved − started.
+    pub time_to_resolve: Option<Span>,
+    /// Whether a resolution is recorded.
+    pub resolved: bool,
+}
+
+/// The summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    /// Per incident, oldest first.
+    pub incidents: Vec<IncidentStats>,
+    /// Incidents that are not drills.
+    pub real_incidents: usize,
+    /// Drill incidents.
+    pub drill_incidents: usize,
+    /// Real incidents with a resolution.
+    pub resolved: usize,
+    /// Mean time to detect over real incidents where it is known.
+    pub mttd: Option<Span>,
+    /// Mean time to resolve over real resolved incidents.
+    pub mttr: Option<Span>,
+    /// Runs of real incidents by status.
+    pub runs: BTreeMap<String, usize>,
+    /// Drill runs by status.
+    pub drill_runs: BTreeMap<String, usize>,
+}
+
+/// Computes the stats of every incident first seen at or after `since`.
+pub fn compute(
+    store: &Store,
+    since: Option<DateTime<Utc>>,
+) -> anyhow::Result<(Stats, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let mut incidents = Vec::new();
+    let mut runs = BTreeMap::new();
+    let mut drill_runs = BTreeMap::new();
+    for id in store.incident_ids()? {
+        let (entries, w) = merged(store, &id)?;
+        warnings.extend(w);
+        let first_seen = entries.first().map(|e| e.time);
+        if since.is_some_and(|s| first_seen.is_none_or(|f| f < s)) {
+            continue;
+        }
+        let incident_runs: Vec<_> = store.incident_runs(&id).collect();
+        let drill = !incident_runs.is_empty() && incident_runs.iter().all(|r| r.summary.drill);
+        for r in &incident_runs {
+            let counts = if r.summary.drill {
+                &mut drill_runs
+            } else {
+                &mut runs
+            };
+            *counts.entry(r.summary.status.clone()).or_insert(0) += 1;
+        }
+        let title = incident_runs
+            .iter()
+            .map(|r| r.summary.incident_title.clone())
+            .find(|t| !t.is_empty())
+            .unwrap_or_else(|| {
+                entries
+                    .iter()
+                    .find_map(|e| e.event.data.get("incident")?.get("title")?.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        let (times, durations) = measure(&entries);
+        let run_count = incident_runs.len();
+        incidents.push(IncidentStats {
+            id,
+            title,
+            drill,
+            first_seen,
+            runs: run_count,
+            time_to_detect: durations.time_to_detect,
+            time_to_resolve: durations.time_to_resolve,
+            resolved: times.resolved.is_some(),
+        });
+    }
+    incidents.sort_by_key(|i| i.first_seen);
+    let real: Vec<&IncidentStats> = incidents.iter().filter(|i| !i.drill).collect();
+    let mean = |pick: fn(&IncidentStats) -> Option<i64>| {
+        let known: Vec<i64> = real.iter().filter_map(|i| pick(i)).collect();
+        if known.is_empty() {
+            return None;
+        }
+        let avg = known.iter().sum::<i64>() / known.len() as i64;
+        span(
+            Some(DateTime::<Utc>::UNIX_EPOCH),
+            DateTime::from_timestamp(avg, 0),
+        )
+    };
+    let stats = Stats {
+        real_incidents: real.len(),
+        drill_incidents: incidents.len() - real.len(),
+        resolved: real.iter().filter(|i| i.resolved).count(),
+        mttd: mean(|i| i.time_to_detect.as_ref().map(|s| s.seconds)),
+        mttr: mean(|i| i.time_to_resolve.as_ref().map(|s| s.seconds)),
+        runs,
+        drill_runs,
+        incidents,
+    };
+    Ok((stats, warnings))
+}

@@ -1,0 +1,206 @@
+//! Chain verification: proves a timeline is exactly what was written, or
+//! names the first event that was altered, removed or reordered.
+//!
+//! Each event's `hash` is SHA-256 over the previous event's hash and its own
+//! canonical JSON ([`timeline::chain_hash`]). Walking the file, the first
+//! event whose recomputed hash differs is the first break; its `seq` tells
+//! which kind: the expected `seq` with a bad hash is an edit, a later `seq`
+//! whose missing predecessors appear further down is a reordering, and one
+//! whose predecessors are nowhere is a removal. A torn last line (a killed
+//! writer) is not tampering; it is reported separately.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::timeline::{self, Event};
+
+/// What kind of break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Break {
+    /// An event's content does not match its hash.
+    Altered,
+    /// Events are missing before this one.
+    Removed,
+    /// This event is out of order.
+    Reordered,
+    /// A line that is not an event, before the last line.
+    Corrupt,
+}
+
+/// The first break in a chain.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// Which kind.
+    pub kind: Break,
+    /// The 1-based line in the file.
+    pub line: usize,
+    /// The `seq` the chain expected at that line.
+    pub expected_seq: u64,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// The result of verifying one file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Complete events read.
+    pub events: usize,
+    /// Whether the last line was torn (ignored).
+    pub torn_tail: bool,
+    /// Whether the run's last start is followed by `run_finished`.
+    pub finished: bool,
+    /// The first break, if any.
+    pub problem: Option<Problem>,
+}
+
+impl Report {
+    /// Whether the chain is intact.
+    pub fn ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Verifies the chained JSONL file at `path`.
+pub fn verify(path: &Path) -> anyhow::Result<Report> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read timeline `{}`", path.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.split('\n').collect();
+    // `split` yields a final "" after a trailing newline; that is not a line.
+    let count = if text.ends_with('\n') {
+        lines.len() - 1
+    } else {
+        lines.len()
+    };
+    let mut parsed: Vec<(usize, Event)> = Vec::new();
+    let mut report = Report {
+        events: 0,
+        torn_tail: false,
+        finished: false,
+        problem: None,
+    };
+    for (i, line) in lines.iter().take(count).enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(line) {
+            Ok(e) => parsed.push((i + 1, e)),
+            Err(_) if i + 1 == count && !text.ends_with('\n') => report.torn_tail = true,
+            Err(e) => {
+                report.problem.get_or_insert(Problem {
+                    kind: Break::Corrupt,
+                    line: i + 1,
+                    expected_seq: 0,
+                    message: format!("line {} is not a timeline event: {e}", i + 1),
+                });
+            }
+        }
+    }
+    report.events = parsed.len();
+    report.finished = parsed
+        .iter()
+        .rev()
+        .find(|(_, e)| {
+            matches!(
+                e.kind.as_str(),
+                "run_finished" | "run_started" | "run_resumed"
+            )
+        })
+        .is_some_and(|(_, e)| e.kind == "run_finished");
+
+    let mut prev = String::new();
+    let mut expected = 1u64;
+    for (n, (line, e)) in parsed.iter().enumerate() {
+        if report.problem.as_ref().is_some_and(|p| p.line < *line) {
+            break;
+        }
+        let computed = timeline::chain_hash(&prev, e);
+        if computed == e.hash && e.seq == expected {
+            prev = e.hash.clone();
+            expected += 1;
+            continue;
+        }
+        let what = format!("event seq {} (`{}`) at line {line}", e.seq, e.kind);
+        let rest = &parsed[n + 1..];
+        let problem = if e.seq == expected {
+            Problem {
+                kind: Break::Altered,
+                line: *line,
+                expected_seq: expected,
+                message: format!("{what} was altered: its content does not match its hash"),
+            }
+        } else if e.seq < expected || rest.iter().any(|(_, later)| later.seq == expected) {
+            let missing_at = rest
+                .iter()
+                .find(|(_, later)| later.seq == expected)
+                .map(|(l, _)| format!(" (seq {expected} is at line {l})"))
+                .unwrap_or_default();
+            Problem {
+                kind: Break::Reordered,
+                line: *line,
+                expected_seq: expected,
+                message: format!(
+                    "{what} is out of order: expected seq {expected} here{missing_at}"
+                ),
+            }
+        } else {
+            let gap = if e.seq == expected + 1 {
+                format!("seq {expected}")
+            } else {
+                format!("seq {expected}..{}", e.seq.saturating_sub(1))
+            };
+            Problem {
+                kind: Break::Removed,
+                line: *line,
+                expected_seq: expected,
+                message: format!("event {gap} was removed before {what}"),
+            }
+        };
+        report.problem = Some(problem);
+        break;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Redactor;
+
+    /// A real three-event timeline written by the timeline writer.
+    fn written() -> (tempfile::TempDir, std::path::PathBuf, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeline.jsonl");
+        let mut w = timeline::Writer::open(&path, "r", "i", Redactor::default()).unwrap();
+        for kind in ["run_started", "step_started", "run_finished"] {
+            w.append(kind, serde_json::json!({ "status": "succeeded" }))
+                .unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        (dir, path, text)
+    }
+
+    #[test]
+    fn a_torn_tail_is_not_tampering() {
+        let (_dir, path, text) = written();
+        std::fs::write(&path, format!("{text}{{\"ts\":\"20")).unwrap();
+        let r = verify(&path).unwrap();
+        assert!(r.ok() && r.torn_tail && r.finished);
+        assert_eq!(r.events, 3);
+    }
+
+    #[test]
+    fn a_garbled_middle_line_is_corrupt_and_a_cut_end_is_unfinished() {
+        let (_dir, path, text) = written();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&path, format!("{}\nnot json\n{}\n", lines[0], lines[2])).unwrap();
+        let p = verify(&path).unwrap().problem.unwrap();
+        assert_eq!((p.kind, p.line), (Break::Corrupt, 2));
+        std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+        let r = verify(&path).unwrap();
+        assert!(r.ok() && !r.finished);
+    }
+}
