@@ -167,6 +167,30 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
     let again = irctl(dir, &["resume", &id]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains(&format!("run `{id}` succeeded; there is nothing to resume")));
+
+    // The record commands read the resumed run as one run that succeeded on
+    // its second attempt, with an intact chain.
+    let runs = irctl(dir, &["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["status"], "succeeded");
+    let verify = irctl(dir, &["timeline", "verify", &id]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+    let table = irctl(dir, &["timeline", &id]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("attempt 2 by alice, reusing a, side"),
+        "{table}"
+    );
+    let pm = irctl(
+        dir,
+        &[
+            "postmortem",
+            "--incident",
+            runs[0]["incident_id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(pm.status.code(), Some(0), "{}", stderr(&pm));
 }
 
 #[test]

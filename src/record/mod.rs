@@ -413,6 +413,29 @@ pub fn describe(e: &Event) -> String {
             };
             format!("playbook {}{drill} by {}", f("playbook"), f("actor"))
         }
+        "run_resumed" => {
+            let attempt = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(2);
+            let reused: Vec<&str> = e
+                .data
+                .get("reused")
+                .and_then(|r| r.as_array())
+                .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+                .unwrap_or_default();
+            let forced = if e.data.get("forced").and_then(|f| f.as_bool()) == Some(true) {
+                ", forced over a changed playbook"
+            } else {
+                ""
+            };
+            let reused = if reused.is_empty() {
+                "nothing".to_string()
+            } else {
+                reused.join(", ")
+            };
+            format!(
+                "attempt {attempt} by {}, reusing {reused}{forced}",
+                f("actor")
+            )
+        }
         "step_started" => {
             let attempt = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
             let action = e.data.get("action").map(action_text).unwrap_or_default();
