@@ -1,0 +1,609 @@
+//! Checking playbooks: every mistake that can be found without running
+//! anything, all collected (never just the first), each pointing at the
+//! offending node.
+//!
+//! [`check_file`] compiles one file into a [`Playbook`] (only when it has no
+//! errors); [`check_set`] runs the checks that need every playbook at once.
+//! One concern per file: `checker.rs` (reporting and template-field
+//! analysis), `action.rs` (a step's one action), `fields.rs` (every templated
+//! value of a step), `graph.rs` (`needs` and cycles), `drill.rs` (the drill
+//! section).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::matching::{Matcher, MatcherError};
+use crate::playbook::model::RawPlaybook;
+use crate::playbook::{ActionKind, DEFAULT_STEP_TIMEOUT, Playbook, Provenance, Step};
+use crate::template::ROOTS;
+use crate::yaml::{self, Pos, Spanned, YamlErrorKind};
+
+mod action;
+mod checker;
+mod drill;
+mod fields;
+mod graph;
+
+use action::*;
+use drill::*;
+use fields::*;
+use graph::*;
+
+/// Output fields a step exposes to later steps as `steps.ID.FIELD`.
+pub const STEP_OUTPUTS: &[&str] = &[
+    "status",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "http_status",
+    "headers",
+    "body",
+    "json",
+    "duration_ms",
+    "attempts",
+    "simulated",
+];
+
+/// Fields of `incident` visible to templates.
+pub const INCIDENT_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "severity",
+    "severity_raw",
+    "status",
+    "source",
+    "labels",
+    "annotations",
+    "started_at",
+    "ended_at",
+    "fingerprint",
+    "url",
+    "alerts",
+    "raw",
+];
+
+const RUN_FIELDS: &[&str] = &["id", "started_at", "drill", "dry_run"];
+const PLAYBOOK_FIELDS: &[&str] = &["name", "title", "owner", "commit", "path", "blob", "repo"];
+
+/// Byte offsets of line starts, to move between positions and offsets.
+struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    fn offset(&self, pos: Pos) -> usize {
+        if pos.line == 0 {
+            return 0;
+        }
+        let Some(&start) = self.starts.get(pos.line as usize - 1) else {
+            return self.text.len();
+        };
+        let line = &self.text[start..];
+        let col = line
+            .char_indices()
+            .nth(pos.column.saturating_sub(1) as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        start + col
+    }
+
+    fn pos(&self, offset: usize) -> Pos {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        let column = self.text[start..offset].chars().count() + 1;
+        Pos::new(line as u32, column as u32)
+    }
+
+    /// The first occurrence of `needle` at or after `from` (within 400 lines).
+    fn locate(&self, from: Pos, needle: &str) -> Pos {
+        if from.line == 0 || needle.is_empty() {
+            return from;
+        }
+        let off = self.offset(from);
+        let end = self
+            .starts
+            .get(from.line as usize + 400)
+            .copied()
+            .unwrap_or(self.text.len());
+        match self.text[off..end].find(needle) {
+            Some(i) => self.pos(off + i),
+            None => from,
+        }
+    }
+
+    /// The first mapping key `key` (written `key:`) at or after `from`, not
+    /// a mere substring of a longer key or of a value.
+    fn locate_key(&self, from: Pos, key: &str) -> Option<Pos> {
+        if from.line == 0 || key.is_empty() {
+            return None;
+        }
+        let needle = format!("{key}:");
+        let mut off = self.offset(from);
+        while let Some(i) = self.text[off..].find(&needle) {
+            let at = off + i;
+            let before = self.text[..at].chars().next_back();
+            let after = self.text[at + needle.len()..].chars().next();
+            let starts_key =
+                before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
+            let ends_key = after.is_none_or(|c| c.is_whitespace() || c == '{');
+            if starts_key && ends_key {
+                return Some(self.pos(at));
+            }
+            off = at + needle.len();
+        }
+        None
+    }
+
+    /// Whether the scalar at `pos` is a block scalar (`|` or `>`), whose text starts on the next line.
+    fn is_block_scalar(&self, pos: Pos) -> bool {
+        let off = self.offset(pos);
+        matches!(self.text[off..].chars().next(), Some('|' | '>'))
+    }
+
+    /// Maps line `n` (1-based) of a template written at `pos` to a file position.
+    fn template_line(&self, pos: Pos, n: usize) -> Pos {
+        if pos.line == 0 {
+            return pos;
+        }
+        if n <= 1 && !self.is_block_scalar(pos) {
+            return pos;
+        }
+        let line = if self.is_block_scalar(pos) {
+            pos.line as usize + n
+        } else {
+            pos.line as usize + n - 1
+        };
+        let Some(&start) = self.starts.get(line - 1) else {
+            return pos;
+        };
+        let text = self.text[start..].lines().next().unwrap_or("");
+        let indent = text.chars().take_while(|c| *c == ' ').count();
+        Pos::new(line as u32, indent as u32 + 1)
+    }
+}
+
+/// What a template field is, which decides how it is parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    Template,
+    Expression,
+    Url,
+}
+
+/// One templated value of a step, with where it is.
+struct Field<'a> {
+    label: String,
+    text: &'a str,
+    pos: Pos,
+    kind: FieldKind,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    index: LineIndex<'a>,
+    diags: Vec<Diagnostic>,
+    used_secrets: HashSet<String>,
+    used_inputs: HashSet<String>,
+}
+
+trait WidthMut {
+    fn with_width_mut(&mut self, width: usize) -> &mut Self;
+}
+
+impl WidthMut for Diagnostic {
+    fn with_width_mut(&mut self, width: usize) -> &mut Self {
+        self.width = width.max(1);
+        self
+    }
+}
+
+/// The first `{{ … }}` expression that pipes incident data through `safe`.
+fn unsafe_incident_interpolation(text: &str) -> Option<&str> {
+    text.split("{{").skip(1).find_map(|chunk| {
+        let expr = chunk.split("}}").next().unwrap_or("");
+        let unsafe_ = expr.contains("incident")
+            && expr
+                .split('|')
+                .skip(1)
+                .any(|f| f.trim().starts_with("safe"));
+        unsafe_.then_some(expr)
+    })
+}
+
+/// What a step's templates can see.
+struct StepScope<'a> {
+    ids: HashMap<&'a str, usize>,
+    secrets: Vec<&'a str>,
+    inputs: Vec<&'a str>,
+    current: Option<usize>,
+    current_id: &'a str,
+    ancestors: HashSet<usize>,
+}
+
+fn is_kebab(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Compiles one file into a playbook, collecting every finding in it.
+pub fn check_file(
+    file: &str,
+    text: &str,
+    provenance: Provenance,
+) -> (Option<Playbook>, Vec<Diagnostic>) {
+    let meaningful = text
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
+    if !meaningful {
+        let d = Diagnostic::error(file, Pos::new(1, 1), "schema", "empty playbook file")
+            .with_help("a playbook starts with `version: 1`, `name`, `title` and `steps`");
+        return (None, vec![d]);
+    }
+    let raw: RawPlaybook = match yaml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let (code, help) = match &e.kind {
+                YamlErrorKind::Syntax => ("yaml-syntax", None),
+                YamlErrorKind::DuplicateKey => (
+                    "duplicate-key",
+                    Some("remove one of the two keys".to_string()),
+                ),
+                YamlErrorKind::Schema => ("schema", None),
+                YamlErrorKind::UnknownField { field, expected } => (
+                    "schema",
+                    did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
+                        Some(format!(
+                            "expected one of {}",
+                            expected
+                                .iter()
+                                .map(|e| format!("`{e}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }),
+                ),
+            };
+            let width = match &e.kind {
+                YamlErrorKind::UnknownField { field, .. } => field.len(),
+                _ => 1,
+            };
+            let d = Diagnostic::error(file, e.pos, code, e.message.clone())
+                .with_optional_help(help)
+                .with_width(width);
+            return (None, vec![d]);
+        }
+    };
+    let mut c = Checker {
+        file,
+        index: LineIndex::new(text),
+        diags: Vec::new(),
+        used_secrets: HashSet::new(),
+        used_inputs: HashSet::new(),
+    };
+    let playbook = check_playbook(&mut c, raw, provenance);
+    let Checker { mut diags, .. } = c;
+    diags.sort_by_key(|d| (d.line, d.column, d.severity));
+    let has_errors = diags.iter().any(Diagnostic::is_error);
+    (if has_errors { None } else { Some(playbook) }, diags)
+}
+
+fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance) -> Playbook {
+    if raw.version.value != 1 {
+        c.error(
+            raw.version.pos,
+            "schema",
+            format!(
+                "unsupported playbook version `{}`; this irctl reads version 1",
+                raw.version.value
+            ),
+        );
+    }
+    if !is_kebab(&raw.name.value) {
+        let width = raw.name.value.len();
+        c.error(
+            raw.name.pos,
+            "invalid-name",
+            format!("playbook name `{}` is not kebab-case", raw.name.value),
+        )
+        .with_width_mut(width)
+        .help =
+            Some("use lowercase letters, digits and single dashes, e.g. `disk-filling-up`".into());
+    }
+    let timeout = c.duration("timeout", &raw.timeout);
+    let default_timeout = c.duration("defaults.timeout", &raw.defaults.timeout);
+    let default_retry = raw
+        .defaults
+        .retry
+        .as_ref()
+        .map(|r| c.retry("defaults.retry", r));
+
+    // Matchers and the match expression see only the incident.
+    let mut matchers = Vec::new();
+    let empty_scope = StepScope {
+        ids: HashMap::new(),
+        secrets: Vec::new(),
+        inputs: Vec::new(),
+        current: None,
+        current_id: "",
+        ancestors: HashSet::new(),
+    };
+    if let Some(m) = &raw.match_ {
+        for text in &m.labels {
+            match Matcher::parse(&text.value) {
+                Ok(parsed) => matchers.push(parsed),
+                Err(MatcherError::Syntax(msg)) => {
+                    c.error(text.pos, "invalid-matcher", msg)
+                        .with_width_mut(text.value.len());
+                }
+                Err(MatcherError::Regex(msg)) => {
+                    c.error(text.pos, "invalid-regex", msg)
+                        .with_width_mut(text.value.len());
+                }
+            }
+        }
+        if let Some(when) = &m.when {
+            let field = Field {
+                label: "match.when".into(),
+                text: &when.value,
+                pos: when.pos,
+                kind: FieldKind::Expression,
+            };
+            c.check_field(&field, &["incident"], &empty_scope);
+        }
+    }
+
+    // Input defaults may use the incident and run metadata, not steps.
+    for (name, input) in &raw.inputs {
+        if let Some(Spanned {
+            value: serde_json::Value::String(s),
+            pos,
+        }) = &input.default
+        {
+            let field = Field {
+                label: format!("inputs.{name}.default"),
+                text: s,
+                pos: *pos,
+                kind: FieldKind::Template,
+            };
+            c.check_field(&field, &["incident", "run", "playbook"], &empty_scope);
+        }
+    }
+
+    if raw.steps.is_empty() {
+        c.error(
+            raw.name.pos,
+            "schema",
+            "a playbook needs at least one step in `steps:`",
+        );
+    }
+
+    // Step ids first, so references can be resolved in any order.
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (i, step) in raw.steps.iter().enumerate() {
+        let id = step.id.value.as_str();
+        if !is_identifier(id) {
+            c.error(
+                step.id.pos,
+                "invalid-step-id",
+                format!("step id `{id}` is not an identifier"),
+            )
+            .with_width_mut(id.len())
+            .help = Some(format!(
+                "use letters, digits and `_` so templates can say `steps.{}`",
+                id.replace(['-', ' ', '.'], "_")
+            ));
+        }
+        if ids.contains_key(id) {
+            c.error(
+                step.id.pos,
+                "duplicate-step-id",
+                format!("step id `{id}` is used more than once"),
+            )
+            .with_width_mut(id.len());
+        } else {
+            ids.insert(id, i);
+        }
+    }
+
+    // Resolve needs.
+    let mut needs: Vec<Vec<usize>> = vec![Vec::new(); raw.steps.len()];
+    for (i, step) in raw.steps.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for need in &step.needs {
+            let width = need.value.len();
+            if need.value == step.id.value {
+                c.error(
+                    need.pos,
+                    "self-need",
+                    format!("step `{}` needs itself", step.id.value),
+                )
+                .with_width_mut(width);
+                continue;
+            }
+            match ids.get(need.value.as_str()) {
+                Some(&j) => {
+                    if seen.insert(j) {
+                        needs[i].push(j);
+                    }
+                }
+                None => {
+                    let help = did_you_mean(&need.value, ids.keys().copied());
+                    c.error(
+                        need.pos,
+                        "unknown-need",
+                        format!(
+                            "step `{}` needs `{}`, which does not exist",
+                            step.id.value, need.value
+                        ),
+                    )
+                    .with_width_mut(width)
+                    .help = help;
+                }
+            }
+        }
+    }
+    report_cycles(c, &raw.steps, &needs);
+
+    let secrets: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
+    let inputs: Vec<&str> = raw.inputs.keys().map(String::as_str).collect();
+    let mut steps = Vec::new();
+    for (i, step) in raw.steps.iter().enumerate() {
+        let scope = StepScope {
+            ids: ids.clone(),
+            secrets: secrets.clone(),
+            inputs: inputs.clone(),
+            current: Some(i),
+            current_id: &step.id.value,
+            ancestors: ancestors(i, &needs),
+        };
+        let kind = check_action(c, step);
+        for field in step_fields(step) {
+            c.check_field(&field, ROOTS, &scope);
+        }
+        if let Some(when) = &step.when
+            && when.value.trim().eq_ignore_ascii_case("false")
+        {
+            c.warning(
+                when.pos,
+                "unreachable-step",
+                format!("step `{}` never runs: its `when` is `false`", step.id.value),
+            );
+        }
+        if step.http.as_ref().is_some_and(|h| h.insecure) {
+            let pos = c
+                .index
+                .locate_key(step.id.pos, "insecure")
+                .unwrap_or(step.id.pos);
+            c.warning(
+                pos,
+                "insecure-tls",
+                format!(
+                    "step `{}` disables TLS certificate verification",
+                    step.id.value
+                ),
+            )
+            .help = Some("remove `insecure: true` or trust the server's CA on this machine".into());
+        }
+        let timeout = c
+            .duration(&format!("steps.{}.timeout", step.id.value), &step.timeout)
+            .or(default_timeout)
+            .unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let retry = match &step.retry {
+            Some(r) => c.retry(&format!("steps.{}.retry", step.id.value), r),
+            None => default_retry.unwrap_or_default(),
+        };
+        steps.push(Step {
+            raw: step.clone(),
+            id: step.id.value.clone(),
+            needs: needs[i].clone(),
+            kind: kind.unwrap_or(ActionKind::Shell),
+            timeout,
+            retry,
+        });
+    }
+
+    check_drill_notify(c, &raw, &secrets, &inputs);
+    for s in &raw.secrets {
+        if !c.used_secrets.contains(&s.value) {
+            c.warning(
+                s.pos,
+                "unused-secret",
+                format!("secret `{}` is declared but never used", s.value),
+            )
+            .with_width_mut(s.value.len());
+        }
+    }
+    for name in raw.inputs.keys() {
+        if !c.used_inputs.contains(name) {
+            let pos = key_pos(&c.index, "inputs", &[name]);
+            c.warning(
+                pos,
+                "unused-input",
+                format!("input `{name}` is declared but never used"),
+            )
+            .with_width_mut(name.len());
+        }
+    }
+
+    let drill = check_drill(c, &raw);
+    let test_findings = crate::playtest::check::inline_diagnostics(c.file, c.index.text, &raw);
+    c.diags.extend(test_findings);
+    Playbook {
+        name: raw.name.value.clone(),
+        matchers,
+        steps,
+        timeout,
+        drill,
+        provenance,
+        raw,
+    }
+}
+
+/// Where the top-level `key:` is written (at the start of a line).
+fn top_level_key(index: &LineIndex<'_>, key: &str) -> Option<Pos> {
+    let mut from = Pos::new(1, 1);
+    loop {
+        let at = index.locate_key(from, key)?;
+        if at.column == 1 {
+            return Some(at);
+        }
+        from = Pos::new(at.line + 1, 1);
+        index.starts.get(from.line as usize - 1)?;
+    }
+}
+
+/// Where the top-level `top:` and then each key of `path` below it is
+/// written (map keys carry no position): the top-level key when a nested one
+/// is not found, else 1:1.
+fn key_pos(index: &LineIndex<'_>, top: &str, path: &[&str]) -> Pos {
+    let Some(start) = top_level_key(index, top) else {
+        return Pos::new(1, 1);
+    };
+    path.iter()
+        .try_fold(start, |at, key| index.locate_key(at, key))
+        .unwrap_or(start)
+}
+
+/// Checks that need every playbook: names unique across files.
+pub fn check_set(playbooks: &mut Vec<Playbook>) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut first: HashMap<String, String> = HashMap::new();
+    playbooks.retain(|p| match first.get(&p.name) {
+        Some(other) => {
+            diags.push(
+                Diagnostic::error(
+                    p.file(),
+                    p.raw.name.pos,
+                    "duplicate-playbook-name",
+                    format!("playbook name `{}` is already used by `{other}`", p.name),
+                )
+                .with_width(p.name.len())
+                .with_help("playbook names are unique in a repository; rename one of them"),
+            );
+            false
+        }
+        None => {
+            first.insert(p.name.clone(), p.file().to_string());
+            true
+        }
+    });
+    diags
+}
