@@ -38,12 +38,12 @@ pub enum ColorChoice {
 pub enum Command {
     /// Check playbooks for every mistake that can be found without running them.
     #[command(
-        after_help = "Examples:\n  irctl validate\n  irctl validate playbooks/ --deny-warnings\n  irctl validate --format github   # inline annotations in GitHub Actions\n\nExit status: 0 valid, 1 findings, 2 usage error or unreadable path."
+        after_help = "Examples:\n  irctl validate\n  irctl validate playbooks/ --deny-warnings\n  irctl validate --format github   # inline annotations in GitHub Actions\n  irctl validate --changed-since origin/main   # CI: findings in changed files only\n\nExit status: 0 valid, 1 findings, 2 usage error or unreadable path."
     )]
     Validate(ValidateArgs),
     /// List the playbooks.
     #[command(
-        after_help = "Examples:\n  irctl list\n  irctl list --format json | jq -r '.[].name'"
+        after_help = "Examples:\n  irctl list\n  irctl list --format json | jq -r '.[].name'\n  irctl list --repo https://git.example.com/ops/playbooks.git --ref v1.4.0\n  irctl list --repo git@git.example.com:ops/playbooks.git --offline"
     )]
     List(ListArgs),
     /// Show which playbook an incident selects, and why the others did not match.
@@ -57,6 +57,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl run --incident examples/incidents/disk-filling.json\n  irctl run disk-filling-up --label instance=db-1:9100 --input threshold_percent=80\n  irctl run --incident alert.json --dry-run\n\nExit status: 0 succeeded, 1 a step failed (or no/ambiguous match, or the run is locked), 2 bad input, 130 interrupted."
     )]
     Run(RunArgs),
+    /// Show the commits that changed a playbook's file, newest first.
+    #[command(
+        after_help = "Examples:\n  irctl history disk-filling-up\n  irctl history pg-connections-saturated --repo https://git.example.com/ops/playbooks.git --limit 5\n  irctl history disk-filling-up --format json\n\nExit status: 0 ok, 2 unknown playbook or not in a Git repository."
+    )]
+    History(HistoryArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
     #[command(
         after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
@@ -96,6 +101,29 @@ pub struct SourceArgs {
         value_name = "DIR"
     )]
     pub playbooks: PathBuf,
+    /// Load playbooks from this Git repository instead: an https://, ssh://, git:// or file:// URL, `git@host:org/repo`, or a local path.
+    #[arg(long, env = "IRCTL_REPO", value_name = "URL|PATH")]
+    pub repo: Option<String>,
+    /// Branch, tag or commit of `--repo` [default: the remote's default branch].
+    #[arg(long = "ref", env = "IRCTL_REF", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// The playbook folder inside `--repo`.
+    #[arg(long, default_value = "playbooks", value_name = "DIR")]
+    pub repo_path: String,
+    /// Where Git repositories are cached [default: $XDG_CACHE_HOME/irctl].
+    #[arg(long, env = "IRCTL_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use the cached `--repo` without fetching.
+    #[arg(long)]
+    pub offline: bool,
+    /// Give up fetching `--repo` after this long and use the cache.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub fetch_timeout: std::time::Duration,
+}
+
+/// Parses a flag like `10s` or `1m30s`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    irctl::duration::parse(text)
 }
 
 /// Output format of `validate`.
@@ -123,6 +151,9 @@ pub struct ValidateArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Report findings only for playbook files that differ from this ref (the whole set is still checked).
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -210,6 +241,22 @@ pub struct RunArgs {
     /// When several playbooks tie for the best match, run each of them.
     #[arg(long, conflicts_with = "playbook")]
     pub all_matching: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The playbook's name (or its file path).
+    #[arg(value_name = "PLAYBOOK")]
+    pub playbook: String,
+    /// Show at most this many commits.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
     #[command(flatten)]
     pub source: SourceArgs,
 }

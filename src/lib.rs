@@ -7,7 +7,9 @@
 //!   [`diagnostic::Diagnostic`]s with file, line and column;
 //! - [`incident`]: turn an alert payload into one [`incident::Incident`];
 //! - [`matching`]: choose the playbook for an incident, and explain why;
-//! - [`template`]: render step fields with context-aware escaping.
+//! - [`template`]: render step fields with context-aware escaping;
+//! - [`source`]: where playbooks come from: a directory or a cached Git
+//!   repository at a ref, with provenance and history.
 //!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
@@ -20,6 +22,7 @@ pub mod matching;
 pub mod playbook;
 pub mod schedule;
 pub mod secret;
+pub mod source;
 pub mod template;
 pub mod timeline;
 pub mod yaml;

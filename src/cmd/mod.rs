@@ -2,16 +2,16 @@
 //! print the result through [`crate::ui::Ui`]. Each returns the exit code.
 
 mod describe;
+mod history;
 mod list;
 mod matching;
 mod run;
+mod source;
 mod validate;
-
-use anyhow::Context as _;
 
 use crate::cli::{Command, SourceArgs};
 use crate::ui::Ui;
-use irctl::playbook::{PlaybookSet, load};
+use irctl::playbook::PlaybookSet;
 
 /// The work failed: a step, a validation, a drill.
 pub const EXIT_FAILED: u8 = 1;
@@ -25,6 +25,7 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::List(args) => list::run(args, ui),
         Command::Match(args) => matching::run(args, ui),
         Command::Run(args) => run::run(args, ui),
+        Command::History(args) => history::run(args, ui),
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),
@@ -48,12 +49,16 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 /// errors are skipped with one warning, so a broken playbook elsewhere in the
 /// repo never blocks the one a responder needs at 3 a.m.
 pub fn load_playbooks(source: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSet> {
-    let set = load::load_paths(std::slice::from_ref(&source.playbooks)).with_context(|| {
-        format!(
+    let loaded = source::load(source, &[], ui).map_err(|e| match &source.repo {
+        // The Git loader names the repository itself, without credentials.
+        Some(_) => e,
+        None => e.context(format!(
             "cannot load playbooks from `{}`",
             source.playbooks.display()
-        )
+        )),
     })?;
+    let origin = loaded.describe();
+    let set = loaded.set;
     let mut broken: Vec<&str> = set
         .diagnostics
         .iter()
@@ -70,7 +75,10 @@ pub fn load_playbooks(source: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSe
         ));
     }
     if set.playbooks.is_empty() {
-        anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display());
+        match origin {
+            Some(origin) => anyhow::bail!("no valid playbooks in {origin}"),
+            None => anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display()),
+        }
     }
     Ok(set)
 }

@@ -1,23 +1,27 @@
 //! `irctl validate`: load, check, print findings in the requested format.
 
 use crate::cli::{ValidateArgs, ValidateFormat};
-use crate::cmd::EXIT_FAILED;
+use crate::cmd::{EXIT_FAILED, source};
 use crate::ui::Ui;
 use irctl::diagnostic::{self, Summary};
 use irctl::matching;
-use irctl::playbook::load;
 
 /// Runs `validate`.
 pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let paths = if args.paths.is_empty() {
-        vec![args.source.playbooks.clone()]
-    } else {
-        args.paths.clone()
+    let loaded = source::load(&args.source, &args.paths, ui)?;
+    // Cross-file checks need the whole set, even when only changes are reported.
+    let changed = match &args.changed_since {
+        Some(base) => Some(loaded.changed_since(base)?),
+        None => None,
     };
-    let mut set = load::load_paths(&paths)?;
+    let mut set = loaded.set;
     // Drill cross-checks only matter when validating, not on every `run`.
     let drill_findings = matching::check_drills(&set.playbooks);
     set.diagnostics.extend(drill_findings);
+    if let Some(changed) = &changed {
+        set.diagnostics.retain(|d| changed.contains(&d.file));
+        set.files.retain(|f| changed.contains(f));
+    }
     let diags = &set.diagnostics;
     let summary = Summary::of(diags, set.files.len());
     match args.format {
