@@ -18,7 +18,12 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
     // Drill cross-checks only matter when validating, not on every `run`.
     let drill_findings = matching::check_drills(&set.playbooks);
     set.diagnostics.extend(drill_findings);
-    if let Some(changed) = &changed {
+    if let (Some(changed), Some(base)) = (&changed, &args.changed_since) {
+        ui.errln(&format!(
+            "note: reporting findings for {} of {} playbook files (changed since `{base}`)",
+            changed.len(),
+            set.files.len()
+        ));
         set.diagnostics.retain(|d| changed.contains(&d.file));
         set.files.retain(|f| changed.contains(f));
     }

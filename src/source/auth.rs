@@ -191,7 +191,12 @@ impl Credentials {
                 );
             }
             let config = git2::Config::open_default()?;
-            return Cred::credential_helper(&config, url, user.as_deref());
+            return Cred::credential_helper(&config, url, user.as_deref()).map_err(|_| {
+                git2::Error::from_str(&format!(
+                    "`{}` asks for credentials: set `{TOKEN_ENV}` or configure a git credential helper",
+                    self.remote.display
+                ))
+            });
         }
         if allowed.contains(CredentialType::USERNAME) && !self.tried_username {
             self.tried_username = true;
