@@ -160,6 +160,14 @@ fn a_fetch_brings_a_new_commit_over_smart_http() {
     assert_eq!(commit(&out), second);
     assert!(out.json()[0]["title"] == "alpha two");
 
+    // Nothing new: one round trip, the ref advertisement, and no pack.
+    let before = server.requests().len();
+    list(&repo, &server.url(), &[]).stderr("").run();
+    assert_eq!(
+        server.requests()[before..],
+        ["GET /playbooks.git/info/refs?service=git-upload-pack"]
+    );
+
     // --offline never asks the server: a newer commit stays unseen.
     repo.write("playbooks/a.yaml", &playbook("alpha", "three"));
     repo.commit("alpha, take three");
@@ -544,4 +552,46 @@ fn a_worktree_directory_records_head_and_dirtiness() {
         assert_eq!(p["ref"], "main");
         assert_eq!(p["dirty"], dirty, "{p}");
     }
+}
+
+/// The one bare repository (and its lock file) in `repo`'s cache.
+fn cache_files(repo: &Repo) -> (std::path::PathBuf, std::path::PathBuf) {
+    let git_dir = std::fs::read_dir(repo.cache())
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "git"))
+        .expect("a bare cache");
+    let lock = git_dir.with_extension("lock");
+    (git_dir, lock)
+}
+
+#[test]
+fn a_fetch_waits_for_the_cache_lock_and_survives_a_killed_one() {
+    let repo = Repo::new();
+    three_versions(&repo);
+    let daemon = Daemon::start(&repo);
+    let url = daemon.url();
+    list(&repo, &url, &[]).run();
+    let (git_dir, lock_path) = cache_files(&repo);
+
+    // Another process holds the cache: this one gives up at its deadline.
+    let holder = std::fs::File::options()
+        .write(true)
+        .open(&lock_path)
+        .expect("open lock");
+    holder.lock().expect("take lock");
+    list(&repo, &url, &["--fetch-timeout", "500ms"])
+        .stderr_contains("another irctl was still fetching into the cache")
+        .stderr_contains("USING CACHED PLAYBOOKS")
+        .run();
+    drop(holder);
+
+    // A fetch killed midway leaves Git lock files; the next one clears them.
+    std::fs::write(git_dir.join("refs/heads/main.lock"), "").expect("stale lock");
+    repo.write("playbooks/d.yaml", &playbook("delta", "one"));
+    let newer = repo.commit("add delta");
+    repo.push();
+    let out = list(&repo, &url, &[]).stderr("").run();
+    assert_eq!(commit(&out), newer);
 }

@@ -127,6 +127,7 @@ fn fetch_locked(cache: &Cache, remote: &RemoteUrl, deadline: Instant) -> anyhow:
             .with_context(|| format!("cannot create cache directory `{}`", parent.display()))?;
     }
     let _lock = lock(&cache.lock, deadline)?;
+    remove_leftovers(&cache.repo);
     let repo = match Repository::open_bare(&cache.repo) {
         Ok(r) => r,
         Err(_) => Repository::init_bare(&cache.repo)
@@ -166,6 +167,40 @@ fn fetch_locked(cache: &Cache, remote: &RemoteUrl, deadline: Instant) -> anyhow:
     File::create(&cache.stamp)
         .with_context(|| format!("cannot write `{}`", cache.stamp.display()))?;
     Ok(())
+}
+
+/// Removes what an irctl killed mid-fetch (Ctrl-C, a deadline) left in the
+/// cache: Git's `*.lock` files, which would block every later ref update,
+/// and temporary packs. Only called while holding the cache lock, so no
+/// live fetch owns them.
+fn remove_leftovers(repo: &Path) {
+    fn sweep(dir: &Path, depth: usize) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if depth < 8 {
+                    sweep(&path, depth + 1);
+                }
+            } else if name.ends_with(".lock") || name.starts_with("tmp_pack_") {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+    for top in [
+        "HEAD.lock",
+        "config.lock",
+        "packed-refs.lock",
+        "FETCH_HEAD.lock",
+    ] {
+        let _ = fs::remove_file(repo.join(top));
+    }
+    sweep(&repo.join("refs"), 0);
+    sweep(&repo.join("objects/pack"), 7);
 }
 
 /// Credentials, and progress callbacks that abort once `deadline` passed.

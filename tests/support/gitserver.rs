@@ -7,6 +7,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -198,6 +199,7 @@ impl Drop for Daemon {
 pub struct HttpGit {
     /// Where it listens.
     pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -213,6 +215,8 @@ impl HttpGit {
         let root = repo.server_root();
         let home = repo.home();
         let password = password.map(str::to_string);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -225,6 +229,9 @@ impl HttpGit {
                     let root = root.clone();
                     let home = home.clone();
                     let password = password.clone();
+                    if let Ok(mut seen) = seen.lock() {
+                        seen.push(format!("{} {}", req.method(), req.uri()));
+                    }
                     async move { cgi(req, &root, &home, password.as_deref()).await }
                 });
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -246,9 +253,15 @@ impl HttpGit {
             .expect("http server started");
         HttpGit {
             addr,
+            requests,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
+    }
+
+    /// The requests served so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// The served repository's URL.
