@@ -102,7 +102,12 @@ pub struct SourceArgs {
     )]
     pub playbooks: PathBuf,
     /// Load playbooks from this Git repository instead: an https://, ssh://, git:// or file:// URL, `git@host:org/repo`, or a local path.
-    #[arg(long, env = "IRCTL_REPO", value_name = "URL|PATH")]
+    #[arg(
+        long,
+        env = "IRCTL_REPO",
+        value_name = "URL|PATH",
+        hide_env_values = true
+    )]
     pub repo: Option<String>,
     /// Branch, tag or commit of `--repo` [default: the remote's default branch].
     #[arg(long = "ref", env = "IRCTL_REF", value_name = "REF")]

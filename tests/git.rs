@@ -366,11 +366,22 @@ fn credentials_never_appear_in_output_errors_or_timelines() {
     three_versions(&repo);
     let server = HttpGit::start(&repo, Some(token));
 
-    // A token from the environment.
+    // A token from the environment; steps do not inherit it.
     let out = list(&repo, &server.url(), &[])
         .env("IRCTL_GIT_TOKEN", token)
         .run();
     assert_eq!(names(&out), ["alpha", "bravo"]);
+    let env_step = playbook("bravo", "one").replace("echo one", "env");
+    let out = irctl(&repo)
+        .playbook("env.yaml", &env_step)
+        .args(["run", "bravo", "--label", "alertname=bravo", "--verbose"])
+        .arg("--state-dir")
+        .arg(repo.root.path().join("state-env"))
+        .env("IRCTL_GIT_TOKEN", token)
+        .run();
+    let printed = format!("{}{}", out.stdout, out.stderr);
+    assert!(printed.contains("GIT_CONFIG_NOSYSTEM=1"), "{printed}");
+    assert!(!printed.contains(token), "{printed}");
 
     // A password in the URL: the cache is shared (keyed without credentials),
     // and neither user nor password is shown anywhere.
@@ -391,6 +402,14 @@ fn credentials_never_appear_in_output_errors_or_timelines() {
     for text in [&out.stdout, &out.stderr, &timeline] {
         assert!(!text.contains(token) && !text.contains("alice"), "{text}");
     }
+
+    // `--help` shows where the value comes from, never the value.
+    let out = irctl(&repo)
+        .args(["list", "--help"])
+        .env("IRCTL_REPO", &with_pw)
+        .stdout_contains("[env: IRCTL_REPO]")
+        .run();
+    assert!(!out.stdout.contains(token), "{}", out.stdout);
 
     // Wrong credentials: a loud fallback to the cache, no secret in it.
     let wrong = server.url_with("alice", "wrong-pass-777");

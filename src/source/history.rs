@@ -2,7 +2,7 @@
 //! (`irctl history`), and the files that differ from a ref
 //! (`irctl validate --changed-since`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -38,8 +38,12 @@ pub fn file_history(
         .context("cannot sort the history")?;
     walk.push(from).context("cannot walk the history")?;
     let path = Path::new(path);
-    let entry_at = |commit: &git2::Commit<'_>| -> Option<Oid> {
-        commit.tree().ok()?.get_path(path).ok().map(|e| e.id())
+    // Each commit is looked at twice (as itself and as a parent): remember.
+    let mut seen: HashMap<Oid, Option<Oid>> = HashMap::new();
+    let mut entry_at = |commit: &git2::Commit<'_>| -> Option<Oid> {
+        *seen
+            .entry(commit.id())
+            .or_insert_with(|| commit.tree().ok()?.get_path(path).ok().map(|e| e.id()))
     };
     let mut out = Vec::new();
     for oid in walk {

@@ -12,7 +12,7 @@ pub mod auth;
 pub mod git;
 pub mod history;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -133,13 +133,29 @@ fn stamp_worktree(set: &mut PlaybookSet, repo: &Repository, workdir: &Path) {
         .filter(|h| h.is_branch())
         .and_then(|h| h.shorthand().map(str::to_string));
     let shown = workdir.to_string_lossy().into_owned();
+    // One lookup per directory, not per file: a tree of 1,000 playbooks
+    // would otherwise be read 1,000 times.
+    let mut dirs: HashMap<String, Option<git2::Tree<'_>>> = HashMap::new();
     for p in &mut set.playbooks {
         let Some(rel) = relative_to(workdir, &p.provenance.path) else {
             continue;
         };
-        let committed = tree
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+        let dir_tree = dirs.entry(dir.to_string()).or_insert_with(|| {
+            let root = tree.as_ref()?;
+            if dir.is_empty() {
+                return Some(root.clone());
+            }
+            root.get_path(Path::new(dir))
+                .ok()?
+                .to_object(repo)
+                .ok()?
+                .into_tree()
+                .ok()
+        });
+        let committed = dir_tree
             .as_ref()
-            .and_then(|t| t.get_path(Path::new(&rel)).ok())
+            .and_then(|t| t.get_name(name))
             .map(|e| e.id().to_string());
         p.provenance.repo = Some(shown.clone());
         p.provenance.git_ref = branch.clone();
