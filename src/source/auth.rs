@@ -123,7 +123,11 @@ impl RemoteUrl {
     /// Removes everything secret from `text`: the connect URL becomes the
     /// display URL, and the password and token are masked.
     pub fn scrub(&self, text: &str) -> String {
-        let text = text.replace(&self.fetch, &self.display);
+        let mut text = text.replace(&self.fetch, &self.display);
+        if let Some(user) = &self.username {
+            // URLs libgit2 derives from ours (`…/info/refs`) carry the user too.
+            text = text.replace(&format!("//{user}@"), "//");
+        }
         let mut secrets: Vec<Secret> = self.password.iter().cloned().collect();
         if let Some(token) = token() {
             secrets.push(token);
@@ -247,6 +251,10 @@ mod tests {
         assert_eq!(
             r.scrub("failed https://alice@git.example.com/ops/playbooks.git: s3cr3t-pw"),
             "failed https://git.example.com/ops/playbooks.git: ***"
+        );
+        assert_eq!(
+            r.scrub("404 at https://alice@git.example.com/ops/playbooks.git/info/refs"),
+            "404 at https://git.example.com/ops/playbooks.git/info/refs"
         );
     }
 

@@ -205,9 +205,9 @@ fn load_git(spec: &GitSpec) -> anyhow::Result<Loaded> {
         },
     };
     let resolved = git::resolve(&repo, git_ref, shown).map_err(|e| match &fetch_error {
-        Some(f) => e.context(format!(
-            "(the fetch failed, so only cached refs were searched: {f})"
-        )),
+        Some(f) => anyhow::anyhow!(
+            "{e}\n  (only cached branches and tags were searched: cannot fetch: {f})"
+        ),
         None => e,
     })?;
     let mut warnings = Vec::new();
