@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use git2::{Oid, Repository};
 
-use crate::playbook::load::{self, LoadError};
+use crate::playbook::load;
 use crate::playbook::{PlaybookSet, Provenance};
 use auth::RemoteUrl;
 
@@ -84,10 +84,7 @@ pub fn load(spec: &Spec) -> anyhow::Result<Loaded> {
 }
 
 fn load_dir(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
-    let mut set = load::load_paths(paths).map_err(|e| match &e {
-        LoadError::NotFound(_) | LoadError::NoPlaybooks(_) => anyhow::Error::new(e),
-        LoadError::Io { .. } => anyhow::Error::new(e).context("cannot load playbooks"),
-    })?;
+    let mut set = load::load_paths(paths)?;
     let origin = match paths.first().and_then(|p| worktree_of(p)) {
         Some((repo, workdir)) => {
             stamp_worktree(&mut set, &repo, &workdir);
