@@ -38,12 +38,12 @@ pub enum ColorChoice {
 pub enum Command {
     /// Check playbooks for every mistake that can be found without running them.
     #[command(
-        after_help = "Examples:\n  irctl validate\n  irctl validate playbooks/ --deny-warnings\n  irctl validate --format github   # inline annotations in GitHub Actions\n\nExit status: 0 valid, 1 findings, 2 usage error or unreadable path."
+        after_help = "Examples:\n  irctl validate\n  irctl validate playbooks/ --deny-warnings\n  irctl validate --format github   # inline annotations in GitHub Actions\n  irctl validate --changed-since origin/main   # CI: findings in changed files only\n\nExit status: 0 valid, 1 findings, 2 usage error or unreadable path."
     )]
     Validate(ValidateArgs),
     /// List the playbooks.
     #[command(
-        after_help = "Examples:\n  irctl list\n  irctl list --format json | jq -r '.[].name'"
+        after_help = "Examples:\n  irctl list\n  irctl list --format json | jq -r '.[].name'\n  irctl list --repo https://git.example.com/ops/playbooks.git --ref v1.4.0\n  irctl list --repo git@git.example.com:ops/playbooks.git --offline"
     )]
     List(ListArgs),
     /// Show which playbook an incident selects, and why the others did not match.
@@ -72,6 +72,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # the playbook changed since; resume with the current file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
     )]
     Resume(ResumeArgs),
+    /// Show the commits that changed a playbook's file, newest first.
+    #[command(
+        after_help = "Examples:\n  irctl history disk-filling-up\n  irctl history pg-connections-saturated --repo https://git.example.com/ops/playbooks.git --limit 5\n  irctl history disk-filling-up --format json\n\nExit status: 0 ok, 2 unknown playbook or not in a Git repository."
+    )]
+    History(HistoryArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
     #[command(
         after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
@@ -146,6 +151,34 @@ pub struct SourceArgs {
         value_name = "DIR"
     )]
     pub playbooks: PathBuf,
+    /// Load playbooks from this Git repository instead: an https://, ssh://, git:// or file:// URL, `git@host:org/repo`, or a local path.
+    #[arg(
+        long,
+        env = "IRCTL_REPO",
+        value_name = "URL|PATH",
+        hide_env_values = true
+    )]
+    pub repo: Option<String>,
+    /// Branch, tag or commit of `--repo` [default: the remote's default branch].
+    #[arg(long = "ref", env = "IRCTL_REF", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// The playbook folder inside `--repo`.
+    #[arg(long, default_value = "playbooks", value_name = "DIR")]
+    pub repo_path: String,
+    /// Where Git repositories are cached [default: $XDG_CACHE_HOME/irctl].
+    #[arg(long, env = "IRCTL_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use the cached `--repo` without fetching.
+    #[arg(long)]
+    pub offline: bool,
+    /// Give up fetching `--repo` after this long and use the cache.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub fetch_timeout: std::time::Duration,
+}
+
+/// Parses a flag like `10s` or `1m30s`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    irctl::duration::parse(text)
 }
 
 /// Output format of `validate`.
@@ -173,6 +206,9 @@ pub struct ValidateArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Report findings only for playbook files that differ from this ref (the whole set is still checked).
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -379,6 +415,22 @@ pub struct RunsArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub state: StateArgs,
+}
+
+/// Arguments of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The playbook's name (or its file path).
+    #[arg(value_name = "PLAYBOOK")]
+    pub playbook: String,
+    /// Show at most this many commits.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Output format of `timeline`.

@@ -2,6 +2,8 @@
 //!
 //! The stages, in the order data flows through them:
 //!
+//! - [`source`]: where playbooks come from: a directory or a cached Git
+//!   repository at a ref, with provenance and history;
 //! - [`playbook`]: read playbook files ([`playbook::load`]) and check them
 //!   into runnable playbooks ([`playbook::validate`]), reporting
 //!   [`diagnostic::Diagnostic`]s with file, line and column;
@@ -30,6 +32,7 @@ pub mod playtest;
 pub mod record;
 pub mod schedule;
 pub mod secret;
+pub mod source;
 pub mod template;
 pub mod timeline;
 pub mod yaml;

@@ -9,7 +9,7 @@ use irctl::matching;
 pub fn run(args: MatchArgs, ui: &Ui) -> anyhow::Result<u8> {
     let incident = read_incident(&args.incident)?;
     let index = load_index(&args.source, ui)?;
-    let selection = matching::select(&index.entries, &incident);
+    let selection = matching::select(&index.index.entries, &incident);
     match args.format {
         OutputFormat::Json => {
             let doc = serde_json::json!({

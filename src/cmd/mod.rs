@@ -3,6 +3,7 @@
 
 mod describe;
 mod drill;
+mod history;
 mod list;
 mod matching;
 mod note;
@@ -11,16 +12,15 @@ mod record;
 mod resume;
 mod run;
 mod runs;
+mod source;
 mod test;
 mod timeline;
 mod validate;
 
-use anyhow::Context as _;
-
 use crate::cli::{Command, SourceArgs};
 use crate::ui::Ui;
+use irctl::playbook::PlaybookSet;
 use irctl::playbook::index::Index;
-use irctl::playbook::{PlaybookSet, load};
 
 /// The work failed: a step, a validation, a drill.
 pub const EXIT_FAILED: u8 = 1;
@@ -37,6 +37,7 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::Test(args) => test::run(args, ui),
         Command::Drill(args) => drill::run(args, ui),
         Command::Resume(args) => resume::run(args, ui),
+        Command::History(args) => history::run(args, ui),
         Command::Schema => describe::schema(ui),
         Command::Completions { shell } => describe::completions(shell, ui),
         Command::Man => describe::man(ui),
@@ -66,13 +67,10 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 /// Loads playbooks for commands that use them (not `validate`): files with
 /// errors are skipped with one warning, so a broken playbook elsewhere in the
 /// repo never blocks the one a responder needs at 3 a.m.
-pub fn load_playbooks(source: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSet> {
-    let set = load::load_paths(std::slice::from_ref(&source.playbooks)).with_context(|| {
-        format!(
-            "cannot load playbooks from `{}`",
-            source.playbooks.display()
-        )
-    })?;
+pub fn load_playbooks(args: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSet> {
+    let read = read_source(args, ui)?;
+    let origin = describe_origin(args, &read);
+    let set = read.load().set;
     let mut broken: Vec<String> = set
         .diagnostics
         .iter()
@@ -82,37 +80,60 @@ pub fn load_playbooks(source: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSe
     broken.dedup();
     warn_broken(ui, &broken);
     if set.playbooks.is_empty() {
-        anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display());
+        anyhow::bail!("no valid playbooks in {origin}");
     }
     Ok(set)
 }
 
-/// Summarises the playbooks for commands that match before they run
-/// (`match`, `run`): only the chosen ones are then checked in full, with the
-/// same skip-broken-files rule as [`load_playbooks`].
-pub fn load_index(source: &SourceArgs, ui: &Ui) -> anyhow::Result<Index> {
-    let sources =
-        load::read_sources(std::slice::from_ref(&source.playbooks)).with_context(|| {
-            format!(
-                "cannot load playbooks from `{}`",
-                source.playbooks.display()
-            )
-        })?;
-    let index = Index::build(sources, cache_dir().as_deref());
-    warn_broken(ui, &index.broken);
-    if index.entries.is_empty() {
-        anyhow::bail!("no valid playbooks in `{}`", source.playbooks.display());
-    }
-    Ok(index)
+/// Playbooks summarised for the commands that match before they run
+/// (`match`, `run`), and the source they came from.
+pub struct Indexed {
+    /// What matching needs of every valid playbook.
+    pub index: Index,
+    read: irctl::source::Read,
 }
 
-/// Where irctl keeps what it can recompute: `$IRCTL_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/irctl`.
-pub fn cache_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("IRCTL_CACHE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("irctl")))
+impl Indexed {
+    /// The playbooks named `names`, checked in full, with their provenance.
+    pub fn load(&mut self, names: &[&str]) -> PlaybookSet {
+        let mut set = self.index.load(names);
+        self.read.stamp(&mut set);
+        set
+    }
+}
+
+/// Summarises the playbooks for `match` and `run`: only the chosen ones are
+/// then checked in full, with the same skip-broken-files rule as
+/// [`load_playbooks`].
+pub fn load_index(args: &SourceArgs, ui: &Ui) -> anyhow::Result<Indexed> {
+    let mut read = read_source(args, ui)?;
+    let origin = describe_origin(args, &read);
+    let cache = match &args.cache_dir {
+        Some(dir) => Some(dir.clone()),
+        None => irctl::source::default_cache_dir().ok(),
+    };
+    let index = Index::build(std::mem::take(&mut read.sources), cache.as_deref());
+    warn_broken(ui, &index.broken);
+    if index.entries.is_empty() {
+        anyhow::bail!("no valid playbooks in {origin}");
+    }
+    Ok(Indexed { index, read })
+}
+
+fn read_source(args: &SourceArgs, ui: &Ui) -> anyhow::Result<irctl::source::Read> {
+    source::read(args, &[], ui).map_err(|e| match &args.repo {
+        // The Git loader names the repository itself, without credentials.
+        Some(_) => e,
+        None => e.context(format!(
+            "cannot load playbooks from `{}`",
+            args.playbooks.display()
+        )),
+    })
+}
+
+fn describe_origin(args: &SourceArgs, read: &irctl::source::Read) -> String {
+    read.describe()
+        .unwrap_or_else(|| format!("`{}`", args.playbooks.display()))
 }
 
 fn warn_broken(ui: &Ui, broken: &[String]) {

@@ -17,7 +17,8 @@ use irctl::{diagnostic, matching, secret};
 /// Runs `run`.
 pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
     let incident = read_incident(&args.incident)?;
-    let index = load_index(&args.source, ui)?;
+    let mut indexed = load_index(&args.source, ui)?;
+    let index = &indexed.index;
     let inputs = args
         .inputs
         .iter()
@@ -73,7 +74,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
         chosen.extend(selection.winners.into_iter().map(|name| (name, None)));
     }
     let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
-    let set = index.load(&names);
+    let set = indexed.load(&names);
     let chosen: Vec<(&Playbook, Option<String>)> = chosen
         .iter()
         .map(|(name, warning)| match set.get(name) {

@@ -1,28 +1,43 @@
 //! `irctl validate`: load, check, print findings in the requested format.
 
 use crate::cli::{ValidateArgs, ValidateFormat};
-use crate::cmd::EXIT_FAILED;
+use crate::cmd::{EXIT_FAILED, source};
 use crate::ui::Ui;
 use irctl::diagnostic::{self, Summary};
 use irctl::matching;
-use irctl::playbook::load;
 
 /// Runs `validate`.
 pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let paths = if args.paths.is_empty() {
-        vec![args.source.playbooks.clone()]
-    } else {
-        args.paths.clone()
+    let loaded = source::load(&args.source, &args.paths, ui)?;
+    // Cross-file checks need the whole set, even when only changes are reported.
+    let changed = match &args.changed_since {
+        Some(base) => Some(loaded.changed_since(base)?),
+        None => None,
     };
-    let mut set = load::load_paths(&paths)?;
+    let mut set = loaded.set;
     // Drill cross-checks only matter when validating, not on every `run`.
     let drill_findings = matching::check_drills(&set.playbooks);
     set.diagnostics.extend(drill_findings);
-    // Sibling `NAME.test.yaml` files are checked too, so a broken test fails CI here already.
-    for path in paths.iter().filter(|p| p.is_dir()) {
+    // Sibling `NAME.test.yaml` files are checked too, so a broken test fails
+    // CI here already. (From a directory: `irctl test` reads tests from disk.)
+    let dirs = match (&args.source.repo, args.paths.is_empty()) {
+        (Some(_), _) => Vec::new(),
+        (None, true) => vec![args.source.playbooks.clone()],
+        (None, false) => args.paths.clone(),
+    };
+    for path in dirs.iter().filter(|p| p.is_dir()) {
         let tests = irctl::playtest::collect(&set, path);
         set.diagnostics.extend(tests.diagnostics);
         set.sources.extend(tests.sources);
+    }
+    if let (Some(changed), Some(base)) = (&changed, &args.changed_since) {
+        ui.errln(&format!(
+            "note: reporting findings for {} of {} playbook files (changed since `{base}`)",
+            changed.len(),
+            set.files.len()
+        ));
+        set.diagnostics.retain(|d| changed.contains(&d.file));
+        set.files.retain(|f| changed.contains(f));
     }
     let diags = &set.diagnostics;
     let summary = Summary::of(diags, set.files.len());

@@ -112,6 +112,8 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // irctl's own Git credential is not the playbook's to read.
+    cmd.env_remove(crate::source::auth::TOKEN_ENV);
     for (k, v) in &inv.env {
         cmd.env(k, v);
     }

@@ -45,7 +45,8 @@ fn display(path: &Path) -> String {
         .unwrap_or_else(|| s.into_owned())
 }
 
-fn is_playbook_file(path: &Path) -> bool {
+/// Whether a file name is a playbook (also used for files in a Git tree).
+pub fn is_playbook_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
     // `NAME.test.yaml` files hold playbook tests, not playbooks.

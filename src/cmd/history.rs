@@ -1,0 +1,42 @@
+//! `irctl history`: the commits that changed one playbook's file.
+
+use crate::cli::{HistoryArgs, OutputFormat};
+use crate::cmd::source;
+use crate::ui::Ui;
+use irctl::diagnostic::did_you_mean;
+
+/// Runs `history`.
+pub fn run(args: HistoryArgs, ui: &Ui) -> anyhow::Result<u8> {
+    let loaded = source::load(&args.source, &[], ui)?;
+    let set = &loaded.set;
+    // A broken playbook has no name, but its file still has a history.
+    let file = match set.get(&args.playbook) {
+        Some(p) => p.file().to_string(),
+        None if set.files.contains(&args.playbook) => args.playbook.clone(),
+        None => {
+            let names = set.playbooks.iter().map(|p| p.name.as_str());
+            let hint = did_you_mean(&args.playbook, names)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            anyhow::bail!("no playbook named `{}`{hint}", args.playbook);
+        }
+    };
+    let changes = loaded.history(&file, args.limit.max(1))?;
+    match args.format {
+        OutputFormat::Json => ui.outln(&serde_json::to_string_pretty(&changes)?)?,
+        OutputFormat::Table => {
+            let mut table = ui.table(&["COMMIT", "DATE", "AUTHOR", "SUBJECT"]);
+            for c in &changes {
+                table.add_row(vec![
+                    c.commit[..c.commit.len().min(8)].to_string(),
+                    c.date.get(..16).unwrap_or(&c.date).replace('T', " "),
+                    c.author.clone(),
+                    c.subject.clone(),
+                ]);
+            }
+            ui.outln(&file)?;
+            ui.outln(&table.to_string())?;
+        }
+    }
+    Ok(0)
+}

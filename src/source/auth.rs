@@ -1,0 +1,277 @@
+//! Remote URLs and credentials.
+//!
+//! A remote is split once into what libgit2 connects to (user name kept, for
+//! ssh), what users see (no user-info at all) and the secrets it carried, so
+//! no token, password or user name reaches output, errors or timelines. The
+//! credentials callback answers libgit2 from `IRCTL_GIT_TOKEN`, the URL's
+//! password, the git credential helper, or the ssh agent — each once, so a
+//! wrong credential fails fast instead of looping.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use git2::{Cred, CredentialType};
+
+use crate::secret::{Redactor, Secret};
+
+/// Environment variable holding an https token.
+pub const TOKEN_ENV: &str = "IRCTL_GIT_TOKEN";
+
+/// User name sent with a token when the URL names none (GitHub, Gitea and
+/// GitLab all accept a token as the password of any user).
+const TOKEN_USER: &str = "x-access-token";
+
+/// A remote repository location, split for connecting and for showing.
+#[derive(Clone, Debug)]
+pub struct RemoteUrl {
+    /// What libgit2 connects to: the URL without a password.
+    pub fetch: String,
+    /// What users see: the URL without any user-info.
+    pub display: String,
+    /// The host, for "cannot reach" messages (the path for local repositories).
+    pub host: String,
+    /// The user name from the URL, if any.
+    pub username: Option<String>,
+    /// The password from the URL, if any.
+    pub password: Option<Secret>,
+}
+
+impl RemoteUrl {
+    /// Parses `--repo`: a URL (`https://`, `ssh://`, `git://`, `file://`), an
+    /// scp-like `user@host:path`, or a local path.
+    pub fn parse(input: &str) -> anyhow::Result<RemoteUrl> {
+        let input = input.trim();
+        if input.is_empty() {
+            anyhow::bail!("`--repo` is empty");
+        }
+        if input.contains("://") {
+            return Self::parse_url(input);
+        }
+        if let Some(remote) = Self::parse_scp(input) {
+            return Ok(remote);
+        }
+        let path = Path::new(input);
+        let abs = path
+            .canonicalize()
+            .with_context(|| format!("repository path `{input}` does not exist"))?;
+        let shown = abs.to_string_lossy().into_owned();
+        Ok(RemoteUrl {
+            fetch: shown.clone(),
+            display: shown.clone(),
+            host: shown,
+            username: None,
+            password: None,
+        })
+    }
+
+    fn parse_url(input: &str) -> anyhow::Result<RemoteUrl> {
+        let mut url = url::Url::parse(input).map_err(|e| {
+            // The input may carry a password: never echo it.
+            anyhow::anyhow!("invalid repository URL: {e}")
+        })?;
+        match url.scheme() {
+            "https" | "http" | "ssh" | "git" | "file" => {}
+            other => anyhow::bail!(
+                "unsupported repository URL scheme `{other}`; use https, ssh, git, file or a local path"
+            ),
+        }
+        let username = (!url.username().is_empty()).then(|| decode(url.username()));
+        let password = url.password().map(|p| Secret::new(decode(p)));
+        let _ = url.set_password(None);
+        let fetch = url.to_string();
+        let _ = url.set_username("");
+        let display = url.to_string();
+        let host = url
+            .host_str()
+            .map(|h| match url.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+            .unwrap_or_else(|| url.path().to_string());
+        Ok(RemoteUrl {
+            fetch,
+            display,
+            host,
+            username,
+            password,
+        })
+    }
+
+    /// `[user@]host:path`, as git reads it: a colon before any slash.
+    fn parse_scp(input: &str) -> Option<RemoteUrl> {
+        let colon = input.find(':')?;
+        if input[..colon].contains('/') || Path::new(input).exists() {
+            return None;
+        }
+        let (user, host) = match input[..colon].rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, &input[..colon]),
+        };
+        if host.is_empty() || colon + 1 == input.len() {
+            return None;
+        }
+        let path = &input[colon + 1..];
+        Some(RemoteUrl {
+            fetch: input.to_string(),
+            display: format!("{host}:{path}"),
+            host: host.to_string(),
+            username: user,
+            password: None,
+        })
+    }
+
+    /// Removes everything secret from `text`: the connect URL becomes the
+    /// display URL, and the password and token are masked.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut text = text.replace(&self.fetch, &self.display);
+        if let Some(user) = &self.username {
+            // URLs libgit2 derives from ours (`…/info/refs`) carry the user too.
+            text = text.replace(&format!("//{user}@"), "//");
+        }
+        let mut secrets: Vec<Secret> = self.password.iter().cloned().collect();
+        if let Some(token) = token() {
+            secrets.push(token);
+        }
+        Redactor::new(&secrets).redact(&text)
+    }
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The https token from the environment, if set.
+pub fn token() -> Option<Secret> {
+    std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(Secret::new)
+}
+
+/// Answers libgit2's credential requests for `remote`, each kind once.
+pub struct Credentials {
+    remote: RemoteUrl,
+    tried_userpass: bool,
+    tried_ssh: bool,
+    tried_username: bool,
+}
+
+impl Credentials {
+    /// Nothing tried yet.
+    pub fn new(remote: &RemoteUrl) -> Self {
+        Credentials {
+            remote: remote.clone(),
+            tried_userpass: false,
+            tried_ssh: false,
+            tried_username: false,
+        }
+    }
+
+    /// The callback body: `url` and `username` come from libgit2.
+    pub fn answer(
+        &mut self,
+        url: &str,
+        username: Option<&str>,
+        allowed: CredentialType,
+    ) -> Result<Cred, git2::Error> {
+        let user = username
+            .map(str::to_string)
+            .or_else(|| self.remote.username.clone());
+        if allowed.contains(CredentialType::SSH_KEY) && !self.tried_ssh {
+            self.tried_ssh = true;
+            return Cred::ssh_key_from_agent(user.as_deref().unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) && !self.tried_userpass {
+            self.tried_userpass = true;
+            if let Some(password) = &self.remote.password {
+                return Cred::userpass_plaintext(user.as_deref().unwrap_or(""), password.expose());
+            }
+            if let Some(token) = token() {
+                return Cred::userpass_plaintext(
+                    user.as_deref().unwrap_or(TOKEN_USER),
+                    token.expose(),
+                );
+            }
+            let config = git2::Config::open_default()?;
+            return Cred::credential_helper(&config, url, user.as_deref()).map_err(|_| {
+                git2::Error::from_str(&format!(
+                    "`{}` asks for credentials: set `{TOKEN_ENV}` or configure a git credential helper",
+                    self.remote.display
+                ))
+            });
+        }
+        if allowed.contains(CredentialType::USERNAME) && !self.tried_username {
+            self.tried_username = true;
+            return Cred::username(user.as_deref().unwrap_or("git"));
+        }
+        Err(git2::Error::from_str(&format!(
+            "authentication failed for `{}` (tried {})",
+            self.remote.display,
+            self.tried()
+        )))
+    }
+
+    fn tried(&self) -> String {
+        let mut kinds = Vec::new();
+        if self.tried_ssh {
+            kinds.push("the ssh agent");
+        }
+        if self.tried_userpass {
+            kinds.push(if self.remote.password.is_some() {
+                "the URL's password"
+            } else if token().is_some() {
+                "`IRCTL_GIT_TOKEN`"
+            } else {
+                "the git credential helper"
+            });
+        }
+        if kinds.is_empty() {
+            "no credentials".to_string()
+        } else {
+            kinds.join(", ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_user_info_is_split_off() {
+        let r =
+            RemoteUrl::parse("https://alice:s3cr3t-pw@git.example.com/ops/playbooks.git").unwrap();
+        assert_eq!(r.fetch, "https://alice@git.example.com/ops/playbooks.git");
+        assert_eq!(r.display, "https://git.example.com/ops/playbooks.git");
+        assert_eq!(r.host, "git.example.com");
+        assert_eq!(r.username.as_deref(), Some("alice"));
+        assert_eq!(r.password.as_ref().map(Secret::expose), Some("s3cr3t-pw"));
+        assert_eq!(
+            r.scrub("failed https://alice@git.example.com/ops/playbooks.git: s3cr3t-pw"),
+            "failed https://git.example.com/ops/playbooks.git: ***"
+        );
+        assert_eq!(
+            r.scrub("404 at https://alice@git.example.com/ops/playbooks.git/info/refs"),
+            "404 at https://git.example.com/ops/playbooks.git/info/refs"
+        );
+    }
+
+    #[test]
+    fn scp_like_drops_the_user_when_shown() {
+        let r = RemoteUrl::parse("git@github.com:org/playbooks.git").unwrap();
+        assert_eq!(r.fetch, "git@github.com:org/playbooks.git");
+        assert_eq!(r.display, "github.com:org/playbooks.git");
+        assert_eq!(r.host, "github.com");
+        assert_eq!(r.username.as_deref(), Some("git"));
+    }
+
+    #[test]
+    fn ports_are_part_of_the_host() {
+        let r = RemoteUrl::parse("git://127.0.0.1:9418/repo.git").unwrap();
+        assert_eq!(r.host, "127.0.0.1:9418");
+        assert!(RemoteUrl::parse("ftp://example.com/x").is_err());
+        assert!(RemoteUrl::parse("/definitely/not/here").is_err());
+    }
+}
