@@ -166,6 +166,13 @@ fn worktree_of(path: &Path) -> Option<(Repository, PathBuf)> {
     } else {
         start
     };
+    // Look for `.git` before asking libgit2: its first call loads the
+    // system's CA bundle (~20 ms), which a directory outside any repository
+    // (a playbook folder deployed by config management) should not pay.
+    let abs = start.canonicalize().ok()?;
+    if !abs.ancestors().any(|d| d.join(".git").exists()) {
+        return None;
+    }
     let repo = Repository::discover(start).ok()?;
     let workdir = repo.workdir()?.canonicalize().ok()?;
     Some((repo, workdir))
