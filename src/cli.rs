@@ -245,18 +245,8 @@ pub struct RunArgs {
     /// Approve every `confirm` step without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where runs and their timelines are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// A dotenv file with secret values (`NAME=value`).
-    #[arg(long, value_name = "FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Stream every step's output while it runs.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     /// When several playbooks tie for the best match, run each of them.
     #[arg(long, conflicts_with = "playbook")]
     pub all_matching: bool,
@@ -307,18 +297,8 @@ pub struct DrillArgs {
     /// The report's format, when the file name does not say.
     #[arg(long, value_enum, requires = "report")]
     pub report_format: Option<DrillReportFormat>,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where runs, their timelines and the drill record are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// A dotenv file with secret values (`NAME=value`).
-    #[arg(long, value_name = "FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Show each drill's steps as they run.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     /// For tests only: the drill clock's current time (RFC 3339), for `--due` and the record.
     #[arg(long, env = "IRCTL_NOW", value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
@@ -338,18 +318,8 @@ pub struct ResumeArgs {
     /// Approve every `confirm` step, and re-running `idempotent: false` steps, without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where runs and their timelines are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// A dotenv file with secret values (`NAME=value`).
-    #[arg(long, value_name = "FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Stream every step's output while it runs.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -542,4 +512,22 @@ pub struct StatsArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub state: StateArgs,
+}
+
+/// How `run`, `drill` and `resume` execute steps here: the same flags, env
+/// vars and defaults for all three.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Where runs, their timelines and the drill record are kept [default: $XDG_STATE_HOME/irctl].
+    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A dotenv file with secret values (`NAME=value`).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Stream every step's output while it runs (a drill also lists its steps).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }

@@ -9,15 +9,15 @@ use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
 use tokio::sync::watch;
 
 use crate::cli::{DrillArgs, DrillReportFormat};
+use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
 use irctl::drill::due::{self, Due, Record};
 use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
-use irctl::engine::{self, Observer};
+use irctl::engine::Observer;
 use irctl::playbook::Playbook;
 use irctl::timeline::Event;
-use irctl::{diagnostic, secret};
 
 /// Runs `drill`.
 pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -44,10 +44,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         (None, None) => None,
     };
     let set = load_playbooks(&args.source, ui)?;
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(engine::default_state_dir);
+    let state_dir = execution::state_dir(&args.exec);
 
     let mut _batch = None;
     let chosen: Vec<&Playbook> = if args.due {
@@ -101,11 +98,10 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let mut chosen = Vec::new();
         for name in &args.names {
             let Some(p) = set.get(name) else {
-                let help =
-                    diagnostic::did_you_mean(name, set.playbooks.iter().map(|p| p.name.as_str()))
-                        .map(|h| format!("; {h}"))
-                        .unwrap_or_default();
-                anyhow::bail!("no playbook named `{name}`{help}");
+                return Err(execution::unknown_playbook(
+                    name,
+                    set.playbooks.iter().map(|p| p.name.as_str()),
+                ));
             };
             chosen.push(p);
         }
@@ -126,19 +122,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     let outcomes = runtime.block_on(async {
-        let (cancel_tx, cancel_rx) = watch::channel(None);
-        tokio::spawn(async move {
-            let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return;
-            };
-            let reason = tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            let _ = cancel_tx.send(Some(reason.to_string()));
-        });
+        let cancel_rx = cancel_on_signal();
         let mut outcomes = Vec::new();
         for p in chosen {
             let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
@@ -184,25 +168,19 @@ async fn drill_one(
         Ok(d) => d,
         Err(reason) => return Outcome::refused(playbook, reason),
     };
-    let names: Vec<String> = playbook
-        .raw
-        .secrets
-        .iter()
-        .map(|s| s.value.clone())
-        .collect();
-    let secrets = match secret::resolve(&names, args.secrets_file.as_deref()) {
+    let secrets = match execution::secrets(playbook, &args.exec) {
         Ok(s) => s,
         Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
     };
     let opts = DrillOptions {
         state_dir: state_dir.to_path_buf(),
-        concurrency: usize::from(args.concurrency),
+        concurrency: usize::from(args.exec.concurrency),
         secrets,
         actor: super::run::actor(),
-        verbose: args.verbose,
+        verbose: args.exec.verbose,
     };
     let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
-        verbose: args.verbose,
+        verbose: args.exec.verbose,
     });
     drills::run(playbook, drill, opts, observer, cancel).await
 }

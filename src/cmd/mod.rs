@@ -3,6 +3,7 @@
 
 mod describe;
 mod drill;
+mod execution;
 mod list;
 mod matching;
 mod note;
