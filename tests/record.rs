@@ -3,6 +3,8 @@
 //! shared state directory per test.
 
 mod common;
+#[path = "support/state.rs"]
+mod state;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -10,35 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Output, Test, unindent};
+use state::{NOW, State, alertmanager};
 use wait::wait_until;
 
-/// A fixed "now" for commands that read the clock (see `IRCTL_NOW` in the README).
-const NOW: &str = "2000-01-02T00:00:00Z";
-
-/// One state directory shared by every command of a test.
-struct State {
-    dir: tempfile::TempDir,
-}
-
+/// What only the record tests ask of the shared state directory.
 impl State {
-    fn new() -> Self {
-        State {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    /// `irctl` with this state dir, a fixed actor and a fixed clock.
-    fn irctl(&self) -> Test {
-        Test::new()
-            .env("IRCTL_STATE_DIR", &self.path().display().to_string())
-            .env("IRCTL_ACTOR", "alice")
-            .env("IRCTL_NOW", NOW)
-    }
-
     /// Runs `steps` as playbook `t` for the ad hoc incident `app=t`; returns the run id.
     fn run(&self, steps: &str, status: i32) -> String {
         let out = self
@@ -540,28 +518,6 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         .args(["note", "--incident", "INC-42", "phoned the vendor"])
         .stderr_contains("no runs or notes for incident `INC-42` yet")
         .run();
-}
-
-fn alertmanager(status: &str, ends_at: &str) -> String {
-    serde_json::json!({
-        "version": "4",
-        "status": status,
-        "receiver": "irctl",
-        "groupKey": "{}:{alertname=\"ApiDown\"}",
-        "groupLabels": { "alertname": "ApiDown" },
-        "commonLabels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
-        "commonAnnotations": { "summary": "API is down" },
-        "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": status,
-            "labels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
-            "annotations": { "summary": "API is down" },
-            "startsAt": "2000-01-01T10:00:00Z",
-            "endsAt": ends_at,
-            "fingerprint": "f00d"
-        }]
-    })
-    .to_string()
 }
 
 #[test]
