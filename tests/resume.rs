@@ -453,3 +453,40 @@ fn a_torn_last_line_is_cut_off_before_resuming() {
     assert_eq!(r.data["torn_tail_bytes"], torn.len());
     assert_eq!(ev.last().unwrap().data["status"], "succeeded");
 }
+
+#[test]
+fn a_run_id_that_leaves_the_state_dir_is_refused() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: a
+                    shell: test -f marker
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    // A failed run's timeline outside the state directory, reachable by `..`.
+    std::fs::create_dir(dir.join("elsewhere")).unwrap();
+    let outside = dir.join("elsewhere/timeline.jsonl");
+    std::fs::copy(timeline_path(dir), &outside).unwrap();
+    let before = std::fs::read(&outside).unwrap();
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    for id in ["../../elsewhere", "", "."] {
+        let refused = irctl(dir, &["resume", id]);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains(&format!("error: no run `{id}` in `state`")),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    assert_eq!(std::fs::read(&outside).unwrap(), before);
+}
