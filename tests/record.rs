@@ -472,6 +472,54 @@ fn concurrent_notes_are_all_kept_in_one_intact_chain() {
 }
 
 #[test]
+fn a_torn_note_is_cut_off_before_the_next_note_and_an_edited_line_is_not_torn() {
+    let state = State::new();
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-9", "first"])
+        .run();
+    let log = state.path().join("incidents/INC-9/timeline.jsonl");
+    // `irctl note` killed mid-write: half an event, no newline.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, br#"{"ts":"2000-01-0"#).unwrap();
+    drop(file);
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-9", "second"])
+        .stderr("")
+        .run();
+    state
+        .irctl()
+        .args(["timeline", "verify", "--incident", "INC-9"])
+        .stdout_contains("incident log of `INC-9`: chain intact, 2 events")
+        .run();
+    state
+        .irctl()
+        .args(["timeline", "--incident", "INC-9"])
+        .stdout_contains("alice: second")
+        .run();
+    // A complete line that does not parse was edited, not torn.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"{\"edited\": true}\n").unwrap();
+    drop(file);
+    let out = state
+        .irctl()
+        .args(["timeline", "--incident", "INC-9"])
+        .stderr_contains("line 3 of `")
+        .stderr_contains("is not a timeline event; skipped")
+        .run();
+    assert!(!out.stderr.contains("torn"), "{}", out.stderr);
+    state
+        .irctl()
+        .args(["timeline", "verify", "--incident", "INC-9"])
+        .status(1)
+        .stdout_contains(
+            "chain broken: line 3 is not a timeline event (missing field `ts` at column",
+        )
+        .run();
+}
+
+#[test]
 fn note_needs_a_target_and_text_and_rejects_bad_times() {
     let state = State::new();
     state

@@ -74,6 +74,9 @@ pub fn append(
     // appends one line and exits; the kernel drops the lock if it dies.
     lock.lock()
         .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+    // A note killed mid-write leaves half a line; appending after it would
+    // fuse this event into that garbage and lose it.
+    timeline::remove_torn_tail(&p)?;
     let mut writer = timeline::Writer::open(&p, run_id, incident_id, redactor)?;
     let event = writer.append(kind, data)?;
     writer.sync();
