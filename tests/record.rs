@@ -520,6 +520,21 @@ fn a_torn_note_is_cut_off_before_the_next_note_and_an_edited_line_is_not_torn() 
 }
 
 #[test]
+fn a_note_on_a_run_with_no_readable_events_is_refused() {
+    let state = State::new();
+    let run = state.run(STEPS, 0);
+    std::fs::write(state.timeline_file(&run), "").unwrap();
+    state
+        .irctl()
+        .args(["note", "--run", &run, "hello"])
+        .status(2)
+        .stderr_contains(&format!("error: run `{run}` has no readable events in `"))
+        .stderr_contains("note on the incident with `--incident ID`")
+        .run();
+    assert!(!state.path().join("incidents").exists());
+}
+
+#[test]
 fn note_needs_a_target_and_text_and_rejects_bad_times() {
     let state = State::new();
     state

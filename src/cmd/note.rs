@@ -30,10 +30,16 @@ pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
     };
     let store = open(&args.state, scope, ui)?;
     let (incident_id, run_id) = match (&args.run, &args.incident) {
-        (Some(run_id), _) => (
-            store.run(run_id)?.summary.incident_id.clone(),
-            run_id.clone(),
-        ),
+        (Some(run_id), _) => {
+            let run = store.run(run_id)?;
+            if run.summary.incident_id.is_empty() {
+                anyhow::bail!(
+                    "run `{run_id}` has no readable events in `{}`, so its incident is unknown; note on the incident with `--incident ID`",
+                    run.summary.timeline.display()
+                );
+            }
+            (run.summary.incident_id.clone(), run_id.clone())
+        }
         (None, Some(query)) => (known_incident(&store, query, ui), String::new()),
         (None, None) => {
             anyhow::bail!("name the incident (`--incident ID`) or the run (`--run RUN_ID`)")
