@@ -322,6 +322,37 @@ fn due_runs_missed_slots_once_and_never_early() {
 }
 
 #[test]
+fn a_drill_record_in_the_future_or_corrupt_never_silently_stops_drills() {
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path();
+    due_at(state, "2026-03-02T10:30:00Z");
+    // The clock was a year ahead when that ran; now it is right again.
+    let out = due_at(state, "2025-03-03T10:30:00Z");
+    assert!(
+        out.stderr.contains(
+            "warning: weekly: last drill recorded at 2026-03-02T10:30:00Z, after now (2025-03-03T10:30:00Z)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(runs(state).len(), 2);
+    // A hand-edited record is one clear input error naming the file.
+    std::fs::write(state.join("drills.json"), "{ not json").unwrap();
+    let out = Test::new()
+        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
+        .playbook("weekly.yaml", &playbook("weekly", "steps:\n  - id: s\n    shell: \"true\"\ndrill:\n  schedule: \"0 10 * * MON\"\n  incident: { title: drill, labels: { app: weekly } }\n"))
+        .args(["drill", "--due"])
+        .status(2)
+        .run();
+    assert!(
+        out.stderr
+            .contains("drills.json` is not a drill record; fix or remove it"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn overlapping_due_runs_do_not_drill_twice() {
     let test = Test::new().playbook(
         "slow.yaml",

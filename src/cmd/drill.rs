@@ -61,7 +61,19 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let mut chosen = Vec::new();
         for p in set.playbooks.iter().filter(|p| p.drill.is_some()) {
             let schedule = p.drill.as_ref().and_then(|d| d.schedule.as_deref());
-            let last = record.drills.get(&p.name).map(|r| r.last_at);
+            let mut last = record.drills.get(&p.name).map(|r| r.last_at);
+            // A last drill "in the future" (a clock that was wrong, a hand
+            // edit) would hold the drill back until then: run it now instead.
+            if let Some(at) = last.filter(|at| *at > now) {
+                ui.warn(&format!(
+                    "{}: last drill recorded at {}, after now ({}); the clock or `{}` is wrong, so it counts as never drilled",
+                    p.name,
+                    at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    state_dir.join(due::STATE_FILE).display()
+                ));
+                last = None;
+            }
             match due::due(schedule, last, now) {
                 Ok(Due::Never) => {
                     ui.errln(&format!("{}: never drilled, due now", p.name));
