@@ -490,3 +490,57 @@ fn a_run_id_that_leaves_the_state_dir_is_refused() {
     }
     assert_eq!(std::fs::read(&outside).unwrap(), before);
 }
+
+#[test]
+fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: a
+                    shell: echo from-a
+                  - id: b
+                    needs: [a]
+                    shell: test -f marker
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    let path = timeline_path(dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("from-a"));
+    std::fs::write(&path, text.replace("from-a", "from-someone-else")).unwrap();
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    let resumed = irctl(dir, &["resume", &id]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains(&format!(
+            "warning: the hash chain of run `{id}` is broken (event seq"
+        )),
+        "{}",
+        stderr(&resumed)
+    );
+    let tl = irctl::timeline::read(&path).unwrap();
+    let r = tl.events.iter().find(|e| e.kind == "run_resumed").unwrap();
+    assert!(
+        r.data["chain_broken"]
+            .as_str()
+            .is_some_and(|m| m.contains("was altered")),
+        "{:?}",
+        r.data
+    );
+    let shown = irctl(dir, &["timeline", &id]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("over a broken hash chain"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+}

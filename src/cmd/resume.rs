@@ -33,6 +33,16 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
     };
     let mut note = serde_json::Map::new();
     note.insert("previous".into(), prior.ended.as_str().into());
+    // Reused steps are taken on the timeline's word: say so when that word
+    // may have been edited, and keep the finding in the record.
+    let path = engine::timeline_path(&state_dir, &prior.run_id)?;
+    if let Some(problem) = irctl::record::verify::verify(&path)?.problem {
+        ui.warn(&format!(
+            "the hash chain of run `{}` is broken ({}); the steps it records as succeeded may have been edited",
+            prior.run_id, problem.message
+        ));
+        note.insert("chain_broken".into(), problem.message.into());
+    }
     if let Some(why) = resume::changed_playbook(&prior, playbook) {
         if !args.force {
             anyhow::bail!("{why}; pass `--force` to resume with the current file");
