@@ -535,6 +535,31 @@ fn a_note_on_a_run_with_no_readable_events_is_refused() {
 }
 
 #[test]
+fn a_note_never_waits_forever_on_a_stuck_lock_holder() {
+    let state = State::new();
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-5", "first"])
+        .run();
+    // A process stopped while holding the log's lock (here: this test).
+    let lock = std::fs::File::open(state.path().join("incidents/INC-5/timeline.lock")).unwrap();
+    lock.lock().unwrap();
+    let start = Instant::now();
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-5", "second"])
+        .status(2)
+        .stderr_contains("timeline.lock` has been locked by another irctl process for over 5s")
+        .run();
+    assert!(start.elapsed() < Duration::from_secs(30));
+    drop(lock);
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-5", "second"])
+        .run();
+}
+
+#[test]
 fn note_needs_a_target_and_text_and_rejects_bad_times() {
     let state = State::new();
     state
