@@ -353,6 +353,25 @@ fn a_drill_record_in_the_future_or_corrupt_never_silently_stops_drills() {
 }
 
 #[test]
+fn an_unusable_state_dir_is_one_input_error_before_any_drill_runs() {
+    Test::new()
+        .playbook(
+            "d.yaml",
+            &playbook(
+                "d",
+                "steps:\n  - id: s\n    shell: touch ran\ndrill:\n  incident: { title: drill, labels: { app: d } }\n",
+            ),
+        )
+        .file("state", "a file, not a directory")
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["drill", "--all"])
+        .status(2)
+        .stderr_contains("error: cannot use state directory `state`")
+        .stdout("")
+        .run();
+}
+
+#[test]
 fn overlapping_due_runs_do_not_drill_twice() {
     let test = Test::new().playbook(
         "slow.yaml",

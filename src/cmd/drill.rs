@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
 use tokio::sync::watch;
 
@@ -45,6 +46,10 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
     };
     let set = load_playbooks(&args.source, ui)?;
     let state_dir = execution::state_dir(&args.exec);
+    // An unusable state dir is the host's problem, not the drills': say so
+    // once (exit 2) instead of failing every drill with it (exit 1).
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot use state directory `{}`", state_dir.display()))?;
 
     let mut _batch = None;
     let chosen: Vec<&Playbook> = if args.due {
