@@ -230,3 +230,9 @@ pub fn remove_torn_tail(path: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("cannot truncate the torn last line of `{}`", path.display()))?;
     Ok((bytes.len() - keep) as u64)
 }
+
+/// The first `n` characters of `id` (a commit or blob id), cut on a character
+/// boundary: ids read back from a timeline may have been edited into anything.
+pub fn short_id(id: &str, n: usize) -> &str {
+    id.char_indices().nth(n).map_or(id, |(i, _)| &id[..i])
+}

@@ -544,3 +544,47 @@ fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
         String::from_utf8_lossy(&shown.stdout)
     );
 }
+
+#[test]
+fn ids_edited_into_multibyte_text_are_shortened_without_a_panic() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: a
+                    shell: test -f marker
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    let path = timeline_path(dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen(
+        r#""provenance":{"#,
+        r#""provenance":{"commit":"aéééééééé","#,
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+
+    let runs = irctl(dir, &["runs"]);
+    assert_eq!(runs.status.code(), Some(0), "{}", stderr(&runs));
+    assert!(String::from_utf8_lossy(&runs.stdout).contains("t@aééééééé "));
+    let playbook_file = dir.join("playbooks/t.yaml");
+    let changed = std::fs::read_to_string(&playbook_file).unwrap() + "# changed\n";
+    std::fs::write(&playbook_file, changed).unwrap();
+    let refused = irctl(dir, &["resume", &id]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("at commit aéééééééé ("),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -272,7 +272,7 @@ impl Observer for Progress {
                     .get("provenance")
                     .and_then(|p| p.get("commit"))
                     .and_then(|c| c.as_str())
-                    .map(|c| format!("@{}", &c[..c.len().min(8)]))
+                    .map(|c| format!("@{}", irctl::timeline::short_id(c, 8)))
                     .unwrap_or_default();
                 // The run id goes to stdout first, so scripts can capture it.
                 let _ = writeln!(std::io::stdout(), "run {}", e.run_id);

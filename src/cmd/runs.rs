@@ -35,7 +35,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
             ]);
             for s in &rows {
                 let playbook = match &s.commit {
-                    Some(c) => format!("{}@{}", s.playbook, &c[..c.len().min(8)]),
+                    Some(c) => format!("{}@{}", s.playbook, irctl::timeline::short_id(c, 8)),
                     None => s.playbook.clone(),
                 };
                 table.add_row(vec![
