@@ -574,6 +574,15 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         .status(2)
         .stderr_contains("`--at`: invalid time `10am`")
         .run();
+    // A mistyped year would skew every report: the future is refused.
+    state
+        .irctl()
+        .args(["resolve", "--incident", "x", "--at", "2100-01-01T00:00:00Z"])
+        .status(2)
+        .stderr_contains(
+            "error: `--at 2100-01-01T00:00:00Z` is in the future (now is 2000-01-02T00:00:00Z)",
+        )
+        .run();
     state
         .irctl()
         .args(["note", "--run", "20000101T000000Z-abcdef", "hello"])
