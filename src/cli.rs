@@ -64,12 +64,12 @@ pub enum Command {
     Test(TestArgs),
     /// Run playbook drills: synthetic incidents through the real engine, remediation simulated.
     #[command(
-        after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed, 1 a drill failed, 2 bad input, 130 interrupted."
+        after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed (or none was due, or another `--due` batch is running), 1 a drill failed, 2 bad input, 130 interrupted."
     )]
     Drill(DrillArgs),
     /// Continue a failed, cancelled or killed run: succeeded steps are reused, the rest run again.
     #[command(
-        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # the playbook changed since; resume with the current file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
+        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # resume with the changed playbook file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
     )]
     Resume(ResumeArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
@@ -96,7 +96,7 @@ pub enum Command {
     #[command(
         args_conflicts_with_subcommands = true,
         subcommand_negates_reqs = true,
-        after_help = "Examples:\n  irctl timeline 20240101T100000Z-a1b2c3\n  irctl timeline --incident INCIDENT_ID --format markdown\n  irctl timeline 20240101T100000Z-a1b2c3 --format json | jq '.[] | select(.type == \"step_finished\")'\n  irctl timeline verify 20240101T100000Z-a1b2c3\n\nA torn last line (a killed process) is ignored with a warning."
+        after_help = "Examples:\n  irctl timeline 20240101T100000Z-a1b2c3\n  irctl timeline --incident INCIDENT_ID --format markdown\n  irctl timeline 20240101T100000Z-a1b2c3 --format json | jq '.[] | select(.type == \"step_finished\")'\n  irctl timeline verify 20240101T100000Z-a1b2c3\n\nA torn last line (a killed process) is ignored with a warning.\n\nExit status: 0 shown, 2 no such run or incident."
     )]
     Timeline(TimelineArgs),
     /// Add a note to an incident's record: what a responder saw or did by hand.
@@ -428,7 +428,7 @@ pub struct NoteArgs {
     /// Who writes it [default: `IRCTL_ACTOR`, else your login].
     #[arg(long)]
     pub author: Option<String>,
-    /// When it happened, if not now (RFC 3339).
+    /// When it happened, if not now (RFC 3339; not in the future).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// This is when the impact was mitigated (the postmortem's "mitigated" time).
@@ -444,7 +444,7 @@ pub struct ResolveArgs {
     /// The incident (its id or file-safe id).
     #[arg(long, value_name = "ID")]
     pub incident: String,
-    /// When it was resolved, if not now (RFC 3339).
+    /// When it was resolved, if not now (RFC 3339; not in the future).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// One line on how it was resolved.
@@ -466,7 +466,7 @@ pub struct IngestArgs {
     /// Force the payload format instead of detecting it.
     #[arg(long, value_name = "FORMAT")]
     pub incident_format: Option<String>,
-    /// When it was detected or resolved, if not now (or the payload's end time) (RFC 3339).
+    /// When it was detected or resolved (RFC 3339; not in the future) [default: the payload's end time for a resolution, else now].
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     #[command(flatten)]

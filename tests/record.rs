@@ -175,6 +175,12 @@ fn timeline_shows_a_run_as_table_json_and_markdown() {
         .status(2)
         .stderr_contains("no run `20000101T000000Z-abcdef`")
         .run();
+    state
+        .irctl()
+        .args(["runs", "--playbook", "other"])
+        .stdout("")
+        .stderr_contains("no runs match these filters in `")
+        .run();
 }
 
 /// Filters for what differs between runs: times, run ids, durations, widths.

@@ -53,7 +53,13 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
                 ]);
             }
             if rows.is_empty() {
-                ui.errln(&format!("no runs in `{}`", store.dir.display()));
+                let filtered =
+                    args.incident.is_some() || args.playbook.is_some() || since.is_some();
+                ui.errln(&format!(
+                    "no runs{} in `{}`",
+                    if filtered { " match these filters" } else { "" },
+                    store.dir.display()
+                ));
             } else {
                 out.line(&table.to_string())?;
             }
