@@ -59,7 +59,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run the playbooks' tests: the real engine with canned step results, nothing executed.
     #[command(
-        after_help = "Examples:\n  irctl test\n  irctl test pg-connections-saturated --coverage\n  irctl test --report junit.xml   # for CI test reports\n\nTests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`.\n\nExit status: 0 all passed, 1 a test failed, 2 a test file is invalid or a test is broken."
+        after_help = "Examples:\n  irctl test\n  irctl test pg-connections-saturated --coverage\n  irctl test --report junit.xml   # for CI test reports\n\nTests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`.\n\nExit status: 0 all passed, 1 a test failed, 2 a test file is invalid, a test is broken, or there is no test to run."
     )]
     Test(TestArgs),
     /// Run playbook drills: synthetic incidents through the real engine, remediation simulated.
