@@ -21,6 +21,18 @@ fn playbook(steps: &str) -> String {
     )
 }
 
+/// Runs `steps` as playbook `t` for the ad hoc incident `app=t`, with the
+/// state in `state`, and expects the run to fail; the temp dir lives as long
+/// as the output.
+fn failed_run(steps: &str) -> common::Output {
+    Test::new()
+        .playbook("t.yaml", &playbook(steps))
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run()
+}
+
 /// `irctl ARGS` in `dir` with the state in `dir/state`, stdin not a terminal.
 fn irctl(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
@@ -87,11 +99,8 @@ fn count(dir: &Path, step: &str) -> usize {
 
 #[test]
 fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
+    let out = failed_run(
+        r#"
                 steps:
                   - id: a
                     shell: echo a >> count-a; echo hello-from-a
@@ -104,12 +113,7 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
                     needs: [b, side]
                     shell: echo c >> count-c; echo "a said {{ steps.a.stdout | trim }}"
                 "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     std::fs::write(dir.join("marker"), "").unwrap();
@@ -321,22 +325,14 @@ fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
 
 #[test]
 fn a_non_idempotent_step_is_not_repeated_without_approval() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
+    let out = failed_run(
+        r#"
                 steps:
                   - id: restart
                     idempotent: false
                     shell: echo r >> count-restart; test -f marker
                 "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     std::fs::write(dir.join("marker"), "").unwrap();
@@ -418,21 +414,13 @@ fn a_run_that_is_still_running_is_not_resumed() {
 
 #[test]
 fn a_torn_last_line_is_cut_off_before_resuming() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
+    let out = failed_run(
+        r#"
                 steps:
                   - id: a
                     shell: test -f marker
                 "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     // A writer killed in the middle of a line leaves half an event behind.
@@ -456,21 +444,13 @@ fn a_torn_last_line_is_cut_off_before_resuming() {
 
 #[test]
 fn a_run_id_that_leaves_the_state_dir_is_refused() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
+    let out = failed_run(
+        r#"
                 steps:
                   - id: a
                     shell: test -f marker
                 "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    );
     let dir = out.tempdir.path();
     // A failed run's timeline outside the state directory, reachable by `..`.
     std::fs::create_dir(dir.join("elsewhere")).unwrap();
@@ -493,11 +473,8 @@ fn a_run_id_that_leaves_the_state_dir_is_refused() {
 
 #[test]
 fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
+    let out = failed_run(
+        r#"
                 steps:
                   - id: a
                     shell: echo from-a
@@ -505,12 +482,7 @@ fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
                     needs: [a]
                     shell: test -f marker
                 "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     let path = timeline_path(dir);
@@ -547,21 +519,13 @@ fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
 
 #[test]
 fn ids_edited_into_multibyte_text_are_shortened_without_a_panic() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
+    let out = failed_run(
+        r#"
                 steps:
                   - id: a
                     shell: test -f marker
                 "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     let path = timeline_path(dir);
