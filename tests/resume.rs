@@ -101,18 +101,18 @@ fn count(dir: &Path, step: &str) -> usize {
 fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
     let out = failed_run(
         r#"
-                steps:
-                  - id: a
-                    shell: echo a >> count-a; echo hello-from-a
-                  - id: side
-                    shell: echo side >> count-side
-                  - id: b
-                    needs: [a]
-                    shell: echo b >> count-b; test -f marker
-                  - id: c
-                    needs: [b, side]
-                    shell: echo c >> count-c; echo "a said {{ steps.a.stdout | trim }}"
-                "#,
+        steps:
+          - id: a
+            shell: echo a >> count-a; echo hello-from-a
+          - id: side
+            shell: echo side >> count-side
+          - id: b
+            needs: [a]
+            shell: echo b >> count-b; test -f marker
+          - id: c
+            needs: [b, side]
+            shell: echo c >> count-c; echo "a said {{ steps.a.stdout | trim }}"
+        "#,
     );
     let dir = out.tempdir.path();
     let id = run_id(dir);
@@ -327,11 +327,11 @@ fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
 fn a_non_idempotent_step_is_not_repeated_without_approval() {
     let out = failed_run(
         r#"
-                steps:
-                  - id: restart
-                    idempotent: false
-                    shell: echo r >> count-restart; test -f marker
-                "#,
+        steps:
+          - id: restart
+            idempotent: false
+            shell: echo r >> count-restart; test -f marker
+        "#,
     );
     let dir = out.tempdir.path();
     let id = run_id(dir);
@@ -416,10 +416,10 @@ fn a_run_that_is_still_running_is_not_resumed() {
 fn a_torn_last_line_is_cut_off_before_resuming() {
     let out = failed_run(
         r#"
-                steps:
-                  - id: a
-                    shell: test -f marker
-                "#,
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
     );
     let dir = out.tempdir.path();
     let id = run_id(dir);
@@ -446,10 +446,10 @@ fn a_torn_last_line_is_cut_off_before_resuming() {
 fn a_run_id_that_leaves_the_state_dir_is_refused() {
     let out = failed_run(
         r#"
-                steps:
-                  - id: a
-                    shell: test -f marker
-                "#,
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
     );
     let dir = out.tempdir.path();
     // A failed run's timeline outside the state directory, reachable by `..`.
@@ -475,13 +475,13 @@ fn a_run_id_that_leaves_the_state_dir_is_refused() {
 fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
     let out = failed_run(
         r#"
-                steps:
-                  - id: a
-                    shell: echo from-a
-                  - id: b
-                    needs: [a]
-                    shell: test -f marker
-                "#,
+        steps:
+          - id: a
+            shell: echo from-a
+          - id: b
+            needs: [a]
+            shell: test -f marker
+        "#,
     );
     let dir = out.tempdir.path();
     let id = run_id(dir);
@@ -521,10 +521,10 @@ fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
 fn ids_edited_into_multibyte_text_are_shortened_without_a_panic() {
     let out = failed_run(
         r#"
-                steps:
-                  - id: a
-                    shell: test -f marker
-                "#,
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
     );
     let dir = out.tempdir.path();
     let id = run_id(dir);
