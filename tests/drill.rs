@@ -241,6 +241,11 @@ fn a_drill_whose_incident_does_not_select_its_playbook_fails_without_running() {
 
 /// Runs `irctl drill --due` at `now` over the same playbooks and state.
 fn due_at(state: &Path, now: &str) -> common::Output {
+    due_test(state, now).run()
+}
+
+/// `irctl drill --due` at `now` over a weekly and an unscheduled drill, ready to run.
+fn due_test(state: &Path, now: &str) -> Test {
     let every_monday = playbook(
         "weekly",
         r#"
@@ -268,7 +273,6 @@ fn due_at(state: &Path, now: &str) -> common::Output {
         .env("IRCTL_STATE_DIR", state.to_str().unwrap())
         .env("IRCTL_NOW", now)
         .args(["drill", "--due"])
-        .run()
 }
 
 #[test]
@@ -338,12 +342,7 @@ fn a_drill_record_in_the_future_or_corrupt_never_silently_stops_drills() {
     assert_eq!(runs(state).len(), 2);
     // A hand-edited record is one clear input error naming the file.
     std::fs::write(state.join("drills.json"), "{ not json").unwrap();
-    let out = Test::new()
-        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
-        .playbook("weekly.yaml", &playbook("weekly", "steps:\n  - id: s\n    shell: \"true\"\ndrill:\n  schedule: \"0 10 * * MON\"\n  incident: { title: drill, labels: { app: weekly } }\n"))
-        .args(["drill", "--due"])
-        .status(2)
-        .run();
+    let out = due_test(state, "2025-03-10T10:30:00Z").status(2).run();
     assert!(
         out.stderr
             .contains("drills.json` is not a drill record; fix or remove it"),
