@@ -215,6 +215,13 @@ fn unknown_incident_is_a_clear_error() {
         .status(2)
         .stderr_contains("no runs, notes or detections for incident `nope`")
         .run();
+    // A template path that never ends is an error, not a hang or an OOM.
+    State::new()
+        .irctl()
+        .args(["postmortem", "--incident", "nope", "--template", "/dev/zero"])
+        .status(2)
+        .stderr("error: cannot read template `/dev/zero`\n  caused by: larger than the 1048576-byte limit\n")
+        .run();
 }
 
 #[test]

@@ -105,7 +105,8 @@ fn read_bounded(path: &Path) -> Result<String, String> {
             MAX_TEST_FILE_BYTES / 1024 / 1024
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))
+    crate::capped::read_to_string(path, MAX_TEST_FILE_BYTES)
+        .map_err(|e| format!("cannot read: {e}"))
 }
 
 /// Finds the tests of the playbooks in `set` (loaded from `root`): inline
