@@ -624,6 +624,44 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
 }
 
 #[test]
+fn a_webhook_delivered_many_times_at_once_records_one_detection() {
+    let state = State::new();
+    let payload = state.path().with_file_name("firing.json");
+    std::fs::write(&payload, alertmanager("firing", "0001-01-01T00:00:00Z")).unwrap();
+    let children: Vec<std::process::Child> = (0..8)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
+                .env("IRCTL_STATE_DIR", state.path())
+                .env("IRCTL_NOW", NOW)
+                .arg("ingest")
+                .arg("--incident")
+                .arg(&payload)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start irctl ingest")
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for mut child in children {
+        let status = wait_until(
+            deadline,
+            Duration::from_millis(20),
+            "an ingest hung",
+            || child.try_wait().unwrap(),
+        );
+        assert!(status.success());
+    }
+    let files: Vec<_> = std::fs::read_dir(state.path().join("incidents"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let dir = files.into_iter().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(dir.join("timeline.jsonl")).unwrap();
+    assert_eq!(text.matches(r#""type":"detected""#).count(), 1, "{text}");
+}
+
+#[test]
 fn ingest_records_detection_and_resolution_and_stats_average_them() {
     let state = State::new();
     state
