@@ -371,6 +371,37 @@ fn an_unusable_state_dir_is_one_input_error_before_any_drill_runs() {
 }
 
 #[test]
+fn a_broken_playbook_file_fails_an_unattended_batch_but_not_a_named_drill() {
+    let good = playbook(
+        "good",
+        "steps:\n  - id: s\n    shell: \"true\"\ndrill:\n  incident: { title: drill, labels: { app: good } }\n",
+    );
+    let test = || {
+        Test::new()
+            .playbook("good.yaml", &good)
+            .playbook("broken.yaml", "version: 1\nname: [broken\n")
+            .env("IRCTL_STATE_DIR", "state")
+    };
+    let out = test().args(["drill", "--all"]).status(1).run();
+    assert!(
+        out.stdout.contains(
+            "playbooks/broken.yaml: the playbook file has errors, so its drill cannot run; `irctl validate` shows them"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 drills: 1 passed, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    test()
+        .args(["drill", "good"])
+        .stdout_contains("1 drill: 1 passed, 0 failed")
+        .run();
+}
+
+#[test]
 fn overlapping_due_runs_do_not_drill_twice() {
     let test = Test::new().playbook(
         "slow.yaml",

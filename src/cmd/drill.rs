@@ -124,7 +124,22 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         }
         chosen
     };
-    if chosen.is_empty() {
+    // Unattended batches must not pass over a playbook file they could not
+    // read: it is a drill that cannot run, so the batch fails until it is fixed.
+    let broken: Vec<Outcome> = if args.all || args.due {
+        let mut files: Vec<&str> = set
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.file.as_str())
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files.into_iter().map(Outcome::unreadable).collect()
+    } else {
+        Vec::new()
+    };
+    if chosen.is_empty() && broken.is_empty() {
         ui.errln(if args.due {
             "no drill is due"
         } else {
@@ -140,7 +155,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         .build()?;
     let outcomes = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
-        let mut outcomes = Vec::new();
+        let mut outcomes = broken;
         for p in chosen {
             let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
             if !outcome.interrupted {
