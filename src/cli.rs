@@ -324,10 +324,10 @@ pub struct ResumeArgs {
     pub source: SourceArgs,
 }
 
-/// Where runs, notes and their timelines are kept.
+/// Where runs, notes and their timelines (and the drill record) are kept.
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state directory [default: $XDG_STATE_HOME/irctl].
+    /// Where runs, timelines, notes and drill records are kept [default: $XDG_STATE_HOME/irctl].
     #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -521,9 +521,8 @@ pub struct ExecArgs {
     /// Steps running at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
-    /// Where runs, their timelines and the drill record are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// A dotenv file with secret values (`NAME=value`).
     #[arg(long, value_name = "FILE")]
     pub secrets_file: Option<PathBuf>,

@@ -9,15 +9,13 @@ use std::path::PathBuf;
 use tokio::sync::watch;
 
 use crate::cli::ExecArgs;
+use irctl::diagnostic;
 use irctl::playbook::Playbook;
 use irctl::secret::{self, Secret};
-use irctl::{diagnostic, engine};
 
 /// `--state-dir` (or `IRCTL_STATE_DIR`), else the default state dir.
 pub fn state_dir(exec: &ExecArgs) -> PathBuf {
-    exec.state_dir
-        .clone()
-        .unwrap_or_else(engine::default_state_dir)
+    super::record::state_dir(&exec.state)
 }
 
 /// The values of the secrets `playbook` declares, from the environment or `--secrets-file`.
