@@ -352,8 +352,8 @@ fn a_drill_record_in_the_future_or_corrupt_never_silently_stops_drills() {
 }
 
 #[test]
-fn an_unusable_state_dir_is_one_input_error_before_any_drill_runs() {
-    Test::new()
+fn an_unusable_state_dir_or_report_path_is_an_input_error_before_any_drill_runs() {
+    let out = Test::new()
         .playbook(
             "d.yaml",
             &playbook(
@@ -368,6 +368,22 @@ fn an_unusable_state_dir_is_one_input_error_before_any_drill_runs() {
         .stderr_contains("error: cannot use state directory `state`")
         .stdout("")
         .run();
+    assert!(!out.tempdir.path().join("ran").exists());
+    // A report that cannot be written is found out before any drill runs.
+    let out = Test::new()
+        .playbook(
+            "d.yaml",
+            &playbook(
+                "d",
+                "steps:\n  - id: s\n    shell: touch ran\ndrill:\n  incident: { title: drill, labels: { app: d } }\n",
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["drill", "--all", "--report", "missing/drills.xml"])
+        .status(2)
+        .stderr("error: cannot write report `missing/drills.xml`: `missing` is not a directory\n")
+        .run();
+    assert!(!out.tempdir.path().join("ran").exists());
 }
 
 #[test]

@@ -44,6 +44,17 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         })?),
         (None, None) => None,
     };
+    // Find out now, not after an hour of drills, that the report cannot be written.
+    if let Some(dir) = args.report.as_deref().and_then(std::path::Path::parent)
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "cannot write report `{}`: `{}` is not a directory",
+            args.report.as_deref().unwrap_or(dir).display(),
+            dir.display()
+        );
+    }
     let set = load_playbooks(&args.source, ui)?;
     let state_dir = execution::state_dir(&args.exec);
     // An unusable state dir is the host's problem, not the drills': say so
