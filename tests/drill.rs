@@ -352,38 +352,40 @@ fn a_drill_record_in_the_future_or_corrupt_never_silently_stops_drills() {
 }
 
 #[test]
-fn an_unusable_state_dir_or_report_path_is_an_input_error_before_any_drill_runs() {
-    let out = Test::new()
-        .playbook(
-            "d.yaml",
-            &playbook(
-                "d",
-                "steps:\n  - id: s\n    shell: touch ran\ndrill:\n  incident: { title: drill, labels: { app: d } }\n",
-            ),
-        )
-        .file("state", "a file, not a directory")
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["drill", "--all"])
-        .status(2)
-        .stderr_contains("error: cannot use state directory `state`")
-        .stdout("")
-        .run();
-    assert!(!out.tempdir.path().join("ran").exists());
-    // A report that cannot be written is found out before any drill runs.
-    let out = Test::new()
-        .playbook(
-            "d.yaml",
-            &playbook(
-                "d",
-                "steps:\n  - id: s\n    shell: touch ran\ndrill:\n  incident: { title: drill, labels: { app: d } }\n",
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["drill", "--all", "--report", "missing/drills.xml"])
-        .status(2)
-        .stderr("error: cannot write report `missing/drills.xml`: `missing` is not a directory\n")
-        .run();
-    assert!(!out.tempdir.path().join("ran").exists());
+fn an_unusable_state_dir_report_or_secrets_file_is_an_input_error_before_any_drill_runs() {
+    let yaml = playbook(
+        "d",
+        "steps:\n  - id: s\n    shell: touch ran\ndrill:\n  incident: { title: drill, labels: { app: d } }\n",
+    );
+    let drill_all = |extra: &[&str]| {
+        Test::new()
+            .playbook("d.yaml", &yaml)
+            .env("IRCTL_STATE_DIR", "state")
+            .args(["drill", "--all"])
+            .args(extra)
+            .status(2)
+            .stdout("")
+    };
+    let nothing_ran = |out: common::Output| assert!(!out.tempdir.path().join("ran").exists());
+    nothing_ran(
+        drill_all(&[])
+            .file("state", "a file, not a directory")
+            .stderr_contains("error: cannot use state directory `state`")
+            .run(),
+    );
+    nothing_ran(
+        drill_all(&["--report", "missing/drills.xml"])
+            .stderr(
+                "error: cannot write report `missing/drills.xml`: `missing` is not a directory\n",
+            )
+            .run(),
+    );
+    // The same secrets file serves every drill: unreadable, it fails them all.
+    nothing_ran(
+        drill_all(&["--secrets-file", "missing.env"])
+            .stderr_contains("error: cannot read secrets file `missing.env`")
+            .run(),
+    );
 }
 
 #[test]

@@ -55,6 +55,9 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
             dir.display()
         );
     }
+    // Likewise an unreadable or malformed `--secrets-file`: it is the same
+    // file for every drill (a secret a playbook lacks still fails only its drill).
+    irctl::secret::resolve(&[], args.exec.secrets_file.as_deref())?;
     let set = load_playbooks(&args.source, ui)?;
     let state_dir = execution::state_dir(&args.exec);
     // An unusable state dir is the host's problem, not the drills': say so
