@@ -7,7 +7,7 @@ mod common;
 mod state;
 
 use common::unindent;
-use state::{INCIDENT, State, alertmanager};
+use state::{INCIDENT, State, alertmanager, filters};
 
 const PLAYBOOK: &str = r#"
     version: 1
@@ -81,15 +81,6 @@ fn incident_with_history() -> State {
         .args(["--summary", "rolled back release 42"])
         .run();
     state
-}
-
-fn filters() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
-        (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
-        (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
-        (r"\d+d\d\dh", "[DAYS]"),
-    ]
 }
 
 #[test]

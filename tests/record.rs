@@ -165,7 +165,7 @@ fn timeline_shows_a_run_as_table_json_and_markdown() {
             .stdout
             .starts_with("| Time (UTC) | Event | Step | Details |\n")
     );
-    insta::with_settings!({ filters => filters() }, {
+    insta::with_settings!({ filters => table_filters() }, {
         insta::assert_snapshot!("timeline_table", table.stdout);
         insta::assert_snapshot!("timeline_markdown", markdown.stdout);
     });
@@ -184,16 +184,10 @@ fn timeline_shows_a_run_as_table_json_and_markdown() {
 }
 
 /// Filters for what differs between runs: times, run ids, durations, widths.
-fn filters() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
-        (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
-        (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
-        (r"\d+d\d\dh", "[DAYS]"),
-        ("─+", "───"),
-        (" {2,}", "  "),
-        (r" +\n", "\n"),
-    ]
+fn table_filters() -> Vec<(&'static str, &'static str)> {
+    let mut filters = state::filters();
+    filters.extend([("─+", "───"), (" {2,}", "  "), (r" +\n", "\n")]);
+    filters
 }
 
 #[test]

@@ -63,3 +63,13 @@ pub fn alertmanager(status: &str, ends_at: &str) -> String {
     })
     .to_string()
 }
+
+/// Snapshot filters for what differs between runs: run ids, times, durations.
+pub fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
+        (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
+        (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
+        (r"\d+d\d\dh", "[DAYS]"),
+    ]
+}
