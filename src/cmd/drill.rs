@@ -163,10 +163,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         return Ok(0);
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = execution::runtime()?;
     let outcomes = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
         let mut outcomes = broken;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::cli::ExecArgs;
@@ -35,6 +36,16 @@ pub fn unknown_playbook<'a>(name: &str, known: impl Iterator<Item = &'a str>) ->
         .map(|h| format!("; {h}"))
         .unwrap_or_default();
     anyhow::anyhow!("no playbook named `{name}`{help}")
+}
+
+/// The runtime the engine runs on: two workers are plenty for steps that
+/// mostly wait on processes and sockets.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// A receiver that gets `SIGINT` or `SIGTERM` (the signal's name) once

@@ -133,10 +133,7 @@ pub(crate) fn execute(
     incident: &irctl::incident::Incident,
     opts: RunOptions,
 ) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = execution::runtime()?;
     let color = ui.color_err();
     let result = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
