@@ -59,17 +59,17 @@ pub enum Command {
     Run(RunArgs),
     /// Run the playbooks' tests: the real engine with canned step results, nothing executed.
     #[command(
-        after_help = "Examples:\n  irctl test\n  irctl test pg-connections-saturated --coverage\n  irctl test --report junit.xml   # for CI test reports\n\nTests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`.\n\nExit status: 0 all passed, 1 a test failed, 2 a test file is invalid or a test is broken."
+        after_help = "Examples:\n  irctl test\n  irctl test pg-connections-saturated --coverage\n  irctl test --report junit.xml   # for CI test reports\n\nTests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`.\n\nExit status: 0 all passed, 1 a test failed, 2 a test file is invalid, a test is broken, or there is no test to run."
     )]
     Test(TestArgs),
     /// Run playbook drills: synthetic incidents through the real engine, remediation simulated.
     #[command(
-        after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed, 1 a drill failed, 2 bad input, 130 interrupted."
+        after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed (or none was due, or another `--due` batch is running), 1 a drill failed, 2 bad input, 130 interrupted."
     )]
     Drill(DrillArgs),
     /// Continue a failed, cancelled or killed run: succeeded steps are reused, the rest run again.
     #[command(
-        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # the playbook changed since; resume with the current file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
+        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # resume with the changed playbook file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
     )]
     Resume(ResumeArgs),
     /// Show the commits that changed a playbook's file, newest first.
@@ -101,7 +101,7 @@ pub enum Command {
     #[command(
         args_conflicts_with_subcommands = true,
         subcommand_negates_reqs = true,
-        after_help = "Examples:\n  irctl timeline 20240101T100000Z-a1b2c3\n  irctl timeline --incident INCIDENT_ID --format markdown\n  irctl timeline 20240101T100000Z-a1b2c3 --format json | jq '.[] | select(.type == \"step_finished\")'\n  irctl timeline verify 20240101T100000Z-a1b2c3\n\nA torn last line (a killed process) is ignored with a warning."
+        after_help = "Examples:\n  irctl timeline 20240101T100000Z-a1b2c3\n  irctl timeline --incident INCIDENT_ID --format markdown\n  irctl timeline 20240101T100000Z-a1b2c3 --format json | jq '.[] | select(.type == \"step_finished\")'\n  irctl timeline verify 20240101T100000Z-a1b2c3\n\nA torn last line (a killed process) is ignored with a warning.\n\nExit status: 0 shown, 2 no such run or incident."
     )]
     Timeline(TimelineArgs),
     /// Add a note to an incident's record: what a responder saw or did by hand.
@@ -281,18 +281,8 @@ pub struct RunArgs {
     /// Approve every `confirm` step without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where runs and their timelines are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// A dotenv file with secret values (`NAME=value`).
-    #[arg(long, value_name = "FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Stream every step's output while it runs.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     /// When several playbooks tie for the best match, run each of them.
     #[arg(long, conflicts_with = "playbook")]
     pub all_matching: bool,
@@ -343,18 +333,8 @@ pub struct DrillArgs {
     /// The report's format, when the file name does not say.
     #[arg(long, value_enum, requires = "report")]
     pub report_format: Option<DrillReportFormat>,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where runs, their timelines and the drill record are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// A dotenv file with secret values (`NAME=value`).
-    #[arg(long, value_name = "FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Show each drill's steps as they run.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     /// For tests only: the drill clock's current time (RFC 3339), for `--due` and the record.
     #[arg(long, env = "IRCTL_NOW", value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
@@ -374,26 +354,16 @@ pub struct ResumeArgs {
     /// Approve every `confirm` step, and re-running `idempotent: false` steps, without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where runs and their timelines are kept [default: $XDG_STATE_HOME/irctl].
-    #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// A dotenv file with secret values (`NAME=value`).
-    #[arg(long, value_name = "FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Stream every step's output while it runs.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     #[command(flatten)]
     pub source: SourceArgs,
 }
 
-/// Where runs, notes and their timelines are kept.
+/// Where runs, notes and their timelines (and the drill record) are kept.
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state directory [default: $XDG_STATE_HOME/irctl].
+    /// Where runs, timelines, notes and drill records are kept [default: $XDG_STATE_HOME/irctl].
     #[arg(long, env = "IRCTL_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -510,7 +480,7 @@ pub struct NoteArgs {
     /// Who writes it [default: `IRCTL_ACTOR`, else your login].
     #[arg(long)]
     pub author: Option<String>,
-    /// When it happened, if not now (RFC 3339).
+    /// When it happened, if not now (RFC 3339; not in the future).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// This is when the impact was mitigated (the postmortem's "mitigated" time).
@@ -526,7 +496,7 @@ pub struct ResolveArgs {
     /// The incident (its id or file-safe id).
     #[arg(long, value_name = "ID")]
     pub incident: String,
-    /// When it was resolved, if not now (RFC 3339).
+    /// When it was resolved, if not now (RFC 3339; not in the future).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// One line on how it was resolved.
@@ -548,7 +518,7 @@ pub struct IngestArgs {
     /// Force the payload format instead of detecting it.
     #[arg(long, value_name = "FORMAT")]
     pub incident_format: Option<String>,
-    /// When it was detected or resolved, if not now (or the payload's end time) (RFC 3339).
+    /// When it was detected or resolved (RFC 3339; not in the future) [default: the payload's end time for a resolution, else now].
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     #[command(flatten)]
@@ -594,4 +564,21 @@ pub struct StatsArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub state: StateArgs,
+}
+
+/// How `run`, `drill` and `resume` execute steps here: the same flags, env
+/// vars and defaults for all three.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// A dotenv file with secret values (`NAME=value`).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Stream every step's output while it runs (a drill also lists its steps).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }

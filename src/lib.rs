@@ -21,6 +21,7 @@
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
 
+pub mod capped;
 pub mod diagnostic;
 pub mod drill;
 pub mod duration;

@@ -142,7 +142,7 @@ pub fn parse_dotenv(text: &str, origin: &str) -> anyhow::Result<BTreeMap<String,
 pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap<String, Secret>> {
     let from_file = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::capped::read_to_string(path, MAX_SECRETS_FILE_BYTES)
                 .with_context(|| format!("cannot read secrets file `{}`", path.display()))?;
             parse_dotenv(&text, &path.display().to_string())?
         }
@@ -180,6 +180,9 @@ pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap
     }
     Ok(out)
 }
+
+/// Largest secrets file read: a dotenv file of a few secrets is far smaller.
+pub const MAX_SECRETS_FILE_BYTES: u64 = 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

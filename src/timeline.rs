@@ -8,7 +8,7 @@
 //! before it is written: this writer is the one choke point for secrets.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -183,14 +183,15 @@ pub struct Timeline {
 
 /// Reads a timeline, tolerating a torn last line.
 pub fn read(path: &Path) -> anyhow::Result<Timeline> {
-    let file =
-        File::open(path).with_context(|| format!("cannot open timeline `{}`", path.display()))?;
-    let mut out = Timeline::default();
-    let lines: Vec<String> = BufReader::new(file)
-        .split(b'\n')
-        .map(|l| l.map(|b| String::from_utf8_lossy(&b).into_owned()))
-        .collect::<Result<_, _>>()
+    let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read timeline `{}`", path.display()))?;
+    let mut out = Timeline::default();
+    let text = String::from_utf8_lossy(&bytes);
+    // Only a last line without its newline is torn (the writer died
+    // mid-write); a complete line that does not parse was edited, and is a
+    // bad line wherever it is.
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.split('\n').collect();
     let last = lines.len();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -198,7 +199,7 @@ pub fn read(path: &Path) -> anyhow::Result<Timeline> {
         }
         match serde_json::from_str::<Event>(line) {
             Ok(e) => out.events.push(e),
-            Err(_) if i + 1 == last => out.torn_tail = true,
+            Err(_) if i + 1 == last && !complete => out.torn_tail = true,
             Err(_) => out.bad_lines.push(i + 1),
         }
     }
@@ -228,4 +229,10 @@ pub fn remove_torn_tail(path: &Path) -> anyhow::Result<u64> {
     file.set_len(keep as u64)
         .with_context(|| format!("cannot truncate the torn last line of `{}`", path.display()))?;
     Ok((bytes.len() - keep) as u64)
+}
+
+/// The first `n` characters of `id` (a commit or blob id), cut on a character
+/// boundary: ids read back from a timeline may have been edited into anything.
+pub fn short_id(id: &str, n: usize) -> &str {
+    id.char_indices().nth(n).map_or(id, |(i, _)| &id[..i])
 }

@@ -241,6 +241,11 @@ fn a_drill_whose_incident_does_not_select_its_playbook_fails_without_running() {
 
 /// Runs `irctl drill --due` at `now` over the same playbooks and state.
 fn due_at(state: &Path, now: &str) -> common::Output {
+    due_test(state, now).run()
+}
+
+/// `irctl drill --due` at `now` over a weekly and an unscheduled drill, ready to run.
+fn due_test(state: &Path, now: &str) -> Test {
     let every_monday = playbook(
         "weekly",
         r#"
@@ -268,7 +273,6 @@ fn due_at(state: &Path, now: &str) -> common::Output {
         .env("IRCTL_STATE_DIR", state.to_str().unwrap())
         .env("IRCTL_NOW", now)
         .args(["drill", "--due"])
-        .run()
 }
 
 #[test]
@@ -319,6 +323,100 @@ fn due_runs_missed_slots_once_and_never_early() {
     assert_eq!(runs(state).len(), 2);
     due_at(state, "2026-03-23T14:00:00Z");
     assert_eq!(runs(state).len(), 2);
+}
+
+#[test]
+fn a_drill_record_in_the_future_or_corrupt_never_silently_stops_drills() {
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path();
+    due_at(state, "2026-03-02T10:30:00Z");
+    // The clock was a year ahead when that ran; now it is right again.
+    let out = due_at(state, "2025-03-03T10:30:00Z");
+    assert!(
+        out.stderr.contains(
+            "warning: weekly: last drill recorded at 2026-03-02T10:30:00Z, after now (2025-03-03T10:30:00Z)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(runs(state).len(), 2);
+    // A hand-edited record is one clear input error naming the file.
+    std::fs::write(state.join("drills.json"), "{ not json").unwrap();
+    let out = due_test(state, "2025-03-10T10:30:00Z").status(2).run();
+    assert!(
+        out.stderr
+            .contains("drills.json` is not a drill record; fix or remove it"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_unusable_state_dir_report_or_secrets_file_is_an_input_error_before_any_drill_runs() {
+    let yaml = playbook(
+        "d",
+        "steps:\n  - id: s\n    shell: touch ran\ndrill:\n  incident: { title: drill, labels: { app: d } }\n",
+    );
+    let drill_all = |extra: &[&str]| {
+        Test::new()
+            .playbook("d.yaml", &yaml)
+            .env("IRCTL_STATE_DIR", "state")
+            .args(["drill", "--all"])
+            .args(extra)
+            .status(2)
+            .stdout("")
+    };
+    let nothing_ran = |out: common::Output| assert!(!out.tempdir.path().join("ran").exists());
+    nothing_ran(
+        drill_all(&[])
+            .file("state", "a file, not a directory")
+            .stderr_contains("error: cannot use state directory `state`")
+            .run(),
+    );
+    nothing_ran(
+        drill_all(&["--report", "missing/drills.xml"])
+            .stderr(
+                "error: cannot write report `missing/drills.xml`: `missing` is not a directory\n",
+            )
+            .run(),
+    );
+    // The same secrets file serves every drill: unreadable, it fails them all.
+    nothing_ran(
+        drill_all(&["--secrets-file", "missing.env"])
+            .stderr_contains("error: cannot read secrets file `missing.env`")
+            .run(),
+    );
+}
+
+#[test]
+fn a_broken_playbook_file_fails_an_unattended_batch_but_not_a_named_drill() {
+    let good = playbook(
+        "good",
+        "steps:\n  - id: s\n    shell: \"true\"\ndrill:\n  incident: { title: drill, labels: { app: good } }\n",
+    );
+    let test = || {
+        Test::new()
+            .playbook("good.yaml", &good)
+            .playbook("broken.yaml", "version: 1\nname: [broken\n")
+            .env("IRCTL_STATE_DIR", "state")
+    };
+    let out = test().args(["drill", "--all"]).status(1).run();
+    assert!(
+        out.stdout.contains(
+            "playbooks/broken.yaml: the playbook file has errors, so its drill cannot run; `irctl validate` shows them"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 drills: 1 passed, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    test()
+        .args(["drill", "good"])
+        .stdout_contains("1 drill: 1 passed, 0 failed")
+        .run();
 }
 
 #[test]

@@ -3,60 +3,11 @@
 //! a real Git repository.
 
 mod common;
+#[path = "support/state.rs"]
+mod state;
 
-use std::path::PathBuf;
-
-use common::{Test, unindent};
-
-/// A fixed "now" for the commands that read the clock.
-const NOW: &str = "2000-01-02T00:00:00Z";
-
-struct State {
-    dir: tempfile::TempDir,
-}
-
-impl State {
-    fn new() -> Self {
-        State {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn irctl(&self) -> Test {
-        Test::new()
-            .env("IRCTL_STATE_DIR", &self.path().display().to_string())
-            .env("IRCTL_ACTOR", "alice")
-            .env("IRCTL_NOW", NOW)
-    }
-}
-
-const INCIDENT: &str = "{}:{alertname=\"ApiDown\"}";
-
-fn alertmanager(status: &str, ends_at: &str) -> String {
-    serde_json::json!({
-        "version": "4",
-        "status": status,
-        "receiver": "irctl",
-        "groupKey": INCIDENT,
-        "groupLabels": { "alertname": "ApiDown" },
-        "commonLabels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
-        "commonAnnotations": { "summary": "API is down" },
-        "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": status,
-            "labels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
-            "annotations": { "summary": "API is down" },
-            "startsAt": "2000-01-01T10:00:00Z",
-            "endsAt": ends_at,
-            "fingerprint": "f00d"
-        }]
-    })
-    .to_string()
-}
+use common::unindent;
+use state::{INCIDENT, State, alertmanager, filters};
 
 const PLAYBOOK: &str = r#"
     version: 1
@@ -130,15 +81,6 @@ fn incident_with_history() -> State {
         .args(["--summary", "rolled back release 42"])
         .run();
     state
-}
-
-fn filters() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
-        (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
-        (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
-        (r"\d+d\d\dh", "[DAYS]"),
-    ]
 }
 
 #[test]
@@ -263,6 +205,13 @@ fn unknown_incident_is_a_clear_error() {
         .args(["postmortem", "--incident", "nope"])
         .status(2)
         .stderr_contains("no runs, notes or detections for incident `nope`")
+        .run();
+    // A template path that never ends is an error, not a hang or an OOM.
+    State::new()
+        .irctl()
+        .args(["postmortem", "--incident", "nope", "--template", "/dev/zero"])
+        .status(2)
+        .stderr("error: cannot read template `/dev/zero`\n  caused by: larger than the 1048576-byte limit\n")
         .run();
 }
 

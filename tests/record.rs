@@ -3,6 +3,8 @@
 //! shared state directory per test.
 
 mod common;
+#[path = "support/state.rs"]
+mod state;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -10,35 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Output, Test, unindent};
+use state::{NOW, State, alertmanager};
 use wait::wait_until;
 
-/// A fixed "now" for commands that read the clock (see `IRCTL_NOW` in the README).
-const NOW: &str = "2000-01-02T00:00:00Z";
-
-/// One state directory shared by every command of a test.
-struct State {
-    dir: tempfile::TempDir,
-}
-
+/// What only the record tests ask of the shared state directory.
 impl State {
-    fn new() -> Self {
-        State {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    /// `irctl` with this state dir, a fixed actor and a fixed clock.
-    fn irctl(&self) -> Test {
-        Test::new()
-            .env("IRCTL_STATE_DIR", &self.path().display().to_string())
-            .env("IRCTL_ACTOR", "alice")
-            .env("IRCTL_NOW", NOW)
-    }
-
     /// Runs `steps` as playbook `t` for the ad hoc incident `app=t`; returns the run id.
     fn run(&self, steps: &str, status: i32) -> String {
         let out = self
@@ -187,7 +165,7 @@ fn timeline_shows_a_run_as_table_json_and_markdown() {
             .stdout
             .starts_with("| Time (UTC) | Event | Step | Details |\n")
     );
-    insta::with_settings!({ filters => filters() }, {
+    insta::with_settings!({ filters => table_filters() }, {
         insta::assert_snapshot!("timeline_table", table.stdout);
         insta::assert_snapshot!("timeline_markdown", markdown.stdout);
     });
@@ -197,19 +175,19 @@ fn timeline_shows_a_run_as_table_json_and_markdown() {
         .status(2)
         .stderr_contains("no run `20000101T000000Z-abcdef`")
         .run();
+    state
+        .irctl()
+        .args(["runs", "--playbook", "other"])
+        .stdout("")
+        .stderr_contains("no runs match these filters in `")
+        .run();
 }
 
 /// Filters for what differs between runs: times, run ids, durations, widths.
-fn filters() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
-        (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
-        (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
-        (r"\d+d\d\dh", "[DAYS]"),
-        ("─+", "───"),
-        (" {2,}", "  "),
-        (r" +\n", "\n"),
-    ]
+fn table_filters() -> Vec<(&'static str, &'static str)> {
+    let mut filters = state::filters();
+    filters.extend([("─+", "───"), (" {2,}", "  "), (r" +\n", "\n")]);
+    filters
 }
 
 #[test]
@@ -494,6 +472,94 @@ fn concurrent_notes_are_all_kept_in_one_intact_chain() {
 }
 
 #[test]
+fn a_torn_note_is_cut_off_before_the_next_note_and_an_edited_line_is_not_torn() {
+    let state = State::new();
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-9", "first"])
+        .run();
+    let log = state.path().join("incidents/INC-9/timeline.jsonl");
+    // `irctl note` killed mid-write: half an event, no newline.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, br#"{"ts":"2000-01-0"#).unwrap();
+    drop(file);
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-9", "second"])
+        .stderr("")
+        .run();
+    state
+        .irctl()
+        .args(["timeline", "verify", "--incident", "INC-9"])
+        .stdout_contains("incident log of `INC-9`: chain intact, 2 events")
+        .run();
+    state
+        .irctl()
+        .args(["timeline", "--incident", "INC-9"])
+        .stdout_contains("alice: second")
+        .run();
+    // A complete line that does not parse was edited, not torn.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"{\"edited\": true}\n").unwrap();
+    drop(file);
+    let out = state
+        .irctl()
+        .args(["timeline", "--incident", "INC-9"])
+        .stderr_contains("line 3 of `")
+        .stderr_contains("is not a timeline event; skipped")
+        .run();
+    assert!(!out.stderr.contains("torn"), "{}", out.stderr);
+    state
+        .irctl()
+        .args(["timeline", "verify", "--incident", "INC-9"])
+        .status(1)
+        .stdout_contains(
+            "chain broken: line 3 is not a timeline event (missing field `ts` at column",
+        )
+        .run();
+}
+
+#[test]
+fn a_note_on_a_run_with_no_readable_events_is_refused() {
+    let state = State::new();
+    let run = state.run(STEPS, 0);
+    std::fs::write(state.timeline_file(&run), "").unwrap();
+    state
+        .irctl()
+        .args(["note", "--run", &run, "hello"])
+        .status(2)
+        .stderr_contains(&format!("error: run `{run}` has no readable events in `"))
+        .stderr_contains("note on the incident with `--incident ID`")
+        .run();
+    assert!(!state.path().join("incidents").exists());
+}
+
+#[test]
+fn a_note_never_waits_forever_on_a_stuck_lock_holder() {
+    let state = State::new();
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-5", "first"])
+        .run();
+    // A process stopped while holding the log's lock (here: this test).
+    let lock = std::fs::File::open(state.path().join("incidents/INC-5/timeline.lock")).unwrap();
+    lock.lock().unwrap();
+    let start = Instant::now();
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-5", "second"])
+        .status(2)
+        .stderr_contains("timeline.lock` has been locked by another irctl process for over 5s")
+        .run();
+    assert!(start.elapsed() < Duration::from_secs(30));
+    drop(lock);
+    state
+        .irctl()
+        .args(["note", "--incident", "INC-5", "second"])
+        .run();
+}
+
+#[test]
 fn note_needs_a_target_and_text_and_rejects_bad_times() {
     let state = State::new();
     state
@@ -507,6 +573,15 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         .args(["note", "--incident", "x", "--at", "10am", "hello"])
         .status(2)
         .stderr_contains("`--at`: invalid time `10am`")
+        .run();
+    // A mistyped year would skew every report: the future is refused.
+    state
+        .irctl()
+        .args(["resolve", "--incident", "x", "--at", "2100-01-01T00:00:00Z"])
+        .status(2)
+        .stderr_contains(
+            "error: `--at 2100-01-01T00:00:00Z` is in the future (now is 2000-01-02T00:00:00Z)",
+        )
         .run();
     state
         .irctl()
@@ -542,26 +617,42 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         .run();
 }
 
-fn alertmanager(status: &str, ends_at: &str) -> String {
-    serde_json::json!({
-        "version": "4",
-        "status": status,
-        "receiver": "irctl",
-        "groupKey": "{}:{alertname=\"ApiDown\"}",
-        "groupLabels": { "alertname": "ApiDown" },
-        "commonLabels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
-        "commonAnnotations": { "summary": "API is down" },
-        "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": status,
-            "labels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
-            "annotations": { "summary": "API is down" },
-            "startsAt": "2000-01-01T10:00:00Z",
-            "endsAt": ends_at,
-            "fingerprint": "f00d"
-        }]
-    })
-    .to_string()
+#[test]
+fn a_webhook_delivered_many_times_at_once_records_one_detection() {
+    let state = State::new();
+    let payload = state.path().with_file_name("firing.json");
+    std::fs::write(&payload, alertmanager("firing", "0001-01-01T00:00:00Z")).unwrap();
+    let children: Vec<std::process::Child> = (0..8)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
+                .env("IRCTL_STATE_DIR", state.path())
+                .env("IRCTL_NOW", NOW)
+                .arg("ingest")
+                .arg("--incident")
+                .arg(&payload)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start irctl ingest")
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for mut child in children {
+        let status = wait_until(
+            deadline,
+            Duration::from_millis(20),
+            "an ingest hung",
+            || child.try_wait().unwrap(),
+        );
+        assert!(status.success());
+    }
+    let files: Vec<_> = std::fs::read_dir(state.path().join("incidents"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let dir = files.into_iter().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(dir.join("timeline.jsonl")).unwrap();
+    assert_eq!(text.matches(r#""type":"detected""#).count(), 1, "{text}");
 }
 
 #[test]

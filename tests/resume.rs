@@ -21,6 +21,18 @@ fn playbook(steps: &str) -> String {
     )
 }
 
+/// Runs `steps` as playbook `t` for the ad hoc incident `app=t`, with the
+/// state in `state`, and expects the run to fail; the temp dir lives as long
+/// as the output.
+fn failed_run(steps: &str) -> common::Output {
+    Test::new()
+        .playbook("t.yaml", &playbook(steps))
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .run()
+}
+
 /// `irctl ARGS` in `dir` with the state in `dir/state`, stdin not a terminal.
 fn irctl(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
@@ -87,29 +99,21 @@ fn count(dir: &Path, step: &str) -> usize {
 
 #[test]
 fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
-                steps:
-                  - id: a
-                    shell: echo a >> count-a; echo hello-from-a
-                  - id: side
-                    shell: echo side >> count-side
-                  - id: b
-                    needs: [a]
-                    shell: echo b >> count-b; test -f marker
-                  - id: c
-                    needs: [b, side]
-                    shell: echo c >> count-c; echo "a said {{ steps.a.stdout | trim }}"
-                "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    let out = failed_run(
+        r#"
+        steps:
+          - id: a
+            shell: echo a >> count-a; echo hello-from-a
+          - id: side
+            shell: echo side >> count-side
+          - id: b
+            needs: [a]
+            shell: echo b >> count-b; test -f marker
+          - id: c
+            needs: [b, side]
+            shell: echo c >> count-c; echo "a said {{ steps.a.stdout | trim }}"
+        "#,
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     std::fs::write(dir.join("marker"), "").unwrap();
@@ -321,22 +325,14 @@ fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
 
 #[test]
 fn a_non_idempotent_step_is_not_repeated_without_approval() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
-                steps:
-                  - id: restart
-                    idempotent: false
-                    shell: echo r >> count-restart; test -f marker
-                "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    let out = failed_run(
+        r#"
+        steps:
+          - id: restart
+            idempotent: false
+            shell: echo r >> count-restart; test -f marker
+        "#,
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     std::fs::write(dir.join("marker"), "").unwrap();
@@ -418,21 +414,13 @@ fn a_run_that_is_still_running_is_not_resumed() {
 
 #[test]
 fn a_torn_last_line_is_cut_off_before_resuming() {
-    let out = Test::new()
-        .playbook(
-            "t.yaml",
-            &playbook(
-                r#"
-                steps:
-                  - id: a
-                    shell: test -f marker
-                "#,
-            ),
-        )
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
+    let out = failed_run(
+        r#"
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
+    );
     let dir = out.tempdir.path();
     let id = run_id(dir);
     // A writer killed in the middle of a line leaves half an event behind.
@@ -452,4 +440,115 @@ fn a_torn_last_line_is_cut_off_before_resuming() {
     let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
     assert_eq!(r.data["torn_tail_bytes"], torn.len());
     assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+}
+
+#[test]
+fn a_run_id_that_leaves_the_state_dir_is_refused() {
+    let out = failed_run(
+        r#"
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
+    );
+    let dir = out.tempdir.path();
+    // A failed run's timeline outside the state directory, reachable by `..`.
+    std::fs::create_dir(dir.join("elsewhere")).unwrap();
+    let outside = dir.join("elsewhere/timeline.jsonl");
+    std::fs::copy(timeline_path(dir), &outside).unwrap();
+    let before = std::fs::read(&outside).unwrap();
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    for id in ["../../elsewhere", "", "."] {
+        let refused = irctl(dir, &["resume", id]);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains(&format!("error: no run `{id}` in `state`")),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    assert_eq!(std::fs::read(&outside).unwrap(), before);
+}
+
+#[test]
+fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
+    let out = failed_run(
+        r#"
+        steps:
+          - id: a
+            shell: echo from-a
+          - id: b
+            needs: [a]
+            shell: test -f marker
+        "#,
+    );
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    let path = timeline_path(dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("from-a"));
+    std::fs::write(&path, text.replace("from-a", "from-someone-else")).unwrap();
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    let resumed = irctl(dir, &["resume", &id]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains(&format!(
+            "warning: the hash chain of run `{id}` is broken (event seq"
+        )),
+        "{}",
+        stderr(&resumed)
+    );
+    let tl = irctl::timeline::read(&path).unwrap();
+    let r = tl.events.iter().find(|e| e.kind == "run_resumed").unwrap();
+    assert!(
+        r.data["chain_broken"]
+            .as_str()
+            .is_some_and(|m| m.contains("was altered")),
+        "{:?}",
+        r.data
+    );
+    let shown = irctl(dir, &["timeline", &id]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("over a broken hash chain"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+}
+
+#[test]
+fn ids_edited_into_multibyte_text_are_shortened_without_a_panic() {
+    let out = failed_run(
+        r#"
+        steps:
+          - id: a
+            shell: test -f marker
+        "#,
+    );
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    let path = timeline_path(dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen(
+        r#""provenance":{"#,
+        r#""provenance":{"commit":"aéééééééé","#,
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+
+    let runs = irctl(dir, &["runs"]);
+    assert_eq!(runs.status.code(), Some(0), "{}", stderr(&runs));
+    assert!(String::from_utf8_lossy(&runs.stdout).contains("t@aééééééé "));
+    let playbook_file = dir.join("playbooks/t.yaml");
+    let changed = std::fs::read_to_string(&playbook_file).unwrap() + "# changed\n";
+    std::fs::write(&playbook_file, changed).unwrap();
+    let refused = irctl(dir, &["resume", &id]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("at commit aéééééééé ("),
+        "{}",
+        stderr(&refused)
+    );
 }

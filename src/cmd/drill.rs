@@ -5,19 +5,20 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
 use tokio::sync::watch;
 
 use crate::cli::{DrillArgs, DrillReportFormat};
+use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
 use irctl::drill::due::{self, Due, Record};
 use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
-use irctl::engine::{self, Observer};
+use irctl::engine::Observer;
 use irctl::playbook::Playbook;
 use irctl::timeline::Event;
-use irctl::{diagnostic, secret};
 
 /// Runs `drill`.
 pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -43,11 +44,26 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         })?),
         (None, None) => None,
     };
+    // Find out now, not after an hour of drills, that the report cannot be written.
+    if let Some(dir) = args.report.as_deref().and_then(std::path::Path::parent)
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "cannot write report `{}`: `{}` is not a directory",
+            args.report.as_deref().unwrap_or(dir).display(),
+            dir.display()
+        );
+    }
+    // Likewise an unreadable or malformed `--secrets-file`: it is the same
+    // file for every drill (a secret a playbook lacks still fails only its drill).
+    irctl::secret::resolve(&[], args.exec.secrets_file.as_deref())?;
     let set = load_playbooks(&args.source, ui)?;
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(engine::default_state_dir);
+    let state_dir = execution::state_dir(&args.exec);
+    // An unusable state dir is the host's problem, not the drills': say so
+    // once (exit 2) instead of failing every drill with it (exit 1).
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot use state directory `{}`", state_dir.display()))?;
 
     let mut _batch = None;
     let chosen: Vec<&Playbook> = if args.due {
@@ -64,7 +80,19 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let mut chosen = Vec::new();
         for p in set.playbooks.iter().filter(|p| p.drill.is_some()) {
             let schedule = p.drill.as_ref().and_then(|d| d.schedule.as_deref());
-            let last = record.drills.get(&p.name).map(|r| r.last_at);
+            let mut last = record.drills.get(&p.name).map(|r| r.last_at);
+            // A last drill "in the future" (a clock that was wrong, a hand
+            // edit) would hold the drill back until then: run it now instead.
+            if let Some(at) = last.filter(|at| *at > now) {
+                ui.warn(&format!(
+                    "{}: last drill recorded at {}, after now ({}); the clock or `{}` is wrong, so it counts as never drilled",
+                    p.name,
+                    at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    state_dir.join(due::STATE_FILE).display()
+                ));
+                last = None;
+            }
             match due::due(schedule, last, now) {
                 Ok(Due::Never) => {
                     ui.errln(&format!("{}: never drilled, due now", p.name));
@@ -101,17 +129,31 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let mut chosen = Vec::new();
         for name in &args.names {
             let Some(p) = set.get(name) else {
-                let help =
-                    diagnostic::did_you_mean(name, set.playbooks.iter().map(|p| p.name.as_str()))
-                        .map(|h| format!("; {h}"))
-                        .unwrap_or_default();
-                anyhow::bail!("no playbook named `{name}`{help}");
+                return Err(execution::unknown_playbook(
+                    name,
+                    set.playbooks.iter().map(|p| p.name.as_str()),
+                ));
             };
             chosen.push(p);
         }
         chosen
     };
-    if chosen.is_empty() {
+    // Unattended batches must not pass over a playbook file they could not
+    // read: it is a drill that cannot run, so the batch fails until it is fixed.
+    let broken: Vec<Outcome> = if args.all || args.due {
+        let mut files: Vec<&str> = set
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.file.as_str())
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files.into_iter().map(Outcome::unreadable).collect()
+    } else {
+        Vec::new()
+    };
+    if chosen.is_empty() && broken.is_empty() {
         ui.errln(if args.due {
             "no drill is due"
         } else {
@@ -121,25 +163,10 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         return Ok(0);
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = execution::runtime()?;
     let outcomes = runtime.block_on(async {
-        let (cancel_tx, cancel_rx) = watch::channel(None);
-        tokio::spawn(async move {
-            let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return;
-            };
-            let reason = tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            let _ = cancel_tx.send(Some(reason.to_string()));
-        });
-        let mut outcomes = Vec::new();
+        let cancel_rx = cancel_on_signal();
+        let mut outcomes = broken;
         for p in chosen {
             let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
             if !outcome.interrupted {
@@ -184,25 +211,19 @@ async fn drill_one(
         Ok(d) => d,
         Err(reason) => return Outcome::refused(playbook, reason),
     };
-    let names: Vec<String> = playbook
-        .raw
-        .secrets
-        .iter()
-        .map(|s| s.value.clone())
-        .collect();
-    let secrets = match secret::resolve(&names, args.secrets_file.as_deref()) {
+    let secrets = match execution::secrets(playbook, &args.exec) {
         Ok(s) => s,
         Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
     };
     let opts = DrillOptions {
         state_dir: state_dir.to_path_buf(),
-        concurrency: usize::from(args.concurrency),
+        concurrency: usize::from(args.exec.concurrency),
         secrets,
         actor: super::run::actor(),
-        verbose: args.verbose,
+        verbose: args.exec.verbose,
     };
     let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
-        verbose: args.verbose,
+        verbose: args.exec.verbose,
     });
     drills::run(playbook, drill, opts, observer, cancel).await
 }

@@ -3,6 +3,7 @@
 
 mod describe;
 mod drill;
+mod execution;
 mod history;
 mod list;
 mod matching;

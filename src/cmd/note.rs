@@ -10,8 +10,10 @@ use crate::cmd::read_incident;
 use crate::cmd::record::{Out, at, author, open, state_dir};
 use crate::ui::Ui;
 use irctl::incident::Status;
-use irctl::record::{self, Scope, incident_log};
+use irctl::record::incident_log::{self, Appended};
+use irctl::record::{self, Scope};
 use irctl::secret::Redactor;
+use irctl::timeline::Event;
 
 fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -30,10 +32,16 @@ pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
     };
     let store = open(&args.state, scope, ui)?;
     let (incident_id, run_id) = match (&args.run, &args.incident) {
-        (Some(run_id), _) => (
-            store.run(run_id)?.summary.incident_id.clone(),
-            run_id.clone(),
-        ),
+        (Some(run_id), _) => {
+            let run = store.run(run_id)?;
+            if run.summary.incident_id.is_empty() {
+                anyhow::bail!(
+                    "run `{run_id}` has no readable events in `{}`, so its incident is unknown; note on the incident with `--incident ID`",
+                    run.summary.timeline.display()
+                );
+            }
+            (run.summary.incident_id.clone(), run_id.clone())
+        }
         (None, Some(query)) => (known_incident(&store, query, ui), String::new()),
         (None, None) => {
             anyhow::bail!("name the incident (`--incident ID`) or the run (`--run RUN_ID`)")
@@ -130,26 +138,6 @@ pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
             "resolution",
         ),
     };
-    // Alertmanager re-sends a firing group every `repeat_interval`, and a
-    // webhook may deliver twice: only a change of state is recorded, so the
-    // first detection (or resolution) keeps its time.
-    let log = incident_log::read(&dir, &incident.id)?;
-    if let Some(last) = log
-        .events
-        .iter()
-        .rev()
-        .find(|e| matches!(e.kind.as_str(), "detected" | "resolved"))
-        .filter(|e| e.kind == kind)
-    {
-        let since = record::event_time(last)
-            .map(record::show_time)
-            .unwrap_or_default();
-        Out::new(ui).line(&redactor.redact(&format!(
-            "incident {} already recorded as {kind} at {since}; nothing recorded, nothing was run",
-            incident.id
-        )))?;
-        return Ok(0);
-    }
     let data = json!({
         "at": stamp(when),
         "by": by,
@@ -158,7 +146,36 @@ pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
         "severity": incident.severity.as_str(),
         "incident": value,
     });
-    incident_log::append(&dir, &incident.id, "", kind, data, redactor.clone())?;
+    // Alertmanager re-sends a firing group every `repeat_interval`, and a
+    // webhook may deliver twice (even at once): only a change of state is
+    // recorded, so the first detection (or resolution) keeps its time.
+    let same_state = |events: &[Event]| {
+        events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind.as_str(), "detected" | "resolved"))
+            .filter(|e| e.kind == kind)
+            .cloned()
+    };
+    let appended = incident_log::append_unless(
+        &dir,
+        &incident.id,
+        "",
+        kind,
+        data,
+        redactor.clone(),
+        same_state,
+    )?;
+    if let Appended::Already(last) = appended {
+        let since = record::event_time(&last)
+            .map(record::show_time)
+            .unwrap_or_default();
+        Out::new(ui).line(&redactor.redact(&format!(
+            "incident {} already recorded as {kind} at {since}; nothing recorded, nothing was run",
+            incident.id
+        )))?;
+        return Ok(0);
+    }
     Out::new(ui).line(&redactor.redact(&format!(
         "recorded {verb} of incident {} ({}) at {}; nothing was run",
         incident.id,

@@ -12,7 +12,7 @@ use irctl::record::{Scope, postmortem};
 pub fn run(args: PostmortemArgs, ui: &Ui) -> anyhow::Result<u8> {
     let custom = match &args.template {
         Some(path) => Some(
-            std::fs::read_to_string(path)
+            irctl::capped::read_to_string(path, 1024 * 1024)
                 .with_context(|| format!("cannot read template `{}`", path.display()))?,
         ),
         None => None,

@@ -78,9 +78,20 @@ pub fn author(flag: &Option<String>) -> String {
         .unwrap_or_else(super::run::actor)
 }
 
-/// Parses an optional `--at`, as a usage error naming the flag.
+/// Parses an optional `--at`, as a usage error naming the flag. A time in
+/// the future (beyond a few minutes of clock skew) is refused: the log is
+/// append-only, so a mistyped year would skew the postmortem and `stats` for good.
 pub fn at(flag: &Option<String>) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
-    flag.as_deref()
-        .map(|t| record::parse_at(t).map_err(|e| anyhow::anyhow!("`--at`: {e}")))
-        .transpose()
+    let Some(text) = flag.as_deref() else {
+        return Ok(None);
+    };
+    let t = record::parse_at(text).map_err(|e| anyhow::anyhow!("`--at`: {e}"))?;
+    let now = record::now();
+    if t > now + chrono::Duration::minutes(5) {
+        anyhow::bail!(
+            "`--at {text}` is in the future (now is {}); record what already happened",
+            record::show_time(now)
+        );
+    }
+    Ok(Some(t))
 }

@@ -3,23 +3,18 @@
 //! `--force`, a repeat of a non-idempotent step nobody approved), and run the
 //! rest through the engine, appending to the same timeline.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use serde_json::json;
 
 use crate::cli::ResumeArgs;
+use crate::cmd::execution::{self, ask};
 use crate::cmd::{EXIT_FAILED, load_playbooks};
 use crate::ui::Ui;
 use irctl::engine::resume::{self, Ended, Resume};
 use irctl::engine::{self, RunOptions};
-use irctl::secret;
 
 /// Runs `resume`.
 pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(engine::default_state_dir);
+    let state_dir = execution::state_dir(&args.exec);
     let prior = resume::read(&state_dir, &args.run_id)?;
     if prior.ended == Ended::Succeeded {
         anyhow::bail!(
@@ -38,6 +33,16 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
     };
     let mut note = serde_json::Map::new();
     note.insert("previous".into(), prior.ended.as_str().into());
+    // Reused steps are taken on the timeline's word: say so when that word
+    // may have been edited, and keep the finding in the record.
+    let path = engine::timeline_path(&state_dir, &prior.run_id)?;
+    if let Some(problem) = irctl::record::verify::verify(&path)?.problem {
+        ui.warn(&format!(
+            "the hash chain of run `{}` is broken ({}); the steps it records as succeeded may have been edited",
+            prior.run_id, problem.message
+        ));
+        note.insert("chain_broken".into(), problem.message.into());
+    }
     if let Some(why) = resume::changed_playbook(&prior, playbook) {
         if !args.force {
             anyhow::bail!("{why}; pass `--force` to resume with the current file");
@@ -64,7 +69,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         let via = if args.yes {
             "--yes"
         } else {
-            match ask(&question) {
+            match ask(&format!("? {question}")) {
                 Some(true) => "tty",
                 Some(false) => {
                     ui.errln(&format!(
@@ -112,13 +117,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         ui.warn("the timeline ends in a torn line (the process was killed mid-write); it is cut off before resuming");
     }
 
-    let names: Vec<String> = playbook
-        .raw
-        .secrets
-        .iter()
-        .map(|s| s.value.clone())
-        .collect();
-    let secrets = secret::resolve(&names, args.secrets_file.as_deref())?;
+    let secrets = execution::secrets(playbook, &args.exec)?;
     let inputs = prior
         .inputs
         .iter()
@@ -130,9 +129,9 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         .collect();
     let opts = RunOptions {
         state_dir,
-        concurrency: usize::from(args.concurrency),
+        concurrency: usize::from(args.exec.concurrency),
         yes: args.yes,
-        verbose: args.verbose,
+        verbose: args.exec.verbose,
         drill: prior.drill,
         executor: None,
         inputs,
@@ -160,20 +159,4 @@ fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     } else {
         v.join(", ")
     }
-}
-
-/// Asks on the terminal; `None` when there is none.
-fn ask(question: &str) -> Option<bool> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "? {question} [y/N] ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok()?;
-    Some(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

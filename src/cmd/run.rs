@@ -1,18 +1,17 @@
 //! `irctl run`: choose the playbook, resolve secrets, run the engine with live
 //! progress, print the summary, and exit with the run's outcome.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 
-use tokio::sync::watch;
-
 use crate::cli::RunArgs;
+use crate::cmd::execution::{self, ask, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_index, read_incident};
 use crate::ui::Ui;
 use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::StepStatus};
+use irctl::matching;
 use irctl::playbook::Playbook;
 use irctl::timeline::Event;
-use irctl::{diagnostic, matching, secret};
 
 /// Runs `run`.
 pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -35,11 +34,10 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
     let mut chosen: Vec<(String, Option<String>)> = Vec::new();
     if let Some(name) = &args.playbook {
         let Some(p) = index.get(name) else {
-            let help =
-                diagnostic::did_you_mean(name, index.entries.iter().map(|p| p.name.as_str()))
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
-            anyhow::bail!("no playbook named `{name}`{help}");
+            return Err(execution::unknown_playbook(
+                name,
+                index.entries.iter().map(|p| p.name.as_str()),
+            ));
         };
         let labels = incident.match_labels();
         let value = minijinja::Value::from_serialize(incident.to_template_value());
@@ -88,14 +86,8 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
 
     let mut exit = 0u8;
     for (playbook, warning) in chosen {
-        let names: Vec<String> = playbook
-            .raw
-            .secrets
-            .iter()
-            .map(|s| s.value.clone())
-            .collect();
         if args.dry_run {
-            let secrets = secret::resolve(&names, args.secrets_file.as_deref()).unwrap_or_default();
+            let secrets = execution::secrets(playbook, &args.exec).unwrap_or_default();
             let plan = engine::plan::plan(playbook, &incident, &inputs, &secrets, false)?;
             let ok = print_plan(ui, playbook, &plan)?;
             if !ok {
@@ -103,15 +95,12 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             }
             continue;
         }
-        let secrets = secret::resolve(&names, args.secrets_file.as_deref())?;
+        let secrets = execution::secrets(playbook, &args.exec)?;
         let opts = RunOptions {
-            state_dir: args
-                .state_dir
-                .clone()
-                .unwrap_or_else(engine::default_state_dir),
-            concurrency: usize::from(args.concurrency),
+            state_dir: execution::state_dir(&args.exec),
+            concurrency: usize::from(args.exec.concurrency),
             yes: args.yes,
-            verbose: args.verbose,
+            verbose: args.exec.verbose,
             drill: false,
             executor: None,
             inputs: inputs.clone(),
@@ -145,25 +134,10 @@ pub(crate) fn execute(
     incident: &irctl::incident::Incident,
     opts: RunOptions,
 ) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = execution::runtime()?;
     let color = ui.color_err();
     let result = runtime.block_on(async {
-        let (cancel_tx, cancel_rx) = watch::channel(None);
-        tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
-            let reason = tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            let _ = cancel_tx.send(Some(reason.to_string()));
-        });
+        let cancel_rx = cancel_on_signal();
         let observer: Arc<dyn Observer> = Arc::new(Progress { color });
         let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer);
         engine::run(playbook, incident, opts, observer, confirmer, cancel_rx).await
@@ -296,7 +270,7 @@ impl Observer for Progress {
                     .get("provenance")
                     .and_then(|p| p.get("commit"))
                     .and_then(|c| c.as_str())
-                    .map(|c| format!("@{}", &c[..c.len().min(8)]))
+                    .map(|c| format!("@{}", irctl::timeline::short_id(c, 8)))
                     .unwrap_or_default();
                 // The run id goes to stdout first, so scripts can capture it.
                 let _ = writeln!(std::io::stdout(), "run {}", e.run_id);
@@ -390,17 +364,6 @@ struct TtyConfirmer;
 
 impl Confirmer for TtyConfirmer {
     fn confirm(&self, step: &str, question: &str) -> Option<bool> {
-        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-            return None;
-        }
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "? [{step}] {question} [y/N] ");
-        let _ = err.flush();
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).ok()?;
-        Some(matches!(
-            answer.trim().to_ascii_lowercase().as_str(),
-            "y" | "yes"
-        ))
+        ask(&format!("? [{step}] {question}"))
     }
 }

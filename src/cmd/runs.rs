@@ -35,7 +35,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
             ]);
             for s in &rows {
                 let playbook = match &s.commit {
-                    Some(c) => format!("{}@{}", s.playbook, &c[..c.len().min(8)]),
+                    Some(c) => format!("{}@{}", s.playbook, irctl::timeline::short_id(c, 8)),
                     None => s.playbook.clone(),
                 };
                 table.add_row(vec![
@@ -53,7 +53,13 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
                 ]);
             }
             if rows.is_empty() {
-                ui.errln(&format!("no runs in `{}`", store.dir.display()));
+                let filtered =
+                    args.incident.is_some() || args.playbook.is_some() || since.is_some();
+                ui.errln(&format!(
+                    "no runs{} in `{}`",
+                    if filtered { " match these filters" } else { "" },
+                    store.dir.display()
+                ));
             } else {
                 out.line(&table.to_string())?;
             }

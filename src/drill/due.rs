@@ -146,8 +146,7 @@ fn open_lock(path: &Path) -> anyhow::Result<File> {
 pub fn record(state_dir: &Path, playbook: &str, record: Record) -> anyhow::Result<()> {
     let lock_path = state_dir.join(format!("{STATE_FILE}.lock"));
     let lock = open_lock(&lock_path)?;
-    lock.lock()
-        .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+    crate::engine::lock::lock_within(&lock, &lock_path, crate::engine::lock::SHORT_LOCK_WAIT)?;
     let mut state = load(state_dir)?;
     state.version = 1;
     state.drills.insert(playbook.to_string(), record);

@@ -78,6 +78,22 @@ impl Outcome {
             interrupted: false,
         }
     }
+
+    /// A playbook file with errors, found by `--all` or `--due`: its drill,
+    /// if it has one, cannot run.
+    pub fn unreadable(file: &str) -> Self {
+        Outcome {
+            playbook: file.to_string(),
+            passed: false,
+            run_id: None,
+            duration: Duration::ZERO,
+            max_duration: None,
+            failed_step: None,
+            reason: Some("the playbook file has errors, so its drill cannot run; `irctl validate` shows them".into()),
+            timeline: None,
+            interrupted: false,
+        }
+    }
 }
 
 /// Checks what can be checked before running: there is a drill, its

@@ -71,3 +71,32 @@ pub fn acquire(
         .with_context(|| format!("cannot write lock `{}`", path.display()))?;
     Ok(RunLock { _file: file })
 }
+
+/// How long the short locks (an incident log append, a drill record update)
+/// are waited for: their holders keep them for one write, so a longer wait
+/// means a stopped or stuck process, and the command says so instead of hanging.
+pub const SHORT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes an exclusive lock on `file` (at `path`, for messages), waiting at
+/// most `limit` for its holder to let go.
+pub fn lock_within(file: &File, path: &Path, limit: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                anyhow::bail!(
+                    "`{}` has been locked by another irctl process for over {}s; if none is running, that process is stopped or stuck",
+                    path.display(),
+                    limit.as_secs()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
+            }
+        }
+    }
+}

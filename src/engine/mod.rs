@@ -396,11 +396,20 @@ pub async fn run(
     })
 }
 
-/// Reads a run's timeline, for commands that show it.
+/// Reads a run's timeline, for commands that show it. A run id is one path
+/// component: `../elsewhere` must not reach (and append to) a file outside
+/// the state directory.
 pub fn timeline_path(state_dir: &Path, run_id: &str) -> anyhow::Result<PathBuf> {
+    let one_component = matches!(
+        Path::new(run_id).components().collect::<Vec<_>>().as_slice(),
+        [std::path::Component::Normal(c)] if *c == std::ffi::OsStr::new(run_id)
+    );
     let p = run_dir(state_dir, run_id).join(timeline::FILE_NAME);
-    if !p.exists() {
-        anyhow::bail!("no run `{run_id}` in `{}`", state_dir.display());
+    if !one_component || !p.is_file() {
+        anyhow::bail!(
+            "no run `{run_id}` in `{}`; `irctl runs` lists them",
+            state_dir.display()
+        );
     }
     Ok(p)
 }

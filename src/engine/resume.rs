@@ -208,9 +208,12 @@ pub fn changed_playbook(prior: &Prior, playbook: &Playbook) -> Option<String> {
         return None;
     }
     let describe = |blob: &str, commit: Option<&str>, path: &str| {
-        let short = &blob[..blob.len().min(12)];
+        let short = timeline::short_id(blob, 12);
         match commit {
-            Some(c) => format!("blob {short} at commit {} ({path})", &c[..c.len().min(12)]),
+            Some(c) => format!(
+                "blob {short} at commit {} ({path})",
+                timeline::short_id(c, 12)
+            ),
             None => format!("blob {short} ({path})"),
         }
     };

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::incident::Incident;
 use crate::playbook::model::RawPlaybook;
+use crate::playbook::validate::yaml_diagnostic;
 use crate::secret::Secret;
-use crate::yaml::{self, Pos, YamlErrorKind};
+use crate::yaml::{self, Pos};
 
 use super::model::{
     CannedAttempt, ExpectedRun, ExpectedStep, RawTest, RawTestFile, StepExpect, TextCheck,
@@ -459,36 +460,7 @@ pub fn compile(
 
 /// Parses a `NAME.test.yaml` file; a YAML or shape problem is one finding.
 pub fn parse_file(file: &str, text: &str) -> Result<RawTestFile, Diagnostic> {
-    yaml::from_str::<RawTestFile>(text).map_err(|e| yaml_diagnostic(file, e))
-}
-
-fn yaml_diagnostic(file: &str, e: yaml::YamlError) -> Diagnostic {
-    let (code, help, width) = match &e.kind {
-        YamlErrorKind::Syntax => ("yaml-syntax", None, 1),
-        YamlErrorKind::DuplicateKey => (
-            "duplicate-key",
-            Some("remove one of the two keys".into()),
-            1,
-        ),
-        YamlErrorKind::Schema => ("test-schema", None, 1),
-        YamlErrorKind::UnknownField { field, expected } => (
-            "test-schema",
-            did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
-                Some(format!(
-                    "expected one of {}",
-                    expected
-                        .iter()
-                        .map(|e| format!("`{e}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }),
-            field.len(),
-        ),
-    };
-    Diagnostic::error(file, e.pos, code, e.message)
-        .with_optional_help(help)
-        .with_width(width)
+    yaml::from_str::<RawTestFile>(text).map_err(|e| yaml_diagnostic(file, e, "test-schema"))
 }
 
 /// Findings about a playbook's inline `tests:`, for `irctl validate`.

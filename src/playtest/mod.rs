@@ -12,7 +12,7 @@ pub mod model;
 pub mod report;
 pub mod run;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
@@ -55,7 +55,13 @@ fn test_stem(path: &Path) -> Option<&str> {
         .or_else(|| name.strip_suffix(".test.yml"))
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+/// Walks each real directory once: symlinks back up the tree (`a -> .`,
+/// `b -> .`) would otherwise multiply the paths at every level.
+fn walk(dir: &Path, depth: usize, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !seen.insert(real) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -71,7 +77,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         }
         if path.is_dir() {
             if depth < MAX_DEPTH {
-                walk(&path, depth + 1, out);
+                walk(&path, depth + 1, seen, out);
             }
         } else if test_stem(&path).is_some() {
             out.push(path);
@@ -83,7 +89,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 pub fn discover(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if root.is_dir() {
-        walk(root, 0, &mut out);
+        walk(root, 0, &mut HashSet::new(), &mut out);
     } else if test_stem(root).is_some() {
         out.push(root.to_path_buf());
     }
@@ -99,7 +105,8 @@ fn read_bounded(path: &Path) -> Result<String, String> {
             MAX_TEST_FILE_BYTES / 1024 / 1024
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))
+    crate::capped::read_to_string(path, MAX_TEST_FILE_BYTES)
+        .map_err(|e| format!("cannot read: {e}"))
 }
 
 /// Finds the tests of the playbooks in `set` (loaded from `root`): inline
@@ -197,4 +204,24 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
     }
     suite.cases = by_playbook.into_iter().flat_map(|(_, c)| c).collect();
     suite
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discover_walks_each_real_directory_once_through_symlink_loops() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("db.test.yaml"), "tests: []\n").unwrap();
+        // Three links back to the root: 3^16 paths if followed blindly.
+        for name in ["a", "b", "c"] {
+            std::os::unix::fs::symlink(".", root.join(name)).unwrap();
+        }
+        let start = std::time::Instant::now();
+        let found = discover(root);
+        assert_eq!(found, vec![root.join("db.test.yaml")]);
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
 }

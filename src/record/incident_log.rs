@@ -60,6 +60,36 @@ pub fn append(
     data: serde_json::Value,
     redactor: Redactor,
 ) -> anyhow::Result<Event> {
+    match append_unless(state_dir, incident_id, run_id, kind, data, redactor, |_| {
+        None
+    })? {
+        Appended::New(e) | Appended::Already(e) => Ok(e),
+    }
+}
+
+/// What [`append_unless`] did.
+#[derive(Debug)]
+pub enum Appended {
+    /// The event was appended.
+    New(Event),
+    /// Nothing was appended: the log already holds this event.
+    Already(Event),
+}
+
+/// Like [`append`], but first asks `already` about the log's events, read
+/// under the same lock, and appends nothing when it names one: two
+/// deliveries of the same webhook at once must record one detection, and a
+/// check made before taking the lock would let both through.
+#[allow(clippy::too_many_arguments)]
+pub fn append_unless(
+    state_dir: &Path,
+    incident_id: &str,
+    run_id: &str,
+    kind: &str,
+    data: serde_json::Value,
+    redactor: Redactor,
+    already: impl FnOnce(&[Event]) -> Option<Event>,
+) -> anyhow::Result<Appended> {
     let p = path(state_dir, incident_id);
     let dir = p.parent().unwrap_or(state_dir);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
@@ -70,15 +100,23 @@ pub fn append(
         .write(true)
         .open(&lock_path)
         .with_context(|| format!("cannot open lock `{}`", lock_path.display()))?;
-    // Blocking is right here: the holder is another `irctl note` that
-    // appends one line and exits; the kernel drops the lock if it dies.
-    lock.lock()
-        .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+    // The holder is another `irctl note` that appends one line and exits
+    // (the kernel drops the lock if it dies); a bounded wait still covers
+    // one that was stopped (Ctrl-Z) while holding it.
+    crate::engine::lock::lock_within(&lock, &lock_path, crate::engine::lock::SHORT_LOCK_WAIT)?;
+    // A note killed mid-write leaves half a line; appending after it would
+    // fuse this event into that garbage and lose it.
+    timeline::remove_torn_tail(&p)?;
+    if p.exists()
+        && let Some(found) = already(&timeline::read(&p)?.events)
+    {
+        return Ok(Appended::Already(found));
+    }
     let mut writer = timeline::Writer::open(&p, run_id, incident_id, redactor)?;
     let event = writer.append(kind, data)?;
     writer.sync();
     drop(lock);
-    Ok(event)
+    Ok(Appended::New(event))
 }
 
 /// The incident ids that have a log, as recorded in their first event.

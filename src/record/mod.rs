@@ -421,11 +421,15 @@ pub fn describe(e: &Event) -> String {
                 .and_then(|r| r.as_array())
                 .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
                 .unwrap_or_default();
-            let forced = if e.data.get("forced").and_then(|f| f.as_bool()) == Some(true) {
+            let mut forced = if e.data.get("forced").and_then(|f| f.as_bool()) == Some(true) {
                 ", forced over a changed playbook"
             } else {
                 ""
-            };
+            }
+            .to_string();
+            if e.data.get("chain_broken").is_some() {
+                forced.push_str(", over a broken hash chain");
+            }
             let reused = if reused.is_empty() {
                 "nothing".to_string()
             } else {

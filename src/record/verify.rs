@@ -94,7 +94,7 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
                     kind: Break::Corrupt,
                     line: i + 1,
                     expected_seq: 0,
-                    message: format!("line {} is not a timeline event: {e}", i + 1),
+                    message: format!("line {} is not a timeline event ({})", i + 1, reason(&e)),
                 });
             }
         }
@@ -163,6 +163,16 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
         break;
     }
     Ok(report)
+}
+
+/// serde's reason without its "at line 1 column N": each line is parsed on
+/// its own, so its line number would contradict the file's.
+fn reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((why, _)) => format!("{why} at column {}", e.column()),
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -260,34 +260,7 @@ pub fn check_file(
     let raw: RawPlaybook = match yaml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let (code, help) = match &e.kind {
-                YamlErrorKind::Syntax => ("yaml-syntax", None),
-                YamlErrorKind::DuplicateKey => (
-                    "duplicate-key",
-                    Some("remove one of the two keys".to_string()),
-                ),
-                YamlErrorKind::Schema => ("schema", None),
-                YamlErrorKind::UnknownField { field, expected } => (
-                    "schema",
-                    did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
-                        Some(format!(
-                            "expected one of {}",
-                            expected
-                                .iter()
-                                .map(|e| format!("`{e}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    }),
-                ),
-            };
-            let width = match &e.kind {
-                YamlErrorKind::UnknownField { field, .. } => field.len(),
-                _ => 1,
-            };
-            let d = Diagnostic::error(file, e.pos, code, e.message.clone())
-                .with_optional_help(help)
-                .with_width(width);
+            let d = yaml_diagnostic(file, e, "schema");
             return (None, vec![d]);
         }
     };
@@ -606,4 +579,40 @@ pub fn check_set(playbooks: &mut Vec<Playbook>) -> Vec<Diagnostic> {
         }
     });
     diags
+}
+
+/// One finding for a file that is not valid YAML or not the expected shape;
+/// `schema_code` names the shape (`schema` for playbooks, `test-schema` for
+/// test files). An unknown field gets "did you mean" or the list of fields.
+pub(crate) fn yaml_diagnostic(
+    file: &str,
+    e: yaml::YamlError,
+    schema_code: &'static str,
+) -> Diagnostic {
+    let (code, help, width) = match &e.kind {
+        YamlErrorKind::Syntax => ("yaml-syntax", None, 1),
+        YamlErrorKind::DuplicateKey => (
+            "duplicate-key",
+            Some("remove one of the two keys".to_string()),
+            1,
+        ),
+        YamlErrorKind::Schema => (schema_code, None, 1),
+        YamlErrorKind::UnknownField { field, expected } => (
+            schema_code,
+            did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
+                Some(format!(
+                    "expected one of {}",
+                    expected
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }),
+            field.len(),
+        ),
+    };
+    Diagnostic::error(file, e.pos, code, e.message)
+        .with_optional_help(help)
+        .with_width(width)
 }
