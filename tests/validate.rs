@@ -1934,3 +1934,21 @@ fn bad_flags_are_usage_errors() {
         .run();
     Test::new().status(2).stderr_contains("Usage: irctl").run();
 }
+
+/// Symlinks back up the tree (`x -> .`) are followed once, not multiplied at
+/// every level: the walk ends at once and reads each playbook once.
+#[cfg(unix)]
+#[test]
+fn symlink_loops_in_the_playbook_folder_are_walked_once() {
+    let test = Test::new()
+        .playbook("a.yaml", &valid("a"))
+        .playbook("nested/b.yml", &valid("b"));
+    let dir = test.path().join("playbooks");
+    for link in ["x", "y", "z"] {
+        std::os::unix::fs::symlink(".", dir.join(link)).unwrap();
+    }
+    std::os::unix::fs::symlink("..", dir.join("nested/up")).unwrap();
+    test.args(["validate", "--color", "never"])
+        .stderr("2 playbooks valid\n")
+        .run();
+}

@@ -4,6 +4,7 @@
 //! [`super::validate`]; a file that cannot be read becomes a finding for that
 //! file, while a path that does not exist is an input error for the command.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,18 @@ pub fn is_playbook_file(path: &Path) -> bool {
     yaml && !name.ends_with(".test.yaml") && !name.ends_with(".test.yml") && !name.starts_with('.')
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+fn walk(
+    dir: &Path,
+    depth: usize,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
+    // Each real directory once: a symlink back up the tree (`x -> .`) would
+    // otherwise multiply the walk by its fan-out at every level.
+    let real = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !seen.insert(real) {
+        return Ok(());
+    }
     let entries = fs::read_dir(dir).map_err(|source| LoadError::Io {
         path: display(dir),
         source,
@@ -84,7 +96,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadErro
         }
         if is_dir {
             if depth < MAX_DEPTH {
-                walk(&path, depth + 1, out)?;
+                walk(&path, depth + 1, seen, out)?;
             }
         } else if is_playbook_file(&path) {
             out.push(path);
@@ -106,7 +118,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
         })?;
         if meta.is_dir() {
             let before = files.len();
-            walk(path, 0, &mut files)?;
+            walk(path, 0, &mut HashSet::new(), &mut files)?;
             if files.len() == before {
                 return Err(LoadError::NoPlaybooks(display(path)));
             }
