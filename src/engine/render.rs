@@ -98,7 +98,10 @@ pub(crate) fn prepare(
         let (argv, shown) = if let Some(script) = &raw.shell {
             let script = r.render(script, Sink::Shell)?;
             let shown = json!({ "shell": script });
-            (vec!["sh".to_string(), "-c".to_string(), script], shown)
+            // The system shell by absolute path: no PATH search per step
+            // (eight failed execs on a typical PATH), and a `sh` planted
+            // earlier in PATH cannot stand in for it.
+            (vec!["/bin/sh".to_string(), "-c".to_string(), script], shown)
         } else {
             let argv = raw
                 .command

@@ -25,7 +25,7 @@ pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// What to execute.
 pub struct Invocation {
-    /// The argv; `["sh", "-c", script]` for `shell`.
+    /// The argv; `["/bin/sh", "-c", script]` for `shell`.
     pub argv: Vec<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
