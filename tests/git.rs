@@ -614,3 +614,57 @@ fn a_fetch_waits_for_the_cache_lock_and_survives_a_killed_one() {
     let out = list(&repo, &url, &[]).stderr("").run();
     assert_eq!(commit(&out), newer);
 }
+
+/// A run from Git records the commit; when the playbook has changed since,
+/// `resume` names the commit that ran, and resuming at that ref works.
+#[test]
+fn a_run_from_git_resumes_at_the_commit_that_ran() {
+    let repo = Repo::new();
+    let marker = repo.root.path().join("fixed");
+    let state = repo.root.path().join("state");
+    let step = format!("test -f {}", marker.display());
+    let text = |title: &str| {
+        format!(
+            "version: 1\nname: t\ntitle: {title}\nmatch:\n  labels: ['alertname=\"t\"']\ndrill:\n  incident: {{ title: d, labels: {{ alertname: t }} }}\nsteps:\n  - id: check\n    shell: \"{step}\"\n"
+        )
+    };
+    repo.write("playbooks/t.yaml", &text("first"));
+    let first = repo.commit("first");
+    repo.push();
+    let url = repo.file_url();
+    let cache = repo.cache();
+    let with_source = |t: Test| {
+        t.env("IRCTL_STATE_DIR", state.to_str().unwrap())
+            .args(["--repo", &url, "--cache-dir"])
+            .arg(&cache)
+    };
+    let out = with_source(irctl(&repo).args(["run", "--label", "alertname=t"]))
+        .status(1)
+        .run();
+    let run_id = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("run id")
+        .to_string();
+
+    repo.write("playbooks/t.yaml", &text("second"));
+    repo.commit("second");
+    repo.push();
+    with_source(irctl(&repo).args(["resume", &run_id]))
+        .status(2)
+        .stderr_contains(&format!(
+            "`--ref {first}` to resume with the version that ran"
+        ))
+        .run();
+
+    std::fs::write(&marker, "").unwrap();
+    with_source(irctl(&repo).args(["resume", &run_id, "--ref", &first]))
+        .stdout_contains(&format!("run {run_id} succeeded"))
+        .run();
+    irctl(&repo)
+        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
+        .args(["timeline", "verify", &run_id])
+        .run();
+}

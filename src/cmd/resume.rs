@@ -45,7 +45,14 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
     }
     if let Some(why) = resume::changed_playbook(&prior, playbook) {
         if !args.force {
-            anyhow::bail!("{why}; pass `--force` to resume with the current file");
+            // From Git, the version that ran is one flag away.
+            let pin = match (&args.source.repo, prior.provenance.get("commit")) {
+                (Some(_), Some(serde_json::Value::String(commit))) => {
+                    format!(", or `--ref {commit}` to resume with the version that ran")
+                }
+                _ => String::new(),
+            };
+            anyhow::bail!("{why}; pass `--force` to resume with the current file{pin}");
         }
         ui.warn(&format!("{why}; resuming with the current file (--force)"));
         note.insert("forced".into(), true.into());
