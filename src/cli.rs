@@ -54,7 +54,7 @@ pub enum Command {
     Match(MatchArgs),
     /// Run the playbook for an incident: its steps as a DAG, recorded in a timeline.
     #[command(
-        after_help = "Examples:\n  irctl run --incident examples/incidents/disk-filling.json\n  irctl run disk-filling-up --label instance=db-1:9100 --input threshold_percent=80\n  irctl run --incident alert.json --dry-run\n\nExit status: 0 succeeded, 1 a step failed (or no/ambiguous match, or the run is locked), 2 bad input, 130 interrupted."
+        after_help = "Examples:\n  irctl run --incident examples/incidents/disk-filling.json\n  irctl run disk-filling-up --label instance=db-1:9100 --input threshold_percent=80\n  irctl run --incident alert.json --dry-run\n\nExit status: 0 succeeded, 1 a step failed or the run timed out (or no/ambiguous match, or the run is locked), 2 bad input, 130 interrupted."
     )]
     Run(RunArgs),
     /// Run the playbooks' tests: the real engine with canned step results, nothing executed.
@@ -69,7 +69,7 @@ pub enum Command {
     Drill(DrillArgs),
     /// Continue a failed, cancelled or killed run: succeeded steps are reused, the rest run again.
     #[command(
-        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # resume with the changed playbook file\n\nExit status: 0 succeeded, 1 a step failed (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
+        after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # resume with the changed playbook file\n\nExit status: 0 succeeded, 1 a step failed or the run timed out (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
     )]
     Resume(ResumeArgs),
     /// Show the commits that changed a playbook's file, newest first.

@@ -189,6 +189,29 @@ fn a_drill_past_max_duration_is_cancelled_and_fails() {
         !marker.exists(),
         "the hung step outlived the cancelled drill"
     );
+
+    // A resumed drill is still bounded by its max_duration.
+    let dir = out.tempdir.path();
+    let run = runs(&dir.join("state"))[0].clone();
+    let run_id = run.file_name().unwrap().to_str().unwrap().to_string();
+    let start = Instant::now();
+    let resumed = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
+        .current_dir(dir)
+        .env("IRCTL_STATE_DIR", "state")
+        .env("XDG_CACHE_HOME", dir.join(".cache"))
+        .args(["resume", &run_id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    // A deadline is the work failing, not an interruption.
+    assert_eq!(resumed.status.code(), Some(1), "{resumed:?}");
+    assert!(start.elapsed() < Duration::from_secs(3), "not cancelled");
+    let ev = events(&run);
+    assert_eq!(
+        ev.iter().filter(|e| e["type"] == "run_cancelled").count(),
+        2
+    );
+    assert_eq!(ev.last().unwrap()["status"], "cancelled", "{:?}", ev.last());
 }
 
 #[test]

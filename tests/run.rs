@@ -669,3 +669,34 @@ fn pagerduty_routing_keys_in_the_payload_never_reach_the_timeline() {
         assert!(timeline.contains("\"routing_key\":\"***\""));
     }
 }
+
+/// A run-level `timeout` cancels the run and is the work failing (exit 1),
+/// not an interruption (130 is for Ctrl-C and SIGTERM).
+#[test]
+fn a_run_timeout_cancels_the_run_and_exits_1() {
+    let start = Instant::now();
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                timeout: 1s
+                steps:
+                  - id: hang
+                    shell: sleep 5
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .status(1)
+        .stdout_contains("cancelled")
+        .run();
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "not cancelled at 1s"
+    );
+    let ev = events(out.tempdir.path());
+    let cancelled = ev.iter().find(|e| e["type"] == "run_cancelled").unwrap();
+    assert_eq!(cancelled["signal"], "run timeout of 1.0s reached");
+}

@@ -145,7 +145,12 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         secrets,
         match_warning: None,
         actor,
-        deadline: None,
+        // A resumed drill is still a drill: its attempt gets the same bound.
+        deadline: if prior.drill {
+            playbook.drill.as_ref().and_then(|d| d.max_duration)
+        } else {
+            None
+        },
         resume: Some(Resume {
             run_id: prior.run_id.clone(),
             started_at: prior.started_at.clone(),

@@ -166,7 +166,15 @@ pub(crate) fn execute(
     Ok(match result.status {
         RunStatus::Succeeded => 0,
         RunStatus::Failed => EXIT_FAILED,
-        RunStatus::Cancelled => EXIT_INTERRUPTED,
+        // 130 is for a person or a supervisor stopping irctl; a deadline
+        // (the playbook's `timeout`, a drill's `max_duration`) is the work
+        // failing to get done in time.
+        RunStatus::Cancelled
+            if matches!(result.cancelled_by.as_deref(), Some("SIGINT" | "SIGTERM")) =>
+        {
+            EXIT_INTERRUPTED
+        }
+        RunStatus::Cancelled => EXIT_FAILED,
     })
 }
 
