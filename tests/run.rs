@@ -700,3 +700,40 @@ fn a_run_timeout_cancels_the_run_and_exits_1() {
     let cancelled = ev.iter().find(|e| e["type"] == "run_cancelled").unwrap();
     assert_eq!(cancelled["signal"], "run timeout of 1.0s reached");
 }
+
+/// A step is handed the outputs its templates name; one that reads `steps`
+/// as a whole still sees every finished step.
+#[test]
+fn steps_see_the_outputs_they_read_by_name_or_as_a_whole() {
+    let out = Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: a
+                    shell: echo from-a
+                  - id: b
+                    shell: echo from-b
+                  - id: by_name
+                    needs: [a, b]
+                    shell: echo "got {{ steps.b.stdout | trim }}"
+                  - id: whole
+                    needs: [by_name]
+                    shell: echo "n={{ steps | length }}"
+                "#,
+            ),
+        )
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--label", "app=t"])
+        .run();
+    let ev = events(out.tempdir.path());
+    let stdout = |id: &str| {
+        ev.iter()
+            .find(|e| e["type"] == "step_finished" && e["step"] == id)
+            .map(|e| e["stdout"].clone())
+            .unwrap()
+    };
+    assert_eq!(stdout("by_name"), "got from-b\n");
+    assert_eq!(stdout("whole"), "n=3\n");
+}

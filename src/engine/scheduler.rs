@@ -129,7 +129,10 @@ impl Scheduler<'_> {
                     {
                         Some((StepStatus::Skipped, reason))
                     } else if let Some(when) = &step.raw.when {
-                        let ctx = self.base.value(&outputs, crate::template::Sink::Text);
+                        let ctx = self.base.value(
+                            &visible_outputs(&outputs, step, steps),
+                            crate::template::Sink::Text,
+                        );
                         match crate::template::eval_bool(&when.value, &ctx) {
                             Ok(true) => None,
                             Ok(false) => Some((
@@ -167,11 +170,21 @@ impl Scheduler<'_> {
                     }
                     state[i] = State::Running;
                     running += 1;
+                    let drill_notify = if self.opts.drill {
+                        self.playbook.drill.as_ref().and_then(|d| d.notify.clone())
+                    } else {
+                        None
+                    };
                     let task = StepTask {
                         index: i,
                         playbook_step: step.clone(),
                         base: self.base.clone(),
-                        outputs: outputs.clone(),
+                        outputs: if drill_notify.is_some() {
+                            // Drill overrides are templates outside the step.
+                            outputs.clone()
+                        } else {
+                            visible_outputs(&outputs, step, steps)
+                        },
                         recorder: self.recorder.clone(),
                         confirmer: self.confirmer.clone(),
                         confirm_lock: self.confirm_lock.clone(),
@@ -180,11 +193,7 @@ impl Scheduler<'_> {
                         yes: self.opts.yes,
                         drill: self.opts.drill,
                         executor: self.opts.executor.clone(),
-                        drill_notify: if self.opts.drill {
-                            self.playbook.drill.as_ref().and_then(|d| d.notify.clone())
-                        } else {
-                            None
-                        },
+                        drill_notify,
                         verbose: self.opts.verbose,
                         actor: self.opts.actor.clone(),
                         semaphore: semaphore.clone(),
@@ -231,5 +240,26 @@ impl Scheduler<'_> {
             }
         }
         (cancelled_by, reports)
+    }
+}
+
+/// The outputs `step` may read: the ones its templates name, or all of them
+/// when a template reads `steps` as a whole. Handing every step every earlier
+/// output made a long run quadratic in time and in memory (outputs are up to
+/// a mebibyte each).
+pub(super) fn visible_outputs(
+    outputs: &serde_json::Map<String, serde_json::Value>,
+    step: &crate::playbook::Step,
+    steps: &[crate::playbook::Step],
+) -> serde_json::Map<String, serde_json::Value> {
+    match &step.reads {
+        None => outputs.clone(),
+        Some(reads) => reads
+            .iter()
+            .filter_map(|&i| {
+                let id = &steps.get(i)?.id;
+                Some((id.clone(), outputs.get(id)?.clone()))
+            })
+            .collect(),
     }
 }

@@ -83,6 +83,11 @@ pub struct Step {
     pub id: String,
     /// Indexes of the steps it needs, in the playbook's step list.
     pub needs: Vec<usize>,
+    /// Indexes of the steps whose outputs its templates read (`steps.NAME`);
+    /// `None` when one reads `steps` as a whole. Only these outputs are
+    /// handed to the step, so a long run does not copy every output into
+    /// every step.
+    pub reads: Option<Vec<usize>>,
     /// What kind of action it runs.
     pub kind: ActionKind,
     /// Resolved timeout.

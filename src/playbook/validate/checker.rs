@@ -161,8 +161,10 @@ impl<'a> Checker<'a> {
                     }
                 }
                 ("steps", Some(name)) => {
+                    self.step_reads.insert(name.to_string());
                     self.step_ref(at, width, name, segs.get(2).copied(), field, ctx)
                 }
+                ("steps", None) => self.reads_all_steps = true,
                 ("incident", Some(name)) => {
                     self.field_ref(at, width, "incident", name, INCIDENT_FIELDS)
                 }

@@ -191,6 +191,10 @@ struct Checker<'a> {
     diags: Vec<Diagnostic>,
     used_secrets: HashSet<String>,
     used_inputs: HashSet<String>,
+    /// Steps the current step's templates read by name (`steps.NAME`).
+    step_reads: HashSet<String>,
+    /// Whether a template of the current step reads `steps` as a whole.
+    reads_all_steps: bool,
 }
 
 trait WidthMut {
@@ -270,6 +274,8 @@ pub fn check_file(
         diags: Vec::new(),
         used_secrets: HashSet::new(),
         used_inputs: HashSet::new(),
+        step_reads: HashSet::new(),
+        reads_all_steps: false,
     };
     let playbook = check_playbook(&mut c, raw, provenance);
     let Checker { mut diags, .. } = c;
@@ -448,9 +454,22 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             ancestors: ancestors(i, &needs),
         };
         let kind = check_action(c, step);
+        c.step_reads.clear();
+        c.reads_all_steps = false;
         for field in step_fields(step) {
             c.check_field(&field, ROOTS, &scope);
         }
+        let reads = if c.reads_all_steps {
+            None
+        } else {
+            let mut r: Vec<usize> = c
+                .step_reads
+                .iter()
+                .filter_map(|n| ids.get(n.as_str()).copied())
+                .collect();
+            r.sort_unstable();
+            Some(r)
+        };
         if let Some(when) = &step.when
             && when.value.trim().eq_ignore_ascii_case("false")
         {
@@ -487,6 +506,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             raw: step.clone(),
             id: step.id.value.clone(),
             needs: needs[i].clone(),
+            reads,
             kind: kind.unwrap_or(ActionKind::Shell),
             timeout,
             retry,
