@@ -77,21 +77,6 @@ pub enum Command {
         after_help = "Examples:\n  irctl history disk-filling-up\n  irctl history pg-connections-saturated --repo https://git.example.com/ops/playbooks.git --limit 5\n  irctl history disk-filling-up --format json\n\nExit status: 0 ok, 2 unknown playbook or not in a Git repository."
     )]
     History(HistoryArgs),
-    /// Print the JSON Schema (draft-07) of the playbook format, for editors.
-    #[command(
-        after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
-    )]
-    Schema,
-    /// Print a shell completion script.
-    #[command(after_help = "Example:\n  irctl completions bash > /etc/bash_completion.d/irctl")]
-    Completions {
-        /// The shell.
-        #[arg(value_enum)]
-        shell: Shell,
-    },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  irctl man > /usr/local/share/man/man1/irctl.1")]
-    Man,
     /// List past runs: incident, playbook@commit, status, start, duration, drill.
     #[command(
         after_help = "Examples:\n  irctl runs\n  irctl runs --since 7d --playbook disk-filling-up\n  irctl runs --incident INCIDENT_ID --format json | jq -r '.[].run_id'"
@@ -127,6 +112,21 @@ pub enum Command {
     /// Summarise MTTD, MTTR and run outcomes across incidents (drills counted apart).
     #[command(after_help = "Examples:\n  irctl stats\n  irctl stats --since 30d --format json")]
     Stats(StatsArgs),
+    /// Print the JSON Schema (draft-07) of the playbook format, for editors.
+    #[command(
+        after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
+    )]
+    Schema,
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  irctl completions bash > /etc/bash_completion.d/irctl")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  irctl man > /usr/local/share/man/man1/irctl.1")]
+    Man,
 }
 
 /// Shells with completion support.
