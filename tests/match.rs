@@ -343,22 +343,18 @@ fn cached_summaries_follow_edits_and_never_run_a_broken_playbook() {
     write("high", 5, "echo high");
     let pb = playbooks.to_str().unwrap();
     let cache_s = cache.to_str().unwrap();
-    let selected = || {
-        Test::new()
-            .env("IRCTL_CACHE_DIR", cache_s)
-            .args([
-                "match",
-                "--playbooks",
-                pb,
-                "--label",
-                "alertname=Disk",
-                "--format",
-                "json",
-            ])
-            .run()
-            .json()["selected"]
-            .clone()
+    let match_cmd = || {
+        Test::new().env("IRCTL_CACHE_DIR", cache_s).args([
+            "match",
+            "--playbooks",
+            pb,
+            "--label",
+            "alertname=Disk",
+            "--format",
+            "json",
+        ])
     };
+    let selected = || match_cmd().run().json()["selected"].clone();
     assert_eq!(selected(), "high");
     assert!(
         cache.join("playbook-index-v1.json").exists(),
@@ -376,17 +372,7 @@ fn cached_summaries_follow_edits_and_never_run_a_broken_playbook() {
         "version: 1\nname: low\nsteps: [\n",
     )
     .unwrap();
-    let out = Test::new()
-        .env("IRCTL_CACHE_DIR", cache_s)
-        .args([
-            "match",
-            "--playbooks",
-            pb,
-            "--label",
-            "alertname=Disk",
-            "--format",
-            "json",
-        ])
+    let out = match_cmd()
         .stderr_contains("1 playbook file with errors skipped")
         .run();
     assert_eq!(out.json()["selected"], "high");
