@@ -632,11 +632,10 @@ fn a_run_from_git_resumes_at_the_commit_that_ran() {
     let first = repo.commit("first");
     repo.push();
     let url = repo.file_url();
-    let cache = repo.cache();
+    // The default cache ($XDG_CACHE_HOME/irctl), which `postmortem` reads too.
     let with_source = |t: Test| {
         t.env("IRCTL_STATE_DIR", state.to_str().unwrap())
-            .args(["--repo", &url, "--cache-dir"])
-            .arg(&cache)
+            .args(["--repo", &url])
     };
     let out = with_source(irctl(&repo).args(["run", "--label", "alertname=t"]))
         .status(1)
@@ -657,6 +656,21 @@ fn a_run_from_git_resumes_at_the_commit_that_ran() {
         .stderr_contains(&format!(
             "`--ref {first}` to resume with the version that ran"
         ))
+        .run();
+
+    // The postmortem finds the remote's commits in irctl's cache.
+    let runs = irctl(&repo)
+        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
+        .args(["runs", "--format", "json"])
+        .run()
+        .json();
+    let incident = runs[0]["incident_id"].as_str().unwrap().to_string();
+    irctl(&repo)
+        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
+        .args(["postmortem", "--incident", &incident])
+        .stdout_contains(&format!("at `{first}` in {url}"))
+        .stdout_contains("  - changed since by `")
+        .stdout_contains(" second (")
         .run();
 
     std::fs::write(&marker, "").unwrap();

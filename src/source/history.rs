@@ -33,10 +33,26 @@ pub fn file_history(
     path: &str,
     limit: usize,
 ) -> anyhow::Result<Vec<Change>> {
+    file_history_since(repo, from, None, path, limit)
+}
+
+/// [`file_history`] without the commits reachable from `since` (`since..from`):
+/// what changed in a playbook after the commit a run used.
+pub fn file_history_since(
+    repo: &Repository,
+    from: Oid,
+    since: Option<Oid>,
+    path: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<Change>> {
     let mut walk = repo.revwalk().context("cannot walk the history")?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
         .context("cannot sort the history")?;
     walk.push(from).context("cannot walk the history")?;
+    if let Some(since) = since {
+        walk.hide(since)
+            .with_context(|| format!("cannot walk the history after {since}"))?;
+    }
     let path = Path::new(path);
     // Each commit is looked at twice (as itself and as a parent): remember.
     let mut seen: HashMap<Oid, Option<Oid>> = HashMap::new();
