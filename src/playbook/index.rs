@@ -90,8 +90,6 @@ pub struct Index {
     pub entries: Vec<Entry>,
     /// Files with errors (including a duplicate playbook name), as shown to users.
     pub broken: Vec<String>,
-    /// How many files were checked in full because the cache did not know them.
-    pub checked: usize,
     sources: Vec<SourceFile>,
 }
 
@@ -139,6 +137,11 @@ fn write_cache(path: &Path, cache: &CacheFile) {
     }
 }
 
+/// The blob id of a readable file (set by [`load::with_blob_id`]).
+fn blob(s: &SourceFile) -> Option<&str> {
+    s.bytes.is_ok().then_some(s.provenance.blob.as_str())
+}
+
 fn summarize(src: SourceFile) -> Option<Summary> {
     let checked = load::check_source(src);
     if checked.diagnostics.iter().any(|d| d.is_error()) {
@@ -169,39 +172,30 @@ impl Index {
             .as_deref()
             .map(|p| read_cache(p, &key))
             .unwrap_or_default();
-        let blobs: Vec<Option<String>> = load::par_map(
-            sources.iter().map(|s| s.bytes.as_ref().ok()).collect(),
-            |b| b.map(|b| load::blob_id(b)),
-        );
-        let misses: Vec<usize> = blobs
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.as_ref().is_some_and(|b| !cache.entries.contains_key(b)))
-            .map(|(i, _)| i)
+        // Blob ids go into each file's provenance, where the full check of
+        // a chosen playbook finds them instead of hashing the file again.
+        let sources = load::par_map(sources, load::with_blob_id);
+        let misses: Vec<usize> = (0..sources.len())
+            .filter(|&i| blob(&sources[i]).is_some_and(|b| !cache.entries.contains_key(b)))
             .collect();
         let fresh = load::par_map(
             misses.iter().map(|&i| sources[i].clone()).collect(),
             summarize,
         );
         let checked = misses.len();
-        let mut seen_blobs: HashSet<&str> = HashSet::new();
         for (&i, summary) in misses.iter().zip(fresh) {
-            if let Some(blob) = &blobs[i] {
-                cache.entries.insert(blob.clone(), summary);
-            }
+            cache
+                .entries
+                .insert(sources[i].provenance.blob.clone(), summary);
         }
         let mut index = Index {
             entries: Vec::new(),
             broken: Vec::new(),
-            checked,
             sources: Vec::new(),
         };
         let mut names: HashSet<String> = HashSet::new();
         for (i, src) in sources.iter().enumerate() {
-            let summary = blobs[i].as_deref().and_then(|b| {
-                seen_blobs.insert(b);
-                cache.entries.get(b).cloned().flatten()
-            });
+            let summary = blob(src).and_then(|b| cache.entries.get(b).cloned().flatten());
             let matchers = summary.as_ref().map(|s| {
                 s.labels
                     .iter()
@@ -226,8 +220,8 @@ impl Index {
             && checked > 0
         {
             if cache.entries.len() > MAX_CACHED {
-                let keep: HashSet<String> = seen_blobs.iter().map(|b| b.to_string()).collect();
-                cache.entries.retain(|b, _| keep.contains(b));
+                let keep: HashSet<&str> = sources.iter().filter_map(blob).collect();
+                cache.entries.retain(|b, _| keep.contains(b.as_str()));
             }
             cache.build = key;
             write_cache(path, &cache);

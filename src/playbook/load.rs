@@ -174,6 +174,15 @@ pub fn blob_id(bytes: &[u8]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// `src` with its blob id in its provenance, computed when the reader did
+/// not know it.
+pub(crate) fn with_blob_id(mut src: SourceFile) -> SourceFile {
+    if let (Ok(bytes), true) = (&src.bytes, src.provenance.blob.is_empty()) {
+        src.provenance.blob = blob_id(bytes);
+    }
+    src
+}
+
 /// One file's bytes with where it came from; the unit [`from_sources`] checks.
 #[derive(Clone)]
 pub struct SourceFile {
@@ -181,7 +190,8 @@ pub struct SourceFile {
     pub path: String,
     /// The content, or the finding that explains why there is none.
     pub bytes: Result<Vec<u8>, Diagnostic>,
-    /// Provenance without `blob` and `path` (filled in here).
+    /// Provenance without `path` (filled in here); `blob` too unless the
+    /// reader already knows it (a Git tree entry, the summary index).
     pub provenance: Provenance,
 }
 
@@ -256,7 +266,11 @@ pub(crate) fn check_source(src: SourceFile) -> Checked {
             return out;
         }
     };
-    let blob = blob_id(&bytes);
+    let blob = if src.provenance.blob.is_empty() {
+        blob_id(&bytes)
+    } else {
+        src.provenance.blob.clone()
+    };
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

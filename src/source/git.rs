@@ -429,7 +429,11 @@ fn walk(
                 out.push(SourceFile {
                     path,
                     bytes,
-                    provenance: provenance.clone(),
+                    // The tree entry is the blob id: no need to hash the bytes.
+                    provenance: Provenance {
+                        blob: entry.id().to_string(),
+                        ..provenance.clone()
+                    },
                 });
             }
             _ => {}
