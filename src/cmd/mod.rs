@@ -109,10 +109,8 @@ impl Indexed {
 pub fn load_index(args: &SourceArgs, ui: &Ui) -> anyhow::Result<Indexed> {
     let mut read = read_source(args, ui)?;
     let origin = describe_origin(args, &read);
-    let cache = match &args.cache_dir {
-        Some(dir) => Some(dir.clone()),
-        None => irctl::source::default_cache_dir().ok(),
-    };
+    // Without any cache directory the index still works, it just saves nothing.
+    let cache = irctl::source::cache_dir(args.cache_dir.as_deref()).ok();
     let index = Index::build(std::mem::take(&mut read.sources), cache.as_deref());
     warn_broken(ui, &index.broken);
     if index.entries.is_empty() {

@@ -48,11 +48,8 @@ pub fn read(args: &SourceArgs, paths: &[PathBuf], ui: &Ui) -> anyhow::Result<sou
     Ok(read)
 }
 
-/// Loads the playbooks the flags name and prints the loader's warnings.
+/// Loads (reads and checks) the playbooks the flags name, printing the
+/// loader's warnings.
 pub fn load(args: &SourceArgs, paths: &[PathBuf], ui: &Ui) -> anyhow::Result<Loaded> {
-    let loaded = source::load(&spec(args, paths)?)?;
-    for w in &loaded.warnings {
-        ui.warn(w);
-    }
-    Ok(loaded)
+    Ok(read(args, paths, ui)?.load())
 }

@@ -5,6 +5,7 @@ use crate::cmd::{EXIT_FAILED, source};
 use crate::ui::Ui;
 use irctl::diagnostic::{self, Summary};
 use irctl::matching;
+use irctl::source::Spec;
 
 /// Runs `validate`.
 pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -20,10 +21,9 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
     set.diagnostics.extend(drill_findings);
     // Sibling `NAME.test.yaml` files are checked too, so a broken test fails
     // CI here already. (From a directory: `irctl test` reads tests from disk.)
-    let dirs = match (&args.source.repo, args.paths.is_empty()) {
-        (Some(_), _) => Vec::new(),
-        (None, true) => vec![args.source.playbooks.clone()],
-        (None, false) => args.paths.clone(),
+    let dirs = match source::spec(&args.source, &args.paths)? {
+        Spec::Dir(paths) => paths,
+        Spec::Git(_) => Vec::new(),
     };
     for path in dirs.iter().filter(|p| p.is_dir()) {
         let tests = irctl::playtest::collect(&set, path);

@@ -1,6 +1,7 @@
 //! Where playbooks come from: a directory, or a Git repository at a ref.
 //!
-//! [`load`] turns a [`Spec`] into a [`Loaded`] set whose playbooks carry
+//! [`read`] turns a [`Spec`] into the files of a [`Read`], which
+//! [`Read::load`] checks into a [`Loaded`] set whose playbooks carry
 //! their [`Provenance`](crate::playbook::Provenance). A Git source is read
 //! from a bare cache ([`git`]) that is fetched first — offline-first: when
 //! the fetch fails, the cached commit is used and a warning says so. A
@@ -101,11 +102,6 @@ pub fn read(spec: &Spec) -> anyhow::Result<Read> {
         }),
         Spec::Git(git) => read_git(git),
     }
-}
-
-/// Loads playbooks as `spec` says.
-pub fn load(spec: &Spec) -> anyhow::Result<Loaded> {
-    Ok(read(spec)?.load())
 }
 
 impl Read {
@@ -234,12 +230,18 @@ pub fn default_cache_dir() -> anyhow::Result<PathBuf> {
         .context("no cache directory (set `XDG_CACHE_HOME` or `HOME`, or pass `--cache-dir`)")
 }
 
+/// `--cache-dir` when given, else [`default_cache_dir`]: Git clones and the
+/// playbook summary index live side by side there.
+pub fn cache_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.to_path_buf()),
+        None => default_cache_dir(),
+    }
+}
+
 fn read_git(spec: &GitSpec) -> anyhow::Result<Read> {
     let remote = RemoteUrl::parse(&spec.repo)?;
-    let root = match &spec.cache_dir {
-        Some(d) => d.clone(),
-        None => default_cache_dir()?,
-    };
+    let root = cache_dir(spec.cache_dir.as_deref())?;
     let cache = git::Cache::of(&root, &remote);
     let shown = &remote.display;
     let git_ref = spec.git_ref.as_deref();
