@@ -253,6 +253,7 @@ pub(crate) fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync
 
 /// Checks one file: UTF-8, then [`validate::check_file`].
 pub(crate) fn check_source(src: SourceFile) -> Checked {
+    let src = with_blob_id(src);
     let mut out = Checked {
         path: src.path.clone(),
         diagnostics: Vec::new(),
@@ -265,11 +266,6 @@ pub(crate) fn check_source(src: SourceFile) -> Checked {
             out.diagnostics.push(d);
             return out;
         }
-    };
-    let blob = if src.provenance.blob.is_empty() {
-        blob_id(&bytes)
-    } else {
-        src.provenance.blob.clone()
     };
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -292,7 +288,6 @@ pub(crate) fn check_source(src: SourceFile) -> Checked {
     };
     let provenance = Provenance {
         path: src.path.clone(),
-        blob,
         ..src.provenance
     };
     let (playbook, diags) = validate::check_file(&src.path, &text, provenance);
