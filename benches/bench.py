@@ -37,6 +37,14 @@ def measure(cmd, runs, cwd=None, env=None):
     return statistics.median(walls), peak
 
 
+def report(results):
+    """Prints (case, median wall seconds, peak RSS KiB) rows as a table."""
+    width = max(len(name) for name, _, _ in results) + 1
+    print(f"{'case':{width}} {'median wall':>12} {'peak RSS':>10}")
+    for name, wall, rss in results:
+        print(f"{name:{width}} {wall * 1000:10.1f}ms {rss / 1024:8.1f}MB")
+
+
 def playbook(i):
     return f"""version: 1
 name: generated-{i:04d}
@@ -187,9 +195,7 @@ def main():
     results.append(("run: 1,000-step DAG, -c 8",
                     *measure([IRCTL, "run", "big", "--playbooks", big, "--label", "bench=big", "--concurrency", "8"], 1, env=env)))
 
-    print(f"{'case':45} {'median wall':>12} {'peak RSS':>10}")
-    for name, wall, rss in results:
-        print(f"{name:45} {wall * 1000:10.1f}ms {rss / 1024:8.1f}MB")
+    report(results)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

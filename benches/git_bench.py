@@ -118,9 +118,7 @@ def main():
     finally:
         daemon.kill()
         daemon.wait()
-    print(f"{'case':48} {'median wall':>12} {'peak RSS':>10}")
-    for name, wall, rss in results:
-        print(f"{name:48} {wall * 1000:10.1f}ms {rss / 1024:8.1f}MB")
+    bench.report(results)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -19,6 +19,13 @@ fn bundled() -> String {
     format!("{ROOT}/playbooks")
 }
 
+/// `match --playbooks <bundled> --incident INCIDENT`.
+fn match_args(incident: &str) -> Vec<String> {
+    ["match", "--playbooks", &bundled(), "--incident", incident]
+        .map(str::to_string)
+        .to_vec()
+}
+
 fn example(name: &str) -> String {
     format!("{ROOT}/examples/incidents/{name}")
 }
@@ -34,15 +41,8 @@ fn example_incidents_select_their_bundled_playbooks() {
         ("target-down.json", "scrape-target-down"),
     ] {
         let out = Test::new()
-            .args([
-                "match",
-                "--playbooks",
-                &bundled(),
-                "--incident",
-                &example(file),
-                "--format",
-                "json",
-            ])
+            .args(match_args(&example(file)))
+            .args(["--format", "json"])
             .run();
         assert_eq!(out.json()["selected"], playbook, "{file}");
     }
@@ -60,15 +60,8 @@ fn every_documented_payload_format_is_read() {
     ] {
         // Nothing in the bundled library handles these: exit 1, but the incident is read.
         let out = Test::new()
-            .args([
-                "match",
-                "--playbooks",
-                &bundled(),
-                "--incident",
-                &example(file),
-                "--format",
-                "json",
-            ])
+            .args(match_args(&example(file)))
+            .args(["--format", "json"])
             .status(1)
             .run();
         let doc = out.json();
@@ -104,28 +97,14 @@ fn the_table_explains_why_each_playbook_did_not_match() {
 fn stdin_and_forced_format() {
     let payload = std::fs::read(example("disk-filling.json")).unwrap();
     let out = Test::new()
-        .args([
-            "match",
-            "--playbooks",
-            &bundled(),
-            "--incident",
-            "-",
-            "--format",
-            "json",
-        ])
+        .args(match_args("-"))
+        .args(["--format", "json"])
         .stdin(payload.clone())
         .run();
     assert_eq!(out.json()["selected"], "disk-filling-up");
     Test::new()
-        .args([
-            "match",
-            "--playbooks",
-            &bundled(),
-            "--incident",
-            "-",
-            "--incident-format",
-            "pagerduty-event",
-        ])
+        .args(match_args("-"))
+        .args(["--incident-format", "pagerduty-event"])
         .stdin(payload)
         .status(2)
         .run();
@@ -135,20 +114,14 @@ fn stdin_and_forced_format() {
 fn bad_payloads_are_exit_2_with_a_clear_error() {
     Test::new()
         .file("bad.json", "{\n  \"version\": \"4\",\n  \"alerts\": [\n")
-        .args(["match", "--playbooks", &bundled(), "--incident", "bad.json"])
+        .args(match_args("bad.json"))
         .status(2)
         .stderr_contains("bad.json")
         .stderr_contains("line")
         .run();
     Test::new()
         .file("what.json", r#"{"hello": "world"}"#)
-        .args([
-            "match",
-            "--playbooks",
-            &bundled(),
-            "--incident",
-            "what.json",
-        ])
+        .args(match_args("what.json"))
         .status(2)
         .stderr_contains("alertmanager")
         .stderr_contains("pagerduty")
@@ -158,24 +131,18 @@ fn bad_payloads_are_exit_2_with_a_clear_error() {
             "empty.json",
             r#"{"version":"4","groupKey":"g","status":"firing","receiver":"r","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"","alerts":[]}"#,
         )
-        .args(["match", "--playbooks", &bundled(), "--incident", "empty.json"])
+        .args(match_args("empty.json"))
         .status(2)
         .run();
     let big = format!("{{\"title\": \"{}\"}}", "x".repeat(11 * 1024 * 1024));
     Test::new()
         .file("big.json", big)
-        .args(["match", "--playbooks", &bundled(), "--incident", "big.json"])
+        .args(match_args("big.json"))
         .status(2)
         .stderr_contains("big.json")
         .run();
     Test::new()
-        .args([
-            "match",
-            "--playbooks",
-            &bundled(),
-            "--incident",
-            "missing.json",
-        ])
+        .args(match_args("missing.json"))
         .status(2)
         .stderr_contains("missing.json")
         .run();
@@ -304,15 +271,8 @@ fn real_alertmanager_webhook_selects_the_playbook() {
         || hook.requests().into_iter().next().map(|r| r.body),
     );
     let out = Test::new()
-        .args([
-            "match",
-            "--playbooks",
-            &bundled(),
-            "--incident",
-            "-",
-            "--format",
-            "json",
-        ])
+        .args(match_args("-"))
+        .args(["--format", "json"])
         .stdin(payload.clone())
         .run();
     let doc = out.json();
