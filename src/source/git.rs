@@ -222,20 +222,10 @@ fn lock(path: &Path, deadline: Instant) -> anyhow::Result<File> {
         .write(true)
         .open(path)
         .with_context(|| format!("cannot open lock `{}`", path.display()))?;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                anyhow::bail!("another irctl was still fetching into the cache")
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
-            }
-        }
-    }
+    let wait = deadline.saturating_duration_since(Instant::now());
+    crate::engine::lock::lock_within(&file, path, wait)
+        .context("another irctl was still fetching into the cache")?;
+    Ok(file)
 }
 
 /// A ref that names nothing in the repository.
