@@ -155,8 +155,7 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
         let index = candidates
             .iter()
             .find_map(|c| by_file.get(c.as_str()).copied());
-        let parsed = check::parse_file(&file, &text);
-        suite.sources.insert(file.clone(), text.clone());
+        suite.sources.insert(file.clone(), text);
         let Some(index) = index else {
             let broken = candidates.iter().find(|c| set.files.contains(c));
             let (msg, help) = match broken {
@@ -176,7 +175,8 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
                 .push(Diagnostic::error(&file, Pos::new(1, 1), "test-file", msg).with_help(help));
             continue;
         };
-        let raw_file = match parsed {
+        let text = &suite.sources[&file];
+        let raw_file = match check::parse_file(&file, text) {
             Ok(f) => f,
             Err(d) => {
                 suite.diagnostics.push(d);
@@ -184,7 +184,7 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
             }
         };
         let (cases, diags) =
-            check::compile(&file, &text, &set.playbooks[index].raw, &raw_file.tests);
+            check::compile(&file, text, &set.playbooks[index].raw, &raw_file.tests);
         suite.diagnostics.extend(diags);
         let list = &mut by_playbook[index];
         for case in cases {
