@@ -59,35 +59,41 @@ fn demo() -> Test {
     Test::new().playbook("demo.yaml", &unindent(DEMO))
 }
 
+/// The demo playbook with `tests` (unindented) as its sibling `demo.test.yaml`.
+fn demo_tests(tests: &str) -> Test {
+    demo().playbook("demo.test.yaml", &unindent(tests))
+}
+
+/// The demo playbook with `tests` appended as its inline `tests:`.
+fn demo_inline(tests: &str) -> Test {
+    Test::new().playbook("demo.yaml", &format!("{}{tests}", unindent(DEMO)))
+}
+
 #[test]
 fn passing_tests_print_a_table_and_exit_zero() {
-    let out = demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: healthy host
-                    results:
-                      check: { stdout: "fine\n" }
-                      api: { http_status: 202 }
-                    expect:
-                      status: succeeded
-                      steps:
-                        check: { status: succeeded, command: "echo checking web-1" }
-                        api:
-                          request:
-                            method: POST
-                            url: https://api.example/hosts/web-1/drain
-                            body: { equals: '{"reason":"DemoDown"}' }
-                            headers: { Content-Type: application/json }
-                        fix: { status: skipped, reason: { regex: "^when was false" } }
-                        page: skipped
-                "#,
-            ),
-        )
-        .args(["test"])
-        .run();
+    let out = demo_tests(
+        r#"
+        tests:
+          - name: healthy host
+            results:
+              check: { stdout: "fine\n" }
+              api: { http_status: 202 }
+            expect:
+              status: succeeded
+              steps:
+                check: { status: succeeded, command: "echo checking web-1" }
+                api:
+                  request:
+                    method: POST
+                    url: https://api.example/hosts/web-1/drain
+                    body: { equals: '{"reason":"DemoDown"}' }
+                    headers: { Content-Type: application/json }
+                fix: { status: skipped, reason: { regex: "^when was false" } }
+                page: skipped
+        "#,
+    )
+    .args(["test"])
+    .run();
     insta::assert_snapshot!(filtered(&out.stdout), @r"
      PLAYBOOK  TEST          RESULT  DURATION
     ───────────────────────────────────────────
@@ -99,126 +105,108 @@ fn passing_tests_print_a_table_and_exit_zero() {
 
 #[test]
 fn a_failing_test_prints_expected_against_actual() {
-    let out = demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: the page names the host
-                    incident: { labels: { alertname: DemoDown, instance: web-2 } }
-                    results:
-                      check: { exit_code: 3, stderr: "connection refused\n" }
-                      api: ok
-                      page: ok
-                    expect:
-                      status: succeeded
-                      steps:
-                        check: { status: failed, attempts: 1 }
-                        fix: succeeded
-                        page:
-                          notification: { contains: "web-1 is down" }
-                          request: { url: { regex: "^https://hooks\\.slack\\.com/" } }
-                "#,
-            ),
-        )
-        .args(["test"])
-        .status(1)
-        .run();
+    let out = demo_tests(
+        r#"
+        tests:
+          - name: the page names the host
+            incident: { labels: { alertname: DemoDown, instance: web-2 } }
+            results:
+              check: { exit_code: 3, stderr: "connection refused\n" }
+              api: ok
+              page: ok
+            expect:
+              status: succeeded
+              steps:
+                check: { status: failed, attempts: 1 }
+                fix: succeeded
+                page:
+                  notification: { contains: "web-1 is down" }
+                  request: { url: { regex: "^https://hooks\\.slack\\.com/" } }
+        "#,
+    )
+    .args(["test"])
+    .status(1)
+    .run();
     insta::assert_snapshot!(filtered(&out.stdout));
 }
 
 #[test]
 fn retries_are_answered_per_attempt_without_waiting_for_backoff() {
     let started = Instant::now();
-    demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: third time lucky
-                    results:
-                      check: [fail, { exit_code: 2 }, { stdout: "broken\n" }]
-                      api: ok
-                      fix: ok
-                    expect:
-                      status: succeeded
-                      steps:
-                        check: { status: succeeded, attempts: 3 }
-                        fix: { status: succeeded, command: "systemctl restart demo" }
-                        page: skipped
-                  - name: the same failure on every attempt
-                    results:
-                      check: { exit_code: 1, stderr: "no route to host\n" }
-                      api: ok
-                      page: ok
-                    expect:
-                      status: failed
-                      steps:
-                        check: { status: failed, attempts: 3, reason: "exited with status 1" }
-                        page: { status: succeeded, notification: "web-1 is down: no route to host" }
-                "#,
-            ),
-        )
-        .args(["test"])
-        .stdout_contains("2 tests: 2 passed, 0 failed, 0 broken")
-        .run();
+    demo_tests(
+        r#"
+        tests:
+          - name: third time lucky
+            results:
+              check: [fail, { exit_code: 2 }, { stdout: "broken\n" }]
+              api: ok
+              fix: ok
+            expect:
+              status: succeeded
+              steps:
+                check: { status: succeeded, attempts: 3 }
+                fix: { status: succeeded, command: "systemctl restart demo" }
+                page: skipped
+          - name: the same failure on every attempt
+            results:
+              check: { exit_code: 1, stderr: "no route to host\n" }
+              api: ok
+              page: ok
+            expect:
+              status: failed
+              steps:
+                check: { status: failed, attempts: 3, reason: "exited with status 1" }
+                page: { status: succeeded, notification: "web-1 is down: no route to host" }
+        "#,
+    )
+    .args(["test"])
+    .stdout_contains("2 tests: 2 passed, 0 failed, 0 broken")
+    .run();
     // Two retries with a 30s backoff each would take a minute for real.
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
 fn a_timeout_result_times_the_step_out_and_escalates() {
-    demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: hanging check
-                    results:
-                      check: timeout
-                      api: { http_status: 200 }
-                      page: ok
-                    expect:
-                      status: failed
-                      steps:
-                        check: { status: timed_out, attempts: 3, reason: "timed out after 5m00s" }
-                        fix: { status: skipped, reason: "need check timed out" }
-                        page: succeeded
-                "#,
-            ),
-        )
-        .args(["test"])
-        .stdout_contains(" demo      hanging check  ok ")
-        .run();
+    demo_tests(
+        r#"
+        tests:
+          - name: hanging check
+            results:
+              check: timeout
+              api: { http_status: 200 }
+              page: ok
+            expect:
+              status: failed
+              steps:
+                check: { status: timed_out, attempts: 3, reason: "timed out after 5m00s" }
+                fix: { status: skipped, reason: "need check timed out" }
+                page: succeeded
+        "#,
+    )
+    .args(["test"])
+    .stdout_contains(" demo      hanging check  ok ")
+    .run();
 }
 
 #[test]
 fn http_results_decide_success_and_retries() {
-    demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: the drain API refuses
-                    results:
-                      check: ok
-                      api: { http_status: 409, json: { error: already draining } }
-                      page: { http_status: 404, body: no_service }
-                    expect:
-                      status: failed
-                      steps:
-                        api: { status: failed, attempts: 1, reason: 'api.example answered HTTP 409 (expected 2xx): {"error":"already draining"}' }
-                        page:
-                          status: failed
-                          reason: { contains: "the webhook was revoked or is wrong" }
-                          request: { method: POST, url: test-secret-HOOK }
-                "#,
-            ),
-        )
+    demo_tests(r#"
+        tests:
+          - name: the drain API refuses
+            results:
+              check: ok
+              api: { http_status: 409, json: { error: already draining } }
+              page: { http_status: 404, body: no_service }
+            expect:
+              status: failed
+              steps:
+                api: { status: failed, attempts: 1, reason: 'api.example answered HTTP 409 (expected 2xx): {"error":"already draining"}' }
+                page:
+                  status: failed
+                  reason: { contains: "the webhook was revoked or is wrong" }
+                  request: { method: POST, url: test-secret-HOOK }
+        "#)
         .args(["test"])
         .stdout_contains("1 test: 1 passed")
         .run();
@@ -226,27 +214,23 @@ fn http_results_decide_success_and_retries() {
 
 #[test]
 fn a_step_without_a_canned_result_is_an_error_not_a_pass() {
-    let out = demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: forgot the fix
-                    results:
-                      check: { stdout: "broken\n" }
-                      api: ok
-                  - name: too few attempts
-                    results:
-                      check: [fail]
-                      api: ok
-                      page: ok
-                "#,
-            ),
-        )
-        .args(["test"])
-        .status(2)
-        .run();
+    let out = demo_tests(
+        r#"
+        tests:
+          - name: forgot the fix
+            results:
+              check: { stdout: "broken\n" }
+              api: ok
+          - name: too few attempts
+            results:
+              check: [fail]
+              api: ok
+              page: ok
+        "#,
+    )
+    .args(["test"])
+    .status(2)
+    .run();
     assert!(
         out.stdout.contains(
             "error: step `fix` ran but the test has no canned result for it (add `results: { fix: ok }`)"
@@ -266,21 +250,15 @@ fn a_step_without_a_canned_result_is_an_error_not_a_pass() {
 
 #[test]
 fn a_bad_test_file_points_at_file_line_and_column() {
-    demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: typo
-                    results:
-                      chek: ok
-                    expect:
-                      steps:
-                        check: { command: { regex: "a(" } }
-                "#,
-            ),
-        )
+    demo_tests(r#"
+        tests:
+          - name: typo
+            results:
+              chek: ok
+            expect:
+              steps:
+                check: { command: { regex: "a(" } }
+        "#)
         .args(["test"])
         .status(2)
         .stderr_contains(
@@ -295,8 +273,7 @@ fn a_bad_test_file_points_at_file_line_and_column() {
 
 #[test]
 fn an_unknown_field_in_a_test_file_is_a_located_error() {
-    demo()
-        .playbook("demo.test.yaml", "tests:\n  - name: x\n    expected: {}\n")
+    demo_tests("tests:\n  - name: x\n    expected: {}\n")
         .args(["test"])
         .status(2)
         .stderr_contains(
@@ -308,21 +285,13 @@ fn an_unknown_field_in_a_test_file_is_a_located_error() {
 
 #[test]
 fn inline_tests_run_and_are_checked_by_validate() {
-    let inline = format!(
-        "{}tests:\n  - name: inline\n    results: {{ check: ok, api: ok }}\n    expect: {{ status: succeeded }}\n",
-        unindent(DEMO)
-    );
-    Test::new()
-        .playbook("demo.yaml", &inline)
-        .args(["test"])
-        .stdout_contains(" demo      inline  ok ")
-        .run();
-    let broken = format!(
-        "{}tests:\n  - name: inline\n    results: {{ chek: ok }}\n",
-        unindent(DEMO)
-    );
-    Test::new()
-        .playbook("demo.yaml", &broken)
+    demo_inline(
+        "tests:\n  - name: inline\n    results: { check: ok, api: ok }\n    expect: { status: succeeded }\n",
+    )
+    .args(["test"])
+    .stdout_contains(" demo      inline  ok ")
+    .run();
+    demo_inline("tests:\n  - name: inline\n    results: { chek: ok }\n")
         .args(["validate"])
         .status(1)
         .stderr_contains(
@@ -333,11 +302,7 @@ fn inline_tests_run_and_are_checked_by_validate() {
 
 #[test]
 fn validate_checks_sibling_test_files() {
-    demo()
-        .playbook(
-            "demo.test.yaml",
-            "tests:\n  - name: x\n    inputs: { hostt: a }\n",
-        )
+    demo_tests("tests:\n  - name: x\n    inputs: { hostt: a }\n")
         .args(["validate"])
         .status(1)
         .stderr_contains(
@@ -362,26 +327,22 @@ fn a_test_file_without_its_playbook_is_an_error() {
 
 #[test]
 fn junit_report_parses_with_one_testcase_per_test() {
-    let out = demo()
-        .playbook(
-            "demo.test.yaml",
-            &unindent(
-                r#"
-                tests:
-                  - name: passes
-                    results: { check: ok, api: ok }
-                    expect: { status: succeeded }
-                  - name: fails <on purpose>
-                    results: { check: ok, api: ok }
-                    expect: { status: failed }
-                  - name: broken
-                    results: { check: ok }
-                "#,
-            ),
-        )
-        .args(["test", "--report", "junit.xml"])
-        .status(2)
-        .run();
+    let out = demo_tests(
+        r#"
+        tests:
+          - name: passes
+            results: { check: ok, api: ok }
+            expect: { status: succeeded }
+          - name: fails <on purpose>
+            results: { check: ok, api: ok }
+            expect: { status: failed }
+          - name: broken
+            results: { check: ok }
+        "#,
+    )
+    .args(["test", "--report", "junit.xml"])
+    .status(2)
+    .run();
     let xml = std::fs::read_to_string(out.tempdir.path().join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let root = doc.root_element();
@@ -423,11 +384,7 @@ fn junit_report_parses_with_one_testcase_per_test() {
 
 #[test]
 fn coverage_names_the_branches_no_test_exercised() {
-    let out = demo()
-        .playbook(
-            "demo.test.yaml",
-            "tests:\n  - name: happy\n    results: { check: ok, api: ok }\n",
-        )
+    let out = demo_tests("tests:\n  - name: happy\n    results: { check: ok, api: ok }\n")
         .args(["test", "--coverage"])
         .run();
     let coverage = &out.stdout[out.stdout.find("coverage:").unwrap()..];
@@ -529,11 +486,7 @@ fn the_bundled_playbooks_pass_their_tests_and_validate_cleanly() {
 
 #[test]
 fn selecting_playbooks_by_name() {
-    demo()
-        .playbook(
-            "demo.test.yaml",
-            "tests:\n  - name: happy\n    results: { check: ok, api: ok }\n",
-        )
+    demo_tests("tests:\n  - name: happy\n    results: { check: ok, api: ok }\n")
         .args(["test", "dem"])
         .status(2)
         .stderr_contains("error: no valid playbook `dem` in `playbooks`; did you mean `demo`?")

@@ -113,21 +113,23 @@ fn read_bounded(path: &Path) -> Result<String, String> {
 /// `tests:` and sibling `NAME.test.yaml` files, each checked.
 pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
     let mut suite = Suite::default();
-    let mut by_playbook: Vec<(String, Vec<Case>)> = set
+    // Cases by playbook index; a playbook by its file, looked up once per
+    // test file rather than scanning every playbook (validate runs this too).
+    let mut by_playbook: Vec<Vec<Case>> = vec![Vec::new(); set.playbooks.len()];
+    let by_file: HashMap<&str, usize> = set
         .playbooks
         .iter()
-        .map(|p| (p.name.clone(), Vec::new()))
+        .enumerate()
+        .map(|(i, p)| (p.file(), i))
         .collect();
-    for p in &set.playbooks {
+    for (p, list) in set.playbooks.iter().zip(&mut by_playbook) {
         if p.raw.tests.is_empty() {
             continue;
         }
         let text = set.sources.get(p.file()).map(String::as_str).unwrap_or("");
         let (cases, diags) = check::compile(p.file(), text, &p.raw, &p.raw.tests);
         suite.diagnostics.extend(diags);
-        if let Some((_, list)) = by_playbook.iter_mut().find(|(n, _)| *n == p.name) {
-            list.extend(cases);
-        }
+        list.extend(cases);
     }
     for path in discover(root) {
         let file = display(&path);
@@ -150,13 +152,11 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
             .iter()
             .map(|ext| display(&path.with_file_name(format!("{stem}.{ext}"))))
             .collect();
-        let playbook = set
-            .playbooks
+        let index = candidates
             .iter()
-            .find(|p| candidates.iter().any(|c| c == p.file()));
-        let parsed = check::parse_file(&file, &text);
-        suite.sources.insert(file.clone(), text.clone());
-        let Some(playbook) = playbook else {
+            .find_map(|c| by_file.get(c.as_str()).copied());
+        suite.sources.insert(file.clone(), text);
+        let Some(index) = index else {
             let broken = candidates.iter().find(|c| set.files.contains(c));
             let (msg, help) = match broken {
                 Some(c) => (
@@ -175,34 +175,35 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
                 .push(Diagnostic::error(&file, Pos::new(1, 1), "test-file", msg).with_help(help));
             continue;
         };
-        let raw_file = match parsed {
+        let text = &suite.sources[&file];
+        let raw_file = match check::parse_file(&file, text) {
             Ok(f) => f,
             Err(d) => {
                 suite.diagnostics.push(d);
                 continue;
             }
         };
-        let (cases, diags) = check::compile(&file, &text, &playbook.raw, &raw_file.tests);
+        let (cases, diags) =
+            check::compile(&file, text, &set.playbooks[index].raw, &raw_file.tests);
         suite.diagnostics.extend(diags);
-        if let Some((_, list)) = by_playbook.iter_mut().find(|(n, _)| *n == playbook.name) {
-            for case in cases {
-                if list.iter().any(|c| c.name == case.name) {
-                    suite.diagnostics.push(Diagnostic::error(
-                        &file,
-                        case.pos,
-                        "duplicate-test",
-                        format!(
-                            "playbook `{}` has two tests named `{}`",
-                            case.playbook, case.name
-                        ),
-                    ));
-                    continue;
-                }
-                list.push(case);
+        let list = &mut by_playbook[index];
+        for case in cases {
+            if list.iter().any(|c| c.name == case.name) {
+                suite.diagnostics.push(Diagnostic::error(
+                    &file,
+                    case.pos,
+                    "duplicate-test",
+                    format!(
+                        "playbook `{}` has two tests named `{}`",
+                        case.playbook, case.name
+                    ),
+                ));
+                continue;
             }
+            list.push(case);
         }
     }
-    suite.cases = by_playbook.into_iter().flat_map(|(_, c)| c).collect();
+    suite.cases = by_playbook.into_iter().flatten().collect();
     suite
 }
 

@@ -204,14 +204,9 @@ impl Shorthand for StepExpect {
     const EXPECTING: &'static str = "a step status or a mapping of checks";
     const WORDS: &'static [&'static str] = STEP_STATUSES;
     fn from_word(word: &str) -> Option<Self> {
-        let status = match word {
-            "succeeded" => ExpectedStep::Succeeded,
-            "failed" => ExpectedStep::Failed,
-            "timed_out" => ExpectedStep::TimedOut,
-            "skipped" => ExpectedStep::Skipped,
-            "simulated" => ExpectedStep::Simulated,
-            _ => return None,
-        };
+        // The words are `ExpectedStep`'s own serde names.
+        let word: de::value::StrDeserializer<'_, de::value::Error> = word.into_deserializer();
+        let status = ExpectedStep::deserialize(word).ok()?;
         Some(StepExpect {
             status: Some(status),
             ..StepExpect::default()
@@ -430,6 +425,15 @@ mod tests {
             Some("echo hi")
         );
         assert_eq!(e.reason.as_ref().unwrap().contains.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn every_step_status_word_is_a_shorthand() {
+        for word in STEP_STATUSES {
+            let status = StepExpect::from_word(word).and_then(|e| e.status);
+            assert_eq!(status.map(ExpectedStep::as_str), Some(*word));
+        }
+        assert!(StepExpect::from_word("done").is_none());
     }
 
     #[test]
