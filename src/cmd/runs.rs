@@ -2,17 +2,13 @@
 //! JSON, and the numbers across incidents.
 
 use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
-use crate::cmd::record::{Out, open};
+use crate::cmd::record::{Out, open, since};
 use crate::ui::Ui;
-use irctl::record::{self, Scope, parse_since, show_time, stats};
+use irctl::record::{self, Scope, show_time, stats};
 
 /// Runs `runs`.
 pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
-        .transpose()?;
+    let since = since(&args.since)?;
     let scope = match &args.incident {
         Some(incident) => Scope::Incident(incident),
         None => Scope::All,
@@ -70,11 +66,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
 
 /// Runs `stats`.
 pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
-        .transpose()?;
+    let since = since(&args.since)?;
     let store = open(&args.state, Scope::All, ui)?;
     let (s, warnings) = stats::compute(&store, since)?;
     crate::cmd::record::warn_all(ui, &warnings);
