@@ -517,8 +517,9 @@ fn check(record: &str, path: &std::path::Path) -> Integrity {
     }
 }
 
-/// A Markdown table cell: pipes escaped, line breaks flattened.
-fn cell(value: String) -> String {
+/// A Markdown table cell: pipes escaped, line breaks flattened (the
+/// templates' `cell` filter, and `irctl timeline --format markdown`).
+pub fn cell(value: String) -> String {
     value.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
