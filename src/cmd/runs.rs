@@ -13,12 +13,12 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
         Some(incident) => Scope::Incident(incident),
         None => Scope::All,
     };
+    // `Scope::Incident` already keeps only the incident's runs.
     let store = open(&args.state, scope, ui)?;
     let rows: Vec<&record::RunSummary> = store
         .runs
         .iter()
         .map(|r| &r.summary)
-        .filter(|s| args.incident.as_deref().is_none_or(|i| s.names_incident(i)))
         .filter(|s| args.playbook.as_deref().is_none_or(|p| s.playbook == p))
         .filter(|s| since.is_none_or(|t| s.started.is_some_and(|st| st >= t)))
         .collect();
