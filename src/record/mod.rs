@@ -193,16 +193,14 @@ impl Store {
             .iter()
             .map(|r| r.summary.incident_id.clone())
             .collect();
-        ids.sort();
-        ids.dedup();
         for id in incident_log::logged_ids(&self.dir)? {
-            if ids.binary_search(&id).is_err()
-                && !self.runs.iter().any(|r| r.summary.names_incident(&id))
-            {
+            // A log of an incident with runs is listed already, by either form of its id.
+            if !self.runs.iter().any(|r| r.summary.names_incident(&id)) {
                 ids.push(id);
             }
         }
         ids.sort();
+        ids.dedup();
         Ok(ids)
     }
 }
