@@ -106,13 +106,9 @@ pub enum Scope<'a> {
 }
 
 impl Store {
-    /// Reads every run under `dir/runs`. A missing directory is an empty store.
-    pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        Store::open_scoped(dir, Scope::All)
-    }
-
     /// Reads the runs in `scope`, so looking at one run or one incident does
-    /// not parse months of other runs' captured output.
+    /// not parse months of other runs' captured output. A missing `dir/runs`
+    /// is an empty store.
     pub fn open_scoped(dir: &Path, scope: Scope<'_>) -> anyhow::Result<Store> {
         let mut store = Store {
             dir: dir.to_path_buf(),
