@@ -78,6 +78,14 @@ pub fn author(flag: &Option<String>) -> String {
         .unwrap_or_else(super::run::actor)
 }
 
+/// Parses an optional `--since` (see [`record::parse_since`]), as a usage
+/// error naming the flag.
+pub fn since(flag: &Option<String>) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    flag.as_deref()
+        .map(|s| record::parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
+        .transpose()
+}
+
 /// Parses an optional `--at`, as a usage error naming the flag. A time in
 /// the future (beyond a few minutes of clock skew) is refused: the log is
 /// append-only, so a mistyped year would skew the postmortem and `stats` for good.

@@ -2,27 +2,23 @@
 //! JSON, and the numbers across incidents.
 
 use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
-use crate::cmd::record::{Out, open};
+use crate::cmd::record::{Out, open, since};
 use crate::ui::Ui;
-use irctl::record::{self, Scope, parse_since, show_time, stats};
+use irctl::record::{self, Scope, show_time, stats};
 
 /// Runs `runs`.
 pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
-        .transpose()?;
+    let since = since(&args.since)?;
     let scope = match &args.incident {
         Some(incident) => Scope::Incident(incident),
         None => Scope::All,
     };
+    // `Scope::Incident` already keeps only the incident's runs.
     let store = open(&args.state, scope, ui)?;
     let rows: Vec<&record::RunSummary> = store
         .runs
         .iter()
         .map(|r| &r.summary)
-        .filter(|s| args.incident.as_deref().is_none_or(|i| s.names_incident(i)))
         .filter(|s| args.playbook.as_deref().is_none_or(|p| s.playbook == p))
         .filter(|s| since.is_none_or(|t| s.started.is_some_and(|st| st >= t)))
         .collect();
@@ -70,11 +66,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
 
 /// Runs `stats`.
 pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| parse_since(s).map_err(|e| anyhow::anyhow!("`--since`: {e}")))
-        .transpose()?;
+    let since = since(&args.since)?;
     let store = open(&args.state, Scope::All, ui)?;
     let (s, warnings) = stats::compute(&store, since)?;
     crate::cmd::record::warn_all(ui, &warnings);

@@ -6,7 +6,8 @@ use crate::cli::{TimelineArgs, TimelineCommand, TimelineFormat, VerifyArgs};
 use crate::cmd::EXIT_FAILED;
 use crate::cmd::record::{Out, open, warn_all};
 use crate::ui::Ui;
-use irctl::record::{self, Entry, Scope, incident_log, postmortem::line, verify};
+use irctl::record::postmortem::{cell, line};
+use irctl::record::{self, Entry, Scope, incident_log, verify};
 
 /// The longest details a table cell shows.
 const DETAILS_WIDTH: usize = 100;
@@ -67,23 +68,22 @@ pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
             }
             for e in &entries {
                 let l = precise(e);
-                let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
                 if merged_view {
                     text.push_str(&format!(
                         "| {} | {} | {} | {} | {} |\n",
                         l.time,
                         l.run,
                         l.kind,
-                        cell(&l.step),
-                        cell(&l.text)
+                        cell(l.step),
+                        cell(l.text)
                     ));
                 } else {
                     text.push_str(&format!(
                         "| {} | {} | {} | {} |\n",
                         l.time,
                         l.kind,
-                        cell(&l.step),
-                        cell(&l.text)
+                        cell(l.step),
+                        cell(l.text)
                     ));
                 }
             }

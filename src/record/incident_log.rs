@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{file_safe_id, read_events};
+use super::{file_safe_id, first_event, read_events};
 use crate::secret::Redactor;
 use crate::timeline::{self, Event};
 
@@ -131,11 +131,8 @@ pub fn logged_ids(state_dir: &Path) -> anyhow::Result<Vec<String>> {
     };
     let mut ids = Vec::new();
     for entry in entries.filter_map(Result::ok) {
-        let p = entry.path().join(timeline::FILE_NAME);
-        if let Ok(t) = timeline::read(&p)
-            && let Some(first) = t.events.first()
-        {
-            ids.push(first.incident_id.clone());
+        if let Some(first) = first_event(&entry.path().join(timeline::FILE_NAME)) {
+            ids.push(first.incident_id);
         }
     }
     ids.sort();

@@ -101,18 +101,14 @@ pub enum Scope<'a> {
     /// One run, by id.
     Run(&'a str),
     /// The runs of one incident (its id or file-safe form); only each
-    /// timeline's first line is read to decide.
+    /// timeline's first event is read to decide.
     Incident(&'a str),
 }
 
 impl Store {
-    /// Reads every run under `dir/runs`. A missing directory is an empty store.
-    pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        Store::open_scoped(dir, Scope::All)
-    }
-
     /// Reads the runs in `scope`, so looking at one run or one incident does
-    /// not parse months of other runs' captured output.
+    /// not parse months of other runs' captured output. A missing `dir/runs`
+    /// is an empty store.
     pub fn open_scoped(dir: &Path, scope: Scope<'_>) -> anyhow::Result<Store> {
         let mut store = Store {
             dir: dir.to_path_buf(),
@@ -181,14 +177,9 @@ impl Store {
         if let Some(run) = self.incident_runs(query).next() {
             return run.summary.incident_id.clone();
         }
-        match incident_log::read(&self.dir, query) {
-            Ok(log) => log
-                .events
-                .first()
-                .map(|e| e.incident_id.clone())
-                .unwrap_or_else(|| query.to_string()),
-            Err(_) => query.to_string(),
-        }
+        first_event(&incident_log::path(&self.dir, query))
+            .map(|e| e.incident_id)
+            .unwrap_or_else(|| query.to_string())
     }
 
     /// Every incident id known to the store: from runs and incident logs, sorted.
@@ -198,27 +189,34 @@ impl Store {
             .iter()
             .map(|r| r.summary.incident_id.clone())
             .collect();
-        ids.sort();
-        ids.dedup();
         for id in incident_log::logged_ids(&self.dir)? {
-            if ids.binary_search(&id).is_err()
-                && !self.runs.iter().any(|r| r.summary.names_incident(&id))
-            {
+            // A log of an incident with runs is listed already, by either form of its id.
+            if !self.runs.iter().any(|r| r.summary.names_incident(&id)) {
                 ids.push(id);
             }
         }
         ids.sort();
+        ids.dedup();
         Ok(ids)
     }
 }
 
-/// The first event of a timeline, reading only its first line.
+/// The first event of a timeline — the one [`timeline::read`] puts first —
+/// reading only up to the first line that parses: deciding whose record a
+/// file is must not parse all of it.
 fn first_event(path: &Path) -> Option<Event> {
     use std::io::BufRead as _;
-    let file = std::fs::File::open(path).ok()?;
-    let mut line = String::new();
-    std::io::BufReader::new(file).read_line(&mut line).ok()?;
-    serde_json::from_str(&line).ok()
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        if let Ok(e) = serde_json::from_str(&String::from_utf8_lossy(&line)) {
+            return Some(e);
+        }
+    }
 }
 
 /// Whether `query` names `incident_id`, as given or in its file-safe form

@@ -212,11 +212,18 @@ pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<S
         );
     }
     let runs: Vec<&super::Run> = store.incident_runs(&id).collect();
+    let (times, durations) = measure(&entries);
+    let mut incident = incident_info(&id, &entries);
+    incident.status = if times.resolved.is_some() {
+        "resolved".into()
+    } else {
+        "ongoing".into()
+    };
     let pm = Postmortem {
-        incident: incident_info(&id, &entries),
+        incident,
         drill: !runs.is_empty() && runs.iter().all(|r| r.summary.drill),
-        times: KeyTimes::default(),
-        durations: Durations::default(),
+        times,
+        durations,
         timeline: entries.iter().map(line).collect(),
         runs: runs.iter().map(|r| run_report(r)).collect(),
         playbooks: playbook_versions(&runs),
@@ -233,17 +240,6 @@ pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<S
             .filter(|s| !s.is_empty()),
         integrity: integrity(store, &runs, &id),
         generated_at: show_time(super::now()),
-    };
-    let (times, durations) = measure(&entries);
-    let mut pm = Postmortem {
-        times,
-        durations,
-        ..pm
-    };
-    pm.incident.status = if pm.times.resolved.is_some() {
-        "resolved".into()
-    } else {
-        "ongoing".into()
     };
     Ok((pm, warnings))
 }
@@ -517,8 +513,9 @@ fn check(record: &str, path: &std::path::Path) -> Integrity {
     }
 }
 
-/// A Markdown table cell: pipes escaped, line breaks flattened.
-fn cell(value: String) -> String {
+/// A Markdown table cell: pipes escaped, line breaks flattened (the
+/// templates' `cell` filter, and `irctl timeline --format markdown`).
+pub fn cell(value: String) -> String {
     value.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
