@@ -264,15 +264,17 @@ pub(crate) fn event(r: &Resume, playbook: &Playbook, actor: &str, torn_tail_byte
     v
 }
 
-/// Marks reused steps as succeeded in the scheduler's reports and outputs.
-pub(crate) fn seed(
+/// Marks reused steps as succeeded in the scheduler's state, reports and outputs.
+pub(super) fn seed(
     r: &Resume,
     steps: &[Step],
+    state: &mut [super::State],
     reports: &mut [StepReport],
     outputs: &mut serde_json::Map<String, Value>,
 ) {
     for (i, s) in steps.iter().enumerate() {
         if let Some(out) = r.done.get(&s.id) {
+            state[i] = super::State::Done(StepStatus::Succeeded);
             reports[i].status = StepStatus::Succeeded;
             reports[i].attempts = 0;
             reports[i].reason = Some("succeeded in an earlier attempt".into());

@@ -79,12 +79,7 @@ impl Scheduler<'_> {
             .collect();
         let mut outputs = serde_json::Map::new();
         if let Some(r) = &self.opts.resume {
-            resume::seed(r, steps, &mut reports, &mut outputs);
-            for (i, s) in steps.iter().enumerate() {
-                if r.done.contains_key(&s.id) {
-                    state[i] = State::Done(StepStatus::Succeeded);
-                }
-            }
+            resume::seed(r, steps, &mut state, &mut reports, &mut outputs);
         }
         let semaphore = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
         let mut tasks: JoinSet<(usize, StepReport, StepOutput)> = JoinSet::new();
