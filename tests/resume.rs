@@ -270,27 +270,23 @@ fn a_sigkilled_run_resumes_and_completes() {
 
 #[test]
 fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
-    let yaml = playbook(
+    let out = failed_run(
         r#"
         steps:
           - id: a
             shell: test -f marker
         "#,
     );
-    let out = Test::new()
-        .playbook("t.yaml", &yaml)
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
     let dir = out.tempdir.path();
     let id = run_id(dir);
     let recorded = verified_events(dir)[0].data["provenance"]["blob"]
         .as_str()
         .unwrap()
         .to_string();
+    let playbook_file = dir.join("playbooks/t.yaml");
+    let yaml = std::fs::read_to_string(&playbook_file).unwrap();
     std::fs::write(
-        dir.join("playbooks/t.yaml"),
+        &playbook_file,
         format!("{yaml}# reviewed after the incident\n"),
     )
     .unwrap();
