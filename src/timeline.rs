@@ -208,31 +208,78 @@ pub fn read(path: &Path) -> anyhow::Result<Timeline> {
 
 /// Cuts a torn last line (a writer killed mid-line) off the timeline, so
 /// events appended after it start on a line of their own. Returns the number
-/// of bytes removed (0 when the file ends with a complete line). Only
-/// `irctl resume` calls this, under the run's lock.
+/// of bytes removed (0 when the file ends with a complete line). Callers hold
+/// the lock of whatever appends to the file (a resumed run, an incident log).
+/// Only the tail is read: the file may be long and is about to be read whole
+/// by [`Writer::open`] anyway.
 pub fn remove_torn_tail(path: &Path) -> anyhow::Result<u64> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read timeline `{}`", path.display()));
+            return Err(e).with_context(|| format!("cannot open timeline `{}`", path.display()));
         }
     };
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
+    let read_err = || format!("cannot read timeline `{}`", path.display());
+    let len = file.metadata().with_context(read_err)?.len();
+    // Walk back from the end a chunk at a time to the last newline.
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(chunk.len() as u64);
+        let buf = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start)).with_context(read_err)?;
+        file.read_exact(buf).with_context(read_err)?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    if keep == len {
         return Ok(0);
     }
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open timeline `{}`", path.display()))?;
-    file.set_len(keep as u64)
+    file.set_len(keep)
         .with_context(|| format!("cannot truncate the torn last line of `{}`", path.display()))?;
-    Ok((bytes.len() - keep) as u64)
+    Ok(len - keep)
 }
 
 /// The first `n` characters of `id` (a commit or blob id), cut on a character
 /// boundary: ids read back from a timeline may have been edited into anything.
 pub fn short_id(id: &str, n: usize) -> &str {
     id.char_indices().nth(n).map_or(id, |(i, _)| &id[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_torn_tail_is_cut_back_to_the_last_newline_however_far_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let cases: [(&[u8], &[u8]); 4] = [
+            (b"", b""),
+            (b"a\nb\n", b"a\nb\n"),
+            (b"a\nb\n{\"torn", b"a\nb\n"),
+            (b"no newline at all", b""),
+        ];
+        for (before, after) in cases {
+            std::fs::write(&path, before).unwrap();
+            let removed = super::remove_torn_tail(&path).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), after);
+            assert_eq!(removed, (before.len() - after.len()) as u64);
+        }
+        // A torn line longer than one read chunk.
+        let mut long = b"first\n".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 200_000));
+        std::fs::write(&path, &long).unwrap();
+        assert_eq!(super::remove_torn_tail(&path).unwrap(), 200_000);
+        assert_eq!(std::fs::read(&path).unwrap(), b"first\n");
+        assert_eq!(
+            super::remove_torn_tail(&dir.path().join("missing")).unwrap(),
+            0
+        );
+    }
 }

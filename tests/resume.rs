@@ -50,8 +50,22 @@ fn irctl(dir: &Path, args: &[&str]) -> Output {
         .expect("run irctl")
 }
 
+/// [`irctl`], expecting exit code `code` (its stderr shown when it differs).
+#[track_caller]
+fn exits(dir: &Path, args: &[&str], code: i32) -> Output {
+    let out = irctl(dir, args);
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    out
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that `text` contains `needle`, showing `text` when it does not.
+#[track_caller]
+fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
 }
 
 /// The only run's id.
@@ -118,14 +132,12 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
     let id = run_id(dir);
     std::fs::write(dir.join("marker"), "").unwrap();
 
-    let resumed = irctl(dir, &["resume", &id]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
-    assert!(
-        stderr(&resumed).contains(&format!(
+    let resumed = exits(dir, &["resume", &id], 0);
+    assert_has(
+        &stderr(&resumed),
+        &format!(
             "resuming run {id} (attempt 2, previous attempt failed): reusing a, side; running b, c"
-        )),
-        "{}",
-        stderr(&resumed)
+        ),
     );
     assert_eq!(
         [
@@ -164,13 +176,17 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
     assert!(ev.iter().all(|e| e.run_id == id));
 
     assert!(String::from_utf8_lossy(&resumed.stdout).starts_with(&format!("run {id}\n")));
-    let unknown = irctl(dir, &["resume", "20990101T000000Z-000000"]);
-    assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("error: no run `20990101T000000Z-000000` in `state`"));
+    let unknown = exits(dir, &["resume", "20990101T000000Z-000000"], 2);
+    assert_has(
+        &stderr(&unknown),
+        "error: no run `20990101T000000Z-000000` in `state`",
+    );
 
-    let again = irctl(dir, &["resume", &id]);
-    assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains(&format!("run `{id}` succeeded; there is nothing to resume")));
+    let again = exits(dir, &["resume", &id], 2);
+    assert_has(
+        &stderr(&again),
+        &format!("run `{id}` succeeded; there is nothing to resume"),
+    );
 
     // The record commands read the resumed run as one run that succeeded on
     // its second attempt, with an intact chain.
@@ -178,23 +194,22 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["status"], "succeeded");
-    let verify = irctl(dir, &["timeline", "verify", &id]);
-    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+    exits(dir, &["timeline", "verify", &id], 0);
     let table = irctl(dir, &["timeline", &id]);
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
         table.contains("attempt 2 by alice, reusing a, side"),
         "{table}"
     );
-    let pm = irctl(
+    exits(
         dir,
         &[
             "postmortem",
             "--incident",
             runs[0]["incident_id"].as_str().unwrap(),
         ],
+        0,
     );
-    assert_eq!(pm.status.code(), Some(0), "{}", stderr(&pm));
 }
 
 #[test]
@@ -255,8 +270,7 @@ fn a_sigkilled_run_resumes_and_completes() {
 
     std::fs::write(dir.join("marker"), "").unwrap();
     let id = run_id(&dir);
-    let resumed = irctl(&dir, &["resume", &id]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    exits(&dir, &["resume", &id], 0);
     assert_eq!(
         [count(&dir, "a"), count(&dir, "slow"), count(&dir, "after")],
         [1, 2, 1]
@@ -270,34 +284,29 @@ fn a_sigkilled_run_resumes_and_completes() {
 
 #[test]
 fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
-    let yaml = playbook(
+    let out = failed_run(
         r#"
         steps:
           - id: a
             shell: test -f marker
         "#,
     );
-    let out = Test::new()
-        .playbook("t.yaml", &yaml)
-        .env("IRCTL_STATE_DIR", "state")
-        .args(["run", "--label", "app=t"])
-        .status(1)
-        .run();
     let dir = out.tempdir.path();
     let id = run_id(dir);
     let recorded = verified_events(dir)[0].data["provenance"]["blob"]
         .as_str()
         .unwrap()
         .to_string();
+    let playbook_file = dir.join("playbooks/t.yaml");
+    let yaml = std::fs::read_to_string(&playbook_file).unwrap();
     std::fs::write(
-        dir.join("playbooks/t.yaml"),
+        &playbook_file,
         format!("{yaml}# reviewed after the incident\n"),
     )
     .unwrap();
     std::fs::write(dir.join("marker"), "").unwrap();
 
-    let refused = irctl(dir, &["resume", &id]);
-    assert_eq!(refused.status.code(), Some(2));
+    let refused = exits(dir, &["resume", &id], 2);
     let message = stderr(&refused);
     assert!(
         message.contains(&format!(
@@ -309,8 +318,7 @@ fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
     assert!(message.contains("pass `--force` to resume with the current file"));
     assert_eq!(kinds(&verified_events(dir)).last(), Some(&"run_finished"));
 
-    let forced = irctl(dir, &["resume", &id, "--force"]);
-    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    exits(dir, &["resume", &id, "--force"], 0);
     let ev = verified_events(dir);
     let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
     assert_eq!(r.data["forced"], true);
@@ -338,14 +346,12 @@ fn a_non_idempotent_step_is_not_repeated_without_approval() {
     std::fs::write(dir.join("marker"), "").unwrap();
     let events_before = verified_events(dir).len();
 
-    let refused = irctl(dir, &["resume", &id]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains(&format!(
+    let refused = exits(dir, &["resume", &id], 1);
+    assert_has(
+        &stderr(&refused),
+        &format!(
             "error: step `restart` is `idempotent: false` and already ran in an earlier attempt of run `{id}`; pass `--yes` to run it again"
-        )),
-        "{}",
-        stderr(&refused)
+        ),
     );
     assert_eq!(count(dir, "restart"), 1);
     assert_eq!(
@@ -354,8 +360,7 @@ fn a_non_idempotent_step_is_not_repeated_without_approval() {
         "a refused resume wrote to the timeline"
     );
 
-    let approved = irctl(dir, &["resume", &id, "--yes"]);
-    assert_eq!(approved.status.code(), Some(0), "{}", stderr(&approved));
+    exits(dir, &["resume", &id, "--yes"], 0);
     assert_eq!(count(dir, "restart"), 2);
     let ev = verified_events(dir);
     let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
@@ -394,14 +399,10 @@ fn a_run_that_is_still_running_is_not_resumed() {
         || dir.join("started").exists().then_some(()),
     );
     let id = run_id(&dir);
-    let refused = irctl(&dir, &["resume", &id]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains(&format!(
-            "another run ({id}) is already running playbook `t`"
-        )),
-        "{}",
-        stderr(&refused)
+    let refused = exits(&dir, &["resume", &id], 1);
+    assert_has(
+        &stderr(&refused),
+        &format!("another run ({id}) is already running playbook `t`"),
     );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -433,9 +434,11 @@ fn a_torn_last_line_is_cut_off_before_resuming() {
     drop(file);
     std::fs::write(dir.join("marker"), "").unwrap();
 
-    let resumed = irctl(dir, &["resume", &id]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
-    assert!(stderr(&resumed).contains("warning: the timeline ends in a torn line"));
+    let resumed = exits(dir, &["resume", &id], 0);
+    assert_has(
+        &stderr(&resumed),
+        "warning: the timeline ends in a torn line",
+    );
     let ev = verified_events(dir);
     let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
     assert_eq!(r.data["torn_tail_bytes"], torn.len());
@@ -460,12 +463,10 @@ fn a_run_id_that_leaves_the_state_dir_is_refused() {
     std::fs::write(dir.join("marker"), "").unwrap();
 
     for id in ["../../elsewhere", "", "."] {
-        let refused = irctl(dir, &["resume", id]);
-        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-        assert!(
-            stderr(&refused).contains(&format!("error: no run `{id}` in `state`")),
-            "{}",
-            stderr(&refused)
+        let refused = exits(dir, &["resume", id], 2);
+        assert_has(
+            &stderr(&refused),
+            &format!("error: no run `{id}` in `state`"),
         );
     }
     assert_eq!(std::fs::read(&outside).unwrap(), before);
@@ -491,14 +492,10 @@ fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
     std::fs::write(&path, text.replace("from-a", "from-someone-else")).unwrap();
     std::fs::write(dir.join("marker"), "").unwrap();
 
-    let resumed = irctl(dir, &["resume", &id]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
-    assert!(
-        stderr(&resumed).contains(&format!(
-            "warning: the hash chain of run `{id}` is broken (event seq"
-        )),
-        "{}",
-        stderr(&resumed)
+    let resumed = exits(dir, &["resume", &id], 0);
+    assert_has(
+        &stderr(&resumed),
+        &format!("warning: the hash chain of run `{id}` is broken (event seq"),
     );
     let tl = irctl::timeline::read(&path).unwrap();
     let r = tl.events.iter().find(|e| e.kind == "run_resumed").unwrap();
@@ -538,17 +535,11 @@ fn ids_edited_into_multibyte_text_are_shortened_without_a_panic() {
     assert_ne!(edited, text);
     std::fs::write(&path, edited).unwrap();
 
-    let runs = irctl(dir, &["runs"]);
-    assert_eq!(runs.status.code(), Some(0), "{}", stderr(&runs));
+    let runs = exits(dir, &["runs"], 0);
     assert!(String::from_utf8_lossy(&runs.stdout).contains("t@aééééééé "));
     let playbook_file = dir.join("playbooks/t.yaml");
     let changed = std::fs::read_to_string(&playbook_file).unwrap() + "# changed\n";
     std::fs::write(&playbook_file, changed).unwrap();
-    let refused = irctl(dir, &["resume", &id]);
-    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert!(
-        stderr(&refused).contains("at commit aéééééééé ("),
-        "{}",
-        stderr(&refused)
-    );
+    let refused = exits(dir, &["resume", &id], 2);
+    assert_has(&stderr(&refused), "at commit aéééééééé (");
 }

@@ -289,7 +289,7 @@ struct DrillProgress {
 
 impl Observer for DrillProgress {
     fn on_event(&self, e: &Event) {
-        let field = |name: &str| e.data.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        let field = |name: &str| irctl::record::str_field(e, name);
         let line = match e.kind.as_str() {
             "run_started" => format!("drill {}: run {}", field("playbook"), e.run_id),
             "run_cancelled" => format!("  run cancelled: {}", field("signal")),

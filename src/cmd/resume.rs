@@ -35,8 +35,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
     note.insert("previous".into(), prior.ended.as_str().into());
     // Reused steps are taken on the timeline's word: say so when that word
     // may have been edited, and keep the finding in the record.
-    let path = engine::timeline_path(&state_dir, &prior.run_id)?;
-    if let Some(problem) = irctl::record::verify::verify(&path)?.problem {
+    if let Some(problem) = irctl::record::verify::verify(&prior.path)?.problem {
         ui.warn(&format!(
             "the hash chain of run `{}` is broken ({}); the steps it records as succeeded may have been edited",
             prior.run_id, problem.message

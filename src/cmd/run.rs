@@ -11,6 +11,7 @@ use crate::ui::Ui;
 use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::StepStatus};
 use irctl::matching;
 use irctl::playbook::Playbook;
+use irctl::record::str_field as field;
 use irctl::timeline::Event;
 
 /// Runs `run`.
@@ -262,10 +263,6 @@ impl Progress {
             text.to_string()
         }
     }
-}
-
-fn field<'a>(e: &'a Event, name: &str) -> &'a str {
-    e.data.get(name).and_then(|v| v.as_str()).unwrap_or("")
 }
 
 impl Observer for Progress {

@@ -16,13 +16,15 @@
 //! `drills.due.lock`, so an overlapping cron run finds it busy and leaves.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::engine::lock;
 
 /// The record's file name inside the state directory.
 pub const STATE_FILE: &str = "drills.json";
@@ -129,24 +131,11 @@ pub fn load(state_dir: &Path) -> anyhow::Result<State> {
     })
 }
 
-fn open_lock(path: &Path) -> anyhow::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create `{}`", dir.display()))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open lock `{}`", path.display()))
-}
-
 /// Records `record` for `playbook`: read, update, write a temp file, rename, all under a lock.
 pub fn record(state_dir: &Path, playbook: &str, record: Record) -> anyhow::Result<()> {
     let lock_path = state_dir.join(format!("{STATE_FILE}.lock"));
-    let lock = open_lock(&lock_path)?;
-    crate::engine::lock::lock_within(&lock, &lock_path, crate::engine::lock::SHORT_LOCK_WAIT)?;
+    let lock = lock::open(&lock_path)?;
+    lock::lock_within(&lock, &lock_path, lock::SHORT_LOCK_WAIT)?;
     let mut state = load(state_dir)?;
     state.version = 1;
     state.drills.insert(playbook.to_string(), record);
@@ -176,14 +165,8 @@ pub struct BatchLock {
 /// Takes the `--due` batch lock, or `None` when another batch holds it.
 pub fn try_batch_lock(state_dir: &Path) -> anyhow::Result<Option<BatchLock>> {
     let path = state_dir.join(BATCH_LOCK);
-    let file = open_lock(&path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(BatchLock { _file: file, path })),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
-        }
-    }
+    let file = lock::open(&path)?;
+    Ok(lock::try_lock(&file, &path)?.then_some(BatchLock { _file: file, path }))
 }
 
 #[cfg(test)]

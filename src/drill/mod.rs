@@ -66,30 +66,33 @@ fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok,
 impl Outcome {
     /// A drill that failed before a run started.
     pub fn refused(playbook: &Playbook, reason: String) -> Self {
-        Outcome {
-            playbook: playbook.name.clone(),
-            passed: false,
-            run_id: None,
-            duration: Duration::ZERO,
-            max_duration: playbook.drill.as_ref().and_then(|d| d.max_duration),
-            failed_step: None,
-            reason: Some(reason),
-            timeline: None,
-            interrupted: false,
-        }
+        Outcome::not_run(
+            playbook.name.clone(),
+            playbook.drill.as_ref().and_then(|d| d.max_duration),
+            reason,
+        )
     }
 
     /// A playbook file with errors, found by `--all` or `--due`: its drill,
     /// if it has one, cannot run.
     pub fn unreadable(file: &str) -> Self {
+        Outcome::not_run(
+            file.to_string(),
+            None,
+            "the playbook file has errors, so its drill cannot run; `irctl validate` shows them"
+                .into(),
+        )
+    }
+
+    fn not_run(playbook: String, max_duration: Option<Duration>, reason: String) -> Self {
         Outcome {
-            playbook: file.to_string(),
+            playbook,
             passed: false,
             run_id: None,
             duration: Duration::ZERO,
-            max_duration: None,
+            max_duration,
             failed_step: None,
-            reason: Some("the playbook file has errors, so its drill cannot run; `irctl validate` shows them".into()),
+            reason: Some(reason),
             timeline: None,
             interrupted: false,
         }

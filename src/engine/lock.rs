@@ -38,32 +38,20 @@ pub fn acquire(
     playbook: &str,
     run_id: &str,
 ) -> anyhow::Result<RunLock> {
-    let dir = state_dir.join("locks");
-    super::ensure_dir(&dir)?;
     let key = hex::encode(Sha256::digest(format!("{incident}\0{playbook}").as_bytes()));
-    let path = dir.join(format!("{playbook}-{}.lock", &key[..16]));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open lock `{}`", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            return Err(Busy {
-                holder: holder.trim().to_string(),
-                playbook: playbook.to_string(),
-                incident: incident.to_string(),
-            }
-            .into());
+    let path = state_dir
+        .join("locks")
+        .join(format!("{playbook}-{}.lock", &key[..16]));
+    let mut file = open(&path)?;
+    if !try_lock(&file, &path)? {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        return Err(Busy {
+            holder: holder.trim().to_string(),
+            playbook: playbook.to_string(),
+            incident: incident.to_string(),
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
-        }
+        .into());
     }
     file.set_len(0).ok();
     file.rewind().ok();
@@ -81,22 +69,42 @@ pub const SHORT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(
 /// most `limit` for its holder to let go.
 pub fn lock_within(file: &File, path: &Path, limit: std::time::Duration) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + limit;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                anyhow::bail!(
-                    "`{}` has been locked by another irctl process for over {}s; if none is running, that process is stopped or stuck",
-                    path.display(),
-                    limit.as_secs()
-                );
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
-            }
+    while !try_lock(file, path)? {
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "`{}` has been locked by another irctl process for over {}s; if none is running, that process is stopped or stuck",
+                path.display(),
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Opens (creating it and its directory) the lock file at `path`, readable
+/// so a busy lock's holder can be named.
+pub fn open(path: &Path) -> anyhow::Result<File> {
+    if let Some(dir) = path.parent() {
+        super::ensure_dir(dir)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock `{}`", path.display()))
+}
+
+/// Takes an exclusive lock on `file` (at `path`, for messages) without
+/// waiting: `false` when another holder has it.
+pub fn try_lock(file: &File, path: &Path) -> anyhow::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
         }
     }
 }

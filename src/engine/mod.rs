@@ -274,17 +274,15 @@ pub async fn run(
     confirmer: Arc<dyn Confirmer>,
     cancel: watch::Receiver<Option<String>>,
 ) -> anyhow::Result<RunResult> {
-    let run_id = match &opts.resume {
-        Some(r) => r.run_id.clone(),
-        None => new_run_id(),
+    // A resumed run keeps its id and first start, so templates see the same `run`.
+    let (run_id, started_at) = match &opts.resume {
+        Some(r) => (r.run_id.clone(), r.started_at.clone()),
+        None => (new_run_id(), timeline::now()),
     };
     let started = Instant::now();
     let meta = RunMeta {
         id: run_id.clone(),
-        started_at: match &opts.resume {
-            Some(r) => r.started_at.clone(),
-            None => timeline::now(),
-        },
+        started_at,
         drill: opts.drill,
         dry_run: false,
     };
@@ -299,34 +297,16 @@ pub async fn run(
     let credentials = incident.credentials();
     let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
     let path = run_dir(&opts.state_dir, &run_id).join(timeline::FILE_NAME);
-    let torn_tail_bytes = match &opts.resume {
-        Some(_) => timeline::remove_torn_tail(&path)?,
-        None => 0,
-    };
-    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
-    let recorder = Arc::new(Recorder {
-        writer: Mutex::new(writer),
-        observer: Arc::new(RedactingObserver {
-            inner: observer,
-            redactor: redactor.clone(),
-        }),
-        failure: Mutex::new(None),
-        redactor: redactor.clone(),
-    });
-    let base = Arc::new(ContextBase {
-        incident: incident.to_template_value(),
-        inputs: inputs.clone(),
-        run: meta.clone(),
-        playbook: context::playbook_value(playbook),
-        secrets: opts.secrets.clone(),
-    });
-    if let Some(r) = &opts.resume {
-        recorder.emit(
-            "run_resumed",
-            resume::event(r, playbook, &opts.actor, torn_tail_bytes),
-        );
-    } else {
-        recorder.emit(
+    let (kind, opening) = match &opts.resume {
+        // Appending after a torn line would fuse the first new event into it.
+        Some(r) => {
+            let torn_tail_bytes = timeline::remove_torn_tail(&path)?;
+            (
+                "run_resumed",
+                resume::event(r, playbook, &opts.actor, torn_tail_bytes),
+            )
+        }
+        None => (
             "run_started",
             json!({
                 "playbook": playbook.name,
@@ -340,8 +320,26 @@ pub async fn run(
                 "actor": opts.actor,
                 "steps": playbook.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
             }),
-        );
-    }
+        ),
+    };
+    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
+    let recorder = Arc::new(Recorder {
+        writer: Mutex::new(writer),
+        observer: Arc::new(RedactingObserver {
+            inner: observer,
+            redactor: redactor.clone(),
+        }),
+        failure: Mutex::new(None),
+        redactor: redactor.clone(),
+    });
+    let base = Arc::new(ContextBase {
+        incident: incident.to_template_value(),
+        inputs,
+        run: meta.clone(),
+        playbook: context::playbook_value(playbook),
+        secrets: opts.secrets.clone(),
+    });
+    recorder.emit(kind, opening);
     if let Some(w) = &opts.match_warning {
         recorder.emit("warning", json!({ "message": w }));
     }

@@ -13,7 +13,7 @@
 //! does not record.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -69,6 +69,8 @@ impl Ended {
 pub struct Prior {
     /// The run id.
     pub run_id: String,
+    /// Its timeline file.
+    pub path: PathBuf,
     /// The playbook's name.
     pub playbook: String,
     /// The recorded provenance (`repo`, `commit`, `path`, `blob`).
@@ -147,6 +149,7 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
         .with_context(|| format!("the incident recorded in `{}`", path.display()))?;
     let mut prior = Prior {
         run_id: run_id.to_string(),
+        path,
         playbook: text(&d, "playbook"),
         provenance: d.get("provenance").cloned().unwrap_or(Value::Null),
         incident,
@@ -264,15 +267,17 @@ pub(crate) fn event(r: &Resume, playbook: &Playbook, actor: &str, torn_tail_byte
     v
 }
 
-/// Marks reused steps as succeeded in the scheduler's reports and outputs.
-pub(crate) fn seed(
+/// Marks reused steps as succeeded in the scheduler's state, reports and outputs.
+pub(super) fn seed(
     r: &Resume,
     steps: &[Step],
+    state: &mut [super::State],
     reports: &mut [StepReport],
     outputs: &mut serde_json::Map<String, Value>,
 ) {
     for (i, s) in steps.iter().enumerate() {
         if let Some(out) = r.done.get(&s.id) {
+            state[i] = super::State::Done(StepStatus::Succeeded);
             reports[i].status = StepStatus::Succeeded;
             reports[i].attempts = 0;
             reports[i].reason = Some("succeeded in an earlier attempt".into());

@@ -79,12 +79,7 @@ impl Scheduler<'_> {
             .collect();
         let mut outputs = serde_json::Map::new();
         if let Some(r) = &self.opts.resume {
-            resume::seed(r, steps, &mut reports, &mut outputs);
-            for (i, s) in steps.iter().enumerate() {
-                if r.done.contains_key(&s.id) {
-                    state[i] = State::Done(StepStatus::Succeeded);
-                }
-            }
+            resume::seed(r, steps, &mut state, &mut reports, &mut outputs);
         }
         let semaphore = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
         let mut tasks: JoinSet<(usize, StepReport, StepOutput)> = JoinSet::new();
@@ -93,6 +88,12 @@ impl Scheduler<'_> {
         let (stop_tx, stop_rx) = watch::channel::<Option<String>>(None);
         let deadline = run_timeout.map(|d| tokio::time::Instant::now() + d);
         let mut cancelled_by: Option<String> = None;
+        // A drill's notification overrides, the same for every step.
+        let drill_notify = if self.opts.drill {
+            self.playbook.drill.as_ref().and_then(|d| d.notify.as_ref())
+        } else {
+            None
+        };
 
         loop {
             // Start or skip every ready step; skipping can make more steps ready.
@@ -160,21 +161,14 @@ impl Scheduler<'_> {
                         state[i] = State::Done(status);
                         reports[i].status = status;
                         reports[i].reason = Some(reason);
-                        let mut out = StepOutput::empty(status);
-                        out.status = status;
                         outputs.insert(
                             step.id.clone(),
-                            serde_json::to_value(&out).unwrap_or_default(),
+                            serde_json::to_value(StepOutput::empty(status)).unwrap_or_default(),
                         );
                         continue;
                     }
                     state[i] = State::Running;
                     running += 1;
-                    let drill_notify = if self.opts.drill {
-                        self.playbook.drill.as_ref().and_then(|d| d.notify.clone())
-                    } else {
-                        None
-                    };
                     let task = StepTask {
                         index: i,
                         playbook_step: step.clone(),
@@ -193,7 +187,7 @@ impl Scheduler<'_> {
                         yes: self.opts.yes,
                         drill: self.opts.drill,
                         executor: self.opts.executor.clone(),
-                        drill_notify,
+                        drill_notify: drill_notify.cloned(),
                         verbose: self.opts.verbose,
                         actor: self.opts.actor.clone(),
                         semaphore: semaphore.clone(),

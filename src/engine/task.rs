@@ -46,28 +46,31 @@ impl StepTask {
                 };
                 (self.index, report, output)
             };
-
-        let prepared = match render::prepare(step, &self.base, &self.outputs, self.drill).and_then(
-            |p| match &self.drill_notify {
-                Some(o) => render::reroute_for_drill(p, o, &self.base, &self.outputs),
-                None => Ok(p),
-            },
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                let msg = format!("template error: {e}");
-                self.recorder.emit(
-                    "step_finished",
-                    json!({ "step": step.id, "status": "failed", "attempts": 0, "duration_ms": 0, "error": msg }),
-                );
-                return finish(
-                    StepStatus::Failed,
-                    0,
-                    Some(msg),
-                    StepOutput::empty(StepStatus::Failed),
-                );
-            }
+        // Ending before any attempt (a template error, a declined or
+        // unanswerable confirmation) records and reports the same way.
+        let fail_before_attempt = |msg: String| {
+            self.recorder.emit(
+                "step_finished",
+                json!({ "step": step.id, "status": "failed", "attempts": 0, "duration_ms": 0, "error": msg }),
+            );
+            finish(
+                StepStatus::Failed,
+                0,
+                Some(msg),
+                StepOutput::empty(StepStatus::Failed),
+            )
         };
+
+        let prepared =
+            match render::prepare(step, &self.base, &self.outputs, self.drill).and_then(|p| {
+                match &self.drill_notify {
+                    Some(o) => render::reroute_for_drill(p, o, &self.base, &self.outputs),
+                    None => Ok(p),
+                }
+            }) {
+                Ok(p) => p,
+                Err(e) => return fail_before_attempt(format!("template error: {e}")),
+            };
 
         // A simulated step does nothing, so there is nothing to approve: an
         // unattended drill must not fail closed on remediation it never runs.
@@ -106,31 +109,13 @@ impl StepTask {
                         json!({ "step": step.id, "question": question, "answer": if approved { "yes" } else { "no" }, "by": self.actor, "via": via }),
                     );
                     if !approved {
-                        let msg = "confirmation declined".to_string();
-                        self.recorder.emit(
-                            "step_finished",
-                            json!({ "step": step.id, "status": "failed", "attempts": 0, "duration_ms": 0, "error": msg }),
-                        );
-                        return finish(
-                            StepStatus::Failed,
-                            0,
-                            Some(msg),
-                            StepOutput::empty(StepStatus::Failed),
-                        );
+                        return fail_before_attempt("confirmation declined".to_string());
                     }
                 }
                 None => {
-                    let msg = "confirmation required: no terminal to ask and `--yes` not given"
-                        .to_string();
-                    self.recorder.emit(
-                        "step_finished",
-                        json!({ "step": step.id, "status": "failed", "attempts": 0, "duration_ms": 0, "error": msg }),
-                    );
-                    return finish(
-                        StepStatus::Failed,
-                        0,
-                        Some(msg),
-                        StepOutput::empty(StepStatus::Failed),
+                    return fail_before_attempt(
+                        "confirmation required: no terminal to ask and `--yes` not given"
+                            .to_string(),
                     );
                 }
             }
