@@ -11,16 +11,20 @@ use crate::template::{self};
 use crate::yaml::{Pos, Spanned};
 
 impl<'a> Checker<'a> {
+    /// Records `d` and hands it back so callers can add help or a width.
+    fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
+        self.diags.push(d);
+        let last = self.diags.len() - 1;
+        &mut self.diags[last]
+    }
+
     pub(super) fn error(
         &mut self,
         pos: Pos,
         code: &'static str,
         msg: impl Into<String>,
     ) -> &mut Diagnostic {
-        self.diags
-            .push(Diagnostic::error(self.file, pos, code, msg));
-        let last = self.diags.len() - 1;
-        &mut self.diags[last]
+        self.push(Diagnostic::error(self.file, pos, code, msg))
     }
 
     pub(super) fn warning(
@@ -29,10 +33,7 @@ impl<'a> Checker<'a> {
         code: &'static str,
         msg: impl Into<String>,
     ) -> &mut Diagnostic {
-        self.diags
-            .push(Diagnostic::warning(self.file, pos, code, msg));
-        let last = self.diags.len() - 1;
-        &mut self.diags[last]
+        self.push(Diagnostic::warning(self.file, pos, code, msg))
     }
 
     pub(super) fn duration(
@@ -45,8 +46,8 @@ impl<'a> Checker<'a> {
             Ok(d) => Some(d),
             Err(e) => {
                 let width = v.value.len();
-                let d = self.error(v.pos, "invalid-duration", format!("`{field}`: {e}"));
-                d.width = width.max(1);
+                self.error(v.pos, "invalid-duration", format!("`{field}`: {e}"))
+                    .with_width_mut(width);
                 None
             }
         }
