@@ -4,7 +4,7 @@ use super::*;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::playbook::RetryPolicy;
 use crate::playbook::model::RawRetry;
 use crate::template::{self};
@@ -110,14 +110,7 @@ impl<'a> Checker<'a> {
                 let known = if allowed_roots.len() == 1 {
                     format!("only `{}` is available here", allowed_roots[0])
                 } else {
-                    format!(
-                        "available here: {}",
-                        allowed_roots
-                            .iter()
-                            .map(|r| format!("`{r}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("available here: {}", backticked(allowed_roots, ", "))
                 };
                 let help = did_you_mean(root, allowed_roots.iter().copied()).unwrap_or(known);
                 self.error(

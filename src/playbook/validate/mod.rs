@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::matching::{Matcher, MatcherError};
 use crate::playbook::model::RawPlaybook;
 use crate::playbook::{ActionKind, DEFAULT_STEP_TIMEOUT, Playbook, Provenance, Step};
@@ -619,16 +619,8 @@ pub(crate) fn yaml_diagnostic(
         YamlErrorKind::Schema => (schema_code, None, 1),
         YamlErrorKind::UnknownField { field, expected } => (
             schema_code,
-            did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
-                Some(format!(
-                    "expected one of {}",
-                    expected
-                        .iter()
-                        .map(|e| format!("`{e}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }),
+            did_you_mean(field, expected.iter().map(String::as_str))
+                .or_else(|| Some(format!("expected one of {}", backticked(expected, ", ")))),
             field.len(),
         ),
     };
