@@ -17,8 +17,8 @@ fn with_drill(yaml: &str) -> String {
     unindent(yaml) + DRILL
 }
 
-/// `(severity, code, line, column)` of every finding in `validate --format json` output.
-fn findings(output: &Output) -> Vec<(String, String, u64, u64)> {
+/// `(file, severity, code, line, column)` of every finding in `validate --format json` output.
+fn findings_by_file(output: &Output) -> Vec<(String, String, String, u64, u64)> {
     output
         .json()
         .as_array()
@@ -26,12 +26,21 @@ fn findings(output: &Output) -> Vec<(String, String, u64, u64)> {
         .iter()
         .map(|d| {
             (
+                d["file"].as_str().unwrap().to_string(),
                 d["severity"].as_str().unwrap().to_string(),
                 d["code"].as_str().unwrap().to_string(),
                 d["line"].as_u64().unwrap(),
                 d["column"].as_u64().unwrap(),
             )
         })
+        .collect()
+}
+
+/// `(severity, code, line, column)` of every finding in `validate --format json` output.
+fn findings(output: &Output) -> Vec<(String, String, u64, u64)> {
+    findings_by_file(output)
+        .into_iter()
+        .map(|(_, severity, code, line, column)| (severity, code, line, column))
         .collect()
 }
 
@@ -1211,21 +1220,7 @@ fn every_error_in_every_file_is_reported_in_one_run() {
         .args(["validate", "--format", "json"])
         .status(1)
         .run();
-    let got: Vec<(String, String, String, u64, u64)> = output
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["file"].as_str().unwrap().to_string(),
-                d["severity"].as_str().unwrap().to_string(),
-                d["code"].as_str().unwrap().to_string(),
-                d["line"].as_u64().unwrap(),
-                d["column"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let got = findings_by_file(&output);
     let expected = [
         ("playbooks/a.yaml", "error", "undeclared-secret", 6, 20),
         ("playbooks/a.yaml", "error", "unknown-need", 8, 13),
