@@ -93,9 +93,9 @@ pub(super) fn check_drill_notify(
         return;
     };
     let scope = StepScope {
-        ids: HashMap::new(),
-        secrets: secrets.to_vec(),
-        inputs: inputs.to_vec(),
+        ids: &HashMap::new(),
+        secrets,
+        inputs,
         current: None,
         current_id: "",
         ancestors: HashSet::new(),
