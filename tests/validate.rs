@@ -2,7 +2,8 @@
 //! format and hostile input; plus `list`, `schema`, `completions` and `man`.
 //!
 //! Positions in the expectations are 1-based line and column of the offending
-//! node in the (unindented) fixture, counted by hand.
+//! node in the (unindented) fixture, counted by hand; a fixture built with
+//! [`playbook`] starts on line 4, after the three lines of [`HEADER`].
 
 mod common;
 
@@ -15,6 +16,14 @@ const DRILL: &str = "drill:\n  incident: { labels: { alertname: Test } }\n";
 /// A fixture with a drill section appended.
 fn with_drill(yaml: &str) -> String {
     unindent(yaml) + DRILL
+}
+
+/// Written before the fixtures built by [`playbook`]: lines 1 to 3.
+const HEADER: &str = "version: 1\nname: test\ntitle: Test\n";
+
+/// The usual fixture: [`HEADER`], then `rest` from line 4, then [`DRILL`].
+fn playbook(rest: &str) -> String {
+    format!("{HEADER}{}{DRILL}", unindent(rest))
 }
 
 /// `(file, severity, code, line, column)` of every finding in `validate --format json` output.
@@ -170,11 +179,8 @@ fn yaml_syntax() {
 #[test]
 fn schema_unknown_field_suggests_the_field() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -192,11 +198,8 @@ fn schema_unknown_field_suggests_the_field() {
 #[test]
 fn schema_unknown_field_without_a_close_name_lists_the_fields() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             runbook: https://wiki
             steps:
               - id: a
@@ -215,11 +218,8 @@ fn schema_unknown_field_without_a_close_name_lists_the_fields() {
 #[test]
 fn schema_wrong_type() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             priority: high
             steps:
               - id: a
@@ -246,11 +246,8 @@ fn schema_wrong_type() {
     assert_eq!(f[0]["message"], "expected a string, found a list");
 
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -265,11 +262,8 @@ fn schema_wrong_type() {
     );
 
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -303,11 +297,8 @@ fn schema_missing_field_points_at_the_mapping() {
 
     // A step without an id: its first key.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - name: nameless
                 shell: echo a
@@ -318,11 +309,8 @@ fn schema_missing_field_points_at_the_mapping() {
 
     // A flow mapping without `url`: its `{`.
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 http: { method: GET }
@@ -336,11 +324,8 @@ fn schema_missing_field_points_at_the_mapping() {
 #[test]
 fn schema_more_than_one_step_kind() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -358,11 +343,8 @@ fn schema_more_than_one_step_kind() {
 #[test]
 fn schema_no_step_kind() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 name: does nothing
@@ -401,11 +383,8 @@ fn schema_wrong_version() {
 #[test]
 fn duplicate_key() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             title: Again
             steps:
               - id: a
@@ -442,11 +421,8 @@ fn duplicate_playbook_name() {
 #[test]
 fn duplicate_step_id() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo one
@@ -461,11 +437,8 @@ fn duplicate_step_id() {
 #[test]
 fn unknown_need_suggests_the_closest_step() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: check
                 shell: echo ok
@@ -486,11 +459,8 @@ fn unknown_need_suggests_the_closest_step() {
 #[test]
 fn cycle_prints_the_whole_loop() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 needs: [b]
@@ -511,11 +481,8 @@ fn cycle_prints_the_whole_loop() {
 #[test]
 fn self_need() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 needs: [a]
@@ -530,11 +497,8 @@ fn self_need() {
 #[test]
 fn invalid_step_id() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: check-disk
                 shell: df -h
@@ -574,11 +538,8 @@ fn invalid_name() {
 #[test]
 fn template_syntax() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ oops
@@ -591,11 +552,8 @@ fn template_syntax() {
 #[test]
 fn template_syntax_in_a_block_scalar_points_at_the_line() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: |
@@ -614,11 +572,8 @@ fn template_syntax_in_a_block_scalar_points_at_the_line() {
 #[test]
 fn undefined_variable() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ foo }}
@@ -629,11 +584,8 @@ fn undefined_variable() {
     assert_eq!(f[0]["message"], "`foo` is not defined in `steps.a.shell`");
 
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ incident.lables.instance }}
@@ -648,11 +600,8 @@ fn undefined_variable() {
 #[test]
 fn match_when_sees_only_the_incident() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             match:
               when: steps.a.stdout == 'x'
             steps:
@@ -667,11 +616,8 @@ fn match_when_sees_only_the_incident() {
 #[test]
 fn unknown_step_ref() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ steps.nope.stdout }}
@@ -688,11 +634,8 @@ fn unknown_step_ref() {
 #[test]
 fn not_an_ancestor() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -706,11 +649,8 @@ fn not_an_ancestor() {
 
     // Through `needs`, directly or not, is fine.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -729,11 +669,8 @@ fn not_an_ancestor() {
 #[test]
 fn undeclared_secret() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ secrets.TOKEN }}
@@ -750,11 +687,8 @@ fn undeclared_secret() {
 #[test]
 fn unknown_input() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             inputs:
               mountpoint: { default: / }
             steps:
@@ -797,11 +731,8 @@ fn unknown_drill_input() {
 #[test]
 fn invalid_expression() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 when: 1 +
@@ -811,11 +742,8 @@ fn invalid_expression() {
         &[("error", "invalid-expression", 6, 11)],
     );
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             match:
               when: incident.labels.x ==
             steps:
@@ -832,11 +760,8 @@ fn invalid_expression() {
 #[test]
 fn invalid_matcher() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             match:
               labels:
                 - alertname
@@ -860,11 +785,8 @@ fn invalid_matcher() {
 #[test]
 fn invalid_regex() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             match:
               labels:
                 - severity=~"(crit"
@@ -881,11 +803,8 @@ fn invalid_regex() {
 #[test]
 fn invalid_duration() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             timeout: soon
             defaults:
               timeout: 30
@@ -934,11 +853,8 @@ fn invalid_cron() {
 #[test]
 fn invalid_url() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 http: { url: "ftp://example.com/x" }
@@ -985,11 +901,8 @@ fn invalid_drill_incident() {
 #[test]
 fn unused_secret() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             secrets: [TOKEN]
             steps:
               - id: a
@@ -1005,11 +918,8 @@ fn unused_secret() {
 fn unused_input_points_at_its_key() {
     // `region:` also appears inside `aws_region:`; the warning is about the second key.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             inputs:
               aws_region: { default: eu-west-1 }
               region:
@@ -1026,11 +936,8 @@ fn unused_input_points_at_its_key() {
 #[test]
 fn unreachable_step() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -1062,11 +969,8 @@ fn no_drill() {
 #[test]
 fn insecure_tls() {
     assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 http: { url: "https://insecure.example.com", insecure: true }
@@ -1079,11 +983,8 @@ fn insecure_tls() {
 #[test]
 fn unsafe_interpolation() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo safe {{ incident.title | safe }}
@@ -1093,11 +994,8 @@ fn unsafe_interpolation() {
     );
     // `safe` on our own configuration is not incident data.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             inputs:
               base: { default: 'http://prometheus:9090' }
             steps:
