@@ -143,15 +143,7 @@ impl<'a> Checker<'a> {
                 ("inputs", Some(name)) => {
                     self.used_inputs.insert(name.to_string());
                     if !ctx.inputs.contains(&name) {
-                        let help = did_you_mean(name, ctx.inputs.iter().copied())
-                            .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
-                        self.error(
-                            at,
-                            "unknown-input",
-                            format!("input `{name}` is not declared in `inputs:`"),
-                        )
-                        .with_width_mut(width)
-                        .help = Some(help);
+                        self.unknown_input(at, width, "input", name, ctx.inputs.iter().copied());
                     }
                 }
                 ("steps", Some(name)) => {
@@ -169,6 +161,26 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+    }
+
+    /// `what` (an input, a drill input) names `name`, which `inputs:` does not declare.
+    pub(super) fn unknown_input<'n>(
+        &mut self,
+        at: Pos,
+        width: usize,
+        what: &str,
+        name: &str,
+        declared: impl IntoIterator<Item = &'n str>,
+    ) {
+        let help = did_you_mean(name, declared)
+            .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
+        self.error(
+            at,
+            "unknown-input",
+            format!("{what} `{name}` is not declared in `inputs:`"),
+        )
+        .with_width_mut(width)
+        .help = Some(help);
     }
 
     pub(super) fn field_ref(
