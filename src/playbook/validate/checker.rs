@@ -294,15 +294,7 @@ impl<'a> Checker<'a> {
     pub(super) fn literal_url(&mut self, field: &Field<'_>) {
         match url::Url::parse(field.text.trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            Ok(u) => {
-                let scheme = u.scheme().to_string();
-                self.error(
-                    field.pos,
-                    "invalid-url",
-                    format!("`{}`: unsupported URL scheme `{scheme}`", field.label),
-                )
-                .help = Some("use an http:// or https:// URL".into());
-            }
+            Ok(u) => self.unsupported_scheme(field, u.scheme()),
             Err(e) => {
                 self.error(
                     field.pos,
@@ -327,13 +319,18 @@ impl<'a> Checker<'a> {
         if let Some(i) = literal.find("://") {
             let scheme = &literal[..i];
             if !matches!(scheme, "http" | "https") {
-                self.error(
-                    field.pos,
-                    "invalid-url",
-                    format!("`{}`: unsupported URL scheme `{scheme}`", field.label),
-                )
-                .help = Some("use an http:// or https:// URL".into());
+                self.unsupported_scheme(field, scheme);
             }
         }
+    }
+
+    /// The one finding for a URL field whose scheme is not http or https.
+    fn unsupported_scheme(&mut self, field: &Field<'_>, scheme: &str) {
+        self.error(
+            field.pos,
+            "invalid-url",
+            format!("`{}`: unsupported URL scheme `{scheme}`", field.label),
+        )
+        .help = Some("use an http:// or https:// URL".into());
     }
 }
