@@ -105,6 +105,15 @@ where
     best.map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
+/// Names as messages show them: `` `a`, `b` `` with `sep` between.
+pub fn backticked<T: std::fmt::Display>(names: impl IntoIterator<Item = T>, sep: &str) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 /// Counts for the summary line.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Summary {

@@ -144,14 +144,20 @@ impl fmt::Display for YamlError {
 
 impl std::error::Error for YamlError {}
 
+// Playbooks and incidents are small documents; these bounds keep a hostile
+// file (alias bomb, 10k-deep nesting) to milliseconds and megabytes. The
+// parser enforces them and `budget_message` names them.
+const MAX_DEPTH: usize = 64;
+const MAX_ALIASES: usize = 1_000;
+const MAX_ANCHORS: usize = 1_000;
+const MAX_NODES: usize = 250_000;
+
 fn options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    // Playbooks and incidents are small documents; these bounds keep a
-    // hostile file (alias bomb, 10k-deep nesting) to milliseconds and megabytes.
-    budget.max_depth = 64;
-    budget.max_aliases = 1_000;
-    budget.max_anchors = 1_000;
-    budget.max_nodes = 250_000;
+    budget.max_depth = MAX_DEPTH;
+    budget.max_aliases = MAX_ALIASES;
+    budget.max_anchors = MAX_ANCHORS;
+    budget.max_nodes = MAX_NODES;
     budget.max_documents = 1;
     let mut opts = serde_saphyr::Options::default();
     opts.budget = Some(budget);
@@ -289,12 +295,12 @@ fn strip_position(msg: &str) -> String {
 fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
     use serde_saphyr::budget::BudgetBreach as B;
     match breach {
-        B::Depth { .. } => "document nests deeper than 64 levels".to_string(),
+        B::Depth { .. } => format!("document nests deeper than {MAX_DEPTH} levels"),
         B::Nodes { .. } => {
-            "document expands to more than 250000 nodes (an alias bomb?)".to_string()
+            format!("document expands to more than {MAX_NODES} nodes (an alias bomb?)")
         }
-        B::Aliases { .. } => "document uses more than 1000 aliases".to_string(),
-        B::Anchors { .. } => "document defines more than 1000 anchors".to_string(),
+        B::Aliases { .. } => format!("document uses more than {MAX_ALIASES} aliases"),
+        B::Anchors { .. } => format!("document defines more than {MAX_ANCHORS} anchors"),
         B::Documents { .. } => {
             "file holds more than one YAML document; one playbook per file".to_string()
         }

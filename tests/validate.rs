@@ -2,7 +2,8 @@
 //! format and hostile input; plus `list`, `schema`, `completions` and `man`.
 //!
 //! Positions in the expectations are 1-based line and column of the offending
-//! node in the (unindented) fixture, counted by hand.
+//! node in the (unindented) fixture, counted by hand; a fixture built with
+//! [`playbook`] starts on line 4, after the three lines of [`HEADER`].
 
 mod common;
 
@@ -17,8 +18,16 @@ fn with_drill(yaml: &str) -> String {
     unindent(yaml) + DRILL
 }
 
-/// `(severity, code, line, column)` of every finding in `validate --format json` output.
-fn findings(output: &Output) -> Vec<(String, String, u64, u64)> {
+/// Written before the fixtures built by [`playbook`]: lines 1 to 3.
+const HEADER: &str = "version: 1\nname: test\ntitle: Test\n";
+
+/// The usual fixture: [`HEADER`], then `rest` from line 4, then [`DRILL`].
+fn playbook(rest: &str) -> String {
+    format!("{HEADER}{}{DRILL}", unindent(rest))
+}
+
+/// `(file, severity, code, line, column)` of every finding in `validate --format json` output.
+fn findings_by_file(output: &Output) -> Vec<(String, String, String, u64, u64)> {
     output
         .json()
         .as_array()
@@ -26,12 +35,21 @@ fn findings(output: &Output) -> Vec<(String, String, u64, u64)> {
         .iter()
         .map(|d| {
             (
+                d["file"].as_str().unwrap().to_string(),
                 d["severity"].as_str().unwrap().to_string(),
                 d["code"].as_str().unwrap().to_string(),
                 d["line"].as_u64().unwrap(),
                 d["column"].as_u64().unwrap(),
             )
         })
+        .collect()
+}
+
+/// `(severity, code, line, column)` of every finding in `validate --format json` output.
+fn findings(output: &Output) -> Vec<(String, String, u64, u64)> {
+    findings_by_file(output)
+        .into_iter()
+        .map(|(_, severity, code, line, column)| (severity, code, line, column))
         .collect()
 }
 
@@ -161,11 +179,8 @@ fn yaml_syntax() {
 #[test]
 fn schema_unknown_field_suggests_the_field() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -183,11 +198,8 @@ fn schema_unknown_field_suggests_the_field() {
 #[test]
 fn schema_unknown_field_without_a_close_name_lists_the_fields() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             runbook: https://wiki
             steps:
               - id: a
@@ -206,11 +218,8 @@ fn schema_unknown_field_without_a_close_name_lists_the_fields() {
 #[test]
 fn schema_wrong_type() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             priority: high
             steps:
               - id: a
@@ -237,11 +246,8 @@ fn schema_wrong_type() {
     assert_eq!(f[0]["message"], "expected a string, found a list");
 
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -256,11 +262,8 @@ fn schema_wrong_type() {
     );
 
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -294,11 +297,8 @@ fn schema_missing_field_points_at_the_mapping() {
 
     // A step without an id: its first key.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - name: nameless
                 shell: echo a
@@ -309,11 +309,8 @@ fn schema_missing_field_points_at_the_mapping() {
 
     // A flow mapping without `url`: its `{`.
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 http: { method: GET }
@@ -327,11 +324,8 @@ fn schema_missing_field_points_at_the_mapping() {
 #[test]
 fn schema_more_than_one_step_kind() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -349,11 +343,8 @@ fn schema_more_than_one_step_kind() {
 #[test]
 fn schema_no_step_kind() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 name: does nothing
@@ -392,11 +383,8 @@ fn schema_wrong_version() {
 #[test]
 fn duplicate_key() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             title: Again
             steps:
               - id: a
@@ -433,11 +421,8 @@ fn duplicate_playbook_name() {
 #[test]
 fn duplicate_step_id() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo one
@@ -452,11 +437,8 @@ fn duplicate_step_id() {
 #[test]
 fn unknown_need_suggests_the_closest_step() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: check
                 shell: echo ok
@@ -477,11 +459,8 @@ fn unknown_need_suggests_the_closest_step() {
 #[test]
 fn cycle_prints_the_whole_loop() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 needs: [b]
@@ -502,11 +481,8 @@ fn cycle_prints_the_whole_loop() {
 #[test]
 fn self_need() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 needs: [a]
@@ -521,11 +497,8 @@ fn self_need() {
 #[test]
 fn invalid_step_id() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: check-disk
                 shell: df -h
@@ -565,11 +538,8 @@ fn invalid_name() {
 #[test]
 fn template_syntax() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ oops
@@ -582,11 +552,8 @@ fn template_syntax() {
 #[test]
 fn template_syntax_in_a_block_scalar_points_at_the_line() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: |
@@ -605,11 +572,8 @@ fn template_syntax_in_a_block_scalar_points_at_the_line() {
 #[test]
 fn undefined_variable() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ foo }}
@@ -620,11 +584,8 @@ fn undefined_variable() {
     assert_eq!(f[0]["message"], "`foo` is not defined in `steps.a.shell`");
 
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ incident.lables.instance }}
@@ -639,11 +600,8 @@ fn undefined_variable() {
 #[test]
 fn match_when_sees_only_the_incident() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             match:
               when: steps.a.stdout == 'x'
             steps:
@@ -658,11 +616,8 @@ fn match_when_sees_only_the_incident() {
 #[test]
 fn unknown_step_ref() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ steps.nope.stdout }}
@@ -679,11 +634,8 @@ fn unknown_step_ref() {
 #[test]
 fn not_an_ancestor() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -697,11 +649,8 @@ fn not_an_ancestor() {
 
     // Through `needs`, directly or not, is fine.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -720,11 +669,8 @@ fn not_an_ancestor() {
 #[test]
 fn undeclared_secret() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo {{ secrets.TOKEN }}
@@ -741,11 +687,8 @@ fn undeclared_secret() {
 #[test]
 fn unknown_input() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             inputs:
               mountpoint: { default: / }
             steps:
@@ -788,11 +731,8 @@ fn unknown_drill_input() {
 #[test]
 fn invalid_expression() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 when: 1 +
@@ -802,11 +742,8 @@ fn invalid_expression() {
         &[("error", "invalid-expression", 6, 11)],
     );
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             match:
               when: incident.labels.x ==
             steps:
@@ -823,11 +760,8 @@ fn invalid_expression() {
 #[test]
 fn invalid_matcher() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             match:
               labels:
                 - alertname
@@ -851,11 +785,8 @@ fn invalid_matcher() {
 #[test]
 fn invalid_regex() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             match:
               labels:
                 - severity=~"(crit"
@@ -872,11 +803,8 @@ fn invalid_regex() {
 #[test]
 fn invalid_duration() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             timeout: soon
             defaults:
               timeout: 30
@@ -925,11 +853,8 @@ fn invalid_cron() {
 #[test]
 fn invalid_url() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 http: { url: "ftp://example.com/x" }
@@ -976,11 +901,8 @@ fn invalid_drill_incident() {
 #[test]
 fn unused_secret() {
     let f = assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             secrets: [TOKEN]
             steps:
               - id: a
@@ -996,11 +918,8 @@ fn unused_secret() {
 fn unused_input_points_at_its_key() {
     // `region:` also appears inside `aws_region:`; the warning is about the second key.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             inputs:
               aws_region: { default: eu-west-1 }
               region:
@@ -1017,11 +936,8 @@ fn unused_input_points_at_its_key() {
 #[test]
 fn unreachable_step() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo a
@@ -1053,11 +969,8 @@ fn no_drill() {
 #[test]
 fn insecure_tls() {
     assert_findings(
-        &with_drill(
+        &playbook(
             r#"
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 http: { url: "https://insecure.example.com", insecure: true }
@@ -1070,11 +983,8 @@ fn insecure_tls() {
 #[test]
 fn unsafe_interpolation() {
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             steps:
               - id: a
                 shell: echo safe {{ incident.title | safe }}
@@ -1084,11 +994,8 @@ fn unsafe_interpolation() {
     );
     // `safe` on our own configuration is not incident data.
     assert_findings(
-        &with_drill(
+        &playbook(
             "
-            version: 1
-            name: test
-            title: Test
             inputs:
               base: { default: 'http://prometheus:9090' }
             steps:
@@ -1211,21 +1118,7 @@ fn every_error_in_every_file_is_reported_in_one_run() {
         .args(["validate", "--format", "json"])
         .status(1)
         .run();
-    let got: Vec<(String, String, String, u64, u64)> = output
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["file"].as_str().unwrap().to_string(),
-                d["severity"].as_str().unwrap().to_string(),
-                d["code"].as_str().unwrap().to_string(),
-                d["line"].as_u64().unwrap(),
-                d["column"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let got = findings_by_file(&output);
     let expected = [
         ("playbooks/a.yaml", "error", "undeclared-secret", 6, 20),
         ("playbooks/a.yaml", "error", "unknown-need", 8, 13),

@@ -29,11 +29,7 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<Action
         }
         [_] => {}
         many => {
-            let list = many
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(" and ");
+            let list = backticked(many, " and ");
             c.error(
                 step.id.pos,
                 "schema",

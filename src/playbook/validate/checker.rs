@@ -4,23 +4,27 @@ use super::*;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::playbook::RetryPolicy;
 use crate::playbook::model::RawRetry;
 use crate::template::{self};
 use crate::yaml::{Pos, Spanned};
 
 impl<'a> Checker<'a> {
+    /// Records `d` and hands it back so callers can add help or a width.
+    fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
+        self.diags.push(d);
+        let last = self.diags.len() - 1;
+        &mut self.diags[last]
+    }
+
     pub(super) fn error(
         &mut self,
         pos: Pos,
         code: &'static str,
         msg: impl Into<String>,
     ) -> &mut Diagnostic {
-        self.diags
-            .push(Diagnostic::error(self.file, pos, code, msg));
-        let last = self.diags.len() - 1;
-        &mut self.diags[last]
+        self.push(Diagnostic::error(self.file, pos, code, msg))
     }
 
     pub(super) fn warning(
@@ -29,10 +33,7 @@ impl<'a> Checker<'a> {
         code: &'static str,
         msg: impl Into<String>,
     ) -> &mut Diagnostic {
-        self.diags
-            .push(Diagnostic::warning(self.file, pos, code, msg));
-        let last = self.diags.len() - 1;
-        &mut self.diags[last]
+        self.push(Diagnostic::warning(self.file, pos, code, msg))
     }
 
     pub(super) fn duration(
@@ -45,8 +46,8 @@ impl<'a> Checker<'a> {
             Ok(d) => Some(d),
             Err(e) => {
                 let width = v.value.len();
-                let d = self.error(v.pos, "invalid-duration", format!("`{field}`: {e}"));
-                d.width = width.max(1);
+                self.error(v.pos, "invalid-duration", format!("`{field}`: {e}"))
+                    .with_width_mut(width);
                 None
             }
         }
@@ -109,14 +110,7 @@ impl<'a> Checker<'a> {
                 let known = if allowed_roots.len() == 1 {
                     format!("only `{}` is available here", allowed_roots[0])
                 } else {
-                    format!(
-                        "available here: {}",
-                        allowed_roots
-                            .iter()
-                            .map(|r| format!("`{r}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("available here: {}", backticked(allowed_roots, ", "))
                 };
                 let help = did_you_mean(root, allowed_roots.iter().copied()).unwrap_or(known);
                 self.error(
@@ -149,15 +143,7 @@ impl<'a> Checker<'a> {
                 ("inputs", Some(name)) => {
                     self.used_inputs.insert(name.to_string());
                     if !ctx.inputs.contains(&name) {
-                        let help = did_you_mean(name, ctx.inputs.iter().copied())
-                            .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
-                        self.error(
-                            at,
-                            "unknown-input",
-                            format!("input `{name}` is not declared in `inputs:`"),
-                        )
-                        .with_width_mut(width)
-                        .help = Some(help);
+                        self.unknown_input(at, width, "input", name, ctx.inputs.iter().copied());
                     }
                 }
                 ("steps", Some(name)) => {
@@ -175,6 +161,26 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+    }
+
+    /// `what` (an input, a drill input) names `name`, which `inputs:` does not declare.
+    pub(super) fn unknown_input<'n>(
+        &mut self,
+        at: Pos,
+        width: usize,
+        what: &str,
+        name: &str,
+        declared: impl IntoIterator<Item = &'n str>,
+    ) {
+        let help = did_you_mean(name, declared)
+            .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
+        self.error(
+            at,
+            "unknown-input",
+            format!("{what} `{name}` is not declared in `inputs:`"),
+        )
+        .with_width_mut(width)
+        .help = Some(help);
     }
 
     pub(super) fn field_ref(
@@ -288,15 +294,7 @@ impl<'a> Checker<'a> {
     pub(super) fn literal_url(&mut self, field: &Field<'_>) {
         match url::Url::parse(field.text.trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            Ok(u) => {
-                let scheme = u.scheme().to_string();
-                self.error(
-                    field.pos,
-                    "invalid-url",
-                    format!("`{}`: unsupported URL scheme `{scheme}`", field.label),
-                )
-                .help = Some("use an http:// or https:// URL".into());
-            }
+            Ok(u) => self.unsupported_scheme(field, u.scheme()),
             Err(e) => {
                 self.error(
                     field.pos,
@@ -321,13 +319,18 @@ impl<'a> Checker<'a> {
         if let Some(i) = literal.find("://") {
             let scheme = &literal[..i];
             if !matches!(scheme, "http" | "https") {
-                self.error(
-                    field.pos,
-                    "invalid-url",
-                    format!("`{}`: unsupported URL scheme `{scheme}`", field.label),
-                )
-                .help = Some("use an http:// or https:// URL".into());
+                self.unsupported_scheme(field, scheme);
             }
         }
+    }
+
+    /// The one finding for a URL field whose scheme is not http or https.
+    fn unsupported_scheme(&mut self, field: &Field<'_>, scheme: &str) {
+        self.error(
+            field.pos,
+            "invalid-url",
+            format!("`{}`: unsupported URL scheme `{scheme}`", field.label),
+        )
+        .help = Some("use an http:// or https:// URL".into());
     }
 }

@@ -3,7 +3,6 @@
 use super::*;
 use std::collections::{HashMap, HashSet};
 
-use crate::diagnostic::did_you_mean;
 use crate::playbook::Drill;
 use crate::playbook::model::RawPlaybook;
 
@@ -60,15 +59,8 @@ pub(super) fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Dril
     for name in d.inputs.keys() {
         if !raw.inputs.contains_key(name) {
             let pos = key_pos(&c.index, "drill", &["inputs", name]);
-            let help = did_you_mean(name, raw.inputs.keys().map(String::as_str))
-                .unwrap_or_else(|| format!("declare it under `inputs:` as `{name}:`"));
-            c.error(
-                pos,
-                "unknown-input",
-                format!("drill input `{name}` is not declared in `inputs:`"),
-            )
-            .with_width_mut(name.len())
-            .help = Some(help);
+            let declared = raw.inputs.keys().map(String::as_str);
+            c.unknown_input(pos, name.len(), "drill input", name, declared);
         }
     }
     Some(Drill {
@@ -93,9 +85,9 @@ pub(super) fn check_drill_notify(
         return;
     };
     let scope = StepScope {
-        ids: HashMap::new(),
-        secrets: secrets.to_vec(),
-        inputs: inputs.to_vec(),
+        ids: &HashMap::new(),
+        secrets,
+        inputs,
         current: None,
         current_id: "",
         ancestors: HashSet::new(),

@@ -17,78 +17,43 @@ pub(super) fn text_field<'a>(label: String, t: &'a Text, kind: FieldKind) -> Fie
 
 /// Every templated value of a step, with its label and position.
 pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
+    use FieldKind::{Expression, Template, Url};
     let id = &step.id.value;
     let mut f = Vec::new();
+    // Every label is `steps.ID.` plus the field's path inside the step.
+    let add = |f: &mut Vec<_>, path: &str, t, kind| {
+        f.push(text_field(format!("steps.{id}.{path}"), t, kind));
+    };
     if let Some(s) = &step.shell {
-        f.push(text_field(
-            format!("steps.{id}.shell"),
-            s,
-            FieldKind::Template,
-        ));
+        add(&mut f, "shell", s, Template);
     }
     if let Some(cmd) = &step.command {
         for (i, a) in cmd.iter().enumerate() {
-            f.push(text_field(
-                format!("steps.{id}.command[{i}]"),
-                a,
-                FieldKind::Template,
-            ));
+            add(&mut f, &format!("command[{i}]"), a, Template);
         }
     }
     for (k, v) in &step.env {
-        f.push(text_field(
-            format!("steps.{id}.env.{k}"),
-            v,
-            FieldKind::Template,
-        ));
+        add(&mut f, &format!("env.{k}"), v, Template);
     }
     if let Some(cwd) = &step.cwd {
-        f.push(text_field(
-            format!("steps.{id}.cwd"),
-            cwd,
-            FieldKind::Template,
-        ));
+        add(&mut f, "cwd", cwd, Template);
     }
     if let Some(w) = &step.when {
-        f.push(text_field(
-            format!("steps.{id}.when"),
-            w,
-            FieldKind::Expression,
-        ));
+        add(&mut f, "when", w, Expression);
     }
     if let Some(q) = &step.confirm {
-        f.push(text_field(
-            format!("steps.{id}.confirm"),
-            q,
-            FieldKind::Template,
-        ));
+        add(&mut f, "confirm", q, Template);
     }
     if let Some(h) = &step.http {
-        f.push(text_field(
-            format!("steps.{id}.http.url"),
-            &h.url,
-            FieldKind::Url,
-        ));
+        add(&mut f, "http.url", &h.url, Url);
         for (k, v) in h.headers.iter() {
-            f.push(text_field(
-                format!("steps.{id}.http.headers.{k}"),
-                v,
-                FieldKind::Template,
-            ));
+            add(&mut f, &format!("http.headers.{k}"), v, Template);
         }
         for (k, v) in h.query.iter() {
-            f.push(text_field(
-                format!("steps.{id}.http.query.{k}"),
-                v,
-                FieldKind::Template,
-            ));
+            add(&mut f, &format!("http.query.{k}"), v, Template);
         }
         if let Some(b) = &h.body {
-            f.push(text_field(
-                format!("steps.{id}.http.body"),
-                b,
-                FieldKind::Template,
-            ));
+            add(&mut f, "http.body", b, Template);
         }
         if let Some(j) = &h.json {
             push_json(&mut f, format!("steps.{id}.http.json"), j);
@@ -96,45 +61,26 @@ pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
     }
     if let Some(n) = &step.notify {
         if let Some(s) = &n.slack {
-            f.push(text_field(
-                format!("steps.{id}.notify.slack.webhook"),
-                &s.webhook,
-                FieldKind::Url,
-            ));
-            f.push(text_field(
-                format!("steps.{id}.notify.slack.text"),
-                &s.text,
-                FieldKind::Template,
-            ));
+            add(&mut f, "notify.slack.webhook", &s.webhook, Url);
+            add(&mut f, "notify.slack.text", &s.text, Template);
             if let Some(b) = &s.blocks {
                 push_json(&mut f, format!("steps.{id}.notify.slack.blocks"), b);
             }
         }
         if let Some(t) = &n.teams {
-            f.push(text_field(
-                format!("steps.{id}.notify.teams.webhook"),
-                &t.webhook,
-                FieldKind::Url,
-            ));
-            f.push(text_field(
-                format!("steps.{id}.notify.teams.text"),
-                &t.text,
-                FieldKind::Template,
-            ));
+            add(&mut f, "notify.teams.webhook", &t.webhook, Url);
+            add(&mut f, "notify.teams.text", &t.text, Template);
             if let Some(title) = &t.title {
-                f.push(text_field(
-                    format!("steps.{id}.notify.teams.title"),
-                    title,
-                    FieldKind::Template,
-                ));
+                add(&mut f, "notify.teams.title", title, Template);
             }
         }
         if let Some(p) = &n.pagerduty {
-            f.push(text_field(
-                format!("steps.{id}.notify.pagerduty.routing_key"),
+            add(
+                &mut f,
+                "notify.pagerduty.routing_key",
                 &p.routing_key,
-                FieldKind::Template,
-            ));
+                Template,
+            );
             for (name, t) in [
                 ("dedup_key", &p.dedup_key),
                 ("summary", &p.summary),
@@ -142,19 +88,11 @@ pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
                 ("source", &p.source),
             ] {
                 if let Some(t) = t {
-                    f.push(text_field(
-                        format!("steps.{id}.notify.pagerduty.{name}"),
-                        t,
-                        FieldKind::Template,
-                    ));
+                    add(&mut f, &format!("notify.pagerduty.{name}"), t, Template);
                 }
             }
             if let Some(e) = &p.endpoint {
-                f.push(text_field(
-                    format!("steps.{id}.notify.pagerduty.endpoint"),
-                    e,
-                    FieldKind::Url,
-                ));
+                add(&mut f, "notify.pagerduty.endpoint", e, Url);
             }
             if let Some(d) = &p.custom_details {
                 push_json(
@@ -165,35 +103,19 @@ pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
             }
         }
         if let Some(w) = &n.webhook {
-            f.push(text_field(
-                format!("steps.{id}.notify.webhook.url"),
-                &w.url,
-                FieldKind::Url,
-            ));
+            add(&mut f, "notify.webhook.url", &w.url, Url);
             for (k, v) in w.headers.iter() {
-                f.push(text_field(
-                    format!("steps.{id}.notify.webhook.headers.{k}"),
-                    v,
-                    FieldKind::Template,
-                ));
+                add(&mut f, &format!("notify.webhook.headers.{k}"), v, Template);
             }
             if let Some(s) = &w.hmac_secret {
-                f.push(text_field(
-                    format!("steps.{id}.notify.webhook.hmac_secret"),
-                    s,
-                    FieldKind::Template,
-                ));
+                add(&mut f, "notify.webhook.hmac_secret", s, Template);
             }
             if let Some(j) = &w.json {
                 push_json(&mut f, format!("steps.{id}.notify.webhook.json"), j);
             }
         }
         if let Some(cn) = &n.console {
-            f.push(text_field(
-                format!("steps.{id}.notify.console.text"),
-                &cn.text,
-                FieldKind::Template,
-            ));
+            add(&mut f, "notify.console.text", &cn.text, Template);
         }
     }
     f
@@ -207,14 +129,9 @@ pub(super) fn push_json<'a>(
     fn walk<'a>(out: &mut Vec<Field<'a>>, label: &str, pos: Pos, v: &'a serde_json::Value) {
         match v {
             serde_json::Value::String(s) => {
-                let kind = if template::single_expression(s).is_some() {
-                    FieldKind::Expression
-                } else {
-                    FieldKind::Template
-                };
-                let text = match (kind, template::single_expression(s)) {
-                    (FieldKind::Expression, Some(e)) => e,
-                    _ => s.as_str(),
+                let (kind, text) = match template::single_expression(s) {
+                    Some(e) => (FieldKind::Expression, e),
+                    None => (FieldKind::Template, s.as_str()),
                 };
                 out.push(Field {
                     label: label.to_string(),

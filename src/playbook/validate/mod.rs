@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::matching::{Matcher, MatcherError};
 use crate::playbook::model::RawPlaybook;
 use crate::playbook::{ActionKind, DEFAULT_STEP_TIMEOUT, Playbook, Provenance, Step};
@@ -223,9 +223,9 @@ fn unsafe_incident_interpolation(text: &str) -> Option<&str> {
 
 /// What a step's templates can see.
 struct StepScope<'a> {
-    ids: HashMap<&'a str, usize>,
-    secrets: Vec<&'a str>,
-    inputs: Vec<&'a str>,
+    ids: &'a HashMap<&'a str, usize>,
+    secrets: &'a [&'a str],
+    inputs: &'a [&'a str],
     current: Option<usize>,
     current_id: &'a str,
     ancestors: HashSet<usize>,
@@ -317,9 +317,9 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     // Matchers and the match expression see only the incident.
     let mut matchers = Vec::new();
     let empty_scope = StepScope {
-        ids: HashMap::new(),
-        secrets: Vec::new(),
-        inputs: Vec::new(),
+        ids: &HashMap::new(),
+        secrets: &[],
+        inputs: &[],
         current: None,
         current_id: "",
         ancestors: HashSet::new(),
@@ -446,9 +446,9 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     let mut steps = Vec::new();
     for (i, step) in raw.steps.iter().enumerate() {
         let scope = StepScope {
-            ids: ids.clone(),
-            secrets: secrets.clone(),
-            inputs: inputs.clone(),
+            ids: &ids,
+            secrets: &secrets,
+            inputs: &inputs,
             current: Some(i),
             current_id: &step.id.value,
             ancestors: ancestors(i, &needs),
@@ -619,16 +619,8 @@ pub(crate) fn yaml_diagnostic(
         YamlErrorKind::Schema => (schema_code, None, 1),
         YamlErrorKind::UnknownField { field, expected } => (
             schema_code,
-            did_you_mean(field, expected.iter().map(String::as_str)).or_else(|| {
-                Some(format!(
-                    "expected one of {}",
-                    expected
-                        .iter()
-                        .map(|e| format!("`{e}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }),
+            did_you_mean(field, expected.iter().map(String::as_str))
+                .or_else(|| Some(format!("expected one of {}", backticked(expected, ", ")))),
             field.len(),
         ),
     };
