@@ -28,6 +28,7 @@ pub mod duration;
 pub mod engine;
 pub mod incident;
 pub mod matching;
+pub mod memo;
 pub mod playbook;
 pub mod playtest;
 pub mod record;

@@ -3,11 +3,12 @@
 //! Matchers are parsed once at load time; regexes are fully anchored, as in
 //! Alertmanager, and a label the incident does not have equals the empty string.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
+
+use crate::memo::Memo;
 
 /// How a matcher compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,27 +134,13 @@ impl Matcher {
 /// repos repeat the same few patterns (`severity=~"critical|warning"`) across
 /// thousands of playbooks, and compiling is most of the cost of a matcher.
 fn compile(value: &str) -> Result<Regex, MatcherError> {
-    type Cache = Mutex<HashMap<String, Result<Regex, String>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let cached = cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(value)
-        .cloned();
-    let compiled = match cached {
-        Some(c) => c,
-        None => {
-            let c = Regex::new(&format!("^(?:{value})$"))
-                .map_err(|e| format!("invalid regex `{value}`: {}", first_line(&e.to_string())));
-            cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(value.to_string(), c.clone());
-            c
-        }
-    };
-    compiled.map_err(MatcherError::Regex)
+    static REGEXES: Memo<Result<Regex, String>> = Memo::new();
+    REGEXES
+        .get_or(value, || {
+            Regex::new(&format!("^(?:{value})$"))
+                .map_err(|e| format!("invalid regex `{value}`: {}", first_line(&e.to_string())))
+        })
+        .map_err(MatcherError::Regex)
 }
 
 /// The regex crate's message without its source excerpt and `error:` prefix.

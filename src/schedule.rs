@@ -1,28 +1,17 @@
 //! Drill schedules: 5-field cron expressions (`0 10 * * MON`).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+
+use crate::memo::Memo;
 
 /// Parses a 5-field cron expression (or `@daily`-style nickname), once per
 /// distinct text per process: croner's parser is slow (a tenth of a
 /// millisecond) and playbook repos reuse a handful of schedules.
 pub fn parse(text: &str) -> Result<Cron, String> {
-    type Cache = Mutex<HashMap<String, Result<Cron, String>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(text) {
-        return hit.clone();
-    }
-    let parsed = parse_uncached(text);
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(text.to_string(), parsed.clone());
-    parsed
+    static SCHEDULES: Memo<Result<Cron, String>> = Memo::new();
+    SCHEDULES.get_or(text, || parse_uncached(text))
 }
 
 fn parse_uncached(text: &str) -> Result<Cron, String> {

@@ -7,8 +7,10 @@
 //! [`render_json`]). Opting out is the explicit, reviewable `| safe` filter.
 //! Undefined variables are errors, never empty strings.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use crate::memo::Memo;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
@@ -128,29 +130,15 @@ pub fn is_templated(source: &str) -> bool {
 
 type Analysis = Result<BTreeSet<String>, SyntaxError>;
 
-/// Analyses `source` once per process: playbook repos repeat the same
-/// templates (`{{ incident.labels.instance }}`) across many files, and
-/// analysis parses the template twice (compile, then variable discovery),
-/// which is most of what `validate` spends per playbook.
-fn memoized(kind: u8, source: &str, analyze: impl FnOnce() -> Analysis) -> Analysis {
-    type Cache = Mutex<HashMap<(u8, String), Analysis>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (kind, source.to_string());
-    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return hit.clone();
-    }
-    let result = analyze();
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, result.clone());
-    result
-}
+/// Analyses are memoised per process ([`crate::memo`]): analysis parses a
+/// template twice (compile, then variable discovery), which is most of what
+/// `validate` spends per playbook, and repos repeat the same templates.
+static TEMPLATES: Memo<Analysis> = Memo::new();
+static EXPRESSIONS: Memo<Analysis> = Memo::new();
 
 /// Parses a template and returns the variable paths it reads (`steps.a.stdout`).
 pub fn analyze_template(source: &str) -> Analysis {
-    memoized(0, source, || {
+    TEMPLATES.get_or(source, || {
         let env = environment();
         let tmpl = env
             .template_from_named_str("analysis", source)
@@ -161,7 +149,7 @@ pub fn analyze_template(source: &str) -> Analysis {
 
 /// Parses a boolean expression (`when`) and returns the variable paths it reads.
 pub fn analyze_expression(source: &str) -> Analysis {
-    memoized(1, source, || {
+    EXPRESSIONS.get_or(source, || {
         let env = environment();
         let expr = env
             .compile_expression(source)
