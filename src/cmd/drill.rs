@@ -141,14 +141,8 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
     // Unattended batches must not pass over a playbook file they could not
     // read: it is a drill that cannot run, so the batch fails until it is fixed.
     let broken: Vec<Outcome> = if args.all || args.due {
-        let mut files: Vec<&str> = set
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.file.as_str())
-            .collect();
+        let mut files = set.broken_files();
         files.sort_unstable();
-        files.dedup();
         files.into_iter().map(Outcome::unreadable).collect()
     } else {
         Vec::new()

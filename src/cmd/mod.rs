@@ -72,14 +72,7 @@ pub fn load_playbooks(args: &SourceArgs, ui: &Ui) -> anyhow::Result<PlaybookSet>
     let read = read_source(args, ui)?;
     let origin = describe_origin(args, &read);
     let set = read.load().set;
-    let mut broken: Vec<String> = set
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.file.clone())
-        .collect();
-    broken.dedup();
-    warn_broken(ui, &broken);
+    warn_broken(ui, &set.broken_files());
     if set.playbooks.is_empty() {
         anyhow::bail!("no valid playbooks in {origin}");
     }
@@ -135,13 +128,17 @@ fn describe_origin(args: &SourceArgs, read: &irctl::source::Read) -> String {
         .unwrap_or_else(|| format!("`{}`", args.playbooks.display()))
 }
 
-fn warn_broken(ui: &Ui, broken: &[String]) {
+fn warn_broken(ui: &Ui, broken: &[impl AsRef<str>]) {
     if !broken.is_empty() {
         ui.warn(&format!(
             "{} playbook file{} with errors skipped ({}); run `irctl validate` for details",
             broken.len(),
             if broken.len() == 1 { "" } else { "s" },
-            broken.join(", ")
+            broken
+                .iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
 }

@@ -161,6 +161,18 @@ impl PlaybookSet {
         self.playbooks.iter().find(|p| p.name == name)
     }
 
+    /// The files with an error (which yield no playbook), each once, in
+    /// the order their findings come.
+    pub fn broken_files(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.file.as_str())
+            .filter(|f| seen.insert(*f))
+            .collect()
+    }
+
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
