@@ -507,3 +507,19 @@ fn the_schema_describes_tests() {
     assert!(text.contains("Canned results by step id"), "{text}");
     assert!(schema.pointer("/properties/tests").is_some());
 }
+
+/// A Git source is refused, not silently replaced by `./playbooks`, and the
+/// refusal does not echo credentials.
+#[test]
+fn a_git_source_is_refused_without_echoing_credentials() {
+    let out = Test::new()
+        .args([
+            "test",
+            "--repo",
+            "https://ops:hunter2@example.invalid/pb.git",
+        ])
+        .status(2)
+        .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
+        .run();
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}

@@ -25,6 +25,16 @@ fn print_diagnostics(ui: &Ui, diags: &[&Diagnostic], sources: &dyn Fn(&str) -> O
 
 /// Runs `test`.
 pub fn run(args: TestArgs, ui: &Ui) -> anyhow::Result<u8> {
+    // Test files are read from disk beside the playbooks; a Git source would
+    // be silently ignored, so it is refused.
+    if let Some(repo) = &args.source.repo {
+        anyhow::bail!(
+            "`irctl test` reads playbooks and their tests from a directory; it cannot use `--repo {}` (IRCTL_REPO): check the repository out and pass `--playbooks DIR`",
+            irctl::source::auth::RemoteUrl::parse(repo)
+                .map(|r| r.display)
+                .unwrap_or_else(|_| "…".into())
+        );
+    }
     let root = &args.source.playbooks;
     let set = load::load_paths(std::slice::from_ref(root))
         .with_context(|| format!("cannot load playbooks from `{}`", root.display()))?;
