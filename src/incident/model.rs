@@ -249,41 +249,9 @@ pub struct Alert {
 }
 
 impl Incident {
-    /// The id made safe for file and directory names.
-    ///
-    /// Keeps ASCII letters, digits, `-`, `_` and `.`, replaces every other run
-    /// of characters with one `_`, strips leading `.`/`-`/`_` and trailing
-    /// `.`/`_`, and caps the length at 80. If anything changed, a short
-    /// SHA-256 of the original id is appended so distinct ids stay distinct.
+    /// The id made safe for file and directory names ([`file_safe_id`]).
     pub fn file_safe_id(&self) -> String {
-        const MAX: usize = 80;
-        const HASH: usize = 12;
-        let mut cleaned = String::with_capacity(self.id.len().min(MAX));
-        let mut replaced = false;
-        for c in self.id.chars() {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                cleaned.push(c);
-                replaced = false;
-            } else if !replaced {
-                cleaned.push('_');
-                replaced = true;
-            }
-        }
-        let trimmed = cleaned
-            .trim_start_matches(['.', '-', '_'])
-            .trim_end_matches(['.', '_']);
-        if !trimmed.is_empty() && trimmed == self.id && trimmed.len() <= MAX {
-            return self.id.clone();
-        }
-        let base = if trimmed.is_empty() {
-            "incident"
-        } else {
-            trimmed
-        };
-        // `base` is ASCII, so any byte index is a char boundary.
-        let base = &base[..base.len().min(MAX - 1 - HASH)];
-        let hash = hash_hex([self.id.as_str()]);
-        format!("{base}-{}", &hash[..HASH])
+        file_safe_id(&self.id)
     }
 
     /// Credentials carried inside the payload (PagerDuty Events API
@@ -395,4 +363,41 @@ impl Alert {
             silence_url: None,
         }
     }
+}
+
+/// An incident id made safe for file and directory names.
+///
+/// Keeps ASCII letters, digits, `-`, `_` and `.`, replaces every other run
+/// of characters with one `_`, strips leading `.`/`-`/`_` and trailing
+/// `.`/`_`, and caps the length at 80. If anything changed, a short
+/// SHA-256 of the original id is appended so distinct ids stay distinct.
+pub fn file_safe_id(id: &str) -> String {
+    const MAX: usize = 80;
+    const HASH: usize = 12;
+    let mut cleaned = String::with_capacity(id.len().min(MAX));
+    let mut replaced = false;
+    for c in id.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            cleaned.push(c);
+            replaced = false;
+        } else if !replaced {
+            cleaned.push('_');
+            replaced = true;
+        }
+    }
+    let trimmed = cleaned
+        .trim_start_matches(['.', '-', '_'])
+        .trim_end_matches(['.', '_']);
+    if !trimmed.is_empty() && trimmed == id && trimmed.len() <= MAX {
+        return id.to_string();
+    }
+    let base = if trimmed.is_empty() {
+        "incident"
+    } else {
+        trimmed
+    };
+    // `base` is ASCII, so any byte index is a char boundary.
+    let base = &base[..base.len().min(MAX - 1 - HASH)];
+    let hash = hash_hex([id]);
+    format!("{base}-{}", &hash[..HASH])
 }

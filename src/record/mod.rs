@@ -225,14 +225,7 @@ pub fn same_incident(query: &str, incident_id: &str) -> bool {
     query == incident_id || file_safe_id(incident_id) == query
 }
 
-/// The file-safe form of an incident id, exactly as `irctl run` names files.
-pub fn file_safe_id(id: &str) -> String {
-    // `Incident::file_safe_id` is the one definition; build the smallest
-    // incident that carries this id rather than keep a second copy of the rule.
-    let mut incident = crate::incident::from_flags(&[], Some(id), None);
-    incident.id = id.to_string();
-    incident.file_safe_id()
-}
+pub use crate::incident::file_safe_id;
 
 /// Reads a chained JSONL file, turning a torn last line and unparsable lines
 /// into warnings prefixed with `what`.
