@@ -45,7 +45,12 @@ pub struct Event {
 
 /// The current time as the timeline writes it.
 pub fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    stamp(Utc::now())
+}
+
+/// A time as timeline events write it (RFC 3339 UTC, milliseconds).
+pub fn stamp(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn canonical(value: &serde_json::Value) -> serde_json::Value {

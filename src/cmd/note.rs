@@ -2,7 +2,6 @@
 //! payloads add to an incident's record, outside any run. Each appends one
 //! chained, redacted event to the incident log (see `record::incident_log`).
 
-use chrono::SecondsFormat;
 use serde_json::json;
 
 use crate::cli::{IncidentArgs, IngestArgs, NoteArgs, ResolveArgs};
@@ -14,10 +13,7 @@ use irctl::record::incident_log::{self, Appended};
 use irctl::record::{self, Scope};
 use irctl::secret::Redactor;
 use irctl::timeline::Event;
-
-fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use irctl::timeline::stamp;
 
 /// Runs `note`.
 pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {

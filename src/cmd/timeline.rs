@@ -122,7 +122,7 @@ pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
 /// A timeline line with milliseconds: a run's events are often within one second.
 fn precise(e: &Entry) -> irctl::record::postmortem::Line {
     let mut l = line(e);
-    l.time = e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    l.time = irctl::timeline::stamp(e.time);
     l
 }
 
