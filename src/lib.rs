@@ -32,6 +32,7 @@ pub mod memo;
 pub mod playbook;
 pub mod playtest;
 pub mod record;
+pub mod report;
 pub mod schedule;
 pub mod secret;
 pub mod source;

@@ -424,3 +424,145 @@ fn mapping_start(text: &str, pos: Pos) -> Pos {
     }
     start
 }
+
+/// Finds where things are written in a YAML text, for positions serde does
+/// not keep: map keys (`inputs.NAME`, a test's `results.STEP`), a name
+/// inside a template, a line inside a block scalar. Playbook validation and
+/// test checking share it so a key is found by one rule everywhere.
+pub struct Locator<'a> {
+    text: &'a str,
+    /// Byte offset of each line's start.
+    starts: Vec<usize>,
+}
+
+impl<'a> Locator<'a> {
+    /// Indexes the lines of `text`.
+    pub fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Locator { text, starts }
+    }
+
+    /// The text it searches.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    fn offset(&self, pos: Pos) -> usize {
+        if pos.line == 0 {
+            return 0;
+        }
+        let Some(&start) = self.starts.get(pos.line as usize - 1) else {
+            return self.text.len();
+        };
+        let line = &self.text[start..];
+        let col = line
+            .char_indices()
+            .nth(pos.column.saturating_sub(1) as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        start + col
+    }
+
+    fn pos(&self, offset: usize) -> Pos {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        let column = self.text[start..offset].chars().count() + 1;
+        Pos::new(line as u32, column as u32)
+    }
+
+    /// The first occurrence of `needle` at or after `from` (within 400
+    /// lines, so a name that is not there costs little), else `from`.
+    pub fn locate(&self, from: Pos, needle: &str) -> Pos {
+        if from.line == 0 || needle.is_empty() {
+            return from;
+        }
+        let off = self.offset(from);
+        let end = self
+            .starts
+            .get(from.line as usize + 400)
+            .copied()
+            .unwrap_or(self.text.len());
+        match self.text[off..end].find(needle) {
+            Some(i) => self.pos(off + i),
+            None => from,
+        }
+    }
+
+    /// The first mapping key `key` (written `key:`, in a block or a flow
+    /// mapping) at or after `from`, not a mere substring of a longer key or
+    /// of a value.
+    pub fn locate_key(&self, from: Pos, key: &str) -> Option<Pos> {
+        if from.line == 0 || key.is_empty() {
+            return None;
+        }
+        let needle = format!("{key}:");
+        let mut off = self.offset(from);
+        while let Some(i) = self.text[off..].find(&needle) {
+            let at = off + i;
+            let before = self.text[..at].chars().next_back();
+            let after = self.text[at + needle.len()..].chars().next();
+            let starts_key =
+                before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
+            let ends_key = after.is_none_or(|c| c.is_whitespace() || c == '{');
+            if starts_key && ends_key {
+                return Some(self.pos(at));
+            }
+            off = at + needle.len();
+        }
+        None
+    }
+
+    /// Where the top-level `key:` is written (at the start of a line).
+    pub fn top_level_key(&self, key: &str) -> Option<Pos> {
+        let mut from = Pos::new(1, 1);
+        loop {
+            let at = self.locate_key(from, key)?;
+            if at.column == 1 {
+                return Some(at);
+            }
+            from = Pos::new(at.line + 1, 1);
+            self.starts.get(from.line as usize - 1)?;
+        }
+    }
+
+    /// Where the top-level `top:` and then each key of `path` below it is
+    /// written: the top-level key when a nested one is not found, else 1:1.
+    pub fn key_path(&self, top: &str, path: &[&str]) -> Pos {
+        let Some(start) = self.top_level_key(top) else {
+            return Pos::new(1, 1);
+        };
+        path.iter()
+            .try_fold(start, |at, key| self.locate_key(at, key))
+            .unwrap_or(start)
+    }
+
+    /// Whether the scalar at `pos` is a block scalar (`|` or `>`), whose
+    /// text starts on the next line.
+    fn is_block_scalar(&self, pos: Pos) -> bool {
+        let off = self.offset(pos);
+        matches!(self.text[off..].chars().next(), Some('|' | '>'))
+    }
+
+    /// Maps line `n` (1-based) of a scalar written at `pos` to a file
+    /// position: the first non-blank column of that line.
+    pub fn scalar_line(&self, pos: Pos, n: usize) -> Pos {
+        if pos.line == 0 {
+            return pos;
+        }
+        if n <= 1 && !self.is_block_scalar(pos) {
+            return pos;
+        }
+        let line = if self.is_block_scalar(pos) {
+            pos.line as usize + n
+        } else {
+            pos.line as usize + n - 1
+        };
+        let Some(&start) = self.starts.get(line - 1) else {
+            return pos;
+        };
+        let text = self.text[start..].lines().next().unwrap_or("");
+        let indent = text.chars().take_while(|c| *c == ' ').count();
+        Pos::new(line as u32, indent as u32 + 1)
+    }
+}

@@ -1409,33 +1409,65 @@ fn junit_has_one_testcase_per_file_and_failures_for_errors() {
 
     let xml = run(false);
     assert_well_formed_xml(&xml);
-    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
-    assert!(
-        xml.contains(r#"<testsuites name="irctl validate" tests="3" failures="1">"#),
-        "{xml}"
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites", "{xml}");
+    assert_eq!(root.attribute("name"), Some("irctl validate"), "{xml}");
+    assert_eq!(root.attribute("tests"), Some("3"), "{xml}");
+    assert_eq!(root.attribute("failures"), Some("1"), "{xml}");
+    let suite = root.first_element_child().expect("a testsuite");
+    assert_eq!(suite.attribute("name"), Some("irctl validate"), "{xml}");
+    assert_eq!(suite.attribute("tests"), Some("3"), "{xml}");
+    assert_eq!(suite.attribute("failures"), Some("1"), "{xml}");
+    assert_eq!(suite.attribute("errors"), Some("0"), "{xml}");
+    let cases: Vec<_> = suite.children().filter(|n| n.is_element()).collect();
+    assert!(cases.iter().all(|c| c.has_tag_name("testcase")), "{xml}");
+    let names: Vec<_> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "playbooks/bad.yaml",
+            "playbooks/ok.yaml",
+            "playbooks/warn.yaml"
+        ]
     );
     assert!(
-        xml.contains(r#"<testcase classname="irctl.validate" name="playbooks/ok.yaml"/>"#),
+        cases
+            .iter()
+            .all(|c| c.attribute("classname") == Some("irctl.validate")),
         "{xml}"
     );
+    // A clean file is a case with nothing in it.
+    assert!(cases[1].first_child().is_none(), "{xml}");
     assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    let failure = cases[0].first_element_child().unwrap();
+    assert!(failure.has_tag_name("failure"), "{xml}");
+    assert_eq!(failure.attribute("type"), Some("invalid-step-id"));
+    assert_eq!(
+        failure.attribute("message"),
+        Some("step id `a<b&c` is not an identifier")
+    );
     assert!(
-        xml.contains(
-            r#"<failure type="invalid-step-id" message="step id `a&lt;b&amp;c` is not an identifier">"#
-        ),
+        xml.contains(r#"message="step id `a&lt;b&amp;c` is not an identifier""#),
         "{xml}"
     );
-    let warn_case = &xml[xml.find(r#"name="playbooks/warn.yaml""#).unwrap()..];
+    let warn_out: Vec<_> = cases[2].children().filter(|n| n.is_element()).collect();
+    assert_eq!(warn_out.len(), 1, "{xml}");
+    assert!(warn_out[0].has_tag_name("system-out"), "{xml}");
     assert!(
-        warn_case.starts_with(r#"name="playbooks/warn.yaml">"#)
-            && warn_case.contains("<system-out>playbooks/warn.yaml:2:7: warning[no-drill]"),
+        warn_out[0]
+            .text()
+            .unwrap()
+            .starts_with("playbooks/warn.yaml:2:7: warning[no-drill]"),
         "{xml}"
     );
 
     let xml = run(true);
     assert_well_formed_xml(&xml);
     assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
-    assert!(xml.contains(r#"tests="3" failures="2""#), "{xml}");
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
+    assert_eq!(doc.root_element().attribute("tests"), Some("3"), "{xml}");
+    assert_eq!(doc.root_element().attribute("failures"), Some("2"), "{xml}");
 }
 
 // --- hostile and broken input ----------------------------------------------------------------

@@ -269,7 +269,7 @@ fn write_report(
     let (Some(path), Some(format)) = (&args.report, format) else {
         return Ok(());
     };
-    let text = report::render(outcomes, format);
+    let text = report::render(outcomes, format)?;
     std::fs::write(path, text)
         .map_err(|e| anyhow::anyhow!("cannot write report `{}`: {e}", path.display()))?;
     ui.errln(&format!("report: {}", path.display()));

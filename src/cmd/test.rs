@@ -7,18 +7,15 @@ use anyhow::Context as _;
 use crate::cli::TestArgs;
 use crate::cmd::{EXIT_FAILED, EXIT_USAGE};
 use crate::ui::Ui;
-use irctl::diagnostic::{self, Diagnostic, did_you_mean};
+use irctl::diagnostic::{Diagnostic, did_you_mean};
 use irctl::playbook::load;
 use irctl::playtest::{self, report, run::Verdict};
+use irctl::report::human;
 
 fn print_diagnostics(ui: &Ui, diags: &[&Diagnostic], sources: &dyn Fn(&str) -> Option<String>) {
     for d in diags {
         let source = sources(&d.file);
-        ui.err(&diagnostic::render_human(
-            d,
-            source.as_deref(),
-            ui.color_err(),
-        ));
+        ui.err(&human::diagnostic(d, source.as_deref(), ui.color_err()));
         ui.err("\n");
     }
 }
@@ -151,7 +148,7 @@ pub fn run(args: TestArgs, ui: &Ui) -> anyhow::Result<u8> {
         print_coverage(ui, &set, &outcomes, &selected)?;
     }
     if let Some(path) = &args.report {
-        std::fs::write(path, report::render_junit(&outcomes))
+        std::fs::write(path, report::render_junit(&outcomes)?)
             .with_context(|| format!("cannot write the report to `{}`", path.display()))?;
     }
     Ok(if errors > 0 {

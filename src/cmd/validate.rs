@@ -3,8 +3,8 @@
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::cmd::{EXIT_FAILED, source};
 use crate::ui::Ui;
-use irctl::diagnostic::{self, Summary};
 use irctl::matching;
+use irctl::report::{self, Summary, github, human, junit};
 use irctl::source::Spec;
 
 /// Runs `validate`.
@@ -45,22 +45,23 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
         ValidateFormat::Human => {
             for d in diags {
                 let source = set.sources.get(&d.file).map(String::as_str);
-                ui.err(&diagnostic::render_human(d, source, ui.color_err()));
+                ui.err(&human::diagnostic(d, source, ui.color_err()));
                 ui.err("\n");
             }
             ui.errln(&summary.line());
         }
-        ValidateFormat::Json => ui.outln(&diagnostic::render_json(diags))?,
+        ValidateFormat::Json => ui.outln(&report::json(diags))?,
         ValidateFormat::Github => {
-            ui.out(&diagnostic::render_github(diags))?;
+            ui.out(&github::diagnostics(diags))?;
             ui.errln(&summary.line());
         }
-        ValidateFormat::Junit => ui.out(&diagnostic::render_junit(
-            diags,
-            &set.files,
-            args.deny_warnings,
-        ))?,
+        ValidateFormat::Junit => {
+            ui.out(&junit::diagnostics(diags, &set.files, args.deny_warnings)?)?
+        }
     }
-    let failed = summary.errors > 0 || (args.deny_warnings && summary.warnings > 0);
-    Ok(if failed { EXIT_FAILED } else { 0 })
+    Ok(if summary.failed(args.deny_warnings) {
+        EXIT_FAILED
+    } else {
+        0
+    })
 }

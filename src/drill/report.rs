@@ -1,13 +1,15 @@
 //! Machine-readable drill reports: JUnit XML (one testcase per drill, CI
-//! systems show failures inline) and JSON.
+//! systems show failures inline) and JSON. What a drill's failure says is
+//! decided here; [`crate::report`] writes the formats.
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Outcome;
-use crate::diagnostic::xml_escape;
+use crate::report::{self, junit};
 
 /// A report format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,88 +43,72 @@ struct JsonReport<'a> {
     drills: &'a [Outcome],
 }
 
-/// Renders `outcomes` in `format`.
-pub fn render(outcomes: &[Outcome], format: Format) -> String {
+/// Renders `outcomes` in `format`, ending in a newline.
+pub fn render(outcomes: &[Outcome], format: Format) -> anyhow::Result<String> {
     match format {
         Format::Json => {
             let failed = outcomes.iter().filter(|o| !o.passed).count();
-            let report = JsonReport {
+            let mut text = report::json(&JsonReport {
                 passed: outcomes.len() - failed,
                 failed,
                 drills: outcomes,
-            };
-            let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            });
             text.push('\n');
-            text
+            Ok(text)
         }
-        Format::Junit => junit(outcomes),
+        Format::Junit => {
+            let total: Duration = outcomes.iter().map(|o| o.duration).sum();
+            junit::Report {
+                name: "irctl drill".into(),
+                time: Some(total),
+                suites: vec![junit::Suite {
+                    name: "irctl drill".into(),
+                    time: Some(total),
+                    cases: outcomes.iter().map(case).collect(),
+                }],
+            }
+            .to_xml()
+        }
     }
 }
 
-fn secs(d: std::time::Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
-}
-
-fn junit(outcomes: &[Outcome]) -> String {
-    let failures = outcomes.iter().filter(|o| !o.passed).count();
-    let total: std::time::Duration = outcomes.iter().map(|o| o.duration).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"irctl drill\" tests=\"{}\" failures=\"{failures}\" time=\"{}\">",
-        outcomes.len(),
-        secs(total)
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"irctl drill\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">",
-        outcomes.len(),
-        secs(total)
-    );
-    for o in outcomes {
-        let _ = writeln!(
-            out,
-            "    <testcase classname=\"irctl.drill\" name=\"{}\" time=\"{}\">",
-            xml_escape(&o.playbook),
-            secs(o.duration)
-        );
-        if !o.passed {
-            let reason = o.reason.clone().unwrap_or_else(|| "drill failed".into());
-            let mut detail = reason.clone();
-            if let Some(step) = &o.failed_step {
-                let _ = write!(detail, "\nfailed step: {step}");
-            }
-            if let Some(max) = o.max_duration {
-                let _ = write!(
-                    detail,
-                    "\nduration: {} (max {})",
-                    crate::duration::format(o.duration),
-                    crate::duration::format(max)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "      <failure type=\"drill-failed\" message=\"{}\">{}</failure>",
-                xml_escape(&reason),
-                xml_escape(&detail)
+/// One drill as a test case: a failed drill says why, which step failed and
+/// how long it took against its limit; the run and its timeline go to
+/// `<system-out>` so a CI page links a failure to its record.
+fn case(o: &Outcome) -> junit::Case {
+    let verdict = if o.passed {
+        junit::Verdict::Passed
+    } else {
+        let reason = o.reason.clone().unwrap_or_else(|| "drill failed".into());
+        let mut detail = reason.clone();
+        if let Some(step) = &o.failed_step {
+            let _ = write!(detail, "\nfailed step: {step}");
+        }
+        if let Some(max) = o.max_duration {
+            let _ = write!(
+                detail,
+                "\nduration: {} (max {})",
+                crate::duration::format(o.duration),
+                crate::duration::format(max)
             );
         }
-        let mut sysout = String::new();
-        if let Some(run) = &o.run_id {
-            let _ = write!(sysout, "run {run}");
-        }
-        if let Some(t) = &o.timeline {
-            let _ = write!(sysout, "\ntimeline: {}", t.display());
-        }
-        if !sysout.is_empty() {
-            let _ = writeln!(
-                out,
-                "      <system-out>{}</system-out>",
-                xml_escape(sysout.trim_start())
-            );
-        }
-        out.push_str("    </testcase>\n");
+        junit::Verdict::Failed(junit::Problem {
+            kind: "drill-failed".into(),
+            message: reason,
+            detail,
+        })
+    };
+    let mut output = String::new();
+    if let Some(run) = &o.run_id {
+        let _ = write!(output, "run {run}");
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    if let Some(t) = &o.timeline {
+        let _ = write!(output, "\ntimeline: {}", t.display());
+    }
+    let output = output.trim_start();
+    junit::Case {
+        time: Some(o.duration),
+        output: (!output.is_empty()).then(|| output.to_string()),
+        ..junit::Case::new("irctl.drill", o.playbook.as_str(), verdict)
+    }
 }

@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::incident::Incident;
 use crate::playbook::model::RawPlaybook;
-use crate::playbook::validate::yaml_diagnostic;
 use crate::secret::Secret;
-use crate::yaml::{self, Pos};
+use crate::yaml::{self, Locator, Pos};
 
 use super::model::{
     CannedAttempt, ExpectedRun, ExpectedStep, RawTest, RawTestFile, StepExpect, TextCheck,
@@ -89,38 +88,19 @@ pub struct Case {
     pub steps: Vec<StepChecks>,
 }
 
-/// Finds `key:` written after `from`, for fields whose keys carry no position.
-fn locate(text: &str, from: Pos, key: &str) -> Pos {
-    if from.line == 0 {
-        return from;
-    }
-    let needle = format!("{key}:");
-    for (i, line) in text.lines().enumerate().skip(from.line as usize - 1) {
-        let skip = if i + 1 == from.line as usize {
-            from.column.saturating_sub(1) as usize
-        } else {
-            0
-        };
-        let rest: String = line.chars().skip(skip).collect();
-        if let Some(at) = rest.find(&needle) {
-            let before = rest[..at].chars().next_back();
-            if before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-' | '"')) {
-                let col = skip + rest[..at].chars().count() + 1;
-                return Pos::new(i as u32 + 1, col as u32);
-            }
-        }
-    }
-    from
-}
-
 struct Checker<'a> {
     file: &'a str,
-    text: &'a str,
+    index: Locator<'a>,
     raw: &'a RawPlaybook,
     diags: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
+    /// Where `key:` is written after `from` (map keys carry no position), else `from`.
+    fn key(&self, from: Pos, key: &str) -> Pos {
+        self.index.locate_key(from, key).unwrap_or(from)
+    }
+
     fn error(&mut self, pos: Pos, code: &'static str, msg: String, help: Option<String>) {
         self.diags
             .push(Diagnostic::error(self.file, pos, code, msg).with_optional_help(help));
@@ -209,7 +189,7 @@ impl Checker<'_> {
         for (k, v) in &t.inputs {
             if !raw.inputs.contains_key(k) {
                 let help = did_you_mean(k, raw.inputs.keys().map(String::as_str));
-                let pos = locate(self.text, at, k);
+                let pos = self.key(at, k);
                 self.error(
                     pos,
                     "unknown-input",
@@ -226,7 +206,7 @@ impl Checker<'_> {
         let declared: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
         for k in t.secrets.keys() {
             if !declared.contains(&k.as_str()) {
-                let pos = locate(self.text, at, k);
+                let pos = self.key(at, k);
                 self.error(
                     pos,
                     "unknown-secret",
@@ -348,7 +328,7 @@ impl Checker<'_> {
         }
         let bad_kind = |c: &mut Self, field: &str, kind: &str| {
             c.error(
-                locate(c.text, at, field),
+                c.key(at, field),
                 "test-schema",
                 what(&format!("has no {kind} to check with `{field}`")),
                 None,
@@ -366,27 +346,20 @@ impl Checker<'_> {
         let reason = e
             .reason
             .as_ref()
-            .and_then(|t| self.text_check(&what("reason"), t, locate(self.text, at, "reason")));
+            .and_then(|t| self.text_check(&what("reason"), t, self.key(at, "reason")));
         let command = e
             .command
             .as_ref()
-            .and_then(|t| self.text_check(&what("command"), t, locate(self.text, at, "command")));
-        let notification = e.notification.as_ref().and_then(|t| {
-            self.text_check(
-                &what("notification"),
-                t,
-                locate(self.text, at, "notification"),
-            )
-        });
+            .and_then(|t| self.text_check(&what("command"), t, self.key(at, "command")));
+        let notification = e
+            .notification
+            .as_ref()
+            .and_then(|t| self.text_check(&what("notification"), t, self.key(at, "notification")));
         let request = e.request.as_ref().map(|r| {
-            let rat = locate(self.text, at, "request");
+            let rat = self.key(at, "request");
             let one = |c: &mut Self, field: &str, t: &Option<super::model::StrOrMap<TextCheck>>| {
                 t.as_ref().and_then(|t| {
-                    c.text_check(
-                        &what(&format!("request {field}")),
-                        t,
-                        locate(c.text, rat, field),
-                    )
+                    c.text_check(&what(&format!("request {field}")), t, c.key(rat, field))
                 })
             };
             RequestChecks {
@@ -425,7 +398,7 @@ pub fn compile(
 ) -> (Vec<Case>, Vec<Diagnostic>) {
     let mut c = Checker {
         file,
-        text,
+        index: Locator::new(text),
         raw,
         diags: Vec::new(),
     };
@@ -460,7 +433,7 @@ pub fn compile(
 
 /// Parses a `NAME.test.yaml` file; a YAML or shape problem is one finding.
 pub fn parse_file(file: &str, text: &str) -> Result<RawTestFile, Diagnostic> {
-    yaml::from_str::<RawTestFile>(text).map_err(|e| yaml_diagnostic(file, e, "test-schema"))
+    yaml::from_str::<RawTestFile>(text).map_err(|e| Diagnostic::from_yaml(file, e, "test-schema"))
 }
 
 /// Findings about a playbook's inline `tests:`, for `irctl validate`.

@@ -1,12 +1,14 @@
 //! What `irctl test` shows: the expected-against-actual diff of a failed
-//! test, JUnit XML for CI, and the coverage of steps and branches.
+//! test, its JUnit test cases for CI (written by [`crate::report`]), and the
+//! coverage of steps and branches.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
-use crate::diagnostic::xml_escape;
 use crate::engine::context::StepStatus;
 use crate::playbook::Playbook;
 use crate::playbook::model::Trigger;
+use crate::report::junit;
 
 use super::run::{Outcome, Verdict};
 
@@ -85,78 +87,64 @@ pub fn render_failure(o: &Outcome) -> String {
     out
 }
 
-/// JUnit XML: one testsuite per playbook, one testcase per test.
-pub fn render_junit(outcomes: &[Outcome]) -> String {
-    let mut suites: Vec<(&str, Vec<&Outcome>)> = Vec::new();
+/// JUnit XML: one testsuite per playbook (in the order their tests ran),
+/// one testcase per test; a failed expectation is a `<failure>` whose message
+/// names the first one, a test that could not be judged an `<error>`; both
+/// carry the whole readable diff.
+pub fn render_junit(outcomes: &[Outcome]) -> anyhow::Result<String> {
+    let mut suites: Vec<junit::Suite> = Vec::new();
     for o in outcomes {
-        match suites.iter_mut().find(|(p, _)| *p == o.case.playbook) {
-            Some((_, list)) => list.push(o),
-            None => suites.push((o.case.playbook.as_str(), vec![o])),
-        }
-    }
-    let count =
-        |list: &[&Outcome], f: fn(&Verdict) -> bool| list.iter().filter(|o| f(&o.verdict)).count();
-    let is_failure = |v: &Verdict| matches!(v, Verdict::Failed(_));
-    let is_error = |v: &Verdict| matches!(v, Verdict::Error(_));
-    let all: Vec<&Outcome> = outcomes.iter().collect();
-    let secs = |list: &[&Outcome]| list.iter().map(|o| o.duration.as_secs_f64()).sum::<f64>();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"irctl test\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
-        all.len(),
-        count(&all, is_failure),
-        count(&all, is_error),
-        secs(&all)
-    );
-    for (playbook, list) in &suites {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
-            xml_escape(playbook),
-            list.len(),
-            count(list, is_failure),
-            count(list, is_error),
-            secs(list)
-        );
-        for o in list {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" line=\"{}\" time=\"{:.3}\"",
-                xml_escape(&format!("irctl.test.{playbook}")),
-                xml_escape(&o.case.name),
-                xml_escape(&o.case.file),
-                o.case.pos.line,
-                o.duration.as_secs_f64()
-            );
-            match &o.verdict {
-                Verdict::Passed => out.push_str("/>\n"),
-                Verdict::Failed(m) => {
-                    let first = m
-                        .first()
-                        .map(|m| format!("{}: expected {}", m.what, m.expected))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        ">\n      <failure type=\"expectation\" message=\"{}\">{}</failure>\n    </testcase>",
-                        xml_escape(&first),
-                        xml_escape(&render_failure(o))
-                    );
-                }
-                Verdict::Error(msg) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <error type=\"test-error\" message=\"{}\">{}</error>\n    </testcase>",
-                        xml_escape(msg),
-                        xml_escape(&render_failure(o))
-                    );
-                }
+        let playbook = &o.case.playbook;
+        let index = match suites.iter().position(|s| &s.name == playbook) {
+            Some(i) => i,
+            None => {
+                suites.push(junit::Suite {
+                    name: playbook.clone(),
+                    time: Some(Duration::ZERO),
+                    cases: Vec::new(),
+                });
+                suites.len() - 1
             }
-        }
-        out.push_str("  </testsuite>\n");
+        };
+        let suite = &mut suites[index];
+        suite.time = suite.time.map(|t| t + o.duration);
+        suite.cases.push(case(o));
     }
-    out.push_str("</testsuites>\n");
-    out
+    junit::Report {
+        name: "irctl test".into(),
+        time: Some(outcomes.iter().map(|o| o.duration).sum()),
+        suites,
+    }
+    .to_xml()
+}
+
+fn case(o: &Outcome) -> junit::Case {
+    let verdict = match &o.verdict {
+        Verdict::Passed => junit::Verdict::Passed,
+        Verdict::Failed(m) => junit::Verdict::Failed(junit::Problem {
+            kind: "expectation".into(),
+            message: m
+                .first()
+                .map(|m| format!("{}: expected {}", m.what, m.expected))
+                .unwrap_or_default(),
+            detail: render_failure(o),
+        }),
+        Verdict::Error(msg) => junit::Verdict::Broken(junit::Problem {
+            kind: "test-error".into(),
+            message: msg.clone(),
+            detail: render_failure(o),
+        }),
+    };
+    junit::Case {
+        file: Some(o.case.file.clone()),
+        line: Some(o.case.pos.line),
+        time: Some(o.duration),
+        ..junit::Case::new(
+            format!("irctl.test.{}", o.case.playbook),
+            o.case.name.as_str(),
+            verdict,
+        )
+    }
 }
 
 /// One branch of a playbook that tests can exercise.

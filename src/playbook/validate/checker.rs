@@ -81,7 +81,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn syntax(&mut self, field: &Field<'_>, err: template::SyntaxError) {
-        let pos = self.index.template_line(field.pos, err.line);
+        let pos = self.index.scalar_line(field.pos, err.line);
         let (code, what) = match field.kind {
             FieldKind::Expression => ("invalid-expression", "expression"),
             _ => ("template-syntax", "template"),

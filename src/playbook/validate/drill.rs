@@ -58,7 +58,7 @@ pub(super) fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Dril
     };
     for name in d.inputs.keys() {
         if !raw.inputs.contains_key(name) {
-            let pos = key_pos(&c.index, "drill", &["inputs", name]);
+            let pos = c.index.key_path("drill", &["inputs", name]);
             let declared = raw.inputs.keys().map(String::as_str);
             c.unknown_input(pos, name.len(), "drill input", name, declared);
         }

@@ -16,7 +16,7 @@ use crate::matching::{Matcher, MatcherError};
 use crate::playbook::model::RawPlaybook;
 use crate::playbook::{ActionKind, DEFAULT_STEP_TIMEOUT, Playbook, Provenance, Step};
 use crate::template::ROOTS;
-use crate::yaml::{self, Pos, Spanned, YamlErrorKind};
+use crate::yaml::{self, Locator, Pos, Spanned};
 
 mod action;
 mod checker;
@@ -65,110 +65,6 @@ pub const INCIDENT_FIELDS: &[&str] = &[
 const RUN_FIELDS: &[&str] = &["id", "started_at", "drill", "dry_run"];
 const PLAYBOOK_FIELDS: &[&str] = &["name", "title", "owner", "commit", "path", "blob", "repo"];
 
-/// Byte offsets of line starts, to move between positions and offsets.
-struct LineIndex<'a> {
-    text: &'a str,
-    starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
-    }
-
-    fn offset(&self, pos: Pos) -> usize {
-        if pos.line == 0 {
-            return 0;
-        }
-        let Some(&start) = self.starts.get(pos.line as usize - 1) else {
-            return self.text.len();
-        };
-        let line = &self.text[start..];
-        let col = line
-            .char_indices()
-            .nth(pos.column.saturating_sub(1) as usize)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        start + col
-    }
-
-    fn pos(&self, offset: usize) -> Pos {
-        let line = self.starts.partition_point(|&s| s <= offset);
-        let start = self.starts[line - 1];
-        let column = self.text[start..offset].chars().count() + 1;
-        Pos::new(line as u32, column as u32)
-    }
-
-    /// The first occurrence of `needle` at or after `from` (within 400 lines).
-    fn locate(&self, from: Pos, needle: &str) -> Pos {
-        if from.line == 0 || needle.is_empty() {
-            return from;
-        }
-        let off = self.offset(from);
-        let end = self
-            .starts
-            .get(from.line as usize + 400)
-            .copied()
-            .unwrap_or(self.text.len());
-        match self.text[off..end].find(needle) {
-            Some(i) => self.pos(off + i),
-            None => from,
-        }
-    }
-
-    /// The first mapping key `key` (written `key:`) at or after `from`, not
-    /// a mere substring of a longer key or of a value.
-    fn locate_key(&self, from: Pos, key: &str) -> Option<Pos> {
-        if from.line == 0 || key.is_empty() {
-            return None;
-        }
-        let needle = format!("{key}:");
-        let mut off = self.offset(from);
-        while let Some(i) = self.text[off..].find(&needle) {
-            let at = off + i;
-            let before = self.text[..at].chars().next_back();
-            let after = self.text[at + needle.len()..].chars().next();
-            let starts_key =
-                before.is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
-            let ends_key = after.is_none_or(|c| c.is_whitespace() || c == '{');
-            if starts_key && ends_key {
-                return Some(self.pos(at));
-            }
-            off = at + needle.len();
-        }
-        None
-    }
-
-    /// Whether the scalar at `pos` is a block scalar (`|` or `>`), whose text starts on the next line.
-    fn is_block_scalar(&self, pos: Pos) -> bool {
-        let off = self.offset(pos);
-        matches!(self.text[off..].chars().next(), Some('|' | '>'))
-    }
-
-    /// Maps line `n` (1-based) of a template written at `pos` to a file position.
-    fn template_line(&self, pos: Pos, n: usize) -> Pos {
-        if pos.line == 0 {
-            return pos;
-        }
-        if n <= 1 && !self.is_block_scalar(pos) {
-            return pos;
-        }
-        let line = if self.is_block_scalar(pos) {
-            pos.line as usize + n
-        } else {
-            pos.line as usize + n - 1
-        };
-        let Some(&start) = self.starts.get(line - 1) else {
-            return pos;
-        };
-        let text = self.text[start..].lines().next().unwrap_or("");
-        let indent = text.chars().take_while(|c| *c == ' ').count();
-        Pos::new(line as u32, indent as u32 + 1)
-    }
-}
-
 /// What a template field is, which decides how it is parsed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FieldKind {
@@ -187,7 +83,7 @@ struct Field<'a> {
 
 struct Checker<'a> {
     file: &'a str,
-    index: LineIndex<'a>,
+    index: Locator<'a>,
     diags: Vec<Diagnostic>,
     used_secrets: HashSet<String>,
     used_inputs: HashSet<String>,
@@ -264,13 +160,13 @@ pub fn check_file(
     let raw: RawPlaybook = match yaml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let d = yaml_diagnostic(file, e, "schema");
+            let d = Diagnostic::from_yaml(file, e, "schema");
             return (None, vec![d]);
         }
     };
     let mut c = Checker {
         file,
-        index: LineIndex::new(text),
+        index: Locator::new(text),
         diags: Vec::new(),
         used_secrets: HashSet::new(),
         used_inputs: HashSet::new(),
@@ -526,7 +422,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
     for name in raw.inputs.keys() {
         if !c.used_inputs.contains(name) {
-            let pos = key_pos(&c.index, "inputs", &[name]);
+            let pos = c.index.key_path("inputs", &[name]);
             c.warning(
                 pos,
                 "unused-input",
@@ -537,7 +433,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 
     let drill = check_drill(c, &raw);
-    let test_findings = crate::playtest::check::inline_diagnostics(c.file, c.index.text, &raw);
+    let test_findings = crate::playtest::check::inline_diagnostics(c.file, c.index.text(), &raw);
     c.diags.extend(test_findings);
     Playbook {
         name: raw.name.value.clone(),
@@ -548,31 +444,6 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         provenance,
         raw,
     }
-}
-
-/// Where the top-level `key:` is written (at the start of a line).
-fn top_level_key(index: &LineIndex<'_>, key: &str) -> Option<Pos> {
-    let mut from = Pos::new(1, 1);
-    loop {
-        let at = index.locate_key(from, key)?;
-        if at.column == 1 {
-            return Some(at);
-        }
-        from = Pos::new(at.line + 1, 1);
-        index.starts.get(from.line as usize - 1)?;
-    }
-}
-
-/// Where the top-level `top:` and then each key of `path` below it is
-/// written (map keys carry no position): the top-level key when a nested one
-/// is not found, else 1:1.
-fn key_pos(index: &LineIndex<'_>, top: &str, path: &[&str]) -> Pos {
-    let Some(start) = top_level_key(index, top) else {
-        return Pos::new(1, 1);
-    };
-    path.iter()
-        .try_fold(start, |at, key| index.locate_key(at, key))
-        .unwrap_or(start)
 }
 
 /// Checks that need every playbook: names unique across files.
@@ -599,32 +470,4 @@ pub fn check_set(playbooks: &mut Vec<Playbook>) -> Vec<Diagnostic> {
         }
     });
     diags
-}
-
-/// One finding for a file that is not valid YAML or not the expected shape;
-/// `schema_code` names the shape (`schema` for playbooks, `test-schema` for
-/// test files). An unknown field gets "did you mean" or the list of fields.
-pub(crate) fn yaml_diagnostic(
-    file: &str,
-    e: yaml::YamlError,
-    schema_code: &'static str,
-) -> Diagnostic {
-    let (code, help, width) = match &e.kind {
-        YamlErrorKind::Syntax => ("yaml-syntax", None, 1),
-        YamlErrorKind::DuplicateKey => (
-            "duplicate-key",
-            Some("remove one of the two keys".to_string()),
-            1,
-        ),
-        YamlErrorKind::Schema => (schema_code, None, 1),
-        YamlErrorKind::UnknownField { field, expected } => (
-            schema_code,
-            did_you_mean(field, expected.iter().map(String::as_str))
-                .or_else(|| Some(format!("expected one of {}", backticked(expected, ", ")))),
-            field.len(),
-        ),
-    };
-    Diagnostic::error(file, e.pos, code, e.message)
-        .with_optional_help(help)
-        .with_width(width)
 }
