@@ -14,6 +14,9 @@
 //! - [`playtest`]: playbook tests, run through the engine with canned results;
 //! - [`drill`]: run a playbook's drill through the engine, decide which
 //!   drills are due, and report them (JUnit XML, JSON).
+//! - [`validation`]: everything `irctl validate` finds about a loaded set;
+//! - [`report`]: findings and results as human text, JSON, GitHub
+//!   workflow commands and JUnit XML.
 //!
 //! After the fire, [`record`] reads runs and incident logs back from the
 //! state directory, verifies their hash chains, and builds postmortems and stats.
@@ -38,4 +41,5 @@ pub mod secret;
 pub mod source;
 pub mod template;
 pub mod timeline;
+pub mod validation;
 pub mod yaml;

@@ -6,14 +6,14 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use tokio::sync::watch;
 
 use crate::cli::{DrillArgs, DrillReportFormat};
 use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
-use irctl::drill::due::{self, Due, Record};
+use irctl::drill::due::{self, Notice, Record};
 use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
 use irctl::engine::Observer;
@@ -33,27 +33,13 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
     if args.names.is_empty() && !args.all && !args.due {
         anyhow::bail!("name the playbooks to drill, or pass `--all` or `--due`");
     }
-    let format = match (args.report_format, &args.report) {
-        (Some(DrillReportFormat::Junit), _) => Some(Format::Junit),
-        (Some(DrillReportFormat::Json), _) => Some(Format::Json),
-        (None, Some(path)) => Some(Format::from_path(path).ok_or_else(|| {
-            anyhow::anyhow!(
-                "cannot tell the report format of `{}`: name it `*.xml` (JUnit) or `*.json`, or pass `--report-format`",
-                path.display()
-            )
-        })?),
-        (None, None) => None,
-    };
-    // Find out now, not after an hour of drills, that the report cannot be written.
-    if let Some(dir) = args.report.as_deref().and_then(std::path::Path::parent)
-        && !dir.as_os_str().is_empty()
-        && !dir.is_dir()
-    {
-        anyhow::bail!(
-            "cannot write report `{}`: `{}` is not a directory",
-            args.report.as_deref().unwrap_or(dir).display(),
-            dir.display()
-        );
+    let explicit = args.report_format.map(|f| match f {
+        DrillReportFormat::Junit => Format::Junit,
+        DrillReportFormat::Json => Format::Json,
+    });
+    let format = Format::choose(explicit, args.report.as_deref())?;
+    if let Some(path) = &args.report {
+        report::check_destination(path)?;
     }
     // Likewise an unreadable or malformed `--secrets-file`: it is the same
     // file for every drill (a secret a playbook lacks still fails only its drill).
@@ -76,53 +62,15 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
             return Ok(0);
         };
         _batch = Some(lock);
-        let record = due::load(&state_dir)?;
-        let mut chosen = Vec::new();
-        for p in set.playbooks.iter().filter(|p| p.drill.is_some()) {
-            let schedule = p.drill.as_ref().and_then(|d| d.schedule.as_deref());
-            let mut last = record.drills.get(&p.name).map(|r| r.last_at);
-            // A last drill "in the future" (a clock that was wrong, a hand
-            // edit) would hold the drill back until then: run it now instead.
-            if let Some(at) = last.filter(|at| *at > now) {
-                ui.warn(&format!(
-                    "{}: last drill recorded at {}, after now ({}); the clock or `{}` is wrong, so it counts as never drilled",
-                    p.name,
-                    at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    now.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    state_dir.join(due::STATE_FILE).display()
-                ));
-                last = None;
-            }
-            match due::due(schedule, last, now) {
-                Ok(Due::Never) => {
-                    ui.errln(&format!("{}: never drilled, due now", p.name));
-                    chosen.push(p);
-                }
-                Ok(Due::Since { slot, missed }) => {
-                    let more = if missed > 1 {
-                        format!(" ({missed} slots since the last drill; running once)")
-                    } else {
-                        String::new()
-                    };
-                    ui.errln(&format!(
-                        "{}: due since {}{more}",
-                        p.name,
-                        slot.to_rfc3339_opts(SecondsFormat::Secs, true)
-                    ));
-                    chosen.push(p);
-                }
-                Ok(Due::NotUntil(next)) => {
-                    ui.errln(&format!(
-                        "{}: not due until {}",
-                        p.name,
-                        next.to_rfc3339_opts(SecondsFormat::Secs, true)
-                    ));
-                }
-                Ok(Due::Unscheduled) => {}
-                Err(e) => ui.warn(&format!("{}: drill schedule: {e}", p.name)),
+        let state = due::load(&state_dir)?;
+        let selection = due::select(&set.playbooks, &state, &state_dir, now);
+        for notice in &selection.notices {
+            match notice {
+                Notice::Info(line) => ui.errln(line),
+                Notice::Warning(line) => ui.warn(line),
             }
         }
-        chosen
+        selection.due
     } else if args.all {
         set.playbooks.iter().filter(|p| p.drill.is_some()).collect()
     } else {
@@ -163,15 +111,10 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let mut outcomes = broken;
         for p in chosen {
             let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
-            if !outcome.interrupted {
-                let record = Record {
-                    last_at: now,
-                    run_id: outcome.run_id.clone(),
-                    result: if outcome.passed { "passed" } else { "failed" }.into(),
-                };
-                if let Err(e) = due::record(&state_dir, &p.name, record) {
-                    ui.warn(&format!("{e:#}"));
-                }
+            if !outcome.interrupted
+                && let Err(e) = due::record(&state_dir, &p.name, Record::of(&outcome, now))
+            {
+                ui.warn(&format!("{e:#}"));
             }
             let stop = outcome.interrupted;
             outcomes.push(outcome);
@@ -269,9 +212,7 @@ fn write_report(
     let (Some(path), Some(format)) = (&args.report, format) else {
         return Ok(());
     };
-    let text = report::render(outcomes, format)?;
-    std::fs::write(path, text)
-        .map_err(|e| anyhow::anyhow!("cannot write report `{}`: {e}", path.display()))?;
+    report::write(path, format, outcomes)?;
     ui.errln(&format!("report: {}", path.display()));
     Ok(())
 }

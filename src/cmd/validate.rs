@@ -1,65 +1,46 @@
-//! `irctl validate`: load, check, print findings in the requested format.
+//! `irctl validate`: load, call [`irctl::validation`], print the findings in
+//! the requested format.
 
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::cmd::{EXIT_FAILED, source};
 use crate::ui::Ui;
-use irctl::matching;
-use irctl::report::{self, Summary, github, human, junit};
-use irctl::source::Spec;
+use irctl::report::{self, github, human, junit};
+use irctl::validation::{self, Request};
 
 /// Runs `validate`.
 pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
     let loaded = source::load(&args.source, &args.paths, ui)?;
-    // Cross-file checks need the whole set, even when only changes are reported.
-    let changed = match &args.changed_since {
-        Some(base) => Some(loaded.changed_since(base)?),
-        None => None,
-    };
-    let mut set = loaded.set;
-    // Drill cross-checks only matter when validating, not on every `run`.
-    let drill_findings = matching::check_drills(&set.playbooks);
-    set.diagnostics.extend(drill_findings);
-    // Sibling `NAME.test.yaml` files are checked too, so a broken test fails
-    // CI here already. (From a directory: `irctl test` reads tests from disk.)
-    let dirs = match source::spec(&args.source, &args.paths)? {
-        Spec::Dir(paths) => paths,
-        Spec::Git(_) => Vec::new(),
-    };
-    for path in dirs.iter().filter(|p| p.is_dir()) {
-        let tests = irctl::playtest::collect(&set, path);
-        set.diagnostics.extend(tests.diagnostics);
-        set.sources.extend(tests.sources);
-    }
-    if let (Some(changed), Some(base)) = (&changed, &args.changed_since) {
+    let spec = source::spec(&args.source, &args.paths)?;
+    let request = Request::for_spec(&spec, args.changed_since.clone());
+    let outcome = validation::run(loaded, &request)?;
+    if let Some(n) = &outcome.narrowed {
         ui.errln(&format!(
-            "note: reporting findings for {} of {} playbook files (changed since `{base}`)",
-            changed.len(),
-            set.files.len()
+            "note: reporting findings for {} of {} playbook files (changed since `{}`)",
+            n.changed, n.files, n.base
         ));
-        set.diagnostics.retain(|d| changed.contains(&d.file));
-        set.files.retain(|f| changed.contains(f));
     }
-    let diags = &set.diagnostics;
-    let summary = Summary::of(diags, set.files.len());
+    let diags = &outcome.diagnostics;
     match args.format {
         ValidateFormat::Human => {
             for d in diags {
-                let source = set.sources.get(&d.file).map(String::as_str);
+                let source = outcome.sources.get(&d.file).map(String::as_str);
                 ui.err(&human::diagnostic(d, source, ui.color_err()));
                 ui.err("\n");
             }
-            ui.errln(&summary.line());
+            ui.errln(&outcome.summary.line());
         }
         ValidateFormat::Json => ui.outln(&report::json(diags))?,
         ValidateFormat::Github => {
             ui.out(&github::diagnostics(diags))?;
-            ui.errln(&summary.line());
+            ui.errln(&outcome.summary.line());
         }
-        ValidateFormat::Junit => {
-            ui.out(&junit::diagnostics(diags, &set.files, args.deny_warnings)?)?
-        }
+        ValidateFormat::Junit => ui.out(&junit::diagnostics(
+            diags,
+            &outcome.files,
+            args.deny_warnings,
+        )?)?,
     }
-    Ok(if summary.failed(args.deny_warnings) {
+    Ok(if outcome.failed(args.deny_warnings) {
         EXIT_FAILED
     } else {
         0

@@ -21,10 +21,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Outcome;
 use crate::engine::lock;
+use crate::playbook::Playbook;
 
 /// The record's file name inside the state directory.
 pub const STATE_FILE: &str = "drills.json";
@@ -55,6 +57,17 @@ pub struct Record {
     pub run_id: Option<String>,
     /// `passed` or `failed`.
     pub result: String,
+}
+
+impl Record {
+    /// The record of `outcome`, a drill that ran at `at`.
+    pub fn of(outcome: &Outcome, at: DateTime<Utc>) -> Self {
+        Record {
+            last_at: at,
+            run_id: outcome.run_id.clone(),
+            result: if outcome.passed { "passed" } else { "failed" }.into(),
+        }
+    }
 }
 
 /// Whether a drill should run now.
@@ -113,6 +126,74 @@ pub fn due(
         }
     }
     Ok(Due::Since { slot, missed })
+}
+
+/// Something `--due` has to say about a playbook while choosing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Why it runs now, or when it will.
+    Info(String),
+    /// A problem to fix: a schedule that cannot work, a record from the future.
+    Warning(String),
+}
+
+/// The drills due now, and what to say about every drilled playbook.
+#[derive(Debug, Default)]
+pub struct Selection<'a> {
+    /// The playbooks to drill, in load order.
+    pub due: Vec<&'a Playbook>,
+    /// In playbook order, to print as the batch starts.
+    pub notices: Vec<Notice>,
+}
+
+/// Chooses the drills due at `now` among `playbooks` with a `drill`
+/// section, by `state`, the record kept in `state_dir`.
+pub fn select<'a>(
+    playbooks: &'a [Playbook],
+    state: &State,
+    state_dir: &Path,
+    now: DateTime<Utc>,
+) -> Selection<'a> {
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut selection = Selection::default();
+    for p in playbooks.iter().filter(|p| p.drill.is_some()) {
+        let schedule = p.drill.as_ref().and_then(|d| d.schedule.as_deref());
+        let mut last = state.drills.get(&p.name).map(|r| r.last_at);
+        // A last drill "in the future" (a clock that was wrong, a hand
+        // edit) would hold the drill back until then: run it now instead.
+        if let Some(at) = last.filter(|at| *at > now) {
+            selection.notices.push(Notice::Warning(format!(
+                "{}: last drill recorded at {}, after now ({}); the clock or `{}` is wrong, so it counts as never drilled",
+                p.name,
+                stamp(at),
+                stamp(now),
+                state_dir.join(STATE_FILE).display()
+            )));
+            last = None;
+        }
+        let decision = due(schedule, last, now);
+        if decision.as_ref().is_ok_and(Due::is_due) {
+            selection.due.push(p);
+        }
+        let notice = match decision {
+            Ok(Due::Never) => Notice::Info(format!("{}: never drilled, due now", p.name)),
+            Ok(Due::Since { slot, missed }) => {
+                let more = if missed > 1 {
+                    format!(" ({missed} slots since the last drill; running once)")
+                } else {
+                    String::new()
+                };
+                Notice::Info(format!("{}: due since {}{more}", p.name, stamp(slot)))
+            }
+            Ok(Due::NotUntil(next)) => {
+                Notice::Info(format!("{}: not due until {}", p.name, stamp(next)))
+            }
+            Ok(Due::Unscheduled) => continue,
+            Err(e) => Notice::Warning(format!("{}: drill schedule: {e}", p.name)),
+        };
+        selection.notices.push(notice);
+    }
+    selection
 }
 
 /// Reads the record; a missing file is an empty record.

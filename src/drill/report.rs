@@ -34,6 +34,44 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The format to write `path` in: `explicit` (`--report-format`), else
+    /// what the file name implies; `None` without a report.
+    pub fn choose(explicit: Option<Format>, path: Option<&Path>) -> anyhow::Result<Option<Format>> {
+        match (explicit, path) {
+            (Some(format), _) => Ok(Some(format)),
+            (None, Some(path)) => Format::from_path(path).map(Some).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot tell the report format of `{}`: name it `*.xml` (JUnit) or `*.json`, or pass `--report-format`",
+                    path.display()
+                )
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Fails when `path` cannot be written because its directory does not
+/// exist: better found before an hour of drills than after.
+pub fn check_destination(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "cannot write report `{}`: `{}` is not a directory",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the report of `outcomes` to `path` in `format`.
+pub fn write(path: &Path, format: Format, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let text = render(outcomes, format)?;
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("cannot write report `{}`: {e}", path.display()))
 }
 
 #[derive(Serialize)]
