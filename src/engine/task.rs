@@ -134,20 +134,21 @@ impl StepTask {
             } else {
                 None
             };
-            let attempt = match &self.executor {
-                Some(executor) => executor.execute(step, attempt_no, &prepared.describe()),
+            let response = match &self.executor {
+                Some(executor) => executor.execute(step, attempt_no, &prepared.action),
                 None => {
                     render::execute(
-                        &prepared,
+                        &prepared.action,
                         step,
                         &self.clients,
                         self.cancel.clone(),
                         observer,
-                        &self.recorder,
                     )
                     .await
                 }
             };
+            let attempt = judge::judge(&prepared.action, response);
+            render::announce(&self.recorder, step, &prepared.action, &attempt);
             let cancelled = self.cancel.borrow().is_some();
             let more = attempt_no < policy.attempts
                 && attempt.status != StepStatus::Succeeded
