@@ -4,7 +4,10 @@
 //!
 //! Nothing leaves the process: every attempt is answered from the test's
 //! canned results, confirmations from its `confirm` answers, and the
-//! timeline goes to a throwaway state directory the caller owns.
+//! timeline goes to a throwaway state directory the caller owns. A canned
+//! result is only a response (an exit code and output, a status and body, a
+//! timeout); the engine's judge decides what it means, exactly as for a
+//! real process or server.
 
 use std::collections::HashMap;
 use std::path::Path;
