@@ -208,7 +208,7 @@ fn print_plan(
         }
         match &s.action {
             Ok(a) => {
-                for l in describe_action(a).lines() {
+                for l in a.to_string().lines() {
                     ui.outln(&format!("      {l}"))?;
                 }
             }
@@ -219,35 +219,6 @@ fn print_plan(
         }
     }
     Ok(ok)
-}
-
-fn describe_action(a: &serde_json::Value) -> String {
-    if let Some(s) = a.get("shell").and_then(|v| v.as_str()) {
-        return format!("$ {s}");
-    }
-    if let Some(argv) = a.get("command").and_then(|v| v.as_array()) {
-        let words: Vec<String> = argv
-            .iter()
-            .map(|w| irctl::template::shell_quote(w.as_str().unwrap_or_default()))
-            .collect();
-        return format!("$ {}", words.join(" "));
-    }
-    if a.get("notify").and_then(|v| v.as_str()) == Some("console") {
-        return format!(
-            "console: {}",
-            a.get("text").and_then(|v| v.as_str()).unwrap_or_default()
-        );
-    }
-    let method = a.get("method").and_then(|v| v.as_str()).unwrap_or("GET");
-    let url = a.get("url").and_then(|v| v.as_str()).unwrap_or_default();
-    let mut out = match a.get("notify").and_then(|v| v.as_str()) {
-        Some(service) => format!("{service}: {method} {url}"),
-        None => format!("{method} {url}"),
-    };
-    if let Some(body) = a.get("body").and_then(|v| v.as_str()) {
-        out.push_str(&format!("\nbody: {body}"));
-    }
-    out
 }
 
 /// Live progress on stderr.

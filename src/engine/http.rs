@@ -1,17 +1,17 @@
 //! `http` steps and the HTTP transport that notifications share.
 //!
-//! Requests are bounded (timeout, redirects, body size); 429 and 5xx are
-//! marked retryable and carry `Retry-After` so the scheduler can honour it.
+//! Requests are bounded (timeout, redirects, body size). The transport
+//! reports what the server answered, or a typed error naming `host:port`;
+//! which statuses are accepted or worth a retry is the judge's call.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::Attempt;
+use super::response::{HttpReply, Response, StepError};
 use super::shell::wait_cancel;
-use crate::engine::context::{StepOutput, StepStatus};
 
 /// Most bytes of a response body kept.
 pub const BODY_CAP: usize = 1024 * 1024;
@@ -25,9 +25,9 @@ pub struct Request {
     pub url: String,
     /// Headers.
     pub headers: Vec<(String, String)>,
-    /// Body bytes (UTF-8 text or JSON).
+    /// The body.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub body: Option<Body>,
     /// Accepted statuses; empty means any 2xx.
     #[serde(skip)]
     pub expect: Vec<u16>,
@@ -39,6 +39,58 @@ pub struct Request {
     pub max_redirects: u32,
 }
 
+impl Request {
+    /// `host` or `host:port` as users know the server, for messages.
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+            .unwrap_or_else(|| "the server".into())
+    }
+
+    /// The value of header `name` (case-insensitive), as sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request body; a JSON body stays a value so it can still be changed
+/// (a drill's routing key) without parsing the text back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    /// Text as rendered.
+    Text(String),
+    /// A JSON document, sent in its compact form.
+    Json(serde_json::Value),
+}
+
+impl std::fmt::Display for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Text(t) => f.write_str(t),
+            Body::Json(j) => write!(f, "{j}"),
+        }
+    }
+}
+
+// The timeline records the body as the text sent.
+impl serde::Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Body::Text(t) => s.serialize_str(t),
+            Body::Json(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
 /// Reuses clients across steps of a run (connection pooling, one TLS setup).
 #[derive(Default)]
 pub struct Clients {
@@ -46,11 +98,9 @@ pub struct Clients {
 }
 
 impl Clients {
-    fn get(&self, insecure: bool, redirects: u32) -> Result<reqwest::Client, String> {
-        let mut cache = self
-            .cache
-            .lock()
-            .map_err(|_| "HTTP client cache poisoned".to_string())?;
+    fn get(&self, insecure: bool, redirects: u32) -> Result<reqwest::Client, StepError> {
+        // The cache holds finished clients only: a panic elsewhere cannot leave it half-written.
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = cache.get(&(insecure, redirects)) {
             return Ok(c.clone());
         }
@@ -65,96 +115,56 @@ impl Clients {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("irctl/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+            .map_err(StepError::Client)?;
         cache.insert((insecure, redirects), client.clone());
         Ok(client)
     }
 }
 
-fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
-        })
-        .unwrap_or_else(|| "the server".into())
-}
-
-fn describe_error(e: &reqwest::Error, url: &str) -> String {
-    let host = host_of(url);
-    let mut msg = if e.is_timeout() {
-        format!("request to {host} timed out")
-    } else if e.is_connect() {
-        format!("cannot connect to {host}")
-    } else if e.is_redirect() {
-        format!("too many redirects from {host}")
-    } else {
-        format!("request to {host} failed")
-    };
+/// The typed error for a transport failure, naming the server and the innermost cause.
+fn transport_error(e: &reqwest::Error, req: &Request) -> StepError {
+    let host = req.host();
+    let mut cause = None;
     let mut source = std::error::Error::source(e);
-    let mut last = None;
     while let Some(s) = source {
-        last = Some(s.to_string());
+        cause = Some(s.to_string());
         source = s.source();
     }
-    if let Some(cause) = last {
-        msg.push_str(": ");
-        msg.push_str(&cause);
+    if e.is_timeout() {
+        StepError::RequestTimeout { host, cause }
+    } else if e.is_connect() {
+        StepError::Connect { host, cause }
+    } else if e.is_redirect() {
+        StepError::Redirects { host, cause }
+    } else {
+        StepError::Request { host, cause }
     }
-    msg
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    if let Ok(secs) = v.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs.min(3600)));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    delta
-        .to_std()
-        .ok()
-        .map(|d| d.min(Duration::from_secs(3600)))
-}
-
-/// Sends one request, bounded by `timeout` and `cancel`.
+/// Sends one request, bounded by `timeout` and `cancel`, and reports the answer.
 pub async fn send(
     clients: &Clients,
     req: &Request,
     timeout: Duration,
     mut cancel: watch::Receiver<Option<String>>,
-) -> Attempt {
+) -> Response {
     let started = Instant::now();
-    let mut output = StepOutput::empty(StepStatus::Failed);
     let client = match clients.get(req.insecure, req.max_redirects) {
         Ok(c) => c,
-        Err(e) => return Attempt::failed(output, e, false),
+        Err(e) => return Response::failed(e, Duration::ZERO),
     };
-    let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => {
-            return Attempt::failed(
-                output,
-                format!("invalid HTTP method `{}`", req.method),
-                false,
-            );
-        }
+    let Ok(method) = reqwest::Method::from_bytes(req.method.as_bytes()) else {
+        return Response::failed(StepError::Method(req.method.clone()), Duration::ZERO);
     };
     let mut builder = client.request(method, &req.url).timeout(timeout);
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
     if let Some(body) = &req.body {
-        builder = builder.body(body.clone());
+        builder = builder.body(body.to_string());
     }
     let exchange = async {
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| (describe_error(&e, &req.url), true))?;
+        let mut resp = builder.send().await.map_err(|e| transport_error(&e, req))?;
         let status = resp.status().as_u16();
         let headers: BTreeMap<String, String> = resp
             .headers()
@@ -166,15 +176,9 @@ pub async fn send(
                 )
             })
             .collect();
-        let after = retry_after(resp.headers());
-        let mut resp = resp;
         let mut body: Vec<u8> = Vec::new();
         let mut truncated = false;
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| (describe_error(&e, &req.url), true))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, req))? {
             let room = BODY_CAP.saturating_sub(body.len());
             if chunk.len() > room {
                 body.extend_from_slice(&chunk[..room]);
@@ -183,72 +187,21 @@ pub async fn send(
             }
             body.extend_from_slice(&chunk);
         }
-        Ok::<_, (String, bool)>((status, headers, body, truncated, after))
+        Ok::<_, StepError>((status, headers, body, truncated))
     };
     let result = tokio::select! {
-        r = exchange => Some(r),
-        _ = wait_cancel(&mut cancel) => None,
+        r = exchange => r,
+        _ = wait_cancel(&mut cancel) => Err(StepError::Cancelled { reason: None }),
     };
-    output.duration_ms = started.elapsed().as_millis() as u64;
-    let Some(result) = result else {
-        output.status = StepStatus::Cancelled;
-        let mut a = Attempt::failed(output, "cancelled".into(), false);
-        a.status = StepStatus::Cancelled;
-        return a;
-    };
+    let duration = started.elapsed();
     match result {
-        Err((msg, retryable)) => {
-            if msg.contains("timed out") {
-                output.status = StepStatus::TimedOut;
-                let mut a = Attempt::failed(output, msg, retryable);
-                a.status = StepStatus::TimedOut;
-                return a;
-            }
-            Attempt::failed(output, msg, retryable)
-        }
-        Ok((status, headers, body, truncated, after)) => {
-            output.http_status = Some(status);
-            output.headers = headers;
-            output.json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            output.body = String::from_utf8_lossy(&body).into_owned();
-            if truncated {
-                output.body.push_str("\n[irctl: body truncated at 1 MiB]");
-            }
-            let accepted = if req.expect.is_empty() {
-                (200..300).contains(&status)
-            } else {
-                req.expect.contains(&status)
-            };
-            if accepted {
-                output.status = StepStatus::Succeeded;
-                return Attempt::ok(output);
-            }
-            let retryable = status == 429 || status >= 500;
-            let snippet: String = output.body.chars().take(200).collect();
-            let expected = if req.expect.is_empty() {
-                "2xx".to_string()
-            } else {
-                req.expect
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let mut a = Attempt::failed(
-                output,
-                format!(
-                    "{} answered HTTP {status} (expected {expected}){}",
-                    host_of(&req.url),
-                    if snippet.trim().is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", snippet.trim())
-                    }
-                ),
-                retryable,
-            );
-            a.retry_after = after;
-            a
-        }
+        Ok((status, headers, body, truncated)) => Response::Http(HttpReply {
+            status,
+            headers,
+            body,
+            truncated,
+            duration,
+        }),
+        Err(error) => Response::failed(error, duration),
     }
 }

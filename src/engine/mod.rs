@@ -5,19 +5,27 @@
 //! skips the ones whose trigger or `when` says so (recording why), spawns the
 //! rest under a concurrency limit, and is the only writer of the timeline
 //! besides the step tasks' own attempt events. Executors ([`shell`],
-//! [`http`], [`notify`]) are plain async functions that return an
-//! [`Attempt`]. A later `irctl serve` reuses [`run`] unchanged.
+//! [`http`]) are plain async functions that carry out a rendered
+//! [`Action`] and report a raw [`Response`]; the one [`judge`] turns it
+//! into an [`Attempt`], for real and canned (`irctl test`) executions
+//! alike. A later `irctl serve` reuses [`run`] unchanged.
 
+pub mod action;
 pub mod context;
 pub mod http;
+pub mod judge;
 pub mod lock;
 pub mod notify;
 pub mod plan;
 mod render;
+pub mod response;
 pub mod resume;
 mod scheduler;
 pub mod shell;
 mod task;
+
+pub use action::Action;
+pub use response::{Response, StepError};
 
 use scheduler::*;
 use task::*;
@@ -38,7 +46,7 @@ use crate::secret::{Redactor, Secret};
 use crate::timeline::{self, Event};
 use context::{ContextBase, RunMeta, StepOutput, StepStatus};
 
-/// One try of a step.
+/// One try of a step, as the [`judge`] decided it.
 #[derive(Debug)]
 pub struct Attempt {
     /// How it ended.
@@ -96,17 +104,12 @@ pub trait Confirmer: Send + Sync {
 /// Stands in for the real executors (shell, HTTP, notify): when set in
 /// [`RunOptions::executor`], every attempt of a step is answered by it from
 /// the step's fully rendered action, so `irctl test` runs the real scheduler,
-/// templates, retries, triggers and `when` with no process and no network.
+/// templates, retries, triggers, `when` and [`judge`] with no process and
+/// no network.
 pub trait Executor: Send + Sync {
-    /// Answers attempt `attempt` (1-based) of `step`, whose rendered action is
-    /// `action` (as the timeline records it: `shell`/`command`, a request, or
-    /// a notification with its `notify` target).
-    fn execute(
-        &self,
-        step: &crate::playbook::Step,
-        attempt: u32,
-        action: &serde_json::Value,
-    ) -> Attempt;
+    /// Answers attempt `attempt` (1-based) of `step`, whose rendered action
+    /// is `action`, with what the real executor would have observed.
+    fn execute(&self, step: &crate::playbook::Step, attempt: u32, action: &Action) -> Response;
 }
 
 /// How to run.

@@ -3,7 +3,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::http::Request;
+use super::http::{Body, Request};
 use crate::playbook::model::{PagerdutyAction, RawNotify};
 use crate::template::RenderError;
 
@@ -26,6 +26,18 @@ pub enum Service {
 }
 
 impl Service {
+    /// The service named `name` (its lowercase name).
+    pub fn from_name(name: &str) -> Option<Service> {
+        [
+            Service::Slack,
+            Service::Teams,
+            Service::Pagerduty,
+            Service::Webhook,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
     /// Lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,11 +50,35 @@ impl Service {
 }
 
 /// A notification ready to deliver.
-pub enum Prepared {
+#[derive(Clone, Debug)]
+pub enum Notification {
     /// An HTTP POST to a service.
-    Http(Service, Request),
+    Post(Post),
     /// A message on the responder's terminal.
     Console(String),
+}
+
+/// A notification delivered by an HTTP POST.
+#[derive(Clone, Debug)]
+pub struct Post {
+    /// The service, for interpreting its replies.
+    pub service: Service,
+    /// The request.
+    pub request: Request,
+    /// What people read (the message, the card's text, the summary); the
+    /// body itself when the payload has no text of its own.
+    pub text: Option<String>,
+}
+
+impl Post {
+    /// What people read of this notification.
+    pub fn text(&self) -> String {
+        match (&self.text, &self.request.body) {
+            (Some(t), _) => t.clone(),
+            (None, Some(body)) => body.to_string(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// Renders fields of a notification.
@@ -55,54 +91,72 @@ pub trait Renderer {
     fn json(&self, value: &serde_json::Value) -> Result<serde_json::Value, RenderError>;
 }
 
-fn json_request(
+fn post(
+    service: Service,
     url: String,
-    body: &serde_json::Value,
+    body: serde_json::Value,
     extra: Vec<(String, String)>,
-    expect: Vec<u16>,
-) -> Request {
+    text: Option<String>,
+) -> Notification {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     headers.extend(extra);
-    Request {
-        method: "POST".into(),
-        url,
-        headers,
-        body: Some(body.to_string()),
-        expect,
-        insecure: false,
-        max_redirects: 0,
-    }
+    Notification::Post(Post {
+        service,
+        request: Request {
+            method: "POST".into(),
+            url,
+            headers,
+            body: Some(Body::Json(body)),
+            expect: Vec::new(),
+            insecure: false,
+            max_redirects: 0,
+        },
+        text,
+    })
 }
 
 /// Builds the request for `notify`; drills prefix texts with `[DRILL]`.
-pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prepared, RenderError> {
+pub fn prepare(
+    notify: &RawNotify,
+    r: &dyn Renderer,
+    drill: bool,
+) -> Result<Notification, RenderError> {
     let tag = |s: String| if drill { format!("[DRILL] {s}") } else { s };
     if let Some(c) = &notify.console {
-        return Ok(Prepared::Console(tag(r.text(&c.text)?)));
+        return Ok(Notification::Console(tag(r.text(&c.text)?)));
     }
     if let Some(s) = &notify.slack {
-        let mut body = serde_json::json!({ "text": tag(r.text(&s.text)?) });
+        let text = tag(r.text(&s.text)?);
+        let mut body = serde_json::json!({ "text": text });
         if let Some(blocks) = &s.blocks {
             body["blocks"] = r.json(blocks)?;
         }
-        return Ok(Prepared::Http(
+        return Ok(post(
             Service::Slack,
-            json_request(r.url(&s.webhook)?, &body, vec![], vec![]),
+            r.url(&s.webhook)?,
+            body,
+            vec![],
+            Some(text),
         ));
     }
     if let Some(t) = &notify.teams {
         let mut card_body = Vec::new();
+        let mut lines = Vec::new();
         if let Some(title) = &t.title {
+            let title = tag(r.text(title)?);
             card_body.push(serde_json::json!({
-                "type": "TextBlock", "text": tag(r.text(title)?), "weight": "Bolder", "size": "Medium", "wrap": true
+                "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true
             }));
+            lines.push(title);
         }
         let text = r.text(&t.text)?;
+        let text = if t.title.is_some() { text } else { tag(text) };
         card_body.push(serde_json::json!({
             "type": "TextBlock",
-            "text": if t.title.is_some() { text } else { tag(text) },
+            "text": text,
             "wrap": true
         }));
+        lines.push(text);
         let body = serde_json::json!({
             "type": "message",
             "attachments": [{
@@ -116,9 +170,12 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
                 }
             }]
         });
-        return Ok(Prepared::Http(
+        return Ok(post(
             Service::Teams,
-            json_request(r.url(&t.webhook)?, &body, vec![], vec![]),
+            r.url(&t.webhook)?,
+            body,
+            vec![],
+            Some(lines.join("\n")),
         ));
     }
     if let Some(p) = &notify.pagerduty {
@@ -130,7 +187,7 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
         let summary = opt(&p.summary)?.map(tag).unwrap_or_default();
         let source = opt(&p.source)?.unwrap_or_else(|| "irctl".into());
         let custom = p.custom_details.as_ref().map(|d| r.json(d)).transpose()?;
-        let (url, body) = if p.action.value == PagerdutyAction::Change {
+        let (url, body, text) = if p.action.value == PagerdutyAction::Change {
             let mut payload = serde_json::json!({ "summary": summary, "source": source, "timestamp": crate::timeline::now() });
             if let Some(c) = custom {
                 payload["custom_details"] = c;
@@ -138,6 +195,7 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
             (
                 opt(&p.endpoint)?.unwrap_or_else(|| PAGERDUTY_CHANGE_URL.into()),
                 serde_json::json!({ "routing_key": routing_key, "payload": payload }),
+                Some(summary),
             )
         } else {
             let action = match p.action.value {
@@ -149,6 +207,8 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
             if let Some(k) = opt(&p.dedup_key)? {
                 body["dedup_key"] = k.into();
             }
+            // Acknowledging or resolving carries no summary: people read the body.
+            let mut text = None;
             if action == "trigger" {
                 let severity = opt(&p.severity)?.unwrap_or_else(|| "error".into());
                 let mut payload = serde_json::json!({
@@ -158,16 +218,15 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
                     payload["custom_details"] = c;
                 }
                 body["payload"] = payload;
+                text = Some(summary);
             }
             (
                 opt(&p.endpoint)?.unwrap_or_else(|| PAGERDUTY_EVENTS_URL.into()),
                 body,
+                text,
             )
         };
-        return Ok(Prepared::Http(
-            Service::Pagerduty,
-            json_request(url, &body, vec![], vec![]),
-        ));
+        return Ok(post(Service::Pagerduty, url, body, vec![], text));
     }
     if let Some(w) = &notify.webhook {
         let body = match &w.json {
@@ -188,10 +247,7 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
                 format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
             ));
         }
-        return Ok(Prepared::Http(
-            Service::Webhook,
-            json_request(r.url(&w.url)?, &body, headers, vec![]),
-        ));
+        return Ok(post(Service::Webhook, r.url(&w.url)?, body, headers, None));
     }
     Err(RenderError("`notify` has no target".into()))
 }
@@ -199,11 +255,10 @@ pub fn prepare(notify: &RawNotify, r: &dyn Renderer, drill: bool) -> Result<Prep
 /// Turns a service's documented error reply into a clear message.
 pub fn explain_failure(
     service: Service,
-    status: Option<u16>,
+    status: u16,
     body: &str,
     json: &serde_json::Value,
 ) -> Option<String> {
-    let status = status?;
     let text = body.trim();
     Some(match service {
         // Slack answers `200 ok`, or a status with a short code in plain text.

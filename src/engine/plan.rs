@@ -27,7 +27,7 @@ pub struct PlannedStep {
     /// Confirmation question, rendered.
     pub confirm: Option<String>,
     /// The rendered action (secrets redacted), or why it does not render.
-    pub action: Result<serde_json::Value, String>,
+    pub action: Result<super::Action, String>,
 }
 
 /// The level of each step: the longest `needs` path leading to it.
@@ -116,7 +116,7 @@ pub fn plan(
             let prepared = super::render::prepare(s, &base, &placeholders, drill);
             let (action, confirm) = match prepared {
                 Ok(p) => (
-                    Ok(redactor.redact_json(&p.describe())),
+                    Ok(p.action.redacted(&redactor)),
                     p.confirm.map(|c| redactor.redact(&c)),
                 ),
                 Err(e) => (Err(redactor.redact(&e.to_string())), None),

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::context::{ContextBase, StepOutput, StepStatus, secret_env_name};
-use super::notify::{self, Prepared, Renderer};
+use super::action::Action;
+use super::context::{ContextBase, StepStatus, secret_env_name};
+use super::notify::{self, Notification, Post, Renderer};
+use super::response::Response;
+use super::shell::{Invocation, Program};
 use super::{Attempt, Observer, Recorder, http, shell};
 use crate::playbook::Step;
 use crate::template::{self, RenderError, Sink};
@@ -18,34 +21,10 @@ pub(crate) struct PreparedStep {
     pub(crate) confirm: Option<String>,
 }
 
-pub(crate) enum Action {
-    Process {
-        inv: shell::Invocation,
-        shown: serde_json::Value,
-    },
-    Http(http::Request),
-    Notify(Prepared),
-}
-
 impl PreparedStep {
     /// The rendered action for the timeline (the recorder redacts secrets).
     pub(crate) fn describe(&self) -> serde_json::Value {
-        match &self.action {
-            Action::Process { shown, inv } => {
-                let mut v = shown.clone();
-                if let Some(cwd) = &inv.cwd {
-                    v["cwd"] = cwd.clone().into();
-                }
-                v
-            }
-            Action::Http(req) => serde_json::to_value(req).unwrap_or_default(),
-            Action::Notify(Prepared::Console(text)) => json!({ "notify": "console", "text": text }),
-            Action::Notify(Prepared::Http(service, req)) => {
-                let mut v = serde_json::to_value(req).unwrap_or_default();
-                v["notify"] = service.as_str().into();
-                v
-            }
-        }
+        serde_json::to_value(&self.action).unwrap_or_default()
     }
 }
 
@@ -95,27 +74,18 @@ pub(crate) fn prepare(
         env.push(("IRCTL_STEP_ID".into(), step.id.clone()));
         env.push(("IRCTL_DRILL".into(), if drill { "1" } else { "0" }.into()));
         let cwd = raw.cwd.as_ref().map(|c| r.text(c)).transpose()?;
-        let (argv, shown) = if let Some(script) = &raw.shell {
-            let script = r.render(script, Sink::Shell)?;
-            let shown = json!({ "shell": script });
-            // The system shell by absolute path: no PATH search per step
-            // (eight failed execs on a typical PATH), and a `sh` planted
-            // earlier in PATH cannot stand in for it.
-            (vec!["/bin/sh".to_string(), "-c".to_string(), script], shown)
+        let program = if let Some(script) = &raw.shell {
+            Program::Shell(r.render(script, Sink::Shell)?)
         } else {
-            let argv = raw
-                .command
-                .iter()
-                .flatten()
-                .map(|a| r.text(a))
-                .collect::<Result<Vec<_>, _>>()?;
-            let shown = json!({ "command": argv });
-            (argv, shown)
+            Program::Command(
+                raw.command
+                    .iter()
+                    .flatten()
+                    .map(|a| r.text(a))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
         };
-        Action::Process {
-            inv: shell::Invocation { argv, env, cwd },
-            shown,
-        }
+        Action::Process(Invocation { program, env, cwd })
     } else if let Some(h) = &raw.http {
         let mut url = r.url(&h.url)?;
         if !h.query.is_empty() {
@@ -140,9 +110,13 @@ pub(crate) fn prepare(
             {
                 headers.push(("content-type".into(), "application/json".into()));
             }
-            Some(r.json(j)?.to_string())
+            Some(http::Body::Json(r.json(j)?))
         } else {
-            h.body.as_ref().map(|b| r.text(b)).transpose()?
+            h.body
+                .as_ref()
+                .map(|b| r.text(b))
+                .transpose()?
+                .map(http::Body::Text)
         };
         Action::Http(http::Request {
             method: h
@@ -165,48 +139,43 @@ pub(crate) fn prepare(
     Ok(PreparedStep { action, confirm })
 }
 
-/// Executes a prepared step once.
+/// Carries out a rendered action once and reports what happened.
 pub(crate) async fn execute(
-    prepared: &PreparedStep,
+    action: &Action,
     step: &Step,
     clients: &http::Clients,
     cancel: watch::Receiver<Option<String>>,
     observer: Option<Arc<dyn Observer>>,
-    recorder: &Recorder,
-) -> Attempt {
-    match &prepared.action {
-        Action::Process { inv, .. } => {
-            shell::run(&step.id, inv, step.timeout, cancel, observer).await
-        }
+) -> Response {
+    match action {
+        Action::Process(inv) => shell::run(&step.id, inv, step.timeout, cancel, observer).await,
         Action::Http(req) => http::send(clients, req, step.timeout, cancel).await,
-        Action::Notify(Prepared::Console(text)) => {
+        Action::Notify(Notification::Console(_)) => Response::Shown,
+        Action::Notify(Notification::Post(post)) => {
+            http::send(clients, &post.request, step.timeout, cancel).await
+        }
+    }
+}
+
+/// Records a delivered notification.
+pub(crate) fn announce(recorder: &Recorder, step: &Step, action: &Action, attempt: &Attempt) {
+    if attempt.status != StepStatus::Succeeded {
+        return;
+    }
+    match action {
+        Action::Notify(Notification::Console(text)) => {
             recorder.emit(
                 "notification",
                 json!({ "step": step.id, "target": "console", "text": text }),
             );
-            let mut out = StepOutput::empty(StepStatus::Succeeded);
-            out.stdout = text.clone();
-            Attempt::ok(out)
         }
-        Action::Notify(Prepared::Http(service, req)) => {
-            let mut attempt = http::send(clients, req, step.timeout, cancel).await;
-            if attempt.status == StepStatus::Failed {
-                if let Some(msg) = notify::explain_failure(
-                    *service,
-                    attempt.output.http_status,
-                    &attempt.output.body,
-                    &attempt.output.json,
-                ) {
-                    attempt.error = Some(msg);
-                }
-            } else if attempt.status == StepStatus::Succeeded {
-                recorder.emit(
-                    "notification",
-                    json!({ "step": step.id, "target": service.as_str(), "http_status": attempt.output.http_status }),
-                );
-            }
-            attempt
+        Action::Notify(Notification::Post(post)) => {
+            recorder.emit(
+                "notification",
+                json!({ "step": step.id, "target": post.service.as_str(), "http_status": attempt.output.http_status }),
+            );
         }
+        Action::Process(_) | Action::Http(_) => {}
     }
 }
 
@@ -221,7 +190,12 @@ pub(crate) fn reroute_for_drill(
 ) -> Result<PreparedStep, RenderError> {
     use notify::Service;
     let r = StepRenderer { base, outputs };
-    if let Action::Notify(Prepared::Http(service, req)) = &mut prepared.action {
+    if let Action::Notify(Notification::Post(Post {
+        service,
+        request: req,
+        ..
+    })) = &mut prepared.action
+    {
         match service {
             Service::Slack | Service::Teams | Service::Webhook => {
                 let target = match service {
@@ -236,13 +210,9 @@ pub(crate) fn reroute_for_drill(
             Service::Pagerduty => {
                 if let Some(key) = &overrides.pagerduty {
                     let key = r.text(key)?;
-                    let mut body: serde_json::Value = req
-                        .body
-                        .as_deref()
-                        .and_then(|b| serde_json::from_str(b).ok())
-                        .unwrap_or_else(|| json!({}));
-                    body["routing_key"] = key.into();
-                    req.body = Some(body.to_string());
+                    if let Some(http::Body::Json(body)) = &mut req.body {
+                        body["routing_key"] = key.into();
+                    }
                 }
             }
         }

@@ -257,3 +257,105 @@ pub(super) fn visible_outputs(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(list: &[(&str, StepStatus, bool)]) -> Vec<(String, StepStatus, bool)> {
+        list.iter()
+            .map(|(id, st, tolerated)| (id.to_string(), *st, *tolerated))
+            .collect()
+    }
+
+    const EVERY_STATUS: [StepStatus; 6] = [
+        StepStatus::Succeeded,
+        StepStatus::Failed,
+        StepStatus::TimedOut,
+        StepStatus::Cancelled,
+        StepStatus::Skipped,
+        StepStatus::Simulated,
+    ];
+
+    #[test]
+    fn always_runs_whatever_happened() {
+        assert_eq!(trigger_skip(Trigger::Always, &[]), None);
+        for st in EVERY_STATUS {
+            assert_eq!(
+                trigger_skip(Trigger::Always, &needs(&[("a", st, false)])),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn on_success_runs_after_successes_simulations_and_tolerated_failures() {
+        assert_eq!(trigger_skip(Trigger::OnSuccess, &[]), None);
+        let fine = needs(&[
+            ("a", StepStatus::Succeeded, false),
+            ("b", StepStatus::Simulated, false),
+            ("c", StepStatus::Failed, true),
+            ("d", StepStatus::TimedOut, true),
+            ("e", StepStatus::Cancelled, true),
+        ]);
+        assert_eq!(trigger_skip(Trigger::OnSuccess, &fine), None);
+    }
+
+    #[test]
+    fn on_success_names_the_first_need_that_did_not_succeed() {
+        let cases = [
+            (StepStatus::Failed, "need b failed"),
+            (StepStatus::TimedOut, "need b timed out"),
+            (StepStatus::Cancelled, "need b was cancelled"),
+            (StepStatus::Skipped, "need b was skipped"),
+        ];
+        for (st, reason) in cases {
+            let list = needs(&[
+                ("a", StepStatus::Succeeded, false),
+                ("b", st, false),
+                ("c", StepStatus::Failed, false),
+            ]);
+            assert_eq!(
+                trigger_skip(Trigger::OnSuccess, &list).as_deref(),
+                Some(reason)
+            );
+        }
+        // A skipped need is not a failure, so tolerating failures does not cover it.
+        let skipped = needs(&[("a", StepStatus::Skipped, true)]);
+        assert_eq!(
+            trigger_skip(Trigger::OnSuccess, &skipped).as_deref(),
+            Some("need a was skipped")
+        );
+    }
+
+    #[test]
+    fn on_failure_runs_when_any_need_failed_timed_out_or_was_cancelled() {
+        for st in [
+            StepStatus::Failed,
+            StepStatus::TimedOut,
+            StepStatus::Cancelled,
+        ] {
+            for tolerated in [false, true] {
+                let list = needs(&[("a", StepStatus::Succeeded, false), ("b", st, tolerated)]);
+                assert_eq!(trigger_skip(Trigger::OnFailure, &list), None);
+            }
+        }
+    }
+
+    #[test]
+    fn on_failure_is_skipped_when_nothing_failed() {
+        let list = needs(&[
+            ("a", StepStatus::Succeeded, false),
+            ("b", StepStatus::Skipped, false),
+            ("c", StepStatus::Simulated, false),
+        ]);
+        assert_eq!(
+            trigger_skip(Trigger::OnFailure, &list).as_deref(),
+            Some("trigger on_failure: a, b, c succeeded")
+        );
+        assert_eq!(
+            trigger_skip(Trigger::OnFailure, &[]).as_deref(),
+            Some("trigger on_failure without needs")
+        );
+    }
+}

@@ -14,8 +14,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use super::{Attempt, Observer};
-use crate::engine::context::{StepOutput, StepStatus};
+use super::Observer;
+use super::response::{Captured, Exit, ProcessRun, Response, StepError, Stopped};
 
 /// Most bytes kept of each of stdout and stderr.
 pub const OUTPUT_CAP: usize = 1024 * 1024;
@@ -23,14 +23,48 @@ pub const OUTPUT_CAP: usize = 1024 * 1024;
 /// Time between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
-/// What to execute.
+/// What a `shell` or `command` step executes.
+#[derive(Clone)]
 pub struct Invocation {
-    /// The argv; `["/bin/sh", "-c", script]` for `shell`.
-    pub argv: Vec<String>,
-    /// Extra environment.
+    /// The script or the argv.
+    pub program: Program,
+    /// Extra environment (it carries secret values).
     pub env: Vec<(String, String)>,
     /// Working directory.
     pub cwd: Option<String>,
+}
+
+/// The two ways a step names what to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// A script for the system shell (`shell:`).
+    Shell(String),
+    /// An argv executed directly (`command:`).
+    Command(Vec<String>),
+}
+
+impl Invocation {
+    /// The argv to execute.
+    pub fn argv(&self) -> Vec<String> {
+        match &self.program {
+            // The system shell by absolute path: no PATH search per step
+            // (eight failed execs on a typical PATH), and a `sh` planted
+            // earlier in PATH cannot stand in for it.
+            Program::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.clone()],
+            Program::Command(argv) => argv.clone(),
+        }
+    }
+}
+
+// The environment carries secrets: debug output names the variables only.
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invocation")
+            .field("program", &self.program)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish()
+    }
 }
 
 async fn read_capped<R: AsyncRead + Unpin>(
@@ -38,7 +72,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
     stream: &'static str,
     step: String,
     observer: Option<std::sync::Arc<dyn Observer>>,
-) -> (String, bool) {
+) -> Captured {
     let mut kept: Vec<u8> = Vec::new();
     let mut truncated = false;
     let mut buf = [0u8; 16 * 1024];
@@ -77,11 +111,10 @@ async fn read_capped<R: AsyncRead + Unpin>(
             String::from_utf8_lossy(&pending_line).trim_end(),
         );
     }
-    let mut text = String::from_utf8_lossy(&kept).into_owned();
-    if truncated {
-        text.push_str("\n[irctl: output truncated at 1 MiB]");
+    Captured {
+        bytes: kept,
+        truncated,
     }
-    (text, truncated)
 }
 
 fn signal_group(pgid: i32, signal: Signal) {
@@ -89,21 +122,19 @@ fn signal_group(pgid: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pgid), signal);
 }
 
-/// Runs the invocation once, bounded by `timeout` and `cancel`.
+/// Runs the invocation once, bounded by `timeout` and `cancel`, and reports
+/// how the process ended; whether that is a success is the judge's call.
 pub async fn run(
     step: &str,
     inv: &Invocation,
     timeout: Duration,
     mut cancel: watch::Receiver<Option<String>>,
     observer: Option<std::sync::Arc<dyn Observer>>,
-) -> Attempt {
+) -> Response {
     let started = Instant::now();
-    let Some((program, args)) = inv.argv.split_first() else {
-        return Attempt::failed(
-            StepOutput::empty(StepStatus::Failed),
-            "empty command".into(),
-            false,
-        );
+    let argv = inv.argv();
+    let Some((program, args)) = argv.split_first() else {
+        return Response::failed(StepError::EmptyCommand, Duration::ZERO);
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -122,14 +153,17 @@ pub async fn run(
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => {
-            let msg = match &inv.cwd {
+        Err(source) => {
+            let error = match &inv.cwd {
                 Some(cwd) if !std::path::Path::new(cwd).is_dir() => {
-                    format!("working directory `{cwd}` does not exist")
+                    StepError::NoWorkingDir(cwd.clone())
                 }
-                _ => format!("cannot start `{program}`: {e}"),
+                _ => StepError::Spawn {
+                    program: program.clone(),
+                    source,
+                },
             };
-            return Attempt::failed(StepOutput::empty(StepStatus::Failed), msg, false);
+            return Response::failed(error, Duration::ZERO);
         }
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
@@ -152,21 +186,26 @@ pub async fn run(
         _ = tokio::time::sleep(timeout) => End::TimedOut,
         reason = wait_cancel(&mut cancel) => End::Cancelled(reason),
     };
-    let exit = match end {
+    let end = match end {
         End::Exited(status) => {
             // Background leftovers of the script must not outlive the step.
             if pgid > 0 {
                 signal_group(pgid, Signal::SIGKILL);
             }
-            Ok(status)
+            match status {
+                Ok(status) => Ok(Exit::from(status)),
+                Err(e) => Err(Stopped {
+                    error: StepError::Wait(e),
+                    exit: None,
+                }),
+            }
         }
-        ref stopped @ (End::TimedOut | End::Cancelled(_)) => {
-            let why = match stopped {
-                End::Cancelled(reason) => (StepStatus::Cancelled, format!("cancelled: {reason}")),
-                _ => (
-                    StepStatus::TimedOut,
-                    format!("timed out after {}", crate::duration::format(timeout)),
-                ),
+        End::TimedOut | End::Cancelled(_) => {
+            let error = match end {
+                End::Cancelled(reason) => StepError::Cancelled {
+                    reason: Some(reason),
+                },
+                _ => StepError::Timeout { after: timeout },
             };
             if pgid > 0 {
                 signal_group(pgid, Signal::SIGTERM);
@@ -183,51 +222,30 @@ pub async fn run(
             if pgid > 0 {
                 signal_group(pgid, Signal::SIGKILL);
             }
-            Err((why, status.ok()))
+            Err(Stopped {
+                error,
+                exit: status.ok().map(Exit::from),
+            })
         }
     };
-    let collect = |task: Option<tokio::task::JoinHandle<(String, bool)>>| async move {
+    let collect = |task: Option<tokio::task::JoinHandle<Captured>>| async move {
         match task {
             // A process that escaped the group (setsid) could hold the pipe forever.
             Some(t) => match tokio::time::timeout(Duration::from_secs(2), t).await {
-                Ok(Ok((s, _))) => s,
-                _ => String::new(),
+                Ok(Ok(captured)) => captured,
+                _ => Captured::default(),
             },
-            None => String::new(),
+            None => Captured::default(),
         }
     };
     let stdout = collect(out_task).await;
     let stderr = collect(err_task).await;
-    let mut output = StepOutput::empty(StepStatus::Failed);
-    output.stdout = stdout;
-    output.stderr = stderr;
-    output.duration_ms = started.elapsed().as_millis() as u64;
-    match exit {
-        Ok(Ok(status)) => {
-            output.exit_code = status.code().or_else(|| {
-                use std::os::unix::process::ExitStatusExt;
-                status.signal().map(|s| 128 + s)
-            });
-            if status.success() {
-                output.status = StepStatus::Succeeded;
-                Attempt::ok(output)
-            } else {
-                let msg = match status.code() {
-                    Some(code) => format!("exited with status {code}"),
-                    None => "killed by a signal".to_string(),
-                };
-                Attempt::failed(output, msg, true)
-            }
-        }
-        Ok(Err(e)) => Attempt::failed(output, format!("cannot wait for the process: {e}"), true),
-        Err(((status, msg), exit)) => {
-            output.exit_code = exit.and_then(|s| s.code());
-            output.status = status;
-            let mut a = Attempt::failed(output, msg, status == StepStatus::TimedOut);
-            a.status = status;
-            a
-        }
-    }
+    Response::Process(ProcessRun {
+        end,
+        stdout,
+        stderr,
+        duration: started.elapsed(),
+    })
 }
 
 /// Resolves when the run is cancelled, with the reason.

@@ -134,20 +134,21 @@ impl StepTask {
             } else {
                 None
             };
-            let attempt = match &self.executor {
-                Some(executor) => executor.execute(step, attempt_no, &prepared.describe()),
+            let response = match &self.executor {
+                Some(executor) => executor.execute(step, attempt_no, &prepared.action),
                 None => {
                     render::execute(
-                        &prepared,
+                        &prepared.action,
                         step,
                         &self.clients,
                         self.cancel.clone(),
                         observer,
-                        &self.recorder,
                     )
                     .await
                 }
             };
+            let attempt = judge::judge(&prepared.action, response);
+            render::announce(&self.recorder, step, &prepared.action, &attempt);
             let cancelled = self.cancel.borrow().is_some();
             let more = attempt_no < policy.attempts
                 && attempt.status != StepStatus::Succeeded
@@ -228,5 +229,77 @@ pub(super) fn backoff(
             .min(policy.max_backoff.max(ra.min(Duration::from_secs(300))))
             .max(delay),
         None => delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::RetryPolicy;
+
+    fn policy(backoff_ms: u64, max_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            attempts: 5,
+            backoff: Duration::from_millis(backoff_ms),
+            max_backoff: Duration::from_millis(max_ms),
+        }
+    }
+
+    /// Jitter takes off up to 20%, never adds.
+    fn within(d: Duration, full_ms: u64) -> bool {
+        let full = Duration::from_millis(full_ms);
+        d <= full && d >= full.mul_f64(0.8)
+    }
+
+    #[test]
+    fn backoff_doubles_per_attempt_with_jitter_below() {
+        let p = policy(1000, 60_000);
+        for (attempt, full) in [(1, 1000), (2, 2000), (3, 4000), (6, 32_000)] {
+            for _ in 0..50 {
+                let d = backoff(p, attempt, None);
+                assert!(within(d, full), "attempt {attempt}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped_and_never_overflows() {
+        let p = policy(1000, 60_000);
+        for attempt in [7, 17, 40, u32::MAX] {
+            let d = backoff(p, attempt, None);
+            assert!(within(d, 60_000), "attempt {attempt}: {d:?}");
+        }
+        let huge = policy(u64::MAX / 4, u64::MAX / 2);
+        assert!(backoff(huge, u32::MAX, None) <= huge.max_backoff);
+        assert_eq!(backoff(policy(0, 60_000), 3, None), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_wins_when_longer_than_the_backoff() {
+        let p = policy(1000, 60_000);
+        assert_eq!(
+            backoff(p, 1, Some(Duration::from_secs(10))),
+            Duration::from_secs(10)
+        );
+        // Up to five minutes even past `max_backoff`: the server knows best.
+        assert_eq!(
+            backoff(p, 1, Some(Duration::from_secs(240))),
+            Duration::from_secs(240)
+        );
+        let d = backoff(p, 3, Some(Duration::from_millis(100)));
+        assert!(within(d, 4000), "{d:?}");
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_five_minutes_or_max_backoff() {
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(
+            backoff(policy(1000, 60_000), 1, hour),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            backoff(policy(1000, 600_000), 1, hour),
+            Duration::from_secs(600)
+        );
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! Nothing leaves the process: every attempt is answered from the test's
 //! canned results, confirmations from its `confirm` answers, and the
-//! timeline goes to a throwaway state directory the caller owns.
+//! timeline goes to a throwaway state directory the caller owns. A canned
+//! result is only a response (an exit code and output, a status and body, a
+//! timeout); the engine's judge decides what it means, exactly as for a
+//! real process or server.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,10 +16,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::engine::context::{StepOutput, StepStatus};
-use crate::engine::notify::{self, Service};
-use crate::engine::{self, Attempt, Confirmer, Executor, Observer, RunOptions, StepReport};
-use crate::playbook::{ActionKind, Playbook, Step};
+use crate::engine::notify::{Notification, Post};
+use crate::engine::response::{
+    Captured, Exit, HttpReply, ProcessRun, Response, StepError, Stopped,
+};
+use crate::engine::{self, Action, Confirmer, Executor, Observer, RunOptions, StepReport};
+use crate::playbook::{Playbook, Step};
 
 use super::check::{Case, Check};
 use super::model::CannedAttempt;
@@ -28,8 +33,8 @@ pub struct Call {
     pub step: String,
     /// 1-based attempt number.
     pub attempt: u32,
-    /// The rendered action, as the timeline records it.
-    pub action: serde_json::Value,
+    /// The rendered action.
+    pub action: Action,
 }
 
 /// One expectation that did not hold.
@@ -79,16 +84,16 @@ struct CannedExecutor {
 }
 
 impl CannedExecutor {
-    fn gap(&self, msg: String) -> Attempt {
+    fn gap(&self, msg: String) -> Response {
         if let Ok(mut m) = self.missing.lock() {
             m.push(msg.clone());
         }
-        Attempt::failed(StepOutput::empty(StepStatus::Failed), msg, false)
+        Response::failed(StepError::Unanswered(msg), Duration::ZERO)
     }
 }
 
 impl Executor for CannedExecutor {
-    fn execute(&self, step: &Step, attempt: u32, action: &serde_json::Value) -> Attempt {
+    fn execute(&self, step: &Step, attempt: u32, action: &Action) -> Response {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(Call {
                 step: step.id.clone(),
@@ -115,102 +120,71 @@ impl Executor for CannedExecutor {
                 if list.len() == 1 { "" } else { "s" }
             ));
         };
-        answer(step, action, canned)
+        respond(step, action, canned)
     }
 }
 
-/// The attempt a canned result stands for, as the real executor would report it.
-fn answer(step: &Step, action: &serde_json::Value, c: &CannedAttempt) -> Attempt {
-    let mut out = StepOutput::empty(StepStatus::Failed);
-    out.stdout = c.stdout.clone();
-    out.stderr = c.stderr.clone();
-    if c.timeout {
-        out.status = StepStatus::TimedOut;
-        let msg = format!("timed out after {}", crate::duration::format(step.timeout));
-        let mut a = Attempt::failed(out, msg, true);
-        a.status = StepStatus::TimedOut;
-        return a;
+/// What the real executor would have observed had the step's process or
+/// server behaved as the canned result says; the engine's judge decides the rest.
+fn respond(step: &Step, action: &Action, c: &CannedAttempt) -> Response {
+    match action {
+        Action::Process(_) => {
+            let end = if c.timeout {
+                Err(Stopped {
+                    error: StepError::Timeout {
+                        after: step.timeout,
+                    },
+                    exit: None,
+                })
+            } else {
+                Ok(Exit {
+                    code: Some(c.exit_code.unwrap_or(0)),
+                    signal: None,
+                })
+            };
+            Response::Process(ProcessRun {
+                end,
+                stdout: Captured::text(&c.stdout),
+                stderr: Captured::text(&c.stderr),
+                duration: Duration::ZERO,
+            })
+        }
+        Action::Notify(Notification::Console(_)) if c.timeout => Response::failed(
+            StepError::Timeout {
+                after: step.timeout,
+            },
+            Duration::ZERO,
+        ),
+        Action::Notify(Notification::Console(_)) => Response::Shown,
+        Action::Http(req) | Action::Notify(Notification::Post(Post { request: req, .. })) => {
+            if c.timeout {
+                return Response::failed(
+                    StepError::RequestTimeout {
+                        host: req.host(),
+                        cause: None,
+                    },
+                    Duration::ZERO,
+                );
+            }
+            let body = match (&c.body, &c.json) {
+                (Some(b), _) => b.clone(),
+                (None, Some(j)) => j.to_string(),
+                (None, None) => String::new(),
+            };
+            Response::Http(HttpReply {
+                status: c.http_status.unwrap_or(200),
+                // The transport reports header names in lowercase.
+                headers: c
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+                body: body.into_bytes(),
+                truncated: false,
+                duration: Duration::ZERO,
+            })
+        }
     }
-    let console = action.get("notify").and_then(|n| n.as_str()) == Some("console");
-    if step.kind == ActionKind::Shell {
-        let code = c.exit_code.unwrap_or(0);
-        out.exit_code = Some(code);
-        return if code == 0 {
-            Attempt::ok(out)
-        } else {
-            Attempt::failed(out, format!("exited with status {code}"), true)
-        };
-    }
-    if console {
-        out.stdout = action
-            .get("text")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default()
-            .to_string();
-        return Attempt::ok(out);
-    }
-    let status = c.http_status.unwrap_or(200);
-    out.http_status = Some(status);
-    out.headers = c
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
-    out.body = match (&c.body, &c.json) {
-        (Some(b), _) => b.clone(),
-        (None, Some(j)) => j.to_string(),
-        (None, None) => String::new(),
-    };
-    out.json = serde_json::from_str(&out.body).unwrap_or(serde_json::Value::Null);
-    let expect: &[u16] = step
-        .raw
-        .http
-        .as_ref()
-        .and_then(|h| h.expect.as_deref())
-        .unwrap_or(&[]);
-    let accepted = if expect.is_empty() {
-        (200..300).contains(&status)
-    } else {
-        expect.contains(&status)
-    };
-    if accepted {
-        return Attempt::ok(out);
-    }
-    let host = action
-        .get("url")
-        .and_then(|u| u.as_str())
-        .and_then(|u| url::Url::parse(u).ok())
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| "the server".into());
-    let expected = if expect.is_empty() {
-        "2xx".to_string()
-    } else {
-        expect
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let snippet: String = out.body.chars().take(200).collect();
-    let mut msg = format!("{host} answered HTTP {status} (expected {expected})");
-    if !snippet.trim().is_empty() {
-        msg.push_str(": ");
-        msg.push_str(snippet.trim());
-    }
-    let service = match action.get("notify").and_then(|n| n.as_str()) {
-        Some("slack") => Some(Service::Slack),
-        Some("teams") => Some(Service::Teams),
-        Some("pagerduty") => Some(Service::Pagerduty),
-        Some("webhook") => Some(Service::Webhook),
-        _ => None,
-    };
-    if let Some(explained) =
-        service.and_then(|s| notify::explain_failure(s, Some(status), &out.body, &out.json))
-    {
-        msg = explained;
-    }
-    let retryable = status == 429 || status >= 500;
-    Attempt::failed(out, msg, retryable)
 }
 
 struct CannedConfirmer(HashMap<String, bool>);
@@ -225,60 +199,6 @@ struct Silent;
 
 impl Observer for Silent {
     fn on_event(&self, _event: &crate::timeline::Event) {}
-}
-
-/// The rendered command of a `shell`/`command` action.
-pub fn command_text(action: &serde_json::Value) -> Option<String> {
-    if let Some(s) = action.get("shell").and_then(|s| s.as_str()) {
-        return Some(s.to_string());
-    }
-    let argv = action.get("command")?.as_array()?;
-    Some(
-        argv.iter()
-            .map(|a| a.as_str().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
-/// The text a notification carries: the message, card text, summary, or the webhook body.
-pub fn notification_text(action: &serde_json::Value) -> Option<String> {
-    let target = action.get("notify")?.as_str()?;
-    if target == "console" {
-        return action.get("text")?.as_str().map(str::to_string);
-    }
-    let body = action.get("body")?.as_str()?;
-    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let text = match target {
-        "slack" => json
-            .get("text")
-            .and_then(|t| t.as_str())
-            .map(str::to_string),
-        "teams" => json
-            .pointer("/attachments/0/content/body")
-            .and_then(|b| b.as_array())
-            .map(|blocks| {
-                blocks
-                    .iter()
-                    .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }),
-        "pagerduty" => json
-            .pointer("/payload/summary")
-            .and_then(|t| t.as_str())
-            .map(str::to_string),
-        _ => None,
-    };
-    Some(text.unwrap_or_else(|| body.to_string()))
-}
-
-fn header(action: &serde_json::Value, name: &str) -> Option<String> {
-    action.get("headers")?.as_array()?.iter().find_map(|pair| {
-        let k = pair.get(0)?.as_str()?;
-        let v = pair.get(1)?.as_str()?;
-        k.eq_ignore_ascii_case(name).then(|| v.to_string())
-    })
 }
 
 /// Describes how `actual` fails `check`, or `None` when it passes.
@@ -452,33 +372,36 @@ fn compare(o: &Outcome) -> Vec<Mismatch> {
         text("reason", &sc.reason, report.reason.clone());
         let last = o.calls.iter().rev().find(|c| c.step == sc.step);
         let action = last.map(|c| &c.action);
-        text("command", &sc.command, action.and_then(command_text));
+        text(
+            "command",
+            &sc.command,
+            action.and_then(Action::command_line),
+        );
         text(
             "notification",
             &sc.notification,
-            action.and_then(notification_text),
+            action.and_then(Action::notification_text),
         );
         if let Some(rc) = &sc.request {
-            let field = |key: &str| {
-                action
-                    .and_then(|a| a.get(key))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            };
-            text("request method", &rc.method, field("method"));
-            text("request url", &rc.url, field("url"));
+            let request = action.and_then(Action::request);
+            text(
+                "request method",
+                &rc.method,
+                request.map(|r| r.method.clone()),
+            );
+            text("request url", &rc.url, request.map(|r| r.url.clone()));
             text(
                 "request body",
                 &rc.body,
-                action.map(|a| {
-                    a.get("body")
-                        .and_then(|b| b.as_str())
+                action.map(|_| {
+                    request
+                        .and_then(|r| r.body.as_ref())
+                        .map(ToString::to_string)
                         .unwrap_or_default()
-                        .to_string()
                 }),
             );
             for (h, check) in &rc.headers {
-                let value = action.and_then(|a| header(a, h));
+                let value = request.and_then(|r| r.header(h)).map(str::to_string);
                 text(
                     &format!("request header `{h}`"),
                     &Some(check.clone()),
@@ -493,53 +416,6 @@ fn compare(o: &Outcome) -> Vec<Mismatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn http(notify: &str, body: serde_json::Value) -> serde_json::Value {
-        json!({ "notify": notify, "method": "POST", "url": "https://x", "body": body.to_string() })
-    }
-
-    #[test]
-    fn notification_text_is_what_people_read() {
-        assert_eq!(
-            notification_text(&json!({ "notify": "console", "text": "hi" })).as_deref(),
-            Some("hi")
-        );
-        assert_eq!(
-            notification_text(&http("slack", json!({ "text": "db down" }))).as_deref(),
-            Some("db down")
-        );
-        let card = json!({ "attachments": [{ "content": { "body": [{ "text": "Title" }, { "text": "Body" }] } }] });
-        assert_eq!(
-            notification_text(&http("teams", card)).as_deref(),
-            Some("Title\nBody")
-        );
-        assert_eq!(
-            notification_text(&http(
-                "pagerduty",
-                json!({ "payload": { "summary": "sum" } })
-            ))
-            .as_deref(),
-            Some("sum")
-        );
-        assert_eq!(
-            notification_text(&http("webhook", json!({ "a": 1 }))).as_deref(),
-            Some("{\"a\":1}")
-        );
-        assert_eq!(notification_text(&json!({ "shell": "echo" })), None);
-    }
-
-    #[test]
-    fn command_text_joins_argv() {
-        assert_eq!(
-            command_text(&json!({ "command": ["kubectl", "get", "pods"] })).as_deref(),
-            Some("kubectl get pods")
-        );
-        assert_eq!(
-            command_text(&json!({ "shell": "echo hi" })).as_deref(),
-            Some("echo hi")
-        );
-    }
 
     #[test]
     fn every_part_of_a_check_must_hold() {

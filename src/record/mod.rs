@@ -478,22 +478,9 @@ pub fn describe(e: &Event) -> String {
 }
 
 fn action_text(a: &serde_json::Value) -> String {
-    if let Some(s) = a.get("shell").and_then(|v| v.as_str()) {
-        return s.to_string();
-    }
-    if let Some(argv) = a.get("command").and_then(|v| v.as_array()) {
-        return argv
-            .iter()
-            .filter_map(|w| w.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
-    let method = a.get("method").and_then(|v| v.as_str()).unwrap_or("");
-    let url = a.get("url").and_then(|v| v.as_str()).unwrap_or("");
-    match a.get("notify").and_then(|v| v.as_str()) {
-        Some(service) => format!("{service} {method} {url}").trim().to_string(),
-        None => format!("{method} {url}").trim().to_string(),
-    }
+    <crate::engine::Action as serde::Deserialize>::deserialize(a)
+        .map(|a| a.summary())
+        .unwrap_or_default()
 }
 
 /// Per-step outcome of one run, from its events (the last attempt wins, so a
