@@ -4,7 +4,6 @@ use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::cmd::{EXIT_FAILED, source};
 use crate::ui::Ui;
 use irctl::diagnostic::{self, Summary};
-use irctl::matching;
 use irctl::source::Spec;
 
 /// Runs `validate`.
@@ -17,7 +16,7 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
     };
     let mut set = loaded.set;
     // Drill cross-checks only matter when validating, not on every `run`.
-    let drill_findings = matching::check_drills(&set.playbooks);
+    let drill_findings = irctl::drill::lint::check(&set.playbooks);
     set.diagnostics.extend(drill_findings);
     // Sibling `NAME.test.yaml` files are checked too, so a broken test fails
     // CI here already. (From a directory: `irctl test` reads tests from disk.)
