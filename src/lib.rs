@@ -27,6 +27,7 @@ pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod incident;
+pub mod lock;
 pub mod matching;
 pub mod memo;
 pub mod playbook;

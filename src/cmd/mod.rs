@@ -58,7 +58,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Errors that reach `main` are input or environment problems, except a run
 /// that is locked by another one, which is the work not being done.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|c| c.is::<irctl::engine::lock::Busy>()) {
+    if err.chain().any(|c| c.is::<irctl::lock::Busy>()) {
         EXIT_FAILED
     } else {
         EXIT_USAGE

@@ -9,8 +9,8 @@ use crate::cli::ResumeArgs;
 use crate::cmd::execution::{self, ask};
 use crate::cmd::{EXIT_FAILED, load_playbooks};
 use crate::ui::Ui;
+use irctl::engine::RunOptions;
 use irctl::engine::resume::{self, Ended, Resume};
-use irctl::engine::{self, RunOptions};
 
 /// Runs `resume`.
 pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -58,7 +58,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         note.insert("recorded_provenance".into(), prior.provenance.clone());
     }
     // Refuse before asking anyone anything when the run is still going.
-    drop(engine::lock::acquire(
+    drop(irctl::lock::acquire(
         &state_dir,
         &prior.incident.id,
         &playbook.name,

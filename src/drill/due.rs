@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::lock;
+use crate::lock;
 
 /// The record's file name inside the state directory.
 pub const STATE_FILE: &str = "drills.json";
