@@ -26,6 +26,7 @@ pub mod diagnostic;
 pub mod drill;
 pub mod duration;
 pub mod engine;
+pub mod env;
 pub mod incident;
 pub mod lock;
 pub mod matching;

@@ -22,7 +22,7 @@ pub struct Ui {
 impl Ui {
     /// Decides on color once, from the flag, `NO_COLOR` and whether the streams are terminals.
     pub fn new(choice: ColorChoice) -> Self {
-        let allowed = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let allowed = !irctl::env::no_color();
         let decide = |tty: bool| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,

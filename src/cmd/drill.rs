@@ -213,7 +213,7 @@ async fn drill_one(
         state_dir: state_dir.to_path_buf(),
         concurrency: usize::from(args.exec.concurrency),
         secrets,
-        actor: super::run::actor(),
+        actor: irctl::env::actor(),
         verbose: args.exec.verbose,
     };
     let observer: Arc<dyn Observer> = Arc::new(DrillProgress {

@@ -65,7 +65,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         &prior.run_id,
     )?);
 
-    let actor = super::run::actor();
+    let actor = irctl::env::actor();
     let mut approvals = Vec::new();
     for step in resume::repeats_needing_approval(&prior, playbook) {
         let question = format!(

@@ -107,7 +107,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             inputs: inputs.clone(),
             secrets,
             match_warning: warning,
-            actor: actor(),
+            actor: irctl::env::actor(),
             deadline: None,
             resume: None,
         };
@@ -118,14 +118,6 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
         }
     }
     Ok(exit)
-}
-
-/// The login of whoever runs irctl, for the record.
-pub fn actor() -> String {
-    std::env::var("IRCTL_ACTOR")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Runs the engine with live progress and prints the summary; the exit code of the run.

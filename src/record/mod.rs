@@ -596,8 +596,8 @@ pub fn env_redactor() -> crate::secret::Redactor {
 
 /// The values of `IRCTL_SECRET_*` environment variables.
 pub fn env_secrets() -> Vec<crate::secret::Secret> {
-    std::env::vars_os()
-        .filter(|(k, _)| k.to_string_lossy().starts_with("IRCTL_SECRET_"))
-        .map(|(_, v)| crate::secret::Secret::new(v.to_string_lossy().into_owned()))
+    crate::env::secret_values()
+        .into_iter()
+        .map(crate::secret::Secret::new)
         .collect()
 }
