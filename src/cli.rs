@@ -335,8 +335,9 @@ pub struct DrillArgs {
     pub report_format: Option<DrillReportFormat>,
     #[command(flatten)]
     pub exec: ExecArgs,
-    /// For tests only: the drill clock's current time (RFC 3339), for `--due` and the record.
-    #[arg(long, env = "IRCTL_NOW", value_name = "RFC3339", hide = true)]
+    /// For tests only: the drill clock's current time (RFC 3339), for `--due`
+    /// and the record; overrides `IRCTL_NOW`.
+    #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,

@@ -22,6 +22,7 @@
 //! arguments, calls these stages and prints through `src/ui.rs`.
 
 pub mod capped;
+pub mod clock;
 pub mod diagnostic;
 pub mod drill;
 pub mod duration;

@@ -6,13 +6,14 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
+use chrono::{SecondsFormat, Timelike as _};
 use tokio::sync::watch;
 
 use crate::cli::{DrillArgs, DrillReportFormat};
 use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
+use irctl::clock::Clock;
 use irctl::drill::due::{self, Due, Record};
 use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
@@ -22,12 +23,11 @@ use irctl::timeline::Event;
 
 /// Runs `drill`.
 pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let now = match &args.now {
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| anyhow::anyhow!("invalid `--now {text}` (IRCTL_NOW): {e}"))?,
-        None => Utc::now(),
+    let clock = match &args.now {
+        Some(text) => Clock::fixed_at(text, "--now")?,
+        None => Clock::from_env()?,
     };
+    let now = clock.now();
     // Whole seconds: cron slots are whole minutes, and the record reads better.
     let now = now.with_nanosecond(0).unwrap_or(now);
     if args.names.is_empty() && !args.all && !args.due {

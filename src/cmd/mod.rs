@@ -30,6 +30,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Runs one command.
 pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
+    if reads_clock(&command) {
+        // Refused here, with one error, rather than silently ignored later.
+        irctl::clock::Clock::from_env()?;
+    }
     match command {
         Command::Validate(args) => validate::run(args, ui),
         Command::List(args) => list::run(args, ui),
@@ -50,6 +54,22 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
         Command::Postmortem(args) => postmortem::run(args, ui),
         Command::Stats(args) => runs::stats(args, ui),
     }
+}
+
+/// Whether the command asks for the current time, so `IRCTL_NOW` must be
+/// valid; `run` and the engine always use the system clock, and a stray
+/// variable must never block a run. (`drill` also takes `--now`, and checks
+/// its clock itself.)
+fn reads_clock(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Runs(_)
+            | Command::Stats(_)
+            | Command::Note(_)
+            | Command::Resolve(_)
+            | Command::Ingest(_)
+            | Command::Postmortem(_)
+    )
 }
 
 /// Interrupted by a signal.

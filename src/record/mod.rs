@@ -337,10 +337,8 @@ pub fn show_time(t: DateTime<Utc>) -> String {
 /// The current time, or `IRCTL_NOW` (RFC 3339) when set: a fixed clock for
 /// tests and for reproducing a report; never needed in normal use.
 pub fn now() -> DateTime<Utc> {
-    std::env::var("IRCTL_NOW")
-        .ok()
-        .and_then(|v| parse_time(&v))
-        .unwrap_or_else(Utc::now)
+    // The commands that read this clock refuse a bad `IRCTL_NOW` before they start.
+    crate::clock::Clock::from_env().unwrap_or_default().now()
 }
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
