@@ -21,6 +21,10 @@
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
 //! arguments, calls these stages and prints through `src/ui.rs`.
 
+// The library never prints: it returns values and text, and the binary's `Ui`
+// decides where they go (see also `clippy.toml`).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
 pub mod capped;
 pub mod clock;
 pub mod diagnostic;

@@ -1,9 +1,12 @@
 //! The one output channel: everything irctl prints goes through [`Ui`].
 //!
 //! Results go to stdout, diagnostics and progress to stderr, so
-//! `irctl list --format json | jq` always sees clean JSON.
+//! `irctl list --format json | jq` always sees clean JSON. This is the one
+//! module that touches the standard streams (clippy's `disallowed-methods`
+//! keeps `std::io::stdout`/`stderr` out of the others, and `print_stdout`/
+//! `print_stderr` are denied crate-wide), and the one that knows ANSI codes.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, Table};
 
@@ -13,7 +16,8 @@ const HEADER_RULE_ONLY: &str = "     \u{2500} \u{2500}           ";
 
 use crate::cli::ColorChoice;
 
-/// Where and how to print.
+/// Where and how to print; small and `Copy`, so a progress observer can own one.
+#[derive(Clone, Copy, Debug)]
 pub struct Ui {
     color_out: bool,
     color_err: bool,
@@ -21,6 +25,7 @@ pub struct Ui {
 
 impl Ui {
     /// Decides on color once, from the flag, `NO_COLOR` and whether the streams are terminals.
+    #[allow(clippy::disallowed_methods)] // the one place that looks at the streams
     pub fn new(choice: ColorChoice) -> Self {
         let allowed = !irctl::env::no_color();
         let decide = |tty: bool| match choice {
@@ -46,6 +51,7 @@ impl Ui {
     }
 
     /// Writes `text` to stdout as is.
+    #[allow(clippy::disallowed_methods)] // the one writer to stdout
     pub fn out(&self, text: &str) -> io::Result<()> {
         let mut stdout = io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
@@ -58,6 +64,7 @@ impl Ui {
     }
 
     /// Writes `text` to stderr; a failure to write there is not worth failing for.
+    #[allow(clippy::disallowed_methods)] // the one writer to stderr
     pub fn err(&self, text: &str) {
         let mut stderr = io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
@@ -69,23 +76,40 @@ impl Ui {
         self.err(&format!("{text}\n"));
     }
 
+    /// `text` in the SGR style `sgr` (`1;33` is bold yellow) when stderr
+    /// takes color, else as is.
+    pub fn paint_err(&self, sgr: &str, text: &str) -> String {
+        if self.color_err {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
     /// A `warning:` line on stderr.
     pub fn warn(&self, text: &str) {
-        let label = if self.color_err {
-            "\x1b[1;33mwarning\x1b[0m"
-        } else {
-            "warning"
-        };
+        let label = self.paint_err("1;33", "warning");
         self.errln(&format!("{label}: {text}"));
+    }
+
+    /// Asks `prompt [y/N]` on the terminal; `None` when there is no terminal to ask on.
+    #[allow(clippy::disallowed_methods)] // a question is asked on stderr
+    pub fn ask(&self, prompt: &str) -> Option<bool> {
+        if !io::stdin().is_terminal() || !io::stderr().is_terminal() {
+            return None;
+        }
+        self.err(&format!("{prompt} [y/N] "));
+        let mut answer = String::new();
+        io::stdin().lock().read_line(&mut answer).ok()?;
+        Some(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
     }
 
     /// Prints an error with its chain of causes.
     pub fn error(&self, err: &anyhow::Error) {
-        let label = if self.color_err {
-            "\x1b[1;31merror\x1b[0m"
-        } else {
-            "error"
-        };
+        let label = self.paint_err("1;31", "error");
         let mut text = format!("{label}: {err}");
         for cause in err.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));

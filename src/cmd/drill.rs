@@ -2,7 +2,6 @@
 //! run each through [`irctl::drill`], record them, print the table, write the
 //! report, and exit 1 when any failed.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -162,7 +161,8 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let cancel_rx = cancel_on_signal();
         let mut outcomes = broken;
         for p in chosen {
-            let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
+            let outcome =
+                drill_one(&args, *ui, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
             if !outcome.interrupted {
                 let record = Record {
                     last_at: now,
@@ -196,6 +196,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
 
 async fn drill_one(
     args: &DrillArgs,
+    ui: Ui,
     all: &[Playbook],
     playbook: &Playbook,
     state_dir: &std::path::Path,
@@ -217,6 +218,7 @@ async fn drill_one(
         verbose: args.exec.verbose,
     };
     let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
+        ui,
         verbose: args.exec.verbose,
     });
     drills::run(playbook, drill, opts, observer, cancel).await
@@ -278,6 +280,7 @@ fn write_report(
 
 /// One line per drill on stderr, and its steps with `--verbose`.
 struct DrillProgress {
+    ui: Ui,
     verbose: bool,
 }
 
@@ -307,10 +310,10 @@ impl Observer for DrillProgress {
             "notification" => format!("  {} notified {}", field("step"), field("target")),
             _ => return,
         };
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        self.ui.errln(&line);
     }
 
     fn on_output(&self, step: &str, _stream: &str, line: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "    {step}: {line}");
+        self.ui.errln(&format!("    {step}: {line}"));
     }
 }

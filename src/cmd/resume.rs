@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::cli::ResumeArgs;
-use crate::cmd::execution::{self, ask};
+use crate::cmd::execution;
 use crate::cmd::{EXIT_FAILED, load_playbooks};
 use crate::ui::Ui;
 use irctl::engine::RunOptions;
@@ -75,7 +75,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         let via = if args.yes {
             "--yes"
         } else {
-            match ask(&format!("? {question}")) {
+            match ui.ask(&format!("? {question}")) {
                 Some(true) => "tty",
                 Some(false) => {
                     ui.errln(&format!(
