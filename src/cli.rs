@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::ui::ColorChoice;
+
 /// Playbook-as-code incident response: match an alert to a playbook, run it as a DAG, keep the timeline.
 #[derive(Debug, Parser)]
 #[command(
@@ -20,17 +22,6 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Color output choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Color on terminals when `NO_COLOR` is unset.
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
 }
 
 /// The subcommands.

@@ -4,7 +4,7 @@
 //! `irctl list --format json | jq` always sees clean JSON. This is the one
 //! module that touches the standard streams (clippy's `disallowed-methods`
 //! keeps `std::io::stdout`/`stderr` out of the others, and `print_stdout`/
-//! `print_stderr` are denied crate-wide), and the one that knows ANSI codes.
+//! `print_stderr` are denied crate-wide).
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
@@ -14,7 +14,16 @@ use comfy_table::{ContentArrangement, Table};
 /// read in a terminal, easy to grep and diff.
 const HEADER_RULE_ONLY: &str = "     \u{2500} \u{2500}           ";
 
-use crate::cli::ColorChoice;
+/// Color output choice (`--color`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Color on terminals when `NO_COLOR` is unset.
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
 
 /// Where and how to print; small and `Copy`, so a progress observer can own one.
 #[derive(Clone, Copy, Debug)]
