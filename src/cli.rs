@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::ui::ColorChoice;
+
 /// Playbook-as-code incident response: match an alert to a playbook, run it as a DAG, keep the timeline.
 #[derive(Debug, Parser)]
 #[command(
@@ -20,17 +22,6 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Color output choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Color on terminals when `NO_COLOR` is unset.
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
 }
 
 /// The subcommands.
@@ -335,8 +326,9 @@ pub struct DrillArgs {
     pub report_format: Option<DrillReportFormat>,
     #[command(flatten)]
     pub exec: ExecArgs,
-    /// For tests only: the drill clock's current time (RFC 3339), for `--due` and the record.
-    #[arg(long, env = "IRCTL_NOW", value_name = "RFC3339", hide = true)]
+    /// For tests only: the drill clock's current time (RFC 3339), for `--due`
+    /// and the record; overrides `IRCTL_NOW`.
+    #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,

@@ -1,35 +1,44 @@
 //! irctl: playbook-as-code incident response.
 //!
-//! The stages, in the order data flows through them:
+//! The modules form layers, and each uses only the layers below it:
 //!
-//! - [`source`]: where playbooks come from: a directory or a cached Git
-//!   repository at a ref, with provenance and history;
-//! - [`playbook`]: read playbook files ([`playbook::load`]) and check them
-//!   into runnable playbooks ([`playbook::validate`]), reporting
-//!   [`diagnostic::Diagnostic`]s with file, line and column;
-//! - [`incident`]: turn an alert payload into one [`incident::Incident`];
-//! - [`matching`]: choose the playbook for an incident, and explain why;
-//! - [`template`]: render step fields with context-aware escaping;
-//! - [`engine`]: run a playbook's steps as a DAG, writing the [`timeline`];
-//! - [`playtest`]: playbook tests, run through the engine with canned results;
-//! - [`drill`]: run a playbook's drill through the engine, decide which
-//!   drills are due, and report them (JUnit XML, JSON).
-//! - [`validation`]: everything `irctl validate` finds about a loaded set;
-//! - [`report`]: findings and results as human text, JSON, GitHub
-//!   workflow commands and JUnit XML.
+//! - **operations**: [`engine`] runs a playbook's steps as a DAG, writing the
+//!   [`timeline`]; [`playtest`] runs playbook tests through it with canned
+//!   results; [`drill`] runs drills, decides which are due, lints and reports
+//!   them; [`validation`] gathers everything `irctl validate` finds; [`record`] reads runs and incident logs back after the fire,
+//!   verifies their hash chains, and builds postmortems and stats;
+//! - **model**: [`playbook`] (the file format, its compiled [`playbook::matcher`]s,
+//!   loading and validation, with [`diagnostic::Diagnostic`]s at file, line and
+//!   column); [`matching`] chooses the playbook for an incident and explains
+//!   why; [`incident`] turns an alert payload into one [`incident::Incident`];
+//!   [`source`] reads playbooks from a directory or a cached Git repository at
+//!   a ref, with provenance and history;
+//! - **base**: [`timeline`], [`secret`], [`template`] (rendering with
+//!   context-aware escaping), [`yaml`], [`diagnostic`], [`report`] (human text, JSON, GitHub
+//!   workflow commands, JUnit XML), [`lock`], [`clock`],
+//!   [`env`](mod@env) (the only reader of the environment), and the small helpers
+//!   [`duration`], [`schedule`], [`memo`] and [`capped`].
 //!
-//! After the fire, [`record`] reads runs and incident logs back from the
-//! state directory, verifies their hash chains, and builds postmortems and stats.
+//! One arrow still points up: a playbook file's inline `tests:` are
+//! [`playtest`]'s types and checks.
 //!
-//! The binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`) only parses
-//! arguments, calls these stages and prints through `src/ui.rs`.
+//! The binary (`src/main.rs` → `src/cli.rs` → `src/cmd/`) parses arguments,
+//! calls one operation and prints through `src/ui.rs`, the only code that
+//! touches stdout and stderr.
+
+// The library never prints: it returns values and text, and the binary's `Ui`
+// decides where they go (see also `clippy.toml`).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
 
 pub mod capped;
+pub mod clock;
 pub mod diagnostic;
 pub mod drill;
 pub mod duration;
 pub mod engine;
+pub mod env;
 pub mod incident;
+pub mod lock;
 pub mod matching;
 pub mod memo;
 pub mod playbook;

@@ -1,6 +1,9 @@
 //! The `irctl` binary: parse arguments, run one command, map the outcome to
 //! the documented exit code. Nothing else lives here.
 
+// Output goes through `ui::Ui` only (`clippy.toml` keeps the raw streams there too).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
 mod cli;
 mod cmd;
 mod ui;

@@ -154,12 +154,7 @@ pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap
         let value = from_file
             .get(name)
             .cloned()
-            .or_else(|| {
-                std::env::var(format!("IRCTL_SECRET_{name}"))
-                    .ok()
-                    .map(Secret::new)
-            })
-            .or_else(|| std::env::var(name).ok().map(Secret::new));
+            .or_else(|| crate::env::secret(name).map(Secret::new));
         match value {
             Some(v) => {
                 out.insert(name.clone(), v);

@@ -45,7 +45,7 @@ pub struct Event {
 
 /// The current time as the timeline writes it.
 pub fn now() -> String {
-    stamp(Utc::now())
+    stamp(crate::clock::Clock::System.now())
 }
 
 /// A time as timeline events write it (RFC 3339 UTC, milliseconds).

@@ -1,9 +1,12 @@
 //! The one output channel: everything irctl prints goes through [`Ui`].
 //!
 //! Results go to stdout, diagnostics and progress to stderr, so
-//! `irctl list --format json | jq` always sees clean JSON.
+//! `irctl list --format json | jq` always sees clean JSON. This is the one
+//! module that touches the standard streams (clippy's `disallowed-methods`
+//! keeps `std::io::stdout`/`stderr` out of the others, and `print_stdout`/
+//! `print_stderr` are denied crate-wide).
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, Table};
 
@@ -11,9 +14,19 @@ use comfy_table::{ContentArrangement, Table};
 /// read in a terminal, easy to grep and diff.
 const HEADER_RULE_ONLY: &str = "     \u{2500} \u{2500}           ";
 
-use crate::cli::ColorChoice;
+/// Color output choice (`--color`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Color on terminals when `NO_COLOR` is unset.
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
 
-/// Where and how to print.
+/// Where and how to print; small and `Copy`, so a progress observer can own one.
+#[derive(Clone, Copy, Debug)]
 pub struct Ui {
     color_out: bool,
     color_err: bool,
@@ -21,8 +34,9 @@ pub struct Ui {
 
 impl Ui {
     /// Decides on color once, from the flag, `NO_COLOR` and whether the streams are terminals.
+    #[allow(clippy::disallowed_methods)] // the one place that looks at the streams
     pub fn new(choice: ColorChoice) -> Self {
-        let allowed = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let allowed = !irctl::env::no_color();
         let decide = |tty: bool| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -46,6 +60,7 @@ impl Ui {
     }
 
     /// Writes `text` to stdout as is.
+    #[allow(clippy::disallowed_methods)] // the one writer to stdout
     pub fn out(&self, text: &str) -> io::Result<()> {
         let mut stdout = io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
@@ -58,6 +73,7 @@ impl Ui {
     }
 
     /// Writes `text` to stderr; a failure to write there is not worth failing for.
+    #[allow(clippy::disallowed_methods)] // the one writer to stderr
     pub fn err(&self, text: &str) {
         let mut stderr = io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
@@ -69,23 +85,40 @@ impl Ui {
         self.err(&format!("{text}\n"));
     }
 
+    /// `text` in the SGR style `sgr` (`1;33` is bold yellow) when stderr
+    /// takes color, else as is.
+    pub fn paint_err(&self, sgr: &str, text: &str) -> String {
+        if self.color_err {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
     /// A `warning:` line on stderr.
     pub fn warn(&self, text: &str) {
-        let label = if self.color_err {
-            "\x1b[1;33mwarning\x1b[0m"
-        } else {
-            "warning"
-        };
+        let label = self.paint_err("1;33", "warning");
         self.errln(&format!("{label}: {text}"));
+    }
+
+    /// Asks `prompt [y/N]` on the terminal; `None` when there is no terminal to ask on.
+    #[allow(clippy::disallowed_methods)] // a question is asked on stderr
+    pub fn ask(&self, prompt: &str) -> Option<bool> {
+        if !io::stdin().is_terminal() || !io::stderr().is_terminal() {
+            return None;
+        }
+        self.err(&format!("{prompt} [y/N] "));
+        let mut answer = String::new();
+        io::stdin().lock().read_line(&mut answer).ok()?;
+        Some(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
     }
 
     /// Prints an error with its chain of causes.
     pub fn error(&self, err: &anyhow::Error) {
-        let label = if self.color_err {
-            "\x1b[1;31merror\x1b[0m"
-        } else {
-            "error"
-        };
+        let label = self.paint_err("1;31", "error");
         let mut text = format!("{label}: {err}");
         for cause in err.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));

@@ -80,7 +80,7 @@ pub fn run(loaded: Loaded, request: &Request) -> anyhow::Result<Outcome> {
         None => None,
     };
     let mut set = loaded.set;
-    let drill_findings = crate::matching::check_drills(&set.playbooks);
+    let drill_findings = crate::drill::lint::check(&set.playbooks);
     set.diagnostics.extend(drill_findings);
     // A broken test file fails CI here already, before `irctl test` runs.
     for dir in &request.test_dirs {

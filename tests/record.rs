@@ -863,3 +863,27 @@ fn drill_runs_are_marked_everywhere_and_kept_out_of_mttd_and_mttr() {
     assert_eq!(stats["drill_runs"]["succeeded"], 1);
     assert_eq!(stats["runs"], serde_json::json!({}));
 }
+
+#[test]
+fn a_bad_irctl_now_stops_the_commands_that_read_the_clock_but_never_a_run() {
+    let state = State::new();
+    for args in [&["stats"][..], &["drill", "--all"]] {
+        state
+            .irctl()
+            .env("IRCTL_NOW", "yesterday")
+            .args(args)
+            .status(2)
+            .stderr_contains(
+                "invalid `IRCTL_NOW` `yesterday`: expected an RFC 3339 time such as `2026-03-02T10:30:00Z`",
+            )
+            .run();
+    }
+    // The engine's timestamps use the real clock, so a stray value must not block a run.
+    let out = state
+        .irctl()
+        .env("IRCTL_NOW", "yesterday")
+        .playbook("t.yaml", &playbook(STEPS))
+        .args(["run", "--label", "app=t", "--label", "service=api"])
+        .run();
+    run_id(&out);
+}

@@ -36,7 +36,9 @@ fn failed_run(steps: &str) -> common::Output {
 /// `irctl ARGS` in `dir` with the state in `dir/state`, stdin not a terminal.
 fn irctl(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
-    for (key, _) in std::env::vars_os() {
+    #[allow(clippy::disallowed_methods)] // tests inspect the real environment, not irctl's view
+    let inherited = std::env::vars_os();
+    for (key, _) in inherited {
         if key.to_string_lossy().starts_with("IRCTL_") {
             cmd.env_remove(&key);
         }

@@ -2,17 +2,17 @@
 //! run each through [`irctl::drill`], record them, print the table, write the
 //! report, and exit 1 when any failed.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Timelike as _, Utc};
+use chrono::Timelike as _;
 use tokio::sync::watch;
 
 use crate::cli::{DrillArgs, DrillReportFormat};
 use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
+use irctl::clock::Clock;
 use irctl::drill::due::{self, Notice, Record};
 use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
@@ -22,12 +22,11 @@ use irctl::timeline::Event;
 
 /// Runs `drill`.
 pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let now = match &args.now {
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| anyhow::anyhow!("invalid `--now {text}` (IRCTL_NOW): {e}"))?,
-        None => Utc::now(),
+    let clock = match &args.now {
+        Some(text) => Clock::fixed_at(text, "--now")?,
+        None => Clock::from_env()?,
     };
+    let now = clock.now();
     // Whole seconds: cron slots are whole minutes, and the record reads better.
     let now = now.with_nanosecond(0).unwrap_or(now);
     if args.names.is_empty() && !args.all && !args.due {
@@ -110,7 +109,8 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let cancel_rx = cancel_on_signal();
         let mut outcomes = broken;
         for p in chosen {
-            let outcome = drill_one(&args, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
+            let outcome =
+                drill_one(&args, *ui, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
             if !outcome.interrupted
                 && let Err(e) = due::record(&state_dir, &p.name, Record::of(&outcome, now))
             {
@@ -139,6 +139,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
 
 async fn drill_one(
     args: &DrillArgs,
+    ui: Ui,
     all: &[Playbook],
     playbook: &Playbook,
     state_dir: &std::path::Path,
@@ -156,10 +157,11 @@ async fn drill_one(
         state_dir: state_dir.to_path_buf(),
         concurrency: usize::from(args.exec.concurrency),
         secrets,
-        actor: super::run::actor(),
+        actor: irctl::env::actor(),
         verbose: args.exec.verbose,
     };
     let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
+        ui,
         verbose: args.exec.verbose,
     });
     drills::run(playbook, drill, opts, observer, cancel).await
@@ -219,6 +221,7 @@ fn write_report(
 
 /// One line per drill on stderr, and its steps with `--verbose`.
 struct DrillProgress {
+    ui: Ui,
     verbose: bool,
 }
 
@@ -248,10 +251,10 @@ impl Observer for DrillProgress {
             "notification" => format!("  {} notified {}", field("step"), field("target")),
             _ => return,
         };
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        self.ui.errln(&line);
     }
 
     fn on_output(&self, step: &str, _stream: &str, line: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "    {step}: {line}");
+        self.ui.errln(&format!("    {step}: {line}"));
     }
 }

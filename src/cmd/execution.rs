@@ -1,9 +1,8 @@
 //! What `run`, `drill` and `resume` share before and around the engine: the
-//! state dir, a playbook's secrets, Ctrl-C/SIGTERM as a cancel signal, and a
-//! yes/no question on the terminal. One copy, so the three cannot drift.
+//! state dir, a playbook's secrets, Ctrl-C/SIGTERM as a cancel signal. One
+//! copy, so the three cannot drift.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -65,20 +64,4 @@ pub fn cancel_on_signal() -> watch::Receiver<Option<String>> {
         let _ = cancel_tx.send(Some(reason.to_string()));
     });
     cancel_rx
-}
-
-/// Asks `prompt [y/N]` on the terminal; `None` when there is no terminal to ask on.
-pub fn ask(prompt: &str) -> Option<bool> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{prompt} [y/N] ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok()?;
-    Some(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

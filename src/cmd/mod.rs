@@ -30,6 +30,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Runs one command.
 pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
+    if reads_clock(&command) {
+        // Refused here, with one error, rather than silently ignored later.
+        irctl::clock::Clock::from_env()?;
+    }
     match command {
         Command::Validate(args) => validate::run(args, ui),
         Command::List(args) => list::run(args, ui),
@@ -52,13 +56,29 @@ pub fn dispatch(command: Command, ui: &Ui) -> anyhow::Result<u8> {
     }
 }
 
+/// Whether the command asks for the current time, so `IRCTL_NOW` must be
+/// valid; `run` and the engine always use the system clock, and a stray
+/// variable must never block a run. (`drill` also takes `--now`, and checks
+/// its clock itself.)
+fn reads_clock(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Runs(_)
+            | Command::Stats(_)
+            | Command::Note(_)
+            | Command::Resolve(_)
+            | Command::Ingest(_)
+            | Command::Postmortem(_)
+    )
+}
+
 /// Interrupted by a signal.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Errors that reach `main` are input or environment problems, except a run
 /// that is locked by another one, which is the work not being done.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|c| c.is::<irctl::engine::lock::Busy>()) {
+    if err.chain().any(|c| c.is::<irctl::lock::Busy>()) {
         EXIT_FAILED
     } else {
         EXIT_USAGE

@@ -125,7 +125,7 @@ pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
         // The normalised fields are the record; the raw payload is the sender's.
         map.remove("raw");
     }
-    let by = super::run::actor();
+    let by = irctl::env::actor();
     let (kind, when, verb) = match incident.status {
         Status::Firing => ("detected", given.unwrap_or_else(record::now), "detection"),
         Status::Resolved => (

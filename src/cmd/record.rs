@@ -75,7 +75,7 @@ impl<'a> Out<'a> {
 pub fn author(flag: &Option<String>) -> String {
     flag.clone()
         .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(super::run::actor)
+        .unwrap_or_else(irctl::env::actor)
 }
 
 /// Parses an optional `--since` (see [`record::parse_since`]), as a usage

@@ -6,11 +6,11 @@
 use serde_json::json;
 
 use crate::cli::ResumeArgs;
-use crate::cmd::execution::{self, ask};
+use crate::cmd::execution;
 use crate::cmd::{EXIT_FAILED, load_playbooks};
 use crate::ui::Ui;
+use irctl::engine::RunOptions;
 use irctl::engine::resume::{self, Ended, Resume};
-use irctl::engine::{self, RunOptions};
 
 /// Runs `resume`.
 pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -58,14 +58,14 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         note.insert("recorded_provenance".into(), prior.provenance.clone());
     }
     // Refuse before asking anyone anything when the run is still going.
-    drop(engine::lock::acquire(
+    drop(irctl::lock::acquire(
         &state_dir,
         &prior.incident.id,
         &playbook.name,
         &prior.run_id,
     )?);
 
-    let actor = super::run::actor();
+    let actor = irctl::env::actor();
     let mut approvals = Vec::new();
     for step in resume::repeats_needing_approval(&prior, playbook) {
         let question = format!(
@@ -75,7 +75,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         let via = if args.yes {
             "--yes"
         } else {
-            match ask(&format!("? {question}")) {
+            match ui.ask(&format!("? {question}")) {
                 Some(true) => "tty",
                 Some(false) => {
                     ui.errln(&format!(

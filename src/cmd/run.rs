@@ -1,11 +1,10 @@
 //! `irctl run`: choose the playbook, resolve secrets, run the engine with live
 //! progress, print the summary, and exit with the run's outcome.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use crate::cli::RunArgs;
-use crate::cmd::execution::{self, ask, cancel_on_signal};
+use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_index, read_incident};
 use crate::ui::Ui;
 use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::StepStatus};
@@ -107,7 +106,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             inputs: inputs.clone(),
             secrets,
             match_warning: warning,
-            actor: actor(),
+            actor: irctl::env::actor(),
             deadline: None,
             resume: None,
         };
@@ -120,14 +119,6 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
     Ok(exit)
 }
 
-/// The login of whoever runs irctl, for the record.
-pub fn actor() -> String {
-    std::env::var("IRCTL_ACTOR")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// Runs the engine with live progress and prints the summary; the exit code of the run.
 pub(crate) fn execute(
     ui: &Ui,
@@ -136,11 +127,10 @@ pub(crate) fn execute(
     opts: RunOptions,
 ) -> anyhow::Result<u8> {
     let runtime = execution::runtime()?;
-    let color = ui.color_err();
     let result = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
-        let observer: Arc<dyn Observer> = Arc::new(Progress { color });
-        let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer);
+        let observer: Arc<dyn Observer> = Arc::new(Progress { ui: *ui });
+        let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer { ui: *ui });
         engine::run(playbook, incident, opts, observer, confirmer, cancel_rx).await
     })?;
     // The runtime owns no process after the run; don't wait on stray blocking reads.
@@ -223,16 +213,12 @@ fn print_plan(
 
 /// Live progress on stderr.
 struct Progress {
-    color: bool,
+    ui: Ui,
 }
 
 impl Progress {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        self.ui.paint_err(code, text)
     }
 }
 
@@ -249,7 +235,7 @@ impl Observer for Progress {
                     .map(|c| format!("@{}", irctl::timeline::short_id(c, 8)))
                     .unwrap_or_default();
                 // The run id goes to stdout first, so scripts can capture it.
-                let _ = writeln!(std::io::stdout(), "run {}", e.run_id);
+                let _ = self.ui.outln(&format!("run {}", e.run_id));
                 format!(
                     "playbook {}{commit} for incident {}",
                     field(e, "playbook"),
@@ -320,26 +306,26 @@ impl Observer for Progress {
             }
             _ => return,
         };
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
+        self.ui.errln(&line);
     }
 
     fn on_output(&self, step: &str, stream: &str, line: &str) {
-        let mut err = std::io::stderr().lock();
         let tag = if stream == "stderr" {
             self.paint("33", "!")
         } else {
             self.paint("90", "|")
         };
-        let _ = writeln!(err, "    {tag} {step}: {line}");
+        self.ui.errln(&format!("    {tag} {step}: {line}"));
     }
 }
 
 /// Asks on the terminal; with no terminal, nobody can approve.
-struct TtyConfirmer;
+struct TtyConfirmer {
+    ui: Ui,
+}
 
 impl Confirmer for TtyConfirmer {
     fn confirm(&self, step: &str, question: &str) -> Option<bool> {
-        ask(&format!("? [{step}] {question}"))
+        self.ui.ask(&format!("? [{step}] {question}"))
     }
 }

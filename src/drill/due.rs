@@ -25,7 +25,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
-use crate::engine::lock;
+use crate::lock;
 use crate::playbook::Playbook;
 
 /// The record's file name inside the state directory.

@@ -9,9 +9,11 @@
 //! any other `confirm` step fails the drill before it starts, because an
 //! unattended drill must neither approve a real action on its own nor hang
 //! waiting for a person. [`due`] decides what `--due` runs; [`report`]
-//! writes JUnit XML and JSON.
+//! writes JUnit XML and JSON; [`lint`] checks drills across the set for
+//! `irctl validate`.
 
 pub mod due;
+pub mod lint;
 pub mod report;
 
 use std::collections::BTreeMap;

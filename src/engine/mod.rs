@@ -14,7 +14,6 @@ pub mod action;
 pub mod context;
 pub mod http;
 pub mod judge;
-pub mod lock;
 pub mod notify;
 pub mod plan;
 mod render;
@@ -35,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -295,7 +293,7 @@ pub async fn run(
         None
     };
     let inputs = context::resolve_inputs(playbook, incident, &meta, &opts.inputs, drill_inputs)?;
-    let _lock = lock::acquire(&opts.state_dir, &incident.id, &playbook.name, &run_id)?;
+    let _lock = crate::lock::acquire(&opts.state_dir, &incident.id, &playbook.name, &run_id)?;
 
     let credentials = incident.credentials();
     let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
@@ -419,9 +417,4 @@ pub fn timeline_path(state_dir: &Path, run_id: &str) -> anyhow::Result<PathBuf> 
 fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<StepTask>();
-}
-
-/// Context helper for errors at the state directory boundary.
-pub(crate) fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::PlaybookSet;
 use super::load::{self, SourceFile};
-use crate::matching::{Candidate, Matcher};
+use super::matcher::{Candidate, Matcher};
 
 /// Name of the cache file inside the cache directory.
 pub const CACHE_FILE: &str = "playbook-index-v1.json";

@@ -1,11 +1,13 @@
 //! Playbooks: the file format ([`model`]), reading them from disk ([`load`]),
-//! and checking them into runnable [`Playbook`]s ([`validate`]).
+//! and checking them into runnable [`Playbook`]s ([`validate`]) whose label
+//! matchers are compiled ([`matcher`]).
 //!
 //! A [`Playbook`] only exists after validation succeeded for its file, so the
 //! engine never sees an unknown `needs`, a cycle or an unparsable duration.
 
 pub mod index;
 pub mod load;
+pub mod matcher;
 pub mod model;
 pub mod validate;
 
@@ -14,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
-use crate::matching::Matcher;
+use matcher::Matcher;
 use model::{RawPlaybook, RawStep};
 
 /// Step timeout when neither the step nor `defaults` set one.

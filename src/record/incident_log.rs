@@ -103,7 +103,7 @@ pub fn append_unless(
     // The holder is another `irctl note` that appends one line and exits
     // (the kernel drops the lock if it dies); a bounded wait still covers
     // one that was stopped (Ctrl-Z) while holding it.
-    crate::engine::lock::lock_within(&lock, &lock_path, crate::engine::lock::SHORT_LOCK_WAIT)?;
+    crate::lock::lock_within(&lock, &lock_path, crate::lock::SHORT_LOCK_WAIT)?;
     // A note killed mid-write leaves half a line; appending after it would
     // fuse this event into that garbage and lose it.
     timeline::remove_torn_tail(&p)?;

@@ -337,10 +337,8 @@ pub fn show_time(t: DateTime<Utc>) -> String {
 /// The current time, or `IRCTL_NOW` (RFC 3339) when set: a fixed clock for
 /// tests and for reproducing a report; never needed in normal use.
 pub fn now() -> DateTime<Utc> {
-    std::env::var("IRCTL_NOW")
-        .ok()
-        .and_then(|v| parse_time(&v))
-        .unwrap_or_else(Utc::now)
+    // The commands that read this clock refuse a bad `IRCTL_NOW` before they start.
+    crate::clock::Clock::from_env().unwrap_or_default().now()
 }
 
 /// Parses `--since`: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
@@ -583,8 +581,8 @@ pub fn env_redactor() -> crate::secret::Redactor {
 
 /// The values of `IRCTL_SECRET_*` environment variables.
 pub fn env_secrets() -> Vec<crate::secret::Secret> {
-    std::env::vars_os()
-        .filter(|(k, _)| k.to_string_lossy().starts_with("IRCTL_SECRET_"))
-        .map(|(_, v)| crate::secret::Secret::new(v.to_string_lossy().into_owned()))
+    crate::env::secret_values()
+        .into_iter()
+        .map(crate::secret::Secret::new)
         .collect()
 }

@@ -15,7 +15,7 @@ use git2::{Cred, CredentialType};
 use crate::secret::{Redactor, Secret};
 
 /// Environment variable holding an https token.
-pub const TOKEN_ENV: &str = "IRCTL_GIT_TOKEN";
+pub const TOKEN_ENV: &str = crate::env::GIT_TOKEN;
 
 /// User name sent with a token when the URL names none (GitHub, Gitea and
 /// GitLab all accept a token as the password of any user).
@@ -144,10 +144,7 @@ fn decode(text: &str) -> String {
 
 /// The https token from the environment, if set.
 pub fn token() -> Option<Secret> {
-    std::env::var(TOKEN_ENV)
-        .ok()
-        .filter(|t| !t.is_empty())
-        .map(Secret::new)
+    crate::env::git_token().map(Secret::new)
 }
 
 /// Answers libgit2's credential requests for `remote`, each kind once.

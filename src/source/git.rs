@@ -223,7 +223,7 @@ fn lock(path: &Path, deadline: Instant) -> anyhow::Result<File> {
         .open(path)
         .with_context(|| format!("cannot open lock `{}`", path.display()))?;
     let wait = deadline.saturating_duration_since(Instant::now());
-    crate::engine::lock::lock_within(&file, path, wait)
+    crate::lock::lock_within(&file, path, wait)
         .context("another irctl was still fetching into the cache")?;
     Ok(file)
 }

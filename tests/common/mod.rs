@@ -187,7 +187,9 @@ impl Test {
             .args(&self.args)
             .timeout(HANG_LIMIT);
         // The developer's environment must not change what the tests see.
-        for (key, _) in std::env::vars_os() {
+        #[allow(clippy::disallowed_methods)] // tests inspect the real environment, not irctl's view
+        let inherited = std::env::vars_os();
+        for (key, _) in inherited {
             if key.to_string_lossy().starts_with("IRCTL_") {
                 cmd.env_remove(&key);
             }

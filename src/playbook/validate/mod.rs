@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
-use crate::matching::{Matcher, MatcherError};
+use crate::playbook::matcher::{Matcher, MatcherError};
 use crate::playbook::model::RawPlaybook;
 use crate::playbook::{ActionKind, DEFAULT_STEP_TIMEOUT, Playbook, Provenance, Step};
 use crate::template::ROOTS;

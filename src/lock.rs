@@ -1,8 +1,11 @@
-//! One run at a time per (incident, playbook).
+//! File locks in the state directory and Git cache: one run at a time per
+//! (incident, playbook), and short exclusive sections (an incident log
+//! append, a drill record update, a cache fetch).
 //!
 //! An OS file lock (flock) is released by the kernel when its holder dies, so
-//! a crashed run never blocks the next one; the file also names the holder's
-//! run id for the error message.
+//! a crashed run never blocks the next one; a run's lock file also names the
+//! holder's run id for the error message. This sits at the base so the
+//! engine, the record, drills and the playbook source all share it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -86,7 +89,8 @@ pub fn lock_within(file: &File, path: &Path, limit: std::time::Duration) -> anyh
 /// so a busy lock's holder can be named.
 pub fn open(path: &Path) -> anyhow::Result<File> {
     if let Some(dir) = path.parent() {
-        super::ensure_dir(dir)?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
     OpenOptions::new()
         .create(true)
