@@ -180,10 +180,12 @@ pub(crate) async fn execute(
         }
         Action::Http(req) => http::send(clients, req, step.timeout, cancel).await,
         Action::Notify(Prepared::Console(text)) => {
-            recorder.emit(
-                "notification",
-                json!({ "step": step.id, "target": "console", "text": text }),
-            );
+            recorder.emit(crate::timeline::Notification {
+                step: step.id.clone(),
+                target: "console".into(),
+                text: Some(text.clone()),
+                http_status: None,
+            });
             let mut out = StepOutput::empty(StepStatus::Succeeded);
             out.stdout = text.clone();
             Attempt::ok(out)
@@ -200,10 +202,12 @@ pub(crate) async fn execute(
                     attempt.error = Some(msg);
                 }
             } else if attempt.status == StepStatus::Succeeded {
-                recorder.emit(
-                    "notification",
-                    json!({ "step": step.id, "target": service.as_str(), "http_status": attempt.output.http_status }),
-                );
+                recorder.emit(crate::timeline::Notification {
+                    step: step.id.clone(),
+                    target: service.as_str().into(),
+                    text: None,
+                    http_status: attempt.output.http_status,
+                });
             }
             attempt
         }
