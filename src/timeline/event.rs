@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::Error as _;
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -596,32 +595,34 @@ impl Serialize for Event {
     }
 }
 
+/// The envelope as read: the same shape (and so the same errors, with their
+/// positions) as events have always been parsed with.
+#[derive(Deserialize)]
+struct Envelope {
+    ts: String,
+    seq: u64,
+    run_id: String,
+    incident_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(flatten)]
+    fields: Map<String, Value>,
+    #[serde(default)]
+    hash: String,
+}
+
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
-        let mut text = |name: &'static str, required: bool| match fields.shift_remove(name) {
-            Some(Value::String(s)) => Ok(s),
-            None if !required => Ok(String::new()),
-            _ => Err(D::Error::custom(format!("`{name}` must be a string"))),
-        };
-        let ts = text("ts", true)?;
-        let run_id = text("run_id", true)?;
-        let incident_id = text("incident_id", true)?;
-        let kind = text("type", true)?;
-        let hash = text("hash", false)?;
-        let seq = fields
-            .shift_remove("seq")
-            .and_then(|s| s.as_u64())
-            .ok_or_else(|| D::Error::custom("`seq` must be a whole number"))?;
-        let (payload, extra) = Payload::read(&kind, fields);
+        let e = Envelope::deserialize(deserializer)?;
+        let (payload, extra) = Payload::read(&e.kind, e.fields);
         Ok(Event {
-            ts,
-            seq,
-            run_id,
-            incident_id,
+            ts: e.ts,
+            seq: e.seq,
+            run_id: e.run_id,
+            incident_id: e.incident_id,
             payload,
             extra,
-            hash,
+            hash: e.hash,
         })
     }
 }
