@@ -21,11 +21,13 @@ use chrono::{SecondsFormat, Utc};
 
 mod describe;
 mod event;
+mod payload;
 mod recorded;
 mod writer;
 
 pub use describe::{action_text, describe};
-pub use event::*;
+pub use event::{Event, chain_hash};
+pub use payload::*;
 pub use recorded::{RecordedAlert, RecordedIncident};
 pub use writer::Writer;
 
