@@ -53,6 +53,13 @@ impl Ui {
         self.color_err
     }
 
+    /// Colours for progress on stderr.
+    pub fn err_paint(&self) -> Paint {
+        Paint {
+            color: self.color_err,
+        }
+    }
+
     /// Whether stdout output may use ANSI color.
     #[allow(dead_code)]
     pub fn color_out(&self) -> bool {
@@ -134,6 +141,57 @@ impl Ui {
             .set_content_arrangement(ContentArrangement::Disabled)
             .set_header(header.iter().copied());
         table
+    }
+}
+
+/// What a piece of progress text says at a glance, for its colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// Something to look at (bold yellow).
+    Warning,
+    /// Work starting (cyan).
+    Running,
+    /// Trying again (yellow).
+    Retrying,
+    /// Done well (green).
+    Succeeded,
+    /// Done badly (red).
+    Failed,
+    /// Not done, or background (grey).
+    Muted,
+    /// Pretended, in a drill (magenta).
+    Simulated,
+    /// A message to people (bold magenta).
+    Notified,
+    /// The run stopping (bold red).
+    Alarm,
+}
+
+/// Colours text for stderr, or leaves it plain when stderr takes no colour:
+/// a small copyable value that a progress observer can keep.
+#[derive(Clone, Copy, Debug)]
+pub struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    /// `text` in `tone`.
+    pub fn paint(self, tone: Tone, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match tone {
+            Tone::Warning => "1;33",
+            Tone::Running => "36",
+            Tone::Retrying => "33",
+            Tone::Succeeded => "32",
+            Tone::Failed => "31",
+            Tone::Muted => "90",
+            Tone::Simulated => "35",
+            Tone::Notified => "1;35",
+            Tone::Alarm => "1;31",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
     }
 }
 

@@ -102,8 +102,13 @@ fn verified_events(dir: &Path) -> Vec<irctl::timeline::Event> {
     tl.events
 }
 
+/// An event as its JSON line says it (the on-disk format is the contract).
+fn json(e: &irctl::timeline::Event) -> serde_json::Value {
+    serde_json::to_value(e).unwrap()
+}
+
 fn kinds(events: &[irctl::timeline::Event]) -> Vec<&str> {
-    events.iter().map(|e| e.kind.as_str()).collect()
+    events.iter().map(|e| e.kind()).collect()
 }
 
 /// How many times each step ran (each appends a line to `count-ID`).
@@ -158,23 +163,23 @@ fn a_failed_run_resumes_from_the_failed_step_with_earlier_outputs() {
         "{:?}",
         kinds(&ev)
     );
-    let resumed_at = ev.iter().position(|e| e.kind == "run_resumed").unwrap();
+    let resumed_at = ev.iter().position(|e| e.kind() == "run_resumed").unwrap();
     let r = &ev[resumed_at];
-    assert_eq!(r.data["attempt"], 2);
-    assert_eq!(r.data["previous"], "failed");
-    assert_eq!(r.data["reused"], serde_json::json!(["a", "side"]));
+    assert_eq!(json(r)["attempt"], 2);
+    assert_eq!(json(r)["previous"], "failed");
+    assert_eq!(json(r)["reused"], serde_json::json!(["a", "side"]));
     let after: Vec<_> = ev[resumed_at..]
         .iter()
-        .filter(|e| e.kind == "step_started")
-        .map(|e| e.data["step"].as_str().unwrap())
+        .filter(|e| e.kind() == "step_started")
+        .map(|e| json(e)["step"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(after, ["b", "c"]);
     let c = ev
         .iter()
-        .find(|e| e.kind == "step_finished" && e.data["step"] == "c")
+        .find(|e| e.kind() == "step_finished" && json(e)["step"] == "c")
         .unwrap();
-    assert_eq!(c.data["stdout"], "a said hello-from-a\n");
-    assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+    assert_eq!(json(c)["stdout"], "a said hello-from-a\n");
+    assert_eq!(json(ev.last().unwrap())["status"], "succeeded");
     assert!(ev.iter().all(|e| e.run_id == id));
 
     assert!(String::from_utf8_lossy(&resumed.stdout).starts_with(&format!("run {id}\n")));
@@ -278,9 +283,9 @@ fn a_sigkilled_run_resumes_and_completes() {
         [1, 2, 1]
     );
     let ev = verified_events(&dir);
-    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
-    assert_eq!(r.data["previous"], "unfinished (killed, or still running)");
-    assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+    let r = ev.iter().find(|e| e.kind() == "run_resumed").unwrap();
+    assert_eq!(json(r)["previous"], "unfinished (killed, or still running)");
+    assert_eq!(json(ev.last().unwrap())["status"], "succeeded");
     drop(test);
 }
 
@@ -295,7 +300,7 @@ fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
     );
     let dir = out.tempdir.path();
     let id = run_id(dir);
-    let recorded = verified_events(dir)[0].data["provenance"]["blob"]
+    let recorded = json(&verified_events(dir)[0])["provenance"]["blob"]
         .as_str()
         .unwrap()
         .to_string();
@@ -322,10 +327,10 @@ fn a_changed_playbook_is_refused_naming_both_blobs_unless_forced() {
 
     exits(dir, &["resume", &id, "--force"], 0);
     let ev = verified_events(dir);
-    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
-    assert_eq!(r.data["forced"], true);
-    assert_eq!(r.data["recorded_provenance"]["blob"], recorded.as_str());
-    let now = r.data["provenance"]["blob"].as_str().unwrap();
+    let r = ev.iter().find(|e| e.kind() == "run_resumed").unwrap();
+    assert_eq!(json(r)["forced"], true);
+    assert_eq!(json(r)["recorded_provenance"]["blob"], recorded.as_str());
+    let now = json(r)["provenance"]["blob"].as_str().unwrap().to_string();
     assert_ne!(now, recorded);
     assert!(
         message.contains(&format!("the file is now blob {}", &now[..12])),
@@ -365,9 +370,9 @@ fn a_non_idempotent_step_is_not_repeated_without_approval() {
     exits(dir, &["resume", &id, "--yes"], 0);
     assert_eq!(count(dir, "restart"), 2);
     let ev = verified_events(dir);
-    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
+    let r = ev.iter().find(|e| e.kind() == "run_resumed").unwrap();
     assert_eq!(
-        r.data["approved_repeats"],
+        json(r)["approved_repeats"],
         serde_json::json!([{ "step": "restart", "by": "alice", "via": "--yes" }])
     );
 }
@@ -442,9 +447,9 @@ fn a_torn_last_line_is_cut_off_before_resuming() {
         "warning: the timeline ends in a torn line",
     );
     let ev = verified_events(dir);
-    let r = ev.iter().find(|e| e.kind == "run_resumed").unwrap();
-    assert_eq!(r.data["torn_tail_bytes"], torn.len());
-    assert_eq!(ev.last().unwrap().data["status"], "succeeded");
+    let r = ev.iter().find(|e| e.kind() == "run_resumed").unwrap();
+    assert_eq!(json(r)["torn_tail_bytes"], torn.len());
+    assert_eq!(json(ev.last().unwrap())["status"], "succeeded");
 }
 
 #[test]
@@ -500,13 +505,17 @@ fn an_edited_timeline_is_resumed_with_a_warning_kept_in_the_record() {
         &format!("warning: the hash chain of run `{id}` is broken (event seq"),
     );
     let tl = irctl::timeline::read(&path).unwrap();
-    let r = tl.events.iter().find(|e| e.kind == "run_resumed").unwrap();
+    let r = tl
+        .events
+        .iter()
+        .find(|e| e.kind() == "run_resumed")
+        .unwrap();
     assert!(
-        r.data["chain_broken"]
+        json(r)["chain_broken"]
             .as_str()
             .is_some_and(|m| m.contains("was altered")),
         "{:?}",
-        r.data
+        json(r)
     );
     let shown = irctl(dir, &["timeline", &id]);
     assert!(

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::cli::{DrillArgs, DrillReportFormat};
 use crate::cmd::execution::{self, cancel_on_signal};
+use crate::cmd::run::progress_words;
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
 use irctl::clock::Clock;
@@ -18,7 +19,7 @@ use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
 use irctl::engine::Observer;
 use irctl::playbook::Playbook;
-use irctl::timeline::Event;
+use irctl::timeline::{Event, Payload};
 
 /// Runs `drill`.
 pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -227,28 +228,15 @@ struct DrillProgress {
 
 impl Observer for DrillProgress {
     fn on_event(&self, e: &Event) {
-        let field = |name: &str| irctl::record::str_field(e, name);
-        let line = match e.kind.as_str() {
-            "run_started" => format!("drill {}: run {}", field("playbook"), e.run_id),
-            "run_cancelled" => format!("  run cancelled: {}", field("signal")),
+        let step = e.step().unwrap_or_default();
+        let line = match &e.payload {
+            Payload::RunStarted(p) => format!("drill {}: run {}", p.playbook, e.run_id),
+            Payload::RunCancelled(_) => format!("  run {}", progress_words(e, true)),
             _ if !self.verbose => return,
-            "step_finished" => format!(
-                "  {} {}{}",
-                field("step"),
-                field("status"),
-                match field("error") {
-                    "" => String::new(),
-                    err => format!(": {err}"),
-                }
-            ),
-            "step_skipped" => format!(
-                "  {} {}: {}",
-                field("step"),
-                field("status"),
-                field("reason")
-            ),
-            "step_simulated" => format!("  {} simulated", field("step")),
-            "notification" => format!("  {} notified {}", field("step"), field("target")),
+            Payload::StepFinished(_)
+            | Payload::StepSkipped(_)
+            | Payload::StepSimulated(_)
+            | Payload::Notification(_) => format!("  {step} {}", progress_words(e, false)),
             _ => return,
         };
         self.ui.errln(&line);

@@ -2,8 +2,6 @@
 //! payloads add to an incident's record, outside any run. Each appends one
 //! chained, redacted event to the incident log (see `record::incident_log`).
 
-use serde_json::json;
-
 use crate::cli::{IncidentArgs, IngestArgs, NoteArgs, ResolveArgs};
 use crate::cmd::read_incident;
 use crate::cmd::record::{Out, at, author, open, state_dir};
@@ -12,8 +10,7 @@ use irctl::incident::Status;
 use irctl::record::incident_log::{self, Appended};
 use irctl::record::{self, Scope};
 use irctl::secret::Redactor;
-use irctl::timeline::Event;
-use irctl::timeline::stamp;
+use irctl::timeline::{Detected, Event, Note, Payload, Resolved, stamp};
 
 /// Runs `note`.
 pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -43,16 +40,17 @@ pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
             anyhow::bail!("name the incident (`--incident ID`) or the run (`--run RUN_ID`)")
         }
     };
-    let mut data = json!({ "author": author(&args.author), "text": args.text, "at": stamp(when) });
-    if args.mitigated {
-        data["mitigated"] = json!(true);
-    }
+    let note = Note {
+        author: author(&args.author),
+        text: args.text.clone(),
+        at: stamp(when),
+        mitigated: args.mitigated.then_some(true),
+    };
     let event = incident_log::append(
         &store.dir,
         &incident_id,
         &run_id,
-        "note",
-        data,
+        note,
         record::env_redactor(),
     )?;
     Out::new(ui).line(&format!(
@@ -81,17 +79,20 @@ pub fn resolve(args: ResolveArgs, ui: &Ui) -> anyhow::Result<u8> {
     let when = at(&args.at)?.unwrap_or_else(record::now);
     let store = open(&args.state, Scope::Incident(&args.incident), ui)?;
     let incident_id = known_incident(&store, &args.incident, ui);
-    let mut data =
-        json!({ "at": stamp(when), "by": author(&args.author), "source": "irctl resolve" });
-    if let Some(s) = &args.summary {
-        data["summary"] = json!(s);
-    }
+    let resolved = Resolved {
+        at: stamp(when),
+        by: author(&args.author),
+        source: "irctl resolve".into(),
+        summary: args.summary.clone(),
+        title: None,
+        severity: None,
+        incident: None,
+    };
     incident_log::append(
         &store.dir,
         &incident_id,
         "",
-        "resolved",
-        data,
+        resolved,
         record::env_redactor(),
     )?;
     Out::new(ui).line(&format!(
@@ -126,22 +127,36 @@ pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
         map.remove("raw");
     }
     let by = irctl::env::actor();
-    let (kind, when, verb) = match incident.status {
-        Status::Firing => ("detected", given.unwrap_or_else(record::now), "detection"),
+    let (when, verb) = match incident.status {
+        Status::Firing => (given.unwrap_or_else(record::now), "detection"),
         Status::Resolved => (
-            "resolved",
             given.or(incident.ended_at).unwrap_or_else(record::now),
             "resolution",
         ),
     };
-    let data = json!({
-        "at": stamp(when),
-        "by": by,
-        "source": incident.source,
-        "title": incident.title,
-        "severity": incident.severity.as_str(),
-        "incident": value,
-    });
+    let payload: Payload = match incident.status {
+        Status::Firing => Detected {
+            at: stamp(when),
+            by,
+            source: incident.source.clone(),
+            title: incident.title.clone(),
+            severity: incident.severity.as_str().to_string(),
+            incident: value,
+        }
+        .into(),
+        Status::Resolved => Resolved {
+            at: stamp(when),
+            by,
+            source: incident.source.clone(),
+            summary: None,
+            title: Some(incident.title.clone()),
+            severity: Some(incident.severity.as_str().to_string()),
+            incident: Some(value),
+        }
+        .into(),
+    };
+    let kind = payload.kind().to_string();
+    let firing = matches!(payload, Payload::Detected(_));
     // Alertmanager re-sends a firing group every `repeat_interval`, and a
     // webhook may deliver twice (even at once): only a change of state is
     // recorded, so the first detection (or resolution) keeps its time.
@@ -149,16 +164,15 @@ pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
         events
             .iter()
             .rev()
-            .find(|e| matches!(e.kind.as_str(), "detected" | "resolved"))
-            .filter(|e| e.kind == kind)
+            .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))
+            .filter(|e| matches!(e.payload, Payload::Detected(_)) == firing)
             .cloned()
     };
     let appended = incident_log::append_unless(
         &dir,
         &incident.id,
         "",
-        kind,
-        data,
+        payload,
         redactor.clone(),
         same_state,
     )?;

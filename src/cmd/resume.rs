@@ -3,14 +3,13 @@
 //! `--force`, a repeat of a non-idempotent step nobody approved), and run the
 //! rest through the engine, appending to the same timeline.
 
-use serde_json::json;
-
 use crate::cli::ResumeArgs;
 use crate::cmd::execution;
 use crate::cmd::{EXIT_FAILED, load_playbooks};
 use crate::ui::Ui;
 use irctl::engine::RunOptions;
 use irctl::engine::resume::{self, Ended, Resume};
+use irctl::timeline::{Approval, ResumeNote};
 
 /// Runs `resume`.
 pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -31,8 +30,10 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
             args.source.playbooks.display()
         );
     };
-    let mut note = serde_json::Map::new();
-    note.insert("previous".into(), prior.ended.as_str().into());
+    let mut note = ResumeNote {
+        previous: Some(prior.ended.as_str().to_string()),
+        ..ResumeNote::default()
+    };
     // Reused steps are taken on the timeline's word: say so when that word
     // may have been edited, and keep the finding in the record.
     if let Some(problem) = irctl::record::verify::verify(&prior.path)?.problem {
@@ -40,13 +41,13 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
             "the hash chain of run `{}` is broken ({}); the steps it records as succeeded may have been edited",
             prior.run_id, problem.message
         ));
-        note.insert("chain_broken".into(), problem.message.into());
+        note.chain_broken = Some(problem.message);
     }
     if let Some(why) = resume::changed_playbook(&prior, playbook) {
         if !args.force {
             // From Git, the version that ran is one flag away.
-            let pin = match (&args.source.repo, prior.provenance.get("commit")) {
-                (Some(_), Some(serde_json::Value::String(commit))) => {
+            let pin = match (&args.source.repo, &prior.provenance.commit) {
+                (Some(_), Some(commit)) => {
                     format!(", or `--ref {commit}` to resume with the version that ran")
                 }
                 _ => String::new(),
@@ -54,8 +55,8 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
             anyhow::bail!("{why}; pass `--force` to resume with the current file{pin}");
         }
         ui.warn(&format!("{why}; resuming with the current file (--force)"));
-        note.insert("forced".into(), true.into());
-        note.insert("recorded_provenance".into(), prior.provenance.clone());
+        note.forced = Some(true);
+        note.recorded_provenance = Some(prior.provenance.clone());
     }
     // Refuse before asking anyone anything when the run is still going.
     drop(irctl::lock::acquire(
@@ -93,10 +94,14 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
                 }
             }
         };
-        approvals.push(json!({ "step": step.id, "by": actor, "via": via }));
+        approvals.push(Approval {
+            step: step.id.clone(),
+            by: actor.clone(),
+            via: via.to_string(),
+        });
     }
     if !approvals.is_empty() {
-        note.insert("approved_repeats".into(), approvals.into());
+        note.approved_repeats = Some(approvals);
     }
 
     let done: std::collections::BTreeMap<_, _> = prior

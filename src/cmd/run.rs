@@ -6,12 +6,11 @@ use std::sync::Arc;
 use crate::cli::RunArgs;
 use crate::cmd::execution::{self, cancel_on_signal};
 use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_index, read_incident};
-use crate::ui::Ui;
+use crate::ui::{Paint, Tone, Ui};
 use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::StepStatus};
 use irctl::matching;
 use irctl::playbook::Playbook;
-use irctl::record::str_field as field;
-use irctl::timeline::Event;
+use irctl::timeline::{Event, Payload, describe};
 
 /// Runs `run`.
 pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
@@ -127,9 +126,10 @@ pub(crate) fn execute(
     opts: RunOptions,
 ) -> anyhow::Result<u8> {
     let runtime = execution::runtime()?;
+    let paint = ui.err_paint();
     let result = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
-        let observer: Arc<dyn Observer> = Arc::new(Progress { ui: *ui });
+        let observer: Arc<dyn Observer> = Arc::new(Progress { ui: *ui, paint });
         let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer { ui: *ui });
         engine::run(playbook, incident, opts, observer, confirmer, cancel_rx).await
     })?;
@@ -211,99 +211,60 @@ fn print_plan(
     Ok(ok)
 }
 
+/// An event's description laid out under a progress line: continuation
+/// lines (a console notification's text, a multi-line error) indented, or
+/// only the first line when `whole` is false (a step's script is in the
+/// timeline; progress names it).
+pub(crate) fn progress_words(e: &Event, whole: bool) -> String {
+    let words = describe(e);
+    if whole {
+        return words.replace('\n', "\n    ");
+    }
+    match words.split_once('\n') {
+        Some((first, _)) => format!("{first} \u{2026}"),
+        None => words,
+    }
+}
+
 /// Live progress on stderr.
 struct Progress {
     ui: Ui,
-}
-
-impl Progress {
-    fn paint(&self, code: &str, text: &str) -> String {
-        self.ui.paint_err(code, text)
-    }
+    paint: Paint,
 }
 
 impl Observer for Progress {
     fn on_event(&self, e: &Event) {
-        let step = field(e, "step");
-        let line = match e.kind.as_str() {
-            "run_started" => {
-                let commit = e
-                    .data
-                    .get("provenance")
-                    .and_then(|p| p.get("commit"))
-                    .and_then(|c| c.as_str())
-                    .map(|c| format!("@{}", irctl::timeline::short_id(c, 8)))
-                    .unwrap_or_default();
+        let p = self.paint;
+        let step = e.step().unwrap_or_default();
+        let words = progress_words(e, !matches!(e.payload, Payload::StepStarted(_)));
+        let line = match &e.payload {
+            Payload::RunStarted(_) => {
                 // The run id goes to stdout first, so scripts can capture it.
                 let _ = self.ui.outln(&format!("run {}", e.run_id));
-                format!(
-                    "playbook {}{commit} for incident {}",
-                    field(e, "playbook"),
-                    e.incident_id
-                )
+                format!("{words} for incident {}", e.incident_id)
             }
-            "warning" => self.paint("1;33", &format!("warning: {}", field(e, "message"))),
-            "step_started" => {
-                let attempt = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
-                if attempt > 1 {
-                    format!(
-                        "  {} {step} (attempt {attempt})",
-                        self.paint("36", "\u{25b8}")
-                    )
-                } else {
-                    format!("  {} {step}", self.paint("36", "\u{25b8}"))
-                }
+            Payload::Warning(_) => p.paint(Tone::Warning, &format!("warning: {words}")),
+            Payload::StepStarted(_) => {
+                format!("  {} {step} {words}", p.paint(Tone::Running, "\u{25b8}"))
             }
-            "step_retrying" => format!(
-                "  {} {step} attempt {} failed: {}; retrying in {}",
-                self.paint("33", "\u{21bb}"),
-                e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(0),
-                field(e, "error"),
-                irctl::duration::format(std::time::Duration::from_millis(
-                    e.data.get("delay_ms").and_then(|d| d.as_u64()).unwrap_or(0)
-                ))
-            ),
-            "step_finished" => {
-                let status = field(e, "status");
-                let ms = e
-                    .data
-                    .get("duration_ms")
-                    .and_then(|d| d.as_u64())
-                    .unwrap_or(0);
-                let took = irctl::duration::format(std::time::Duration::from_millis(ms));
-                if status == StepStatus::Succeeded.as_str() {
-                    format!("  {} {step} {took}", self.paint("32", "\u{2714}"))
-                } else {
-                    format!(
-                        "  {} {step} {status}: {}",
-                        self.paint("31", "\u{2718}"),
-                        field(e, "error")
-                    )
-                }
+            Payload::StepRetrying(_) => {
+                format!("  {} {step} {words}", p.paint(Tone::Retrying, "\u{21bb}"))
             }
-            "step_skipped" => format!(
-                "  {} {step} {}: {}",
-                self.paint("90", "-"),
-                field(e, "status"),
-                field(e, "reason")
-            ),
-            "step_simulated" => format!(
-                "  {} {step} simulated (drill)",
-                self.paint("35", "\u{2248}")
-            ),
-            "notification" if field(e, "target") == "console" => {
-                let text = field(e, "text");
-                let mut out = format!("  {} {step}:", self.paint("1;35", "\u{2709}"));
-                for l in text.lines() {
-                    out.push_str(&format!("\n    {l}"));
-                }
-                out
+            Payload::StepFinished(f) if f.status == StepStatus::Succeeded => {
+                format!("  {} {step} {words}", p.paint(Tone::Succeeded, "\u{2714}"))
             }
-            "notification" => format!("  \u{2709} {step}: sent to {}", field(e, "target")),
-            "confirmation" => format!("  ? {step}: {} ({})", field(e, "answer"), field(e, "via")),
-            "run_cancelled" => {
-                self.paint("1;31", &format!("run cancelled: {}", field(e, "signal")))
+            Payload::StepFinished(_) => {
+                format!("  {} {step} {words}", p.paint(Tone::Failed, "\u{2718}"))
             }
+            Payload::StepSkipped(_) => format!("  {} {step} {words}", p.paint(Tone::Muted, "-")),
+            Payload::StepSimulated(_) => {
+                format!("  {} {step} {words}", p.paint(Tone::Simulated, "\u{2248}"))
+            }
+            Payload::Notification(_) => {
+                format!("  {} {step} {words}", p.paint(Tone::Notified, "\u{2709}"))
+            }
+            Payload::Confirmation(_) => format!("  ? {step} {words}"),
+            Payload::RunCancelled(_) => p.paint(Tone::Alarm, &format!("run {words}")),
             _ => return,
         };
         self.ui.errln(&line);
@@ -311,9 +272,9 @@ impl Observer for Progress {
 
     fn on_output(&self, step: &str, stream: &str, line: &str) {
         let tag = if stream == "stderr" {
-            self.paint("33", "!")
+            self.paint.paint(Tone::Retrying, "!")
         } else {
-            self.paint("90", "|")
+            self.paint.paint(Tone::Muted, "|")
         };
         self.ui.errln(&format!("    {tag} {step}: {line}"));
     }

@@ -10,45 +10,7 @@ use crate::playbook::model::InputType;
 use crate::secret::Secret;
 use crate::template::{self, Sink};
 
-/// How a step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// It ran and succeeded.
-    Succeeded,
-    /// It ran and failed.
-    Failed,
-    /// It ran past its timeout and was killed.
-    TimedOut,
-    /// The run was interrupted while it ran, or before it could start.
-    Cancelled,
-    /// It did not run (trigger or `when`).
-    Skipped,
-    /// A drill recorded what it would have done instead of doing it.
-    Simulated,
-}
-
-impl StepStatus {
-    /// The name used in the timeline and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "failed",
-            StepStatus::TimedOut => "timed_out",
-            StepStatus::Cancelled => "cancelled",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Simulated => "simulated",
-        }
-    }
-
-    /// Whether the step ran into trouble (for `on_failure` triggers).
-    pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Cancelled
-        )
-    }
-}
+pub use crate::timeline::StepStatus;
 
 /// What a step leaves for later steps (`steps.ID.*`).
 #[derive(Clone, Debug, Serialize)]

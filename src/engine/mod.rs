@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::incident::Incident;
@@ -139,28 +138,7 @@ pub struct RunOptions {
     pub resume: Option<resume::Resume>,
 }
 
-/// The outcome of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Every step succeeded, was skipped, or failed with `continue_on_error`.
-    Succeeded,
-    /// A step failed.
-    Failed,
-    /// Interrupted.
-    Cancelled,
-}
-
-impl RunStatus {
-    /// Name in the timeline.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-}
+pub use crate::timeline::RunStatus;
 
 /// One row of the summary.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -226,9 +204,9 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn emit(&self, kind: &str, data: serde_json::Value) {
+    pub(crate) fn emit(&self, payload: impl Into<timeline::Payload>) {
         let result = match self.writer.lock() {
-            Ok(mut w) => w.append(kind, data),
+            Ok(mut w) => w.append(payload),
             Err(_) => Err(anyhow::anyhow!("timeline writer poisoned")),
         };
         match result {
@@ -298,30 +276,25 @@ pub async fn run(
     let credentials = incident.credentials();
     let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
     let path = run_dir(&opts.state_dir, &run_id).join(timeline::FILE_NAME);
-    let (kind, opening) = match &opts.resume {
+    let opening: timeline::Payload = match &opts.resume {
         // Appending after a torn line would fuse the first new event into it.
         Some(r) => {
             let torn_tail_bytes = timeline::remove_torn_tail(&path)?;
-            (
-                "run_resumed",
-                resume::event(r, playbook, &opts.actor, torn_tail_bytes),
-            )
+            resume::event(r, playbook, &opts.actor, torn_tail_bytes).into()
         }
-        None => (
-            "run_started",
-            json!({
-                "playbook": playbook.name,
-                "title": playbook.raw.title,
-                "owner": playbook.raw.owner,
-                "provenance": playbook.provenance,
-                "incident": incident.to_template_value(),
-                "inputs": inputs,
-                "drill": opts.drill,
-                "concurrency": opts.concurrency,
-                "actor": opts.actor,
-                "steps": playbook.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-            }),
-        ),
+        None => timeline::RunStarted {
+            playbook: playbook.name.clone(),
+            title: playbook.raw.title.clone(),
+            owner: playbook.raw.owner.clone(),
+            provenance: playbook.provenance.clone(),
+            incident: incident.to_template_value(),
+            inputs: inputs.clone(),
+            drill: opts.drill,
+            concurrency: opts.concurrency,
+            actor: opts.actor.clone(),
+            steps: playbook.steps.iter().map(|s| s.id.clone()).collect(),
+        }
+        .into(),
     };
     let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
     let recorder = Arc::new(Recorder {
@@ -340,9 +313,9 @@ pub async fn run(
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
     });
-    recorder.emit(kind, opening);
+    recorder.emit(opening);
     if let Some(w) = &opts.match_warning {
-        recorder.emit("warning", json!({ "message": w }));
+        recorder.emit(timeline::Warning { message: w.clone() });
     }
 
     let sched = Scheduler {
@@ -372,13 +345,15 @@ pub async fn run(
         RunStatus::Succeeded
     };
     if let Some(reason) = &cancelled_by {
-        recorder.emit("run_cancelled", json!({ "signal": reason }));
+        recorder.emit(timeline::RunCancelled {
+            signal: reason.clone(),
+        });
     }
     let duration = started.elapsed();
-    recorder.emit(
-        "run_finished",
-        json!({ "status": status.as_str(), "duration_ms": duration.as_millis() as u64 }),
-    );
+    recorder.emit(timeline::RunFinished {
+        status,
+        duration_ms: duration.as_millis() as u64,
+    });
     if let Ok(w) = recorder.writer.lock() {
         w.sync();
     }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::sync::watch;
 
 use super::action::Action;
@@ -164,16 +163,20 @@ pub(crate) fn announce(recorder: &Recorder, step: &Step, action: &Action, attemp
     }
     match action {
         Action::Notify(Notification::Console(text)) => {
-            recorder.emit(
-                "notification",
-                json!({ "step": step.id, "target": "console", "text": text }),
-            );
+            recorder.emit(crate::timeline::Notification {
+                step: step.id.clone(),
+                target: "console".into(),
+                text: Some(text.clone()),
+                http_status: None,
+            });
         }
         Action::Notify(Notification::Post(post)) => {
-            recorder.emit(
-                "notification",
-                json!({ "step": step.id, "target": post.service.as_str(), "http_status": attempt.output.http_status }),
-            );
+            recorder.emit(crate::timeline::Notification {
+                step: step.id.clone(),
+                target: post.service.as_str().into(),
+                text: None,
+                http_status: attempt.output.http_status,
+            });
         }
         Action::Process(_) | Action::Http(_) => {}
     }

@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::StepReport;
 use super::context::{StepOutput, StepStatus};
 use crate::incident::{Alert, Incident, Severity, Status};
-use crate::playbook::{Playbook, Step};
-use crate::timeline;
+use crate::playbook::{Playbook, Provenance, Step};
+use crate::timeline::{self, Payload, RecordedIncident, RunStatus};
 
 /// What [`super::run`] needs to continue a run.
 #[derive(Clone, Debug)]
@@ -35,8 +35,8 @@ pub struct Resume {
     pub attempt: u32,
     /// Steps that succeeded in earlier attempts, with their recorded outputs.
     pub done: BTreeMap<String, StepOutput>,
-    /// Extra fields for the `run_resumed` event (why it was forced, approvals).
-    pub note: serde_json::Map<String, Value>,
+    /// What `irctl resume` decided, for the `run_resumed` event.
+    pub note: timeline::ResumeNote,
 }
 
 /// How an earlier attempt ended.
@@ -73,8 +73,8 @@ pub struct Prior {
     pub path: PathBuf,
     /// The playbook's name.
     pub playbook: String,
-    /// The recorded provenance (`repo`, `commit`, `path`, `blob`).
-    pub provenance: Value,
+    /// The recorded provenance of the last attempt.
+    pub provenance: Provenance,
     /// The incident as recorded.
     pub incident: Incident,
     /// The resolved inputs as recorded.
@@ -95,34 +95,19 @@ pub struct Prior {
     pub torn_tail: bool,
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// A step's output as its `step_finished` event recorded it.
-fn recorded_output(e: &timeline::Event) -> StepOutput {
-    let d = &e.data;
+fn recorded_output(e: &timeline::StepFinished) -> StepOutput {
     let mut out = StepOutput::empty(StepStatus::Succeeded);
-    out.exit_code = d.get("exit_code").and_then(Value::as_i64).map(|c| c as i32);
-    out.http_status = d
-        .get("http_status")
-        .and_then(Value::as_u64)
-        .map(|s| s as u16);
-    let field = |k: &str| {
-        d.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    out.stdout = field("stdout");
-    out.stderr = field("stderr");
-    out.body = field("body");
+    if let Some(c) = &e.output {
+        out.exit_code = c.exit_code;
+        out.http_status = c.http_status;
+        out.stdout = c.stdout.clone();
+        out.stderr = c.stderr.clone();
+        out.body = c.body.clone().unwrap_or_default();
+    }
     out.json = serde_json::from_str(&out.body).unwrap_or(Value::Null);
-    out.duration_ms = d.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
-    out.attempts = d.get("attempts").and_then(Value::as_u64).unwrap_or(0) as u32;
+    out.duration_ms = e.duration_ms;
+    out.attempts = e.attempts;
     out
 }
 
@@ -141,25 +126,23 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
                 .join(", ")
         );
     }
-    let Some(start) = tl.events.iter().find(|e| e.kind == "run_started") else {
+    let Some((start, started_at)) = tl.events.iter().find_map(|e| match &e.payload {
+        Payload::RunStarted(p) => Some((p, &e.ts)),
+        _ => None,
+    }) else {
         anyhow::bail!("timeline `{}` has no `run_started` event", path.display());
     };
-    let d = Value::Object(start.data.clone());
-    let incident = incident_from_recorded(d.get("incident").unwrap_or(&Value::Null))
+    let incident = incident_from_recorded(&start.recorded_incident())
         .with_context(|| format!("the incident recorded in `{}`", path.display()))?;
     let mut prior = Prior {
         run_id: run_id.to_string(),
         path,
-        playbook: text(&d, "playbook"),
-        provenance: d.get("provenance").cloned().unwrap_or(Value::Null),
+        playbook: start.playbook.clone(),
+        provenance: start.provenance.clone(),
         incident,
-        inputs: d
-            .get("inputs")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
-        drill: d.get("drill").and_then(Value::as_bool).unwrap_or(false),
-        started_at: start.ts.clone(),
+        inputs: start.inputs.clone(),
+        drill: start.drill,
+        started_at: started_at.clone(),
         attempts: 0,
         ended: Ended::Unfinished,
         done: BTreeMap::new(),
@@ -167,34 +150,24 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
         torn_tail: tl.torn_tail,
     };
     for e in &tl.events {
-        let step = e
-            .data
-            .get("step")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        match e.kind.as_str() {
-            "run_started" | "run_resumed" => {
-                prior.attempts += 1;
-                prior.ended = Ended::Unfinished;
-                if let Some(p) = e.data.get("provenance") {
-                    prior.provenance = p.clone();
+        match &e.payload {
+            Payload::RunStarted(p) => prior.start_attempt(&p.provenance),
+            Payload::RunResumed(p) => prior.start_attempt(&p.provenance),
+            Payload::RunFinished(p) => {
+                prior.ended = match p.status {
+                    RunStatus::Succeeded => Ended::Succeeded,
+                    RunStatus::Failed => Ended::Failed,
+                    RunStatus::Cancelled => Ended::Cancelled,
                 }
             }
-            "run_finished" => {
-                prior.ended = match e.data.get("status").and_then(Value::as_str) {
-                    Some("succeeded") => Ended::Succeeded,
-                    Some("failed") => Ended::Failed,
-                    _ => Ended::Cancelled,
-                }
+            Payload::StepStarted(p) => {
+                prior.started.insert(p.step.clone());
             }
-            "step_started" => {
-                prior.started.insert(step.to_string());
-            }
-            "step_finished" => {
-                if e.data.get("status").and_then(Value::as_str) == Some("succeeded") {
-                    prior.done.insert(step.to_string(), recorded_output(e));
+            Payload::StepFinished(p) => {
+                if p.status == StepStatus::Succeeded {
+                    prior.done.insert(p.step.clone(), recorded_output(p));
                 } else {
-                    prior.done.remove(step);
+                    prior.done.remove(&p.step);
                 }
             }
             _ => {}
@@ -203,11 +176,19 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
     Ok(prior)
 }
 
+impl Prior {
+    fn start_attempt(&mut self, provenance: &Provenance) {
+        self.attempts += 1;
+        self.ended = Ended::Unfinished;
+        self.provenance = provenance.clone();
+    }
+}
+
 /// Why the current playbook file is not the one the run used, naming both.
 pub fn changed_playbook(prior: &Prior, playbook: &Playbook) -> Option<String> {
-    let recorded = text(&prior.provenance, "blob");
+    let recorded = &prior.provenance.blob;
     let now = &playbook.provenance.blob;
-    if recorded == *now {
+    if recorded == now {
         return None;
     }
     let describe = |blob: &str, commit: Option<&str>, path: &str| {
@@ -225,9 +206,9 @@ pub fn changed_playbook(prior: &Prior, playbook: &Playbook) -> Option<String> {
         playbook.name,
         prior.run_id,
         describe(
-            &recorded,
-            prior.provenance.get("commit").and_then(Value::as_str),
-            &text(&prior.provenance, "path")
+            recorded,
+            prior.provenance.commit.as_deref(),
+            &prior.provenance.path
         ),
         describe(
             now,
@@ -250,21 +231,21 @@ pub fn repeats_needing_approval<'a>(prior: &Prior, playbook: &'a Playbook) -> Ve
 }
 
 /// The `run_resumed` event.
-pub(crate) fn event(r: &Resume, playbook: &Playbook, actor: &str, torn_tail_bytes: u64) -> Value {
-    let mut v = json!({
-        "attempt": r.attempt,
-        "playbook": playbook.name,
-        "provenance": playbook.provenance,
-        "actor": actor,
-        "reused": r.done.keys().collect::<Vec<_>>(),
-    });
-    if torn_tail_bytes > 0 {
-        v["torn_tail_bytes"] = torn_tail_bytes.into();
+pub(crate) fn event(
+    r: &Resume,
+    playbook: &Playbook,
+    actor: &str,
+    torn_tail_bytes: u64,
+) -> timeline::RunResumed {
+    timeline::RunResumed {
+        attempt: r.attempt,
+        playbook: playbook.name.clone(),
+        provenance: playbook.provenance.clone(),
+        actor: actor.to_string(),
+        reused: r.done.keys().cloned().collect(),
+        torn_tail_bytes: Some(torn_tail_bytes).filter(|&n| n > 0),
+        note: r.note.clone(),
     }
-    for (k, val) in &r.note {
-        v[k.as_str()] = val.clone();
-    }
-    v
 }
 
 /// Marks reused steps as succeeded in the scheduler's state, reports and outputs.
@@ -286,34 +267,14 @@ pub(super) fn seed(
     }
 }
 
-fn map_of(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn time(v: &Value, key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    v.get(key)
-        .and_then(Value::as_str)
+fn time(text: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    text.as_deref()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
-fn opt_text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-fn status(v: &Value) -> Status {
-    if v.get("status").and_then(Value::as_str) == Some("resolved") {
+fn status(text: &str) -> Status {
+    if text == "resolved" {
         Status::Resolved
     } else {
         Status::Firing
@@ -322,46 +283,40 @@ fn status(v: &Value) -> Status {
 
 /// Rebuilds the incident from the `incident` object `run_started` recorded
 /// (the same object templates saw), so a resumed run sees the same incident.
-fn incident_from_recorded(v: &Value) -> anyhow::Result<Incident> {
-    let id = v
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow::anyhow!("the recorded incident has no `id`"))?;
+fn incident_from_recorded(v: &RecordedIncident) -> anyhow::Result<Incident> {
+    let id =
+        v.id.clone()
+            .ok_or_else(|| anyhow::anyhow!("the recorded incident has no `id`"))?;
     let alerts = v
-        .get("alerts")
-        .and_then(Value::as_array)
-        .map(|alerts| {
-            alerts
-                .iter()
-                .map(|a| Alert {
-                    status: status(a),
-                    labels: map_of(a.get("labels").unwrap_or(&Value::Null)),
-                    annotations: map_of(a.get("annotations").unwrap_or(&Value::Null)),
-                    starts_at: time(a, "starts_at"),
-                    ends_at: time(a, "ends_at"),
-                    fingerprint: opt_text(a, "fingerprint"),
-                    generator_url: opt_text(a, "generator_url"),
-                    values: a.get("values").filter(|x| !x.is_null()).cloned(),
-                    dashboard_url: opt_text(a, "dashboard_url"),
-                    silence_url: opt_text(a, "silence_url"),
-                })
-                .collect()
+        .alerts
+        .iter()
+        .map(|a| Alert {
+            status: status(&a.status),
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: time(&a.starts_at),
+            ends_at: time(&a.ends_at),
+            fingerprint: a.fingerprint.clone(),
+            generator_url: a.generator_url.clone(),
+            values: a.values.clone(),
+            dashboard_url: a.dashboard_url.clone(),
+            silence_url: a.silence_url.clone(),
         })
-        .unwrap_or_default();
+        .collect();
     Ok(Incident {
-        id: id.to_string(),
-        title: text(v, "title"),
-        severity: Severity::normalise(&text(v, "severity")),
-        severity_raw: text(v, "severity_raw"),
-        status: status(v),
-        source: text(v, "source"),
-        labels: map_of(v.get("labels").unwrap_or(&Value::Null)),
-        annotations: map_of(v.get("annotations").unwrap_or(&Value::Null)),
-        started_at: time(v, "started_at"),
-        ended_at: time(v, "ended_at"),
-        fingerprint: opt_text(v, "fingerprint"),
-        url: opt_text(v, "url"),
+        id,
+        title: v.title.clone(),
+        severity: Severity::normalise(&v.severity),
+        severity_raw: v.severity_raw.clone(),
+        status: status(&v.status),
+        source: v.source.clone(),
+        labels: v.labels.clone(),
+        annotations: v.annotations.clone(),
+        started_at: time(&v.started_at),
+        ended_at: time(&v.ended_at),
+        fingerprint: v.fingerprint.clone(),
+        url: v.url.clone(),
         alerts,
-        raw: v.get("raw").cloned().unwrap_or(Value::Null),
+        raw: v.raw.clone(),
     })
 }

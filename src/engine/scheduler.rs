@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -151,12 +150,21 @@ impl Scheduler<'_> {
                     if let Some((status, reason)) = skip {
                         let reason = self.recorder.redactor.redact(&reason);
                         if status == StepStatus::Failed {
-                            self.recorder.emit(
-                                "step_finished",
-                                json!({ "step": step.id, "status": "failed", "attempts": 0, "duration_ms": 0, "error": reason }),
-                            );
+                            self.recorder.emit(timeline::StepFinished {
+                                step: step.id.clone(),
+                                status,
+                                attempts: 0,
+                                duration_ms: 0,
+                                output: None,
+                                error: Some(reason.clone()),
+                                continue_on_error: None,
+                            });
                         } else {
-                            self.recorder.emit("step_skipped", json!({ "step": step.id, "status": status.as_str(), "reason": reason }));
+                            self.recorder.emit(timeline::StepSkipped {
+                                step: step.id.clone(),
+                                status,
+                                reason: reason.clone(),
+                            });
                         }
                         state[i] = State::Done(status);
                         reports[i].status = status;
@@ -212,7 +220,7 @@ impl Scheduler<'_> {
                         }
                         Err(e) => {
                             // A panicking task must not take the run down with it unrecorded.
-                            self.recorder.emit("engine_error", json!({ "error": e.to_string() }));
+                            self.recorder.emit(timeline::EngineError { error: e.to_string() });
                             if let Some(i) = state.iter().position(|s| matches!(s, State::Running)) {
                                 state[i] = State::Done(StepStatus::Failed);
                                 reports[i].status = StepStatus::Failed;

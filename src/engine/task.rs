@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 
 use super::*;
@@ -49,10 +48,15 @@ impl StepTask {
         // Ending before any attempt (a template error, a declined or
         // unanswerable confirmation) records and reports the same way.
         let fail_before_attempt = |msg: String| {
-            self.recorder.emit(
-                "step_finished",
-                json!({ "step": step.id, "status": "failed", "attempts": 0, "duration_ms": 0, "error": msg }),
-            );
+            self.recorder.emit(timeline::StepFinished {
+                step: step.id.clone(),
+                status: StepStatus::Failed,
+                attempts: 0,
+                duration_ms: 0,
+                output: None,
+                error: Some(msg.clone()),
+                continue_on_error: None,
+            });
             finish(
                 StepStatus::Failed,
                 0,
@@ -75,10 +79,10 @@ impl StepTask {
         // A simulated step does nothing, so there is nothing to approve: an
         // unattended drill must not fail closed on remediation it never runs.
         if self.drill && step.raw.simulate_in_drill {
-            self.recorder.emit(
-                "step_simulated",
-                json!({ "step": step.id, "action": prepared.describe() }),
-            );
+            self.recorder.emit(timeline::StepSimulated {
+                step: step.id.clone(),
+                action: prepared.describe(),
+            });
             let mut out = StepOutput::empty(StepStatus::Simulated);
             out.simulated = true;
             return finish(
@@ -104,10 +108,13 @@ impl StepTask {
             };
             match answer {
                 Some((approved, via)) => {
-                    self.recorder.emit(
-                        "confirmation",
-                        json!({ "step": step.id, "question": question, "answer": if approved { "yes" } else { "no" }, "by": self.actor, "via": via }),
-                    );
+                    self.recorder.emit(timeline::Confirmation {
+                        step: step.id.clone(),
+                        question: question.clone(),
+                        answer: if approved { "yes" } else { "no" }.into(),
+                        by: self.actor.clone(),
+                        via,
+                    });
                     if !approved {
                         return fail_before_attempt("confirmation declined".to_string());
                     }
@@ -125,10 +132,17 @@ impl StepTask {
         let mut attempt_no = 0u32;
         loop {
             attempt_no += 1;
-            self.recorder.emit(
-                "step_started",
-                json!({ "step": step.id, "attempt": attempt_no, "kind": step.kind, "action": prepared.describe() }),
-            );
+            self.recorder.emit(timeline::StepStarted {
+                step: step.id.clone(),
+                attempt: attempt_no,
+                kind: match step.kind {
+                    crate::playbook::ActionKind::Shell => "shell",
+                    crate::playbook::ActionKind::Http => "http",
+                    crate::playbook::ActionKind::Notify => "notify",
+                }
+                .into(),
+                action: prepared.describe(),
+            });
             let observer: Option<Arc<dyn Observer>> = if self.verbose {
                 Some(self.recorder.observer.clone())
             } else {
@@ -156,14 +170,15 @@ impl StepTask {
                 && !cancelled;
             if more {
                 let delay = backoff(policy, attempt_no, attempt.retry_after);
-                self.recorder.emit(
-                    "step_retrying",
-                    json!({
-                        "step": step.id, "attempt": attempt_no, "status": attempt.status.as_str(),
-                        "error": attempt.error, "exit_code": attempt.output.exit_code,
-                        "http_status": attempt.output.http_status, "delay_ms": delay.as_millis() as u64,
-                    }),
-                );
+                self.recorder.emit(timeline::StepRetrying {
+                    step: step.id.clone(),
+                    attempt: attempt_no,
+                    status: attempt.status,
+                    error: attempt.error.clone(),
+                    exit_code: attempt.output.exit_code,
+                    http_status: attempt.output.http_status,
+                    delay_ms: delay.as_millis() as u64,
+                });
                 let mut cancel = self.cancel.clone();
                 // A stand-in executor answers instantly; waiting would only slow tests down.
                 let wait = if self.executor.is_some() {
@@ -177,30 +192,36 @@ impl StepTask {
                 }
                 if self.cancel.borrow().is_some() {
                     let msg = "cancelled while waiting to retry".to_string();
-                    self.recorder.emit(
-                        "step_finished",
-                        json!({ "step": step.id, "status": "cancelled", "attempts": attempt_no, "duration_ms": started.elapsed().as_millis() as u64, "error": msg }),
-                    );
+                    self.recorder.emit(timeline::StepFinished {
+                        step: step.id.clone(),
+                        status: StepStatus::Cancelled,
+                        attempts: attempt_no,
+                        duration_ms: started.elapsed().as_millis() as u64,
+                        output: None,
+                        error: Some(msg.clone()),
+                        continue_on_error: None,
+                    });
                     return finish(StepStatus::Cancelled, attempt_no, Some(msg), attempt.output);
                 }
                 continue;
             }
-            self.recorder.emit(
-                "step_finished",
-                json!({
-                    "step": step.id,
-                    "status": attempt.status.as_str(),
-                    "attempts": attempt_no,
-                    "duration_ms": started.elapsed().as_millis() as u64,
-                    "exit_code": attempt.output.exit_code,
-                    "http_status": attempt.output.http_status,
-                    "stdout": attempt.output.stdout,
-                    "stderr": attempt.output.stderr,
-                    "body": if attempt.output.body.is_empty() { None } else { Some(&attempt.output.body) },
-                    "error": attempt.error,
-                    "continue_on_error": step.raw.continue_on_error && attempt.status != StepStatus::Succeeded,
+            self.recorder.emit(timeline::StepFinished {
+                step: step.id.clone(),
+                status: attempt.status,
+                attempts: attempt_no,
+                duration_ms: started.elapsed().as_millis() as u64,
+                output: Some(timeline::Captured {
+                    exit_code: attempt.output.exit_code,
+                    http_status: attempt.output.http_status,
+                    stdout: attempt.output.stdout.clone(),
+                    stderr: attempt.output.stderr.clone(),
+                    body: Some(attempt.output.body.clone()).filter(|b| !b.is_empty()),
                 }),
-            );
+                error: attempt.error.clone(),
+                continue_on_error: Some(
+                    step.raw.continue_on_error && attempt.status != StepStatus::Succeeded,
+                ),
+            });
             return finish(
                 attempt.status,
                 attempt_no,

@@ -22,26 +22,7 @@ use model::{RawPlaybook, RawStep};
 /// Step timeout when neither the step nor `defaults` set one.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Where a playbook came from, precisely enough to reproduce the run.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Provenance {
-    /// Repository URL or path, when loaded from Git or a Git worktree.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repo: Option<String>,
-    /// The ref asked for.
-    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-    pub git_ref: Option<String>,
-    /// The commit the file was read at (or the worktree's HEAD).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    /// The file path as shown to users.
-    pub path: String,
-    /// The Git blob id of the file's exact bytes.
-    pub blob: String,
-    /// For a worktree: whether the file differs from HEAD.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dirty: Option<bool>,
-}
+pub use crate::timeline::Provenance;
 
 /// A retry policy with durations resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 
 use super::{file_safe_id, first_event, read_events};
 use crate::secret::Redactor;
-use crate::timeline::{self, Event};
+use crate::timeline::{self, Event, Payload};
 
 /// The directory holding incident logs.
 pub const DIR_NAME: &str = "incidents";
@@ -49,20 +49,17 @@ pub fn read(state_dir: &Path, incident: &str) -> anyhow::Result<Log> {
     Ok(Log { events, warnings })
 }
 
-/// Appends one event of `kind` to the log of `incident_id` (the id as
+/// Appends one event to the log of `incident_id` (the id as
 /// recorded), attributed to `run_id` when the event is about a run (empty
 /// otherwise). Every string is redacted by `redactor` before it is written.
 pub fn append(
     state_dir: &Path,
     incident_id: &str,
     run_id: &str,
-    kind: &str,
-    data: serde_json::Value,
+    payload: impl Into<Payload>,
     redactor: Redactor,
 ) -> anyhow::Result<Event> {
-    match append_unless(state_dir, incident_id, run_id, kind, data, redactor, |_| {
-        None
-    })? {
+    match append_unless(state_dir, incident_id, run_id, payload, redactor, |_| None)? {
         Appended::New(e) | Appended::Already(e) => Ok(e),
     }
 }
@@ -80,13 +77,11 @@ pub enum Appended {
 /// under the same lock, and appends nothing when it names one: two
 /// deliveries of the same webhook at once must record one detection, and a
 /// check made before taking the lock would let both through.
-#[allow(clippy::too_many_arguments)]
 pub fn append_unless(
     state_dir: &Path,
     incident_id: &str,
     run_id: &str,
-    kind: &str,
-    data: serde_json::Value,
+    payload: impl Into<Payload>,
     redactor: Redactor,
     already: impl FnOnce(&[Event]) -> Option<Event>,
 ) -> anyhow::Result<Appended> {
@@ -113,7 +108,7 @@ pub fn append_unless(
         return Ok(Appended::Already(found));
     }
     let mut writer = timeline::Writer::open(&p, run_id, incident_id, redactor)?;
-    let event = writer.append(kind, data)?;
+    let event = writer.append(payload)?;
     writer.sync();
     drop(lock);
     Ok(Appended::New(event))

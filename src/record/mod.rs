@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::timeline::{self, Event};
+use crate::timeline::{self, Event, Payload, RunStarted};
 
 /// Status shown for a run whose timeline has no `run_finished` after its last
 /// start: it is still running, or its process was killed.
@@ -77,8 +77,11 @@ pub struct Run {
 
 impl Run {
     /// The `run_started` event, if the timeline has one.
-    pub fn started_event(&self) -> Option<&Event> {
-        self.events.iter().find(|e| e.kind == "run_started")
+    pub fn started(&self) -> Option<&RunStarted> {
+        self.events.iter().find_map(|e| match &e.payload {
+            Payload::RunStarted(p) => Some(p),
+            _ => None,
+        })
     }
 }
 
@@ -266,37 +269,32 @@ fn summarise(run_id: &str, path: &Path, events: &[Event]) -> RunSummary {
     };
     let mut finished_ms = None;
     for e in events {
-        match e.kind.as_str() {
-            // A resumed run appends a new start; only a finish after the last
-            // start counts, so a run being resumed shows as unfinished.
-            "run_started" | "run_resumed" => {
-                if summary.started.is_none() {
-                    summary.started = parse_time(&e.ts);
-                    summary.playbook = str_field(e, "playbook").to_string();
-                    summary.drill = e.data.get("drill").and_then(|d| d.as_bool()) == Some(true);
-                    summary.incident_title = e
-                        .data
-                        .get("incident")
-                        .and_then(|i| i.get("title"))
-                        .and_then(|t| t.as_str())
-                        .unwrap_or_default()
-                        .to_string();
-                    summary.commit = e
-                        .data
-                        .get("provenance")
-                        .and_then(|p| p.get("commit"))
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string);
-                }
-                summary.status = UNFINISHED.to_string();
-                finished_ms = None;
+        // A resumed run appends a new start; only a finish after the last
+        // start counts, so a run being resumed shows as unfinished.
+        let (playbook, provenance, drill, title) = match &e.payload {
+            Payload::RunStarted(p) => (
+                &p.playbook,
+                &p.provenance,
+                p.drill,
+                p.recorded_incident().title,
+            ),
+            Payload::RunResumed(p) => (&p.playbook, &p.provenance, false, String::new()),
+            Payload::RunFinished(p) => {
+                summary.status = p.status.as_str().to_string();
+                finished_ms = Some(p.duration_ms);
+                continue;
             }
-            "run_finished" => {
-                summary.status = str_field(e, "status").to_string();
-                finished_ms = e.data.get("duration_ms").and_then(|d| d.as_u64());
-            }
-            _ => {}
+            _ => continue,
+        };
+        if summary.started.is_none() {
+            summary.started = parse_time(&e.ts);
+            summary.playbook = playbook.clone();
+            summary.drill = drill;
+            summary.incident_title = title;
+            summary.commit = provenance.commit.clone();
         }
+        summary.status = UNFINISHED.to_string();
+        finished_ms = None;
     }
     summary.incident_file_id = file_safe_id(&summary.incident_id);
     summary.duration_ms = finished_ms.or_else(|| {
@@ -305,11 +303,6 @@ fn summarise(run_id: &str, path: &Path, events: &[Event]) -> RunSummary {
         u64::try_from((last - start).num_milliseconds()).ok()
     });
     summary
-}
-
-/// A string field of an event, or `""`.
-pub fn str_field<'a>(e: &'a Event, name: &str) -> &'a str {
-    e.data.get(name).and_then(|v| v.as_str()).unwrap_or("")
 }
 
 /// Parses an RFC 3339 time into UTC.
@@ -322,11 +315,7 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// When an event happened: its `at` field (a note or resolution recorded
 /// after the fact says when it really happened), else when it was written.
 pub fn event_time(e: &Event) -> Option<DateTime<Utc>> {
-    e.data
-        .get("at")
-        .and_then(|v| v.as_str())
-        .and_then(parse_time)
-        .or_else(|| parse_time(&e.ts))
+    parse_time(e.at()).or_else(|| parse_time(&e.ts))
 }
 
 /// Formats a time as the record shows it: RFC 3339 UTC, whole seconds.
@@ -390,97 +379,6 @@ fn entry(e: &Event) -> Entry {
     }
 }
 
-/// A one-line description of an event for tables and reports.
-pub fn describe(e: &Event) -> String {
-    let f = |name: &str| str_field(e, name);
-    match e.kind.as_str() {
-        "run_started" => {
-            let drill = if e.data.get("drill").and_then(|d| d.as_bool()) == Some(true) {
-                " (drill)"
-            } else {
-                ""
-            };
-            format!("playbook {}{drill} by {}", f("playbook"), f("actor"))
-        }
-        "run_resumed" => {
-            let attempt = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(2);
-            let reused: Vec<&str> = e
-                .data
-                .get("reused")
-                .and_then(|r| r.as_array())
-                .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
-                .unwrap_or_default();
-            let mut forced = if e.data.get("forced").and_then(|f| f.as_bool()) == Some(true) {
-                ", forced over a changed playbook"
-            } else {
-                ""
-            }
-            .to_string();
-            if e.data.get("chain_broken").is_some() {
-                forced.push_str(", over a broken hash chain");
-            }
-            let reused = if reused.is_empty() {
-                "nothing".to_string()
-            } else {
-                reused.join(", ")
-            };
-            format!(
-                "attempt {attempt} by {}, reusing {reused}{forced}",
-                f("actor")
-            )
-        }
-        "step_started" => {
-            let attempt = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
-            let action = e.data.get("action").map(action_text).unwrap_or_default();
-            format!("attempt {attempt}: {action}")
-        }
-        "step_retrying" => format!("attempt failed: {}", f("error")),
-        "step_finished" => {
-            let mut out = f("status").to_string();
-            if let Some(ms) = e.data.get("duration_ms").and_then(|d| d.as_u64()) {
-                out.push_str(&format!(
-                    " in {}",
-                    crate::duration::format(std::time::Duration::from_millis(ms))
-                ));
-            }
-            if !f("error").is_empty() {
-                out.push_str(&format!(": {}", f("error")));
-            }
-            out
-        }
-        "step_skipped" => format!("{}: {}", f("status"), f("reason")),
-        "step_simulated" => "simulated (drill)".to_string(),
-        "confirmation" => format!("{} by {} ({})", f("answer"), f("by"), f("via")),
-        "notification" => format!("to {}", f("target")),
-        "warning" => f("message").to_string(),
-        "run_cancelled" => format!("cancelled by {}", f("signal")),
-        "run_finished" => f("status").to_string(),
-        "note" => {
-            let mitigated = if e.data.get("mitigated").and_then(|m| m.as_bool()) == Some(true) {
-                " [mitigated]"
-            } else {
-                ""
-            };
-            format!("{}: {}{mitigated}", f("author"), f("text"))
-        }
-        "detected" => format!("{} ({}, via {})", f("title"), f("severity"), f("source")),
-        "resolved" => {
-            let mut out = format!("by {} via {}", f("by"), f("source"));
-            if !f("summary").is_empty() {
-                out.push_str(&format!(": {}", f("summary")));
-            }
-            out
-        }
-        _ => String::new(),
-    }
-}
-
-fn action_text(a: &serde_json::Value) -> String {
-    <crate::engine::Action as serde::Deserialize>::deserialize(a)
-        .map(|a| a.summary())
-        .unwrap_or_default()
-}
-
 /// Per-step outcome of one run, from its events (the last attempt wins, so a
 /// resumed step shows its final state).
 #[derive(Clone, Debug, Serialize)]
@@ -501,22 +399,12 @@ pub struct StepOutcome {
 /// never mentions are `not_started`, a step started but never finished is
 /// `started` (its process was killed with irctl).
 pub fn step_outcomes(run: &Run) -> Vec<StepOutcome> {
-    let mut order: Vec<String> = run
-        .started_event()
-        .and_then(|e| e.data.get("steps"))
-        .and_then(|s| s.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut order: Vec<String> = run.started().map(|s| s.steps.clone()).unwrap_or_default();
     let mut by_id: BTreeMap<String, StepOutcome> = BTreeMap::new();
     for e in &run.events {
-        let step = str_field(e, "step");
-        if step.is_empty() {
+        let Some(step) = e.step().filter(|s| !s.is_empty()) else {
             continue;
-        }
+        };
         if !order.iter().any(|s| s == step) {
             order.push(step.to_string());
         }
@@ -529,28 +417,24 @@ pub fn step_outcomes(run: &Run) -> Vec<StepOutcome> {
                 duration_ms: None,
                 reason: None,
             });
-        let text = |name: &str| Some(str_field(e, name).to_string()).filter(|s| !s.is_empty());
-        match e.kind.as_str() {
-            "step_started" => {
+        let text = |t: &str| Some(t.to_string()).filter(|s| !s.is_empty());
+        match &e.payload {
+            Payload::StepStarted(p) => {
                 o.status = "started".into();
-                o.attempts = e.data.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
+                o.attempts = u64::from(p.attempt);
                 o.reason = None;
             }
-            "step_finished" => {
-                o.status = str_field(e, "status").to_string();
-                o.attempts = e
-                    .data
-                    .get("attempts")
-                    .and_then(|a| a.as_u64())
-                    .unwrap_or(o.attempts);
-                o.duration_ms = e.data.get("duration_ms").and_then(|d| d.as_u64());
-                o.reason = text("error");
+            Payload::StepFinished(p) => {
+                o.status = p.status.as_str().to_string();
+                o.attempts = u64::from(p.attempts);
+                o.duration_ms = Some(p.duration_ms);
+                o.reason = p.error.as_deref().and_then(text);
             }
-            "step_skipped" => {
-                o.status = str_field(e, "status").to_string();
-                o.reason = text("reason");
+            Payload::StepSkipped(p) => {
+                o.status = p.status.as_str().to_string();
+                o.reason = text(&p.reason);
             }
-            "step_simulated" => {
+            Payload::StepSimulated(_) => {
                 o.status = "simulated".into();
                 o.reason = Some("simulated in drill".into());
             }

@@ -24,10 +24,9 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use super::{
-    Entry, Store, describe, history, incident_log, merged, parse_time, show_time, step_outcomes,
-    str_field, verify,
+    Entry, Store, history, incident_log, merged, parse_time, show_time, step_outcomes, verify,
 };
-use crate::timeline::Event;
+use crate::timeline::{Event, Payload, RecordedIncident, describe};
 
 /// The built-in Markdown template.
 pub const DEFAULT_TEMPLATE: &str = include_str!("postmortem.md.j2");
@@ -229,14 +228,16 @@ pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<S
         playbooks: playbook_versions(&runs),
         notes: entries
             .iter()
-            .filter(|e| e.event.kind == "note")
+            .filter(|e| matches!(e.event.payload, Payload::Note(_)))
             .map(line)
             .collect(),
         resolution: entries
             .iter()
             .rev()
-            .find(|e| e.event.kind == "resolved")
-            .map(|e| str_field(&e.event, "summary").to_string())
+            .find_map(|e| match &e.event.payload {
+                Payload::Resolved(r) => Some(r.summary.clone().unwrap_or_default()),
+                _ => None,
+            })
             .filter(|s| !s.is_empty()),
         integrity: integrity(store, &runs, &id),
         generated_at: show_time(super::now()),
@@ -246,27 +247,22 @@ pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<S
 
 /// The key times and durations of an incident's merged events.
 pub fn measure(entries: &[Entry]) -> (KeyTimes, Durations) {
-    let first = |kind: &str| {
+    let first = |is: fn(&Payload) -> bool| {
         entries
             .iter()
-            .find(|e| e.event.kind == kind)
+            .find(|e| is(&e.event.payload))
             .map(|e| e.time)
     };
     let started = entries.iter().flat_map(|e| alert_starts(&e.event)).min();
-    let detected = first("detected").or_else(|| first("run_started"));
-    let first_action = first("step_started");
-    let first_note = first("note");
-    let mitigated = entries
-        .iter()
-        .find(|e| {
-            e.event.kind == "note"
-                && e.event.data.get("mitigated").and_then(|m| m.as_bool()) == Some(true)
-        })
-        .map(|e| e.time);
+    let detected = first(|p| matches!(p, Payload::Detected(_)))
+        .or_else(|| first(|p| matches!(p, Payload::RunStarted(_))));
+    let first_action = first(|p| matches!(p, Payload::StepStarted(_)));
+    let first_note = first(|p| matches!(p, Payload::Note(_)));
+    let mitigated = first(|p| matches!(p, Payload::Note(n) if n.mitigated == Some(true)));
     let resolved = entries
         .iter()
         .rev()
-        .find(|e| e.event.kind == "resolved")
+        .find(|e| matches!(e.event.payload, Payload::Resolved(_)))
         .map(|e| e.time);
     let times = KeyTimes {
         started: started.map(show_time),
@@ -309,92 +305,68 @@ pub fn format_seconds(seconds: i64) -> String {
     format!("{sign}{text}")
 }
 
+/// The incident a run's start or a detection recorded (what a resolution
+/// read from a payload says is left out: it describes the end).
+fn started_or_detected(e: &Event) -> Option<RecordedIncident> {
+    match &e.payload {
+        Payload::RunStarted(_) | Payload::Detected(_) => e.payload.recorded_incident(),
+        _ => None,
+    }
+}
+
 /// The alert start times an event knows: a run's incident (and its alerts),
 /// or a detection's payload.
 fn alert_starts(e: &Event) -> Vec<DateTime<Utc>> {
-    let mut out = Vec::new();
-    let incident = match e.kind.as_str() {
-        "run_started" | "detected" => e.data.get("incident"),
-        _ => None,
+    let Some(i) = started_or_detected(e) else {
+        return Vec::new();
     };
-    if let Some(i) = incident {
-        out.extend(
-            i.get("started_at")
-                .and_then(|v| v.as_str())
-                .and_then(parse_time),
-        );
-        for a in i
-            .get("alerts")
-            .and_then(|a| a.as_array())
-            .into_iter()
-            .flatten()
-        {
-            out.extend(
-                a.get("starts_at")
-                    .and_then(|v| v.as_str())
-                    .and_then(parse_time),
-            );
-        }
-    }
-    out
-}
-
-/// The incident objects recorded with runs and detections, in time order.
-fn incident_values(entries: &[Entry]) -> Vec<&serde_json::Value> {
-    entries
-        .iter()
-        .filter(|e| matches!(e.event.kind.as_str(), "run_started" | "detected"))
-        .filter_map(|e| e.event.data.get("incident"))
+    std::iter::once(&i.started_at)
+        .chain(i.alerts.iter().map(|a| &a.starts_at))
+        .filter_map(|t| t.as_deref().and_then(parse_time))
         .collect()
 }
 
 fn incident_info(id: &str, entries: &[Entry]) -> IncidentInfo {
-    let values = incident_values(entries);
-    let text = |name: &str| {
+    let values: Vec<RecordedIncident> = entries
+        .iter()
+        .filter_map(|e| started_or_detected(&e.event))
+        .collect();
+    let text = |pick: fn(&RecordedIncident) -> Option<&str>| {
         values
             .iter()
-            .filter_map(|v| v.get(name).and_then(|t| t.as_str()))
+            .filter_map(pick)
             .find(|t| !t.is_empty())
             .map(str::to_string)
     };
     let mut labels = BTreeMap::new();
     for v in &values {
-        if let Some(map) = v.get("labels").and_then(|l| l.as_object()) {
-            for (k, val) in map {
-                if let Some(s) = val.as_str() {
-                    labels.entry(k.clone()).or_insert_with(|| s.to_string());
-                }
-            }
+        for (k, val) in &v.labels {
+            labels.entry(k.clone()).or_insert_with(|| val.clone());
         }
     }
-    let mut services = BTreeSet::new();
-    for v in &values {
-        let alerts = v.get("alerts").and_then(|a| a.as_array());
-        let label_sets = std::iter::once(v.get("labels"))
-            .chain(alerts.into_iter().flatten().map(|a| a.get("labels")))
-            .flatten();
-        for l in label_sets {
-            if let Some(s) = l.get("service").and_then(|s| s.as_str()) {
-                services.insert(s.to_string());
-            }
-        }
-    }
+    let services: BTreeSet<String> = values
+        .iter()
+        .flat_map(RecordedIncident::label_sets)
+        .filter_map(|l| l.get("service").cloned())
+        .collect();
     let owners: BTreeSet<&str> = entries
         .iter()
-        .filter(|e| e.event.kind == "run_started")
-        .map(|e| str_field(&e.event, "owner"))
+        .filter_map(|e| match &e.event.payload {
+            Payload::RunStarted(p) => p.owner.as_deref(),
+            _ => None,
+        })
         .filter(|o| !o.is_empty())
         .collect();
     IncidentInfo {
         id: id.to_string(),
-        title: text("title").unwrap_or_else(|| id.to_string()),
-        severity: text("severity").unwrap_or_else(|| "unknown".into()),
+        title: text(|v| Some(&v.title)).unwrap_or_else(|| id.to_string()),
+        severity: text(|v| Some(&v.severity)).unwrap_or_else(|| "unknown".into()),
         status: String::new(),
-        source: text("source").unwrap_or_else(|| "unknown".into()),
+        source: text(|v| Some(&v.source)).unwrap_or_else(|| "unknown".into()),
         owner: (!owners.is_empty()).then(|| owners.into_iter().collect::<Vec<_>>().join(", ")),
         services: services.into_iter().collect(),
         labels,
-        url: text("url"),
+        url: text(|v| v.url.as_deref()),
     }
 }
 
@@ -407,8 +379,8 @@ pub fn line(e: &Entry) -> Line {
         } else {
             e.event.run_id.clone()
         },
-        kind: e.event.kind.clone(),
-        step: str_field(&e.event, "step").to_string(),
+        kind: e.event.kind().to_string(),
+        step: e.event.step().unwrap_or_default().to_string(),
         text: describe(&e.event),
     }
 }
@@ -443,22 +415,17 @@ fn playbook_versions(runs: &[&super::Run]) -> Vec<PlaybookVersion> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for run in runs {
-        let Some(started) = run.started_event() else {
+        let Some(started) = run.started() else {
             continue;
         };
-        let p = started.data.get("provenance");
-        let field = |name: &str| {
-            p.and_then(|p| p.get(name))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let name = str_field(started, "playbook").to_string();
-        let blob = field("blob").unwrap_or_default();
-        if !seen.insert((name.clone(), blob.clone(), field("commit"))) {
+        let p = &started.provenance;
+        let name = started.playbook.clone();
+        let blob = p.blob.clone();
+        if !seen.insert((name.clone(), blob.clone(), p.commit.clone())) {
             continue;
         }
-        let (repo, git_ref, commit) = (field("repo"), field("ref"), field("commit"));
-        let path = field("path").unwrap_or_default();
+        let (repo, git_ref, commit) = (p.repo.clone(), p.git_ref.clone(), p.commit.clone());
+        let path = p.path.clone();
         let changes = match (&repo, &commit) {
             (Some(repo), Some(commit)) => {
                 history::changes_since(repo, git_ref.as_deref(), commit, &path)

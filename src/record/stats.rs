@@ -87,9 +87,9 @@ pub fn compute(
             .unwrap_or_else(|| {
                 entries
                     .iter()
-                    .find_map(|e| e.event.data.get("incident")?.get("title")?.as_str())
+                    .find_map(|e| e.event.payload.recorded_incident())
+                    .map(|i| i.title)
                     .unwrap_or_default()
-                    .to_string()
             });
         let (times, durations) = measure(&entries);
         let run_count = incident_runs.len();

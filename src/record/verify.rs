@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::timeline::{self, Event};
+use crate::timeline::{self, Event, Payload};
 
 /// What kind of break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -105,11 +105,11 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
         .rev()
         .find(|(_, e)| {
             matches!(
-                e.kind.as_str(),
-                "run_finished" | "run_started" | "run_resumed"
+                e.payload,
+                Payload::RunFinished(_) | Payload::RunStarted(_) | Payload::RunResumed(_)
             )
         })
-        .is_some_and(|(_, e)| e.kind == "run_finished");
+        .is_some_and(|(_, e)| matches!(e.payload, Payload::RunFinished(_)));
 
     let mut prev = String::new();
     let mut expected = 1u64;
@@ -123,7 +123,7 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
             expected += 1;
             continue;
         }
-        let what = format!("event seq {} (`{}`) at line {line}", e.seq, e.kind);
+        let what = format!("event seq {} (`{}`) at line {line}", e.seq, e.kind());
         let rest = &parsed[n + 1..];
         let problem = if e.seq == expected {
             Problem {
@@ -185,10 +185,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("timeline.jsonl");
         let mut w = timeline::Writer::open(&path, "r", "i", Redactor::default()).unwrap();
-        for kind in ["run_started", "step_started", "run_finished"] {
-            w.append(kind, serde_json::json!({ "status": "succeeded" }))
-                .unwrap();
-        }
+        w.append(timeline::Warning {
+            message: "starting".into(),
+        })
+        .unwrap();
+        w.append(timeline::StepSkipped {
+            step: "s".into(),
+            status: timeline::StepStatus::Skipped,
+            reason: "when was false: no".into(),
+        })
+        .unwrap();
+        w.append(timeline::RunFinished {
+            status: timeline::RunStatus::Succeeded,
+            duration_ms: 5,
+        })
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         (dir, path, text)
     }

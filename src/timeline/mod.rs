@@ -5,43 +5,34 @@
 //! `run_id`, `incident_id`, `type` — plus its own fields, and `hash`: the
 //! SHA-256 of the previous event's hash and this event's canonical JSON, so an
 //! edited, removed or reordered line is detectable. Every string is redacted
-//! before it is written: this writer is the one choke point for secrets.
+//! before it is written: the [`Writer`] is the one choke point for secrets.
+//!
+//! [`Event`] is typed — one [`Payload`] variant per event type — and
+//! serialises to exactly the JSON earlier releases wrote, so old timelines
+//! read, re-serialise and verify unchanged. [`describe`] is the one place
+//! that turns an event into words for people; [`RecordedIncident`] reads the
+//! incident a run or detection recorded.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::OpenOptions;
+use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::{SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::secret::Redactor;
+mod describe;
+mod event;
+mod payload;
+mod recorded;
+mod writer;
+
+pub use describe::{action_text, describe};
+pub use event::{Event, chain_hash};
+pub use payload::*;
+pub use recorded::{RecordedAlert, RecordedIncident};
+pub use writer::Writer;
 
 /// File name of a run's timeline inside its run directory.
 pub const FILE_NAME: &str = "timeline.jsonl";
-
-/// One timeline event.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Event {
-    /// When it happened (RFC 3339, UTC, milliseconds).
-    pub ts: String,
-    /// Position in the run, from 1.
-    pub seq: u64,
-    /// The run.
-    pub run_id: String,
-    /// The incident.
-    pub incident_id: String,
-    /// Event type, e.g. `step_finished`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The event's own fields.
-    #[serde(flatten)]
-    pub data: serde_json::Map<String, serde_json::Value>,
-    /// Chain hash over the previous hash and this event.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub hash: String,
-}
 
 /// The current time as the timeline writes it.
 pub fn now() -> String {
@@ -51,128 +42,6 @@ pub fn now() -> String {
 /// A time as timeline events write it (RFC 3339 UTC, milliseconds).
 pub fn stamp(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn canonical(value: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        J::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                out.insert(k.clone(), canonical(&map[k]));
-            }
-            J::Object(out)
-        }
-        J::Array(items) => J::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
-    }
-}
-
-/// The chain hash of `event` after `prev` (hex).
-pub fn chain_hash(prev: &str, event: &Event) -> String {
-    let mut unhashed = event.clone();
-    unhashed.hash.clear();
-    let value = serde_json::to_value(&unhashed).unwrap_or_default();
-    let text = serde_json::to_string(&canonical(&value)).unwrap_or_default();
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(text.as_bytes());
-    hex::encode(h.finalize())
-}
-
-/// Appends events to one run's timeline.
-#[derive(Debug)]
-pub struct Writer {
-    file: File,
-    path: PathBuf,
-    run_id: String,
-    incident_id: String,
-    seq: u64,
-    prev_hash: String,
-    redactor: Redactor,
-}
-
-impl Writer {
-    /// Creates (or continues) the timeline at `path`.
-    pub fn open(
-        path: &Path,
-        run_id: &str,
-        incident_id: &str,
-        redactor: Redactor,
-    ) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create run directory `{}`", dir.display()))?;
-        }
-        let (seq, prev_hash) = match read(path) {
-            Ok(t) => t
-                .events
-                .last()
-                .map(|e| (e.seq, e.hash.clone()))
-                .unwrap_or_default(),
-            Err(_) => (0, String::new()),
-        };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open timeline `{}`", path.display()))?;
-        Ok(Writer {
-            file,
-            path: path.to_path_buf(),
-            run_id: run_id.to_string(),
-            incident_id: incident_id.to_string(),
-            seq,
-            prev_hash,
-            redactor,
-        })
-    }
-
-    /// The timeline's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Appends one event and flushes it to the OS before returning.
-    pub fn append(&mut self, kind: &str, data: serde_json::Value) -> anyhow::Result<Event> {
-        let data = match self.redactor.redact_json(&data) {
-            serde_json::Value::Object(map) => map,
-            serde_json::Value::Null => serde_json::Map::new(),
-            other => {
-                let mut m = serde_json::Map::new();
-                m.insert("value".into(), other);
-                m
-            }
-        };
-        self.seq += 1;
-        let mut event = Event {
-            ts: now(),
-            seq: self.seq,
-            run_id: self.run_id.clone(),
-            incident_id: self.incident_id.clone(),
-            kind: kind.to_string(),
-            data,
-            hash: String::new(),
-        };
-        event.hash = chain_hash(&self.prev_hash, &event);
-        let mut line = serde_json::to_string(&event).context("cannot serialize timeline event")?;
-        line.push('\n');
-        // One write per line: with O_APPEND a concurrent writer (a note) never interleaves mid-line.
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|()| self.file.flush())
-            .with_context(|| format!("cannot append to timeline `{}`", self.path.display()))?;
-        self.prev_hash = event.hash.clone();
-        Ok(event)
-    }
-
-    /// Forces written events to disk (called at run boundaries).
-    pub fn sync(&self) {
-        let _ = self.file.sync_data();
-    }
 }
 
 /// A timeline read back.

@@ -1,0 +1,518 @@
+//! The payloads: one type per event type, with the fields it writes in the
+//! order it writes them, and [`Payload`] tying them to their `type` names.
+//! A field written only when it applies is skipped when empty; a field
+//! always written is `null` when empty — exactly as earlier releases wrote.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It ran and succeeded.
+    Succeeded,
+    /// It ran and failed.
+    Failed,
+    /// It ran past its timeout and was killed.
+    TimedOut,
+    /// The run was interrupted while it ran, or before it could start.
+    Cancelled,
+    /// It did not run (trigger or `when`).
+    Skipped,
+    /// A drill recorded what it would have done instead of doing it.
+    Simulated,
+}
+
+impl StepStatus {
+    /// The name used in the timeline and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::TimedOut => "timed_out",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Simulated => "simulated",
+        }
+    }
+
+    /// Whether the step ran into trouble (for `on_failure` triggers).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Cancelled
+        )
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every step succeeded, was skipped, or failed with `continue_on_error`.
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// Interrupted.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Name in the timeline.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Where a playbook came from, precisely enough to reproduce the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Repository URL or path, when loaded from Git or a Git worktree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The ref asked for.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The commit the file was read at (or the worktree's HEAD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The file path as shown to users.
+    pub path: String,
+    /// The Git blob id of the file's exact bytes.
+    pub blob: String,
+    /// For a worktree: whether the file differs from HEAD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<bool>,
+}
+
+/// What happened: one variant per event type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    /// A run began (`run_started`).
+    RunStarted(RunStarted),
+    /// A run continued in a later attempt (`run_resumed`).
+    RunResumed(RunResumed),
+    /// Something to know about the run (`warning`).
+    Warning(Warning),
+    /// An attempt of a step began (`step_started`).
+    StepStarted(StepStarted),
+    /// An attempt failed and another follows (`step_retrying`).
+    StepRetrying(StepRetrying),
+    /// A step ended (`step_finished`).
+    StepFinished(StepFinished),
+    /// A step did not run (`step_skipped`).
+    StepSkipped(StepSkipped),
+    /// A drill recorded a step instead of running it (`step_simulated`).
+    StepSimulated(StepSimulated),
+    /// A person (or `--yes`) answered a step's `confirm` (`confirmation`).
+    Confirmation(Confirmation),
+    /// A notification was delivered (`notification`).
+    Notification(Notification),
+    /// The run was interrupted (`run_cancelled`).
+    RunCancelled(RunCancelled),
+    /// A run ended (`run_finished`).
+    RunFinished(RunFinished),
+    /// The engine itself failed (`engine_error`).
+    EngineError(EngineError),
+    /// A person's note (`note`, incident log).
+    Note(Note),
+    /// A firing payload was recorded (`detected`, incident log).
+    Detected(Detected),
+    /// The incident was resolved (`resolved`, incident log).
+    Resolved(Resolved),
+    /// An event type this version does not know, kept as written.
+    Other {
+        /// Its `type`.
+        kind: String,
+        /// Its fields, in written order.
+        fields: Map<String, Value>,
+    },
+}
+
+/// `run_started`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    /// The playbook's name.
+    pub playbook: String,
+    /// Its title.
+    pub title: String,
+    /// Its owner.
+    pub owner: Option<String>,
+    /// Which version of the file ran.
+    pub provenance: Provenance,
+    /// The incident as templates saw it (see [`super::RecordedIncident`]).
+    pub incident: Value,
+    /// The resolved inputs.
+    pub inputs: Map<String, Value>,
+    /// Whether this is a drill.
+    pub drill: bool,
+    /// Steps running at once.
+    pub concurrency: usize,
+    /// Who ran it.
+    pub actor: String,
+    /// The step ids, in playbook order.
+    pub steps: Vec<String>,
+}
+
+/// `run_resumed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResumed {
+    /// This attempt's number (the first run is attempt 1).
+    pub attempt: u32,
+    /// The playbook's name.
+    pub playbook: String,
+    /// Which version of the file runs now.
+    pub provenance: Provenance,
+    /// Who resumed it.
+    pub actor: String,
+    /// Steps that succeeded earlier and are not run again.
+    pub reused: Vec<String>,
+    /// Bytes of a torn last line cut off before resuming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torn_tail_bytes: Option<u64>,
+    /// Why it resumed as it did.
+    #[serde(flatten)]
+    pub note: ResumeNote,
+}
+
+/// What `irctl resume` decided before continuing a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResumeNote {
+    /// How the previous attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// The hash chain was broken, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_broken: Option<String>,
+    /// Resumed although the playbook file changed (`--force`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<bool>,
+    /// The provenance the earlier attempts recorded, when forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_provenance: Option<Provenance>,
+    /// Who approved running `idempotent: false` steps again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_repeats: Option<Vec<Approval>>,
+}
+
+/// An approval to run a step again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The step.
+    pub step: String,
+    /// Who approved.
+    pub by: String,
+    /// How (`tty` or `--yes`).
+    pub via: String,
+}
+
+/// `warning`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// What to know.
+    pub message: String,
+}
+
+/// `step_started`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepStarted {
+    /// The step.
+    pub step: String,
+    /// Which attempt, from 1.
+    pub attempt: u32,
+    /// `shell`, `http` or `notify`.
+    pub kind: String,
+    /// The rendered command or request (see [`super::describe::action_text`]).
+    pub action: Value,
+}
+
+/// `step_retrying`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRetrying {
+    /// The step.
+    pub step: String,
+    /// The attempt that failed.
+    pub attempt: u32,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Why.
+    pub error: Option<String>,
+    /// The process's exit code.
+    pub exit_code: Option<i32>,
+    /// The HTTP status.
+    pub http_status: Option<u16>,
+    /// The wait before the next attempt.
+    pub delay_ms: u64,
+}
+
+/// `step_finished`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepFinished {
+    /// The step.
+    pub step: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Attempts made (0 when it ended before its first).
+    pub attempts: u32,
+    /// Time taken.
+    pub duration_ms: u64,
+    /// What the last attempt captured; absent when the step ended without
+    /// one to report (before any attempt, or cancelled while waiting to retry).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Captured>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether the run goes on despite this failure; written with the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_on_error: Option<bool>,
+}
+
+/// What an attempt captured (each text capped).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Captured {
+    /// The process's exit code.
+    pub exit_code: Option<i32>,
+    /// The HTTP status.
+    pub http_status: Option<u16>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The HTTP response body, when there was one.
+    pub body: Option<String>,
+}
+
+/// `step_skipped`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepSkipped {
+    /// The step.
+    pub step: String,
+    /// `skipped` or `cancelled`.
+    pub status: StepStatus,
+    /// Why.
+    pub reason: String,
+}
+
+/// `step_simulated`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepSimulated {
+    /// The step.
+    pub step: String,
+    /// The rendered command or request it would have run.
+    pub action: Value,
+}
+
+/// `confirmation`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The step.
+    pub step: String,
+    /// What was asked.
+    pub question: String,
+    /// `yes` or `no`.
+    pub answer: String,
+    /// Who answered.
+    pub by: String,
+    /// How (`tty` or `--yes`).
+    pub via: String,
+}
+
+/// `notification`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The step.
+    pub step: String,
+    /// `console`, `slack`, `teams`, `pagerduty` or `webhook`.
+    pub target: String,
+    /// What the console showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The service's HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+/// `run_cancelled`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunCancelled {
+    /// `SIGINT`, `SIGTERM`, or the timeout reached.
+    pub signal: String,
+}
+
+/// `run_finished`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunFinished {
+    /// How it ended.
+    pub status: RunStatus,
+    /// This attempt's wall time.
+    pub duration_ms: u64,
+}
+
+/// `engine_error`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineError {
+    /// What failed.
+    pub error: String,
+}
+
+/// `note`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// Who wrote it.
+    pub author: String,
+    /// What they saw or did.
+    pub text: String,
+    /// When it happened (RFC 3339).
+    pub at: String,
+    /// Marks the moment the impact ended (`--mitigated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitigated: Option<bool>,
+}
+
+/// `detected`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detected {
+    /// When it fired (RFC 3339).
+    pub at: String,
+    /// Who recorded it.
+    pub by: String,
+    /// The payload's format.
+    pub source: String,
+    /// The incident's title.
+    pub title: String,
+    /// Its normalised severity.
+    pub severity: String,
+    /// The normalised incident, without the raw payload.
+    pub incident: Value,
+}
+
+/// `resolved`: by a person (`irctl resolve`) or a resolved payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// When it was resolved (RFC 3339).
+    pub at: String,
+    /// Who recorded it.
+    pub by: String,
+    /// `irctl resolve`, or the payload's format.
+    pub source: String,
+    /// What fixed it, from `--summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The payload's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The payload's normalised severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The payload's normalised incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<Value>,
+}
+
+/// Expands to the one table of event types: name, variant, payload type.
+macro_rules! kinds {
+    ($($name:literal => $variant:ident),* $(,)?) => {
+        impl Payload {
+            /// The event type, as the `type` field writes it.
+            pub fn kind(&self) -> &str {
+                match self {
+                    $(Payload::$variant(_) => $name,)*
+                    Payload::Other { kind, .. } => kind,
+                }
+            }
+
+            /// The payload's own fields, in written order.
+            pub fn fields(&self) -> Map<String, Value> {
+                let value = match self {
+                    $(Payload::$variant(p) => serde_json::to_value(p),)*
+                    Payload::Other { fields, .. } => return fields.clone(),
+                };
+                match value {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                }
+            }
+
+            /// The typed payload of `kind` from `fields`, with the fields it
+            /// does not know; `None` when they do not fit the type.
+            fn typed(kind: &str, fields: &Map<String, Value>) -> Option<Payload> {
+                let value = Value::Object(fields.clone());
+                match kind {
+                    $($name => serde_json::from_value(value).ok().map(Payload::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        $(impl From<$variant> for Payload {
+            fn from(p: $variant) -> Payload {
+                Payload::$variant(p)
+            }
+        })*
+    };
+}
+
+kinds! {
+    "run_started" => RunStarted,
+    "run_resumed" => RunResumed,
+    "warning" => Warning,
+    "step_started" => StepStarted,
+    "step_retrying" => StepRetrying,
+    "step_finished" => StepFinished,
+    "step_skipped" => StepSkipped,
+    "step_simulated" => StepSimulated,
+    "confirmation" => Confirmation,
+    "notification" => Notification,
+    "run_cancelled" => RunCancelled,
+    "run_finished" => RunFinished,
+    "engine_error" => EngineError,
+    "note" => Note,
+    "detected" => Detected,
+    "resolved" => Resolved,
+}
+
+impl Payload {
+    /// The step the event is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Payload::StepStarted(p) => Some(&p.step),
+            Payload::StepRetrying(p) => Some(&p.step),
+            Payload::StepFinished(p) => Some(&p.step),
+            Payload::StepSkipped(p) => Some(&p.step),
+            Payload::StepSimulated(p) => Some(&p.step),
+            Payload::Confirmation(p) => Some(&p.step),
+            Payload::Notification(p) => Some(&p.step),
+            _ => None,
+        }
+    }
+
+    /// Reads the payload of `kind` from `fields`: typed when the fields fit
+    /// the type exactly (every field it writes is there, as written), with
+    /// the fields it does not know returned apart; else kept as
+    /// [`Payload::Other`], so nothing read is ever changed.
+    pub fn read(kind: &str, fields: Map<String, Value>) -> (Payload, Map<String, Value>) {
+        if let Some(typed) = Payload::typed(kind, &fields) {
+            let written = typed.fields();
+            let faithful = written.iter().all(|(k, v)| fields.get(k) == Some(v));
+            if faithful {
+                let extra = fields
+                    .into_iter()
+                    .filter(|(k, _)| !written.contains_key(k))
+                    .collect();
+                return (typed, extra);
+            }
+        }
+        (
+            Payload::Other {
+                kind: kind.to_string(),
+                fields,
+            },
+            Map::new(),
+        )
+    }
+}

@@ -1,0 +1,107 @@
+//! Appending to a chained timeline: number, redact, hash, write one line,
+//! flush.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::{Event, Payload, chain_hash, now, read};
+use crate::secret::Redactor;
+
+/// Appends events to one run's timeline (or one incident log).
+#[derive(Debug)]
+pub struct Writer {
+    file: File,
+    path: PathBuf,
+    run_id: String,
+    incident_id: String,
+    seq: u64,
+    prev_hash: String,
+    redactor: Redactor,
+}
+
+impl Writer {
+    /// Creates (or continues) the timeline at `path`.
+    pub fn open(
+        path: &Path,
+        run_id: &str,
+        incident_id: &str,
+        redactor: Redactor,
+    ) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create run directory `{}`", dir.display()))?;
+        }
+        let (seq, prev_hash) = match read(path) {
+            Ok(t) => t
+                .events
+                .last()
+                .map(|e| (e.seq, e.hash.clone()))
+                .unwrap_or_default(),
+            Err(_) => (0, String::new()),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open timeline `{}`", path.display()))?;
+        Ok(Writer {
+            file,
+            path: path.to_path_buf(),
+            run_id: run_id.to_string(),
+            incident_id: incident_id.to_string(),
+            seq,
+            prev_hash,
+            redactor,
+        })
+    }
+
+    /// The timeline's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one event and flushes it to the OS before returning. Every
+    /// string of the payload is redacted first, whatever field it is in.
+    pub fn append(&mut self, payload: impl Into<Payload>) -> anyhow::Result<Event> {
+        let payload = payload.into();
+        let (payload, extra) = if self.redactor.is_empty() {
+            (payload, serde_json::Map::new())
+        } else {
+            // Redacting the serialised fields reaches every string, in
+            // whatever field a payload grows next.
+            let fields = serde_json::Value::Object(payload.fields());
+            match self.redactor.redact_json(&fields) {
+                serde_json::Value::Object(map) => Payload::read(payload.kind(), map),
+                _ => (payload, serde_json::Map::new()),
+            }
+        };
+        self.seq += 1;
+        let mut event = Event {
+            ts: now(),
+            seq: self.seq,
+            run_id: self.run_id.clone(),
+            incident_id: self.incident_id.clone(),
+            payload,
+            extra,
+            hash: String::new(),
+        };
+        event.hash = chain_hash(&self.prev_hash, &event);
+        let mut line = serde_json::to_string(&event).context("cannot serialize timeline event")?;
+        line.push('\n');
+        // One write per line: with O_APPEND a concurrent writer (a note) never interleaves mid-line.
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot append to timeline `{}`", self.path.display()))?;
+        self.prev_hash = event.hash.clone();
+        Ok(event)
+    }
+
+    /// Forces written events to disk (called at run boundaries).
+    pub fn sync(&self) {
+        let _ = self.file.sync_data();
+    }
+}
