@@ -19,9 +19,6 @@
 //!   [`env`](mod@env) (the only reader of the environment), and the small helpers
 //!   [`duration`], [`schedule`], [`memo`] and [`capped`].
 //!
-//! One arrow still points up: a playbook file's inline `tests:` are
-//! [`playtest`]'s types and checks.
-//!
 //! The binary (`src/main.rs` → `src/cli.rs` → `src/cmd/`) parses arguments,
 //! calls one operation and prints through `src/ui.rs`, the only code that
 //! touches stdout and stderr.

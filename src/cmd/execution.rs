@@ -20,13 +20,7 @@ pub fn state_dir(exec: &ExecArgs) -> PathBuf {
 
 /// The values of the secrets `playbook` declares, from the environment or `--secrets-file`.
 pub fn secrets(playbook: &Playbook, exec: &ExecArgs) -> anyhow::Result<BTreeMap<String, Secret>> {
-    let names: Vec<String> = playbook
-        .raw
-        .secrets
-        .iter()
-        .map(|s| s.value.clone())
-        .collect();
-    secret::resolve(&names, exec.secrets_file.as_deref())
+    secret::resolve(&playbook.secrets, exec.secrets_file.as_deref())
 }
 
 /// The error for a playbook name that is not in `known`, with a suggestion.

@@ -15,9 +15,9 @@ pub fn run(args: ListArgs, ui: &Ui) -> anyhow::Result<u8> {
                 .map(|p| {
                     serde_json::json!({
                         "name": p.name,
-                        "title": p.raw.title,
-                        "owner": p.raw.owner,
-                        "priority": p.raw.priority,
+                        "title": p.title,
+                        "owner": p.owner,
+                        "priority": p.priority,
                         "steps": p.steps.len(),
                         "drill_schedule": p.drill.as_ref().and_then(|d| d.schedule.clone()),
                         "file": p.file(),
@@ -38,9 +38,9 @@ pub fn run(args: ListArgs, ui: &Ui) -> anyhow::Result<u8> {
                 };
                 table.add_row(vec![
                     p.name.clone(),
-                    p.raw.title.clone(),
-                    p.raw.owner.clone().unwrap_or_else(|| "-".into()),
-                    p.raw.priority.to_string(),
+                    p.title.clone(),
+                    p.owner.clone().unwrap_or_else(|| "-".into()),
+                    p.priority.to_string(),
                     p.steps.len().to_string(),
                     p.drill
                         .as_ref()

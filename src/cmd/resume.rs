@@ -132,7 +132,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
     let inputs = prior
         .inputs
         .iter()
-        .filter(|(k, v)| playbook.raw.inputs.contains_key(*k) && !v.is_null())
+        .filter(|(k, v)| playbook.inputs.contains_key(*k) && !v.is_null())
         .map(|(k, v)| {
             let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
             (k.clone(), text)

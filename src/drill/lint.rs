@@ -14,7 +14,7 @@ use crate::playbook::Playbook;
 pub fn check(playbooks: &[Playbook]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     for p in playbooks {
-        let (Some(drill), Some(raw)) = (&p.drill, &p.raw.drill) else {
+        let Some(drill) = &p.drill else {
             continue;
         };
         let incident = &drill.incident;
@@ -24,7 +24,7 @@ pub fn check(playbooks: &[Playbook]) -> Vec<Diagnostic> {
             diags.push(
                 Diagnostic::warning(
                     p.file(),
-                    raw.incident.pos,
+                    drill.incident_pos,
                     "never-matches",
                     format!("the drill incident of `{}` does not match it: {why}", p.name),
                 )
@@ -37,7 +37,7 @@ pub fn check(playbooks: &[Playbook]) -> Vec<Diagnostic> {
             diags.push(
                 Diagnostic::warning(
                     p.file(),
-                    raw.incident.pos,
+                    drill.incident_pos,
                     "ambiguous-match",
                     format!(
                         "the drill incident of `{}` matches {} at the same priority: {}",

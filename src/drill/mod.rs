@@ -135,7 +135,7 @@ pub fn preflight<'a>(all: &[Playbook], playbook: &'a Playbook) -> Result<&'a Dri
     if let Some(step) = playbook
         .steps
         .iter()
-        .find(|s| s.raw.confirm.is_some() && !s.raw.simulate_in_drill)
+        .find(|s| s.confirm.is_some() && !s.simulate_in_drill)
     {
         return Err(format!(
             "step `{}` asks for confirmation but is not `simulate_in_drill: true`; drills run unattended and never approve a real action",
@@ -208,7 +208,7 @@ pub async fn run(
         .steps
         .iter()
         .zip(&playbook.steps)
-        .find(|(r, s)| r.status.is_failure() && !s.raw.continue_on_error)
+        .find(|(r, s)| r.status.is_failure() && !s.continue_on_error)
         .or_else(|| {
             result
                 .steps

@@ -126,8 +126,8 @@ impl ContextBase {
 pub fn playbook_value(p: &Playbook) -> serde_json::Value {
     serde_json::json!({
         "name": p.name,
-        "title": p.raw.title,
-        "owner": p.raw.owner,
+        "title": p.title,
+        "owner": p.owner,
         "commit": p.provenance.commit,
         "path": p.provenance.path,
         "blob": p.provenance.blob,
@@ -144,13 +144,11 @@ pub fn resolve_inputs(
     drill_inputs: Option<&indexmap::IndexMap<String, serde_json::Value>>,
 ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     for (name, _) in given {
-        if !playbook.raw.inputs.contains_key(name) {
-            let help = crate::diagnostic::did_you_mean(
-                name,
-                playbook.raw.inputs.keys().map(String::as_str),
-            )
-            .map(|h| format!("; {h}"))
-            .unwrap_or_default();
+        if !playbook.inputs.contains_key(name) {
+            let help =
+                crate::diagnostic::did_you_mean(name, playbook.inputs.keys().map(String::as_str))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
             anyhow::bail!("playbook `{}` has no input `{name}`{help}", playbook.name);
         }
     }
@@ -160,7 +158,7 @@ pub fn resolve_inputs(
         playbook => minijinja::Value::from_serialize(playbook_value(playbook)),
     };
     let mut out = serde_json::Map::new();
-    for (name, spec) in &playbook.raw.inputs {
+    for (name, spec) in &playbook.inputs {
         let given_value = given
             .iter()
             .rev()

@@ -284,8 +284,8 @@ pub async fn run(
         }
         None => timeline::RunStarted {
             playbook: playbook.name.clone(),
-            title: playbook.raw.title.clone(),
-            owner: playbook.raw.owner.clone(),
+            title: playbook.title.clone(),
+            owner: playbook.owner.clone(),
             provenance: playbook.provenance.clone(),
             incident: incident.to_template_value(),
             inputs: inputs.clone(),
@@ -336,7 +336,7 @@ pub async fn run(
     let failed = reports
         .iter()
         .zip(&playbook.steps)
-        .any(|(r, s)| r.status.is_failure() && !s.raw.continue_on_error);
+        .any(|(r, s)| r.status.is_failure() && !s.continue_on_error);
     let status = if cancelled_by.is_some() {
         RunStatus::Cancelled
     } else if failed {

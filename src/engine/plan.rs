@@ -80,10 +80,10 @@ pub fn plan(
     };
     let inputs = context::resolve_inputs(playbook, incident, &meta, given_inputs, drill_inputs)?;
     let mut all_secrets = secrets.clone();
-    for name in &playbook.raw.secrets {
+    for name in &playbook.secrets {
         all_secrets
-            .entry(name.value.clone())
-            .or_insert_with(|| Secret::new(format!("<secret {}>", name.value)));
+            .entry(name.clone())
+            .or_insert_with(|| Secret::new(format!("<secret {name}>")));
     }
     let credentials = incident.credentials();
     let redactor = Redactor::new(secrets.values().chain(&credentials));
@@ -129,8 +129,8 @@ pub fn plan(
                     .iter()
                     .map(|&j| playbook.steps[j].id.clone())
                     .collect(),
-                trigger: s.raw.trigger.value.as_str(),
-                when: s.raw.when.as_ref().map(|w| w.value.trim().to_string()),
+                trigger: s.trigger.as_str(),
+                when: s.when.as_ref().map(|w| w.trim().to_string()),
                 confirm,
                 action,
             }

@@ -11,7 +11,8 @@ use super::notify::{self, Notification, Post, Renderer};
 use super::response::Response;
 use super::shell::{Invocation, Program};
 use super::{Attempt, Observer, Recorder, http, shell};
-use crate::playbook::Step;
+use crate::playbook::model::{RawDrillNotify, RawHttp};
+use crate::playbook::{self, Step, StepAction};
 use crate::template::{self, RenderError, Sink};
 
 /// A step with every template rendered.
@@ -58,84 +59,83 @@ pub(crate) fn prepare(
     drill: bool,
 ) -> Result<PreparedStep, RenderError> {
     let r = StepRenderer { base, outputs };
-    let raw = &step.raw;
-    let confirm = raw.confirm.as_ref().map(|q| r.text(q)).transpose()?;
-    let action = if raw.shell.is_some() || raw.command.is_some() {
-        let mut env: Vec<(String, String)> = Vec::new();
-        for (k, v) in &raw.env {
-            env.push((k.clone(), r.text(v)?));
-        }
-        // Secrets reach processes through the environment, never argv.
-        for (name, secret) in &base.secrets {
-            env.push((secret_env_name(name), secret.expose().to_string()));
-        }
-        env.push(("IRCTL_RUN_ID".into(), base.run.id.clone()));
-        env.push(("IRCTL_STEP_ID".into(), step.id.clone()));
-        env.push(("IRCTL_DRILL".into(), if drill { "1" } else { "0" }.into()));
-        let cwd = raw.cwd.as_ref().map(|c| r.text(c)).transpose()?;
-        let program = if let Some(script) = &raw.shell {
-            Program::Shell(r.render(script, Sink::Shell)?)
-        } else {
-            Program::Command(
-                raw.command
-                    .iter()
-                    .flatten()
-                    .map(|a| r.text(a))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
-        };
-        Action::Process(Invocation { program, env, cwd })
-    } else if let Some(h) = &raw.http {
-        let mut url = r.url(&h.url)?;
-        if !h.query.is_empty() {
-            let mut parsed = url::Url::parse(&url)
-                .map_err(|e| RenderError(format!("invalid URL `{url}`: {e}")))?;
-            {
-                let mut pairs = parsed.query_pairs_mut();
-                for (k, v) in &h.query {
-                    pairs.append_pair(k, &r.text(v)?);
-                }
+    let confirm = step.confirm.as_deref().map(|q| r.text(q)).transpose()?;
+    let action = match &step.action {
+        StepAction::Process(process) => {
+            let mut env: Vec<(String, String)> = Vec::new();
+            for (k, v) in &process.env {
+                env.push((k.clone(), r.text(v)?));
             }
-            url = parsed.to_string();
-        }
-        let mut headers = Vec::new();
-        for (k, v) in &h.headers {
-            headers.push((k.clone(), r.text(v)?));
-        }
-        let body = if let Some(j) = &h.json {
-            if !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            {
-                headers.push(("content-type".into(), "application/json".into()));
+            // Secrets reach processes through the environment, never argv.
+            for (name, secret) in &base.secrets {
+                env.push((secret_env_name(name), secret.expose().to_string()));
             }
-            Some(http::Body::Json(r.json(j)?))
-        } else {
-            h.body
-                .as_ref()
-                .map(|b| r.text(b))
-                .transpose()?
-                .map(http::Body::Text)
-        };
-        Action::Http(http::Request {
-            method: h
-                .method
-                .as_ref()
-                .map(|m| m.value.to_ascii_uppercase())
-                .unwrap_or_else(|| "GET".into()),
-            url,
-            headers,
-            body,
-            expect: h.expect.clone().unwrap_or_default(),
-            insecure: h.insecure,
-            max_redirects: h.max_redirects.unwrap_or(5),
-        })
-    } else if let Some(n) = &raw.notify {
-        Action::Notify(notify::prepare(n, &r, drill)?)
-    } else {
-        return Err(RenderError("step has no action".into()));
+            env.push(("IRCTL_RUN_ID".into(), base.run.id.clone()));
+            env.push(("IRCTL_STEP_ID".into(), step.id.clone()));
+            env.push(("IRCTL_DRILL".into(), if drill { "1" } else { "0" }.into()));
+            let cwd = process.cwd.as_deref().map(|c| r.text(c)).transpose()?;
+            let program = match &process.program {
+                playbook::Program::Shell(script) => Program::Shell(r.render(script, Sink::Shell)?),
+                playbook::Program::Command(argv) => Program::Command(
+                    argv.iter()
+                        .map(|a| r.text(a))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            Action::Process(Invocation { program, env, cwd })
+        }
+        StepAction::Http(h) => Action::Http(request(h, &r)?),
+        StepAction::Notify(n) => Action::Notify(notify::prepare(n, &r, drill)?),
     };
     Ok(PreparedStep { action, confirm })
+}
+
+/// Renders an `http:` step's request.
+fn request(h: &RawHttp, r: &StepRenderer<'_>) -> Result<http::Request, RenderError> {
+    let mut url = r.url(&h.url)?;
+    if !h.query.is_empty() {
+        let mut parsed =
+            url::Url::parse(&url).map_err(|e| RenderError(format!("invalid URL `{url}`: {e}")))?;
+        {
+            let mut pairs = parsed.query_pairs_mut();
+            for (k, v) in &h.query {
+                pairs.append_pair(k, &r.text(v)?);
+            }
+        }
+        url = parsed.to_string();
+    }
+    let mut headers = Vec::new();
+    for (k, v) in &h.headers {
+        headers.push((k.clone(), r.text(v)?));
+    }
+    let body = if let Some(j) = &h.json {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        Some(http::Body::Json(r.json(j)?))
+    } else {
+        h.body
+            .as_ref()
+            .map(|b| r.text(b))
+            .transpose()?
+            .map(http::Body::Text)
+    };
+    Ok(http::Request {
+        method: h
+            .method
+            .as_ref()
+            .map(|m| m.value.to_ascii_uppercase())
+            .unwrap_or_else(|| "GET".into()),
+        url,
+        headers,
+        body,
+        expect: h.expect.clone().unwrap_or_default(),
+        insecure: h.insecure,
+        max_redirects: h.max_redirects.unwrap_or(5),
+    })
 }
 
 /// Carries out a rendered action once and reports what happened.
@@ -187,7 +187,7 @@ pub(crate) fn announce(recorder: &Recorder, step: &Step, action: &Action, attemp
 /// The rendered request keeps its `[DRILL]` text; only the destination changes.
 pub(crate) fn reroute_for_drill(
     mut prepared: PreparedStep,
-    overrides: &crate::playbook::model::RawDrillNotify,
+    overrides: &RawDrillNotify,
     base: &ContextBase,
     outputs: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<PreparedStep, RenderError> {

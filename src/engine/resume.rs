@@ -225,7 +225,7 @@ pub fn repeats_needing_approval<'a>(prior: &Prior, playbook: &'a Playbook) -> Ve
         .steps
         .iter()
         .filter(|s| {
-            !s.raw.idempotent && prior.started.contains(&s.id) && !prior.done.contains_key(&s.id)
+            !s.idempotent && prior.started.contains(&s.id) && !prior.done.contains_key(&s.id)
         })
         .collect()
 }

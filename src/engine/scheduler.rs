@@ -111,7 +111,7 @@ impl Scheduler<'_> {
                             State::Done(st) => need_states.push((
                                 steps[j].id.clone(),
                                 st,
-                                steps[j].raw.continue_on_error,
+                                steps[j].continue_on_error,
                             )),
                             _ => ready = false,
                         }
@@ -125,19 +125,18 @@ impl Scheduler<'_> {
                             StepStatus::Cancelled,
                             format!("run cancelled ({reason}) before it started"),
                         ))
-                    } else if let Some(reason) = trigger_skip(step.raw.trigger.value, &need_states)
-                    {
+                    } else if let Some(reason) = trigger_skip(step.trigger, &need_states) {
                         Some((StepStatus::Skipped, reason))
-                    } else if let Some(when) = &step.raw.when {
+                    } else if let Some(when) = &step.when {
                         let ctx = self.base.value(
                             &visible_outputs(&outputs, step, steps),
                             crate::template::Sink::Text,
                         );
-                        match crate::template::eval_bool(&when.value, &ctx) {
+                        match crate::template::eval_bool(when, &ctx) {
                             Ok(true) => None,
                             Ok(false) => Some((
                                 StepStatus::Skipped,
-                                format!("when was false: {}", when.value.trim()),
+                                format!("when was false: {}", when.trim()),
                             )),
                             Err(e) => Some((
                                 StepStatus::Failed,

@@ -78,7 +78,7 @@ impl StepTask {
 
         // A simulated step does nothing, so there is nothing to approve: an
         // unattended drill must not fail closed on remediation it never runs.
-        if self.drill && step.raw.simulate_in_drill {
+        if self.drill && step.simulate_in_drill {
             self.recorder.emit(timeline::StepSimulated {
                 step: step.id.clone(),
                 action: prepared.describe(),
@@ -135,7 +135,7 @@ impl StepTask {
             self.recorder.emit(timeline::StepStarted {
                 step: step.id.clone(),
                 attempt: attempt_no,
-                kind: match step.kind {
+                kind: match step.kind() {
                     crate::playbook::ActionKind::Shell => "shell",
                     crate::playbook::ActionKind::Http => "http",
                     crate::playbook::ActionKind::Notify => "notify",
@@ -219,7 +219,7 @@ impl StepTask {
                 }),
                 error: attempt.error.clone(),
                 continue_on_error: Some(
-                    step.raw.continue_on_error && attempt.status != StepStatus::Succeeded,
+                    step.continue_on_error && attempt.status != StepStatus::Succeeded,
                 ),
             });
             return finish(

@@ -150,15 +150,10 @@ fn summarize(src: SourceFile) -> Option<Summary> {
     let p = checked.playbook?;
     Some(Summary {
         name: p.name.clone(),
-        owner: p.raw.owner.clone(),
-        priority: p.raw.priority,
-        labels: p
-            .raw
-            .match_
-            .as_ref()
-            .map(|m| m.labels.iter().map(|l| l.value.clone()).collect())
-            .unwrap_or_default(),
-        when: p.when().map(str::to_string),
+        owner: p.owner.clone(),
+        priority: p.priority,
+        labels: p.labels.clone(),
+        when: p.when.clone(),
     })
 }
 

@@ -211,20 +211,16 @@ impl Candidate for super::Playbook {
         &self.name
     }
     fn priority(&self) -> i64 {
-        self.raw.priority
+        self.priority
     }
     fn owner(&self) -> Option<&str> {
-        self.raw.owner.as_deref()
+        self.owner.as_deref()
     }
     fn matchers(&self) -> &[Matcher] {
         &self.matchers
     }
     fn when(&self) -> Option<&str> {
-        self.raw
-            .match_
-            .as_ref()
-            .and_then(|m| m.when.as_ref())
-            .map(|w| w.value.as_str())
+        self.when.as_deref()
     }
 }
 

@@ -1,23 +1,31 @@
-//! Playbooks: the file format ([`model`]), reading them from disk ([`load`]),
-//! and checking them into runnable [`Playbook`]s ([`validate`]) whose label
-//! matchers are compiled ([`matcher`]).
+//! Playbooks: the file format ([`model`], and [`test_format`] for the
+//! inline `tests:`), reading them from disk ([`load`]), and checking them
+//! into runnable [`Playbook`]s ([`validate`]) whose label matchers are
+//! compiled ([`matcher`]) and whose tests are checked ([`test_check`]).
 //!
 //! A [`Playbook`] only exists after validation succeeded for its file, so the
 //! engine never sees an unknown `needs`, a cycle or an unparsable duration.
+//! It stands on its own: callers read its resolved fields, never the file's
+//! raw mirror.
 
 pub mod index;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod test_check;
+pub mod test_format;
 pub mod validate;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use indexmap::IndexMap;
+
 use crate::diagnostic::Diagnostic;
+use crate::yaml::Pos;
 use matcher::Matcher;
-use model::{RawPlaybook, RawStep};
+use model::{RawDrillNotify, RawHttp, RawInput, RawNotify, Trigger};
 
 /// Step timeout when neither the step nor `defaults` set one.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -57,13 +65,65 @@ pub enum ActionKind {
     Notify,
 }
 
+/// The program a process step runs, its templates not yet rendered.
+#[derive(Clone, Debug)]
+pub enum Program {
+    /// `shell:`: a script for `sh -c`.
+    Shell(String),
+    /// `command:`: an argv run without a shell.
+    Command(Vec<String>),
+}
+
+/// A `shell:` or `command:` step's process.
+#[derive(Clone, Debug)]
+pub struct Process {
+    /// What runs.
+    pub program: Program,
+    /// Environment templates by variable name.
+    pub env: IndexMap<String, String>,
+    /// Working directory template.
+    pub cwd: Option<String>,
+}
+
+/// A step's one action, as written (templates render at run time).
+#[derive(Clone, Debug)]
+pub enum StepAction {
+    /// `shell:` or `command:`.
+    Process(Process),
+    /// `http:`.
+    Http(Box<RawHttp>),
+    /// `notify:`.
+    Notify(Box<RawNotify>),
+}
+
+impl StepAction {
+    /// What kind of action this is.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            StepAction::Process(_) => ActionKind::Shell,
+            StepAction::Http(_) => ActionKind::Http,
+            StepAction::Notify(_) => ActionKind::Notify,
+        }
+    }
+
+    /// Whether running it sends an HTTP request (an `http` step, or a
+    /// notification to a service rather than the console).
+    pub fn posts(&self) -> bool {
+        match self {
+            StepAction::Process(_) => false,
+            StepAction::Http(_) => true,
+            StepAction::Notify(n) => n.console.is_none(),
+        }
+    }
+}
+
 /// A checked step.
 #[derive(Clone, Debug)]
 pub struct Step {
-    /// The step as written.
-    pub raw: RawStep,
     /// Its id.
     pub id: String,
+    /// What it does.
+    pub action: StepAction,
     /// Indexes of the steps it needs, in the playbook's step list.
     pub needs: Vec<usize>,
     /// Indexes of the steps whose outputs its templates read (`steps.NAME`);
@@ -71,12 +131,29 @@ pub struct Step {
     /// handed to the step, so a long run does not copy every output into
     /// every step.
     pub reads: Option<Vec<usize>>,
-    /// What kind of action it runs.
-    pub kind: ActionKind,
+    /// When it runs relative to the outcome of its needs.
+    pub trigger: Trigger,
+    /// The `when` expression; the step is skipped when it is false.
+    pub when: Option<String>,
+    /// The question (a template) asked before it runs.
+    pub confirm: Option<String>,
     /// Resolved timeout.
     pub timeout: Duration,
     /// Resolved retry policy.
     pub retry: RetryPolicy,
+    /// A failure of this step does not fail the run.
+    pub continue_on_error: bool,
+    /// In a drill, record the rendered action instead of executing it.
+    pub simulate_in_drill: bool,
+    /// Running it twice is safe (`irctl resume` asks first when it is not).
+    pub idempotent: bool,
+}
+
+impl Step {
+    /// What kind of action it runs.
+    pub fn kind(&self) -> ActionKind {
+        self.action.kind()
+    }
 }
 
 /// A checked drill section.
@@ -91,7 +168,9 @@ pub struct Drill {
     /// Inputs for the drill run.
     pub inputs: indexmap::IndexMap<String, serde_json::Value>,
     /// Notification destinations that replace the real ones in a drill.
-    pub notify: Option<model::RawDrillNotify>,
+    pub notify: Option<RawDrillNotify>,
+    /// Where the incident is written, for findings about it.
+    pub incident_pos: Pos,
 }
 
 /// A validated playbook, ready to match and run.
@@ -99,16 +178,32 @@ pub struct Drill {
 pub struct Playbook {
     /// Its name.
     pub name: String,
-    /// The file as written.
-    pub raw: RawPlaybook,
+    /// Where its name is written, for findings about the whole playbook.
+    pub name_pos: Pos,
+    /// The one-line title responders see.
+    pub title: String,
+    /// The team it routes to.
+    pub owner: Option<String>,
+    /// Among matching playbooks the highest priority wins.
+    pub priority: i64,
     /// Parsed `match.labels`.
     pub matchers: Vec<Matcher>,
+    /// `match.labels` as written.
+    pub labels: Vec<String>,
+    /// The `match.when` expression.
+    pub when: Option<String>,
+    /// Declared inputs, in file order.
+    pub inputs: IndexMap<String, RawInput>,
+    /// Names of the secrets it needs.
+    pub secrets: Vec<String>,
     /// Steps in file order; `needs` are indexes into this list.
     pub steps: Vec<Step>,
     /// Run-level timeout.
     pub timeout: Option<Duration>,
     /// The drill, when there is one.
     pub drill: Option<Drill>,
+    /// Its inline `tests:`, checked.
+    pub tests: Vec<test_check::Case>,
     /// Where the file came from.
     pub provenance: Provenance,
 }

@@ -55,7 +55,7 @@ pub struct RawPlaybook {
     pub drill: Option<RawDrill>,
     /// Tests that `irctl test` runs with canned step results (or in a sibling `NAME.test.yaml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tests: Vec<crate::playtest::model::RawTest>,
+    pub tests: Vec<super::test_format::RawTest>,
 }
 
 /// Conditions an incident must meet.

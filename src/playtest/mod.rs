@@ -2,13 +2,13 @@
 //! running anything for real.
 //!
 //! Tests live in a playbook's `tests:` list or in a sibling `NAME.test.yaml`
-//! ([`model`]). [`collect`] finds and checks them against their playbooks
-//! ([`check`]); [`run::run_case`] runs each through the real engine with a
+//! (the format is the playbook's: [`crate::playbook::test_format`]). Inline
+//! ones are checked when the playbook is; [`collect`] finds the files and
+//! checks them against their playbooks ([`crate::playbook::test_check`]);
+//! [`run::run_case`] runs each through the real engine with a
 //! canned executor (no process, no network) and compares what happened with
 //! what the test expects; [`report`] renders diffs, JUnit XML and coverage.
 
-pub mod check;
-pub mod model;
 pub mod report;
 pub mod run;
 
@@ -16,10 +16,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
-use crate::playbook::PlaybookSet;
+use crate::playbook::{PlaybookSet, test_check};
 use crate::yaml::Pos;
 
-pub use check::Case;
+pub use test_check::Case;
 
 /// Largest test file read.
 pub const MAX_TEST_FILE_BYTES: u64 = 2 * 1024 * 1024;
@@ -123,13 +123,7 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
         .map(|(i, p)| (p.file(), i))
         .collect();
     for (p, list) in set.playbooks.iter().zip(&mut by_playbook) {
-        if p.raw.tests.is_empty() {
-            continue;
-        }
-        let text = set.sources.get(p.file()).map(String::as_str).unwrap_or("");
-        let (cases, diags) = check::compile(p.file(), text, &p.raw, &p.raw.tests);
-        suite.diagnostics.extend(diags);
-        list.extend(cases);
+        list.extend(p.tests.iter().cloned());
     }
     for path in discover(root) {
         let file = display(&path);
@@ -176,7 +170,7 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
             continue;
         };
         let text = &suite.sources[&file];
-        let raw_file = match check::parse_file(&file, text) {
+        let raw_file = match test_check::parse_file(&file, text) {
             Ok(f) => f,
             Err(d) => {
                 suite.diagnostics.push(d);
@@ -184,7 +178,7 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
             }
         };
         let (cases, diags) =
-            check::compile(&file, text, &set.playbooks[index].raw, &raw_file.tests);
+            test_check::compile(&file, text, &set.playbooks[index], &raw_file.tests);
         suite.diagnostics.extend(diags);
         let list = &mut by_playbook[index];
         for case in cases {

@@ -203,7 +203,7 @@ pub fn coverage(playbook: &Playbook, outcomes: &[&Outcome]) -> Vec<Branch> {
                 covered,
             });
         };
-        let trigger = step.raw.trigger.value;
+        let trigger = step.trigger;
         if trigger == Trigger::OnFailure {
             push(
                 "on_failure fires",
@@ -218,8 +218,8 @@ pub fn coverage(playbook: &Playbook, outcomes: &[&Outcome]) -> Vec<Branch> {
         } else {
             push("runs", "no test ran this step".into(), ran);
         }
-        if let Some(when) = &step.raw.when {
-            let expr = when.value.trim();
+        if let Some(when) = &step.when {
+            let expr = when.trim();
             push("when true", format!("`{expr}` was never true"), ran);
             push(
                 "when false",

@@ -23,8 +23,8 @@ use crate::engine::response::{
 use crate::engine::{self, Action, Confirmer, Executor, Observer, RunOptions, StepReport};
 use crate::playbook::{Playbook, Step};
 
-use super::check::{Case, Check};
-use super::model::CannedAttempt;
+use crate::playbook::test_check::{Case, Check};
+use crate::playbook::test_format::CannedAttempt;
 
 /// One attempt the engine asked for, with the step's rendered action.
 #[derive(Clone, Debug)]

@@ -2,10 +2,9 @@
 
 use super::*;
 
-use crate::playbook::ActionKind;
 use crate::playbook::model::RawStep;
 
-pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<ActionKind> {
+pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) {
     let mut kinds = Vec::new();
     if step.shell.is_some() {
         kinds.push("shell");
@@ -25,7 +24,7 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<Action
             c.error(step.id.pos, "schema", format!("step `{id}` has no action"))
                 .with_width_mut(id.len())
                 .help = Some("give it one of `shell`, `command`, `http` or `notify`".into());
-            return None;
+            return;
         }
         [_] => {}
         many => {
@@ -38,7 +37,7 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<Action
             .with_width_mut(id.len())
             .help =
                 Some("a step does exactly one thing; split it into steps joined by `needs`".into());
-            return None;
+            return;
         }
     }
     let is_process = step.shell.is_some() || step.command.is_some();
@@ -118,11 +117,4 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) -> Option<Action
             );
         }
     }
-    Some(if is_process {
-        ActionKind::Shell
-    } else if step.http.is_some() {
-        ActionKind::Http
-    } else {
-        ActionKind::Notify
-    })
 }

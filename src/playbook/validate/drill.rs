@@ -69,6 +69,7 @@ pub(super) fn check_drill(c: &mut Checker<'_>, raw: &RawPlaybook) -> Option<Dril
         max_duration,
         inputs: d.inputs.clone(),
         notify: d.notify.clone(),
+        incident_pos: d.incident.pos,
     })
 }
 

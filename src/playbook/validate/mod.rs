@@ -13,8 +13,10 @@ use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::playbook::matcher::{Matcher, MatcherError};
-use crate::playbook::model::RawPlaybook;
-use crate::playbook::{ActionKind, DEFAULT_STEP_TIMEOUT, Playbook, Provenance, Step};
+use crate::playbook::model::{RawPlaybook, RawStep};
+use crate::playbook::{
+    DEFAULT_STEP_TIMEOUT, Playbook, Process, Program, Provenance, Step, StepAction,
+};
 use crate::template::ROOTS;
 use crate::yaml::{self, Locator, Pos, Spanned};
 
@@ -349,7 +351,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             current_id: &step.id.value,
             ancestors: ancestors(i, &needs),
         };
-        let kind = check_action(c, step);
+        check_action(c, step);
         c.step_reads.clear();
         c.reads_all_steps = false;
         for field in step_fields(step) {
@@ -399,13 +401,18 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             None => default_retry.unwrap_or_default(),
         };
         steps.push(Step {
-            raw: step.clone(),
             id: step.id.value.clone(),
+            action: step_action(step),
             needs: needs[i].clone(),
             reads,
-            kind: kind.unwrap_or(ActionKind::Shell),
+            trigger: step.trigger.value,
+            when: step.when.as_ref().map(|w| w.value.clone()),
+            confirm: step.confirm.as_ref().map(|q| q.value.clone()),
             timeout,
             retry,
+            continue_on_error: step.continue_on_error,
+            simulate_in_drill: step.simulate_in_drill,
+            idempotent: step.idempotent,
         });
     }
 
@@ -433,17 +440,55 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 
     let drill = check_drill(c, &raw);
-    let test_findings = crate::playtest::check::inline_diagnostics(c.file, c.index.text(), &raw);
-    c.diags.extend(test_findings);
-    Playbook {
-        name: raw.name.value.clone(),
+    let match_ = raw.match_.unwrap_or_default();
+    let mut playbook = Playbook {
+        name: raw.name.value,
+        name_pos: raw.name.pos,
+        title: raw.title,
+        owner: raw.owner,
+        priority: raw.priority,
         matchers,
+        labels: match_.labels.into_iter().map(|l| l.value).collect(),
+        when: match_.when.map(|w| w.value),
+        inputs: raw.inputs,
+        secrets: raw.secrets.into_iter().map(|s| s.value).collect(),
         steps,
         timeout,
         drill,
+        tests: Vec::new(),
         provenance,
-        raw,
+    };
+    if !raw.tests.is_empty() {
+        let (cases, findings) =
+            crate::playbook::test_check::compile(c.file, c.index.text(), &playbook, &raw.tests);
+        c.diags.extend(findings);
+        playbook.tests = cases;
     }
+    playbook
+}
+
+/// The step's one action. A step written with none or several is already an
+/// error, and its playbook never leaves [`check_file`]; it gets the first
+/// written (or an empty script) so the rest of the file is still checked.
+fn step_action(step: &RawStep) -> StepAction {
+    let text = |t: &crate::playbook::model::Text| t.value.clone();
+    if step.shell.is_none() && step.command.is_none() {
+        if let Some(h) = &step.http {
+            return StepAction::Http(Box::new(h.clone()));
+        }
+        if let Some(n) = &step.notify {
+            return StepAction::Notify(Box::new(n.clone()));
+        }
+    }
+    let program = match (&step.shell, &step.command) {
+        (None, Some(argv)) => Program::Command(argv.iter().map(text).collect()),
+        (script, _) => Program::Shell(script.as_ref().map(text).unwrap_or_default()),
+    };
+    StepAction::Process(Process {
+        program,
+        env: step.env.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        cwd: step.cwd.as_ref().map(text),
+    })
 }
 
 /// Checks that need every playbook: names unique across files.
@@ -455,7 +500,7 @@ pub fn check_set(playbooks: &mut Vec<Playbook>) -> Vec<Diagnostic> {
             diags.push(
                 Diagnostic::error(
                     p.file(),
-                    p.raw.name.pos,
+                    p.name_pos,
                     "duplicate-playbook-name",
                     format!("playbook name `{}` is already used by `{other}`", p.name),
                 )

@@ -1,4 +1,4 @@
-//! Checking playbook tests against their playbook before anything runs:
+//! Checking playbook tests against their checked playbook before anything runs:
 //! unknown steps, inputs and secrets, bad incidents and regexes, checks that
 //! cannot apply to a step's kind. Every problem is a [`Diagnostic`] with the
 //! file, line and column, like the playbook's own findings, so `irctl
@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::incident::Incident;
-use crate::playbook::model::RawPlaybook;
 use crate::secret::Secret;
 use crate::yaml::{self, Locator, Pos};
 
-use super::model::{
-    CannedAttempt, ExpectedRun, ExpectedStep, RawTest, RawTestFile, StepExpect, TextCheck,
+use super::test_format::{
+    CannedAttempt, ExpectedRun, ExpectedStep, RawTest, RawTestFile, StepExpect, StrOrMap, TextCheck,
 };
+use super::{Playbook, Step, StepAction};
 
 /// A checked text check: the regex compiled.
 #[derive(Clone, Debug)]
@@ -91,7 +91,7 @@ pub struct Case {
 struct Checker<'a> {
     file: &'a str,
     index: Locator<'a>,
-    raw: &'a RawPlaybook,
+    playbook: &'a Playbook,
     diags: Vec<Diagnostic>,
 }
 
@@ -107,13 +107,13 @@ impl Checker<'_> {
     }
 
     fn step_help(&self, id: &str) -> Option<String> {
-        did_you_mean(id, self.raw.steps.iter().map(|s| s.id.value.as_str())).or_else(|| {
+        let steps = &self.playbook.steps;
+        did_you_mean(id, steps.iter().map(|s| s.id.as_str())).or_else(|| {
             Some(format!(
                 "the playbook's steps are {}",
-                self.raw
-                    .steps
+                steps
                     .iter()
-                    .map(|s| format!("`{}`", s.id.value))
+                    .map(|s| format!("`{}`", s.id))
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
@@ -184,11 +184,11 @@ impl Checker<'_> {
                 drill_incident.cloned()
             }
         };
-        let raw = self.raw;
+        let playbook = self.playbook;
         let mut inputs = Vec::new();
         for (k, v) in &t.inputs {
-            if !raw.inputs.contains_key(k) {
-                let help = did_you_mean(k, raw.inputs.keys().map(String::as_str));
+            if !playbook.inputs.contains_key(k) {
+                let help = did_you_mean(k, playbook.inputs.keys().map(String::as_str));
                 let pos = self.key(at, k);
                 self.error(
                     pos,
@@ -203,7 +203,7 @@ impl Checker<'_> {
             };
             inputs.push((k.clone(), text));
         }
-        let declared: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
+        let declared: Vec<&str> = playbook.secrets.iter().map(String::as_str).collect();
         for k in t.secrets.keys() {
             if !declared.contains(&k.as_str()) {
                 let pos = self.key(at, k);
@@ -226,7 +226,7 @@ impl Checker<'_> {
                 (s.to_string(), Secret::new(value))
             })
             .collect();
-        let find = |id: &str| raw.steps.iter().find(|s| s.id.value == id);
+        let find = |id: &str| playbook.steps.iter().find(|s| s.id == id);
         let mut confirm = HashMap::new();
         for (id, answer) in &t.confirm {
             match find(id) {
@@ -287,7 +287,7 @@ impl Checker<'_> {
             return None;
         }
         Some(Case {
-            playbook: raw.name.value.clone(),
+            playbook: playbook.name.clone(),
             name: name.clone(),
             file: self.file.to_string(),
             pos: at,
@@ -306,15 +306,14 @@ impl Checker<'_> {
         &mut self,
         name: &str,
         id: &str,
-        step: &crate::playbook::model::RawStep,
+        step: &Step,
         e: &StepExpect,
         at: Pos,
         drill: bool,
     ) -> Option<StepChecks> {
         let what = |field: &str| format!("test `{name}`: step `{id}` {field}");
-        let is_process = step.shell.is_some() || step.command.is_some();
-        let posts =
-            step.http.is_some() || step.notify.as_ref().is_some_and(|n| n.console.is_none());
+        let is_process = matches!(step.action, StepAction::Process(_));
+        let posts = step.action.posts();
         if e.status == Some(ExpectedStep::Simulated) && !(drill && step.simulate_in_drill) {
             self.error(
                 at,
@@ -340,7 +339,7 @@ impl Checker<'_> {
         if e.request.is_some() && !posts {
             bad_kind(self, "request", "HTTP request");
         }
-        if e.notification.is_some() && step.notify.is_none() {
+        if e.notification.is_some() && !matches!(step.action, StepAction::Notify(_)) {
             bad_kind(self, "notification", "notification");
         }
         let reason = e
@@ -357,7 +356,7 @@ impl Checker<'_> {
             .and_then(|t| self.text_check(&what("notification"), t, self.key(at, "notification")));
         let request = e.request.as_ref().map(|r| {
             let rat = self.key(at, "request");
-            let one = |c: &mut Self, field: &str, t: &Option<super::model::StrOrMap<TextCheck>>| {
+            let one = |c: &mut Self, field: &str, t: &Option<StrOrMap<TextCheck>>| {
                 t.as_ref().and_then(|t| {
                     c.text_check(&what(&format!("request {field}")), t, c.key(rat, field))
                 })
@@ -393,20 +392,17 @@ impl Checker<'_> {
 pub fn compile(
     file: &str,
     text: &str,
-    raw: &RawPlaybook,
+    playbook: &Playbook,
     tests: &[RawTest],
 ) -> (Vec<Case>, Vec<Diagnostic>) {
     let mut c = Checker {
         file,
         index: Locator::new(text),
-        raw,
+        playbook,
         diags: Vec::new(),
     };
     // An invalid drill incident is the playbook's own finding; tests just lack a default.
-    let drill_incident = raw
-        .drill
-        .as_ref()
-        .and_then(|d| crate::incident::from_value(d.incident.value.clone(), file).ok());
+    let drill_incident = playbook.drill.as_ref().map(|d| &d.incident);
     let mut seen: HashSet<&str> = HashSet::new();
     let mut cases = Vec::new();
     for t in tests {
@@ -416,13 +412,13 @@ pub fn compile(
                 "duplicate-test",
                 format!(
                     "playbook `{}` has two tests named `{}`",
-                    raw.name.value, t.name.value
+                    playbook.name, t.name.value
                 ),
                 Some("give each test its own name".into()),
             );
             continue;
         }
-        if let Some(case) = c.case(t, drill_incident.as_ref()) {
+        if let Some(case) = c.case(t, drill_incident) {
             cases.push(case);
         }
     }
@@ -434,12 +430,4 @@ pub fn compile(
 /// Parses a `NAME.test.yaml` file; a YAML or shape problem is one finding.
 pub fn parse_file(file: &str, text: &str) -> Result<RawTestFile, Diagnostic> {
     yaml::from_str::<RawTestFile>(text).map_err(|e| Diagnostic::from_yaml(file, e, "test-schema"))
-}
-
-/// Findings about a playbook's inline `tests:`, for `irctl validate`.
-pub fn inline_diagnostics(file: &str, text: &str, raw: &RawPlaybook) -> Vec<Diagnostic> {
-    if raw.tests.is_empty() {
-        return Vec::new();
-    }
-    compile(file, text, raw, &raw.tests).1
 }

@@ -3,7 +3,7 @@
 //!
 //! Like the playbook model this is the raw mirror of what users write
 //! (unknown fields rejected, positions kept where diagnostics point);
-//! [`super::check`] resolves it against its playbook. Several fields take a
+//! [`super::test_check`] resolves it against its playbook. Several fields take a
 //! plain string as a shorthand for the common case (`restart: ok`,
 //! `escalate: skipped`, `url: https://…`), which [`StrOrMap`] implements.
 
