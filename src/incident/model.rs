@@ -326,6 +326,25 @@ impl Incident {
     }
 }
 
+/// The fields of [`Incident::to_template_value`]: what templates may read
+/// as `incident.*` (validate rejects any other).
+pub const TEMPLATE_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "severity",
+    "severity_raw",
+    "status",
+    "source",
+    "labels",
+    "annotations",
+    "started_at",
+    "ended_at",
+    "fingerprint",
+    "url",
+    "alerts",
+    "raw",
+];
+
 impl Alert {
     fn to_template_value(&self) -> Value {
         let mut m = Map::new();

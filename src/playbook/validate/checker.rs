@@ -151,9 +151,13 @@ impl<'a> Checker<'a> {
                     self.step_ref(at, width, name, segs.get(2).copied(), field, ctx)
                 }
                 ("steps", None) => self.reads_all_steps = true,
-                ("incident", Some(name)) => {
-                    self.field_ref(at, width, "incident", name, INCIDENT_FIELDS)
-                }
+                ("incident", Some(name)) => self.field_ref(
+                    at,
+                    width,
+                    "incident",
+                    name,
+                    crate::incident::TEMPLATE_FIELDS,
+                ),
                 ("run", Some(name)) => self.field_ref(at, width, "run", name, RUN_FIELDS),
                 ("playbook", Some(name)) => {
                     self.field_ref(at, width, "playbook", name, PLAYBOOK_FIELDS)

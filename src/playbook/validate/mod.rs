@@ -46,24 +46,6 @@ pub const STEP_OUTPUTS: &[&str] = &[
     "simulated",
 ];
 
-/// Fields of `incident` visible to templates.
-pub const INCIDENT_FIELDS: &[&str] = &[
-    "id",
-    "title",
-    "severity",
-    "severity_raw",
-    "status",
-    "source",
-    "labels",
-    "annotations",
-    "started_at",
-    "ended_at",
-    "fingerprint",
-    "url",
-    "alerts",
-    "raw",
-];
-
 const RUN_FIELDS: &[&str] = &["id", "started_at", "drill", "dry_run"];
 const PLAYBOOK_FIELDS: &[&str] = &["name", "title", "owner", "commit", "path", "blob", "repo"];
 
