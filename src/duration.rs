@@ -70,7 +70,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total as u64))
 }
 
-/// Formats a duration compactly for tables (`1.2s`, `3m04s`).
+/// Formats a duration compactly for tables and messages: `250ms`, `1.2s`,
+/// `3m04s`, `1h02m`, `2d03h`.
 pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1_000 {
@@ -79,8 +80,22 @@ pub fn format(d: Duration) -> String {
         format!("{:.1}s", ms as f64 / 1000.0)
     } else if ms < 3_600_000 {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
-    } else {
+    } else if ms < 86_400_000 {
         format!("{}h{:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    } else {
+        format!("{}d{:02}h", ms / 86_400_000, (ms % 86_400_000) / 3_600_000)
+    }
+}
+
+/// Formats a span between two recorded times, in whole seconds and signed
+/// (clocks disagree): `45s`, `-4m30s`, otherwise as [`format`].
+pub fn format_seconds(seconds: i64) -> String {
+    let sign = if seconds < 0 { "-" } else { "" };
+    let s = seconds.unsigned_abs();
+    if s < 60 {
+        format!("{sign}{s}s")
+    } else {
+        format!("{sign}{}", format(Duration::from_secs(s)))
     }
 }
 
@@ -93,6 +108,20 @@ mod tests {
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+    }
+
+    #[test]
+    fn formats_each_scale() {
+        let f = |ms| format(Duration::from_millis(ms));
+        assert_eq!(f(250), "250ms");
+        assert_eq!(f(1_234), "1.2s");
+        assert_eq!(f(184_000), "3m04s");
+        assert_eq!(f(3_720_000), "1h02m");
+        assert_eq!(f(183_600_000), "2d03h");
+        assert_eq!(format_seconds(45), "45s");
+        assert_eq!(format_seconds(-270), "-4m30s");
+        assert_eq!(format_seconds(1_800), "30m00s");
+        assert_eq!(format_seconds(183_600), "2d03h");
     }
 
     #[test]

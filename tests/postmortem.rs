@@ -248,8 +248,25 @@ fn changes_since_lists_commits_that_touched_the_playbook() {
             .expect("known");
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].commit, changed);
-    assert_eq!(changes[0].summary, "Raise the timeout");
+    assert_eq!(changes[0].subject, "Raise the timeout");
     assert_eq!(changes[0].author, "Dana");
+    assert_eq!(changes[0].email, "dana@example.com");
+    // A postmortem writes it under its own names, the time in UTC.
+    #[derive(serde::Serialize)]
+    struct PlaybookChanges {
+        #[serde(serialize_with = "irctl::record::history::serialize_changes")]
+        changes: Option<Vec<irctl::record::history::Change>>,
+    }
+    let shown = serde_json::to_value(PlaybookChanges {
+        changes: Some(changes.clone()),
+    })
+    .unwrap();
+    let shown = &shown["changes"][0];
+    assert_eq!(shown["commit"], changed.as_str());
+    assert_eq!(shown["summary"], "Raise the timeout");
+    assert_eq!(shown["author"], "Dana");
+    assert!(shown["time"].as_str().unwrap().ends_with('Z'), "{shown}");
+    assert_eq!(shown.as_object().unwrap().len(), 4);
     assert!(
         irctl::record::history::changes_since(&repo_path, None, &changed, "playbooks/api.yaml")
             .unwrap()

@@ -1,25 +1,47 @@
 //! Playbook history: the commits that changed a playbook file after the
 //! commit a run used, so a postmortem can say "the playbook has changed since".
 //!
-//! The walk itself is `source::history`'s (the one `irctl history` uses); a
-//! remote URL is read from irctl's Git cache. Best effort by design: the
-//! repository may have no local clone, or be gone. Then the answer is "unknown" with the reason, never an
-//! error, because a postmortem must not fail over a missing clone.
+//! The walk and its [`Change`] are `source::history`'s (the ones `irctl
+//! history` uses); a postmortem writes a change under its own names
+//! ([`serialize_changes`]), which custom templates read. A remote URL is read
+//! from irctl's Git cache. Best effort by design: the repository may have no
+//! local clone, or be gone. Then the answer is "unknown" with the reason,
+//! never an error, because a postmortem must not fail over a missing clone.
 
 use git2::{Oid, Repository};
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
-/// One commit that changed the playbook.
-#[derive(Clone, Debug, Serialize)]
-pub struct Change {
-    /// The commit id.
-    pub commit: String,
-    /// Its first line.
-    pub summary: String,
-    /// Its author's name.
-    pub author: String,
-    /// When it was committed (RFC 3339 UTC).
-    pub time: String,
+pub use crate::source::history::Change;
+
+/// A change as a postmortem shows it: `commit`, `summary` (the subject),
+/// `author` and `time` (RFC 3339 UTC).
+struct Shown<'a>(&'a Change);
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let time = super::parse_time(&c.date)
+            .map(super::show_time)
+            .unwrap_or_else(|| c.date.clone());
+        let mut out = s.serialize_struct("Change", 4)?;
+        out.serialize_field("commit", &c.commit)?;
+        out.serialize_field("summary", &c.subject)?;
+        out.serialize_field("author", &c.author)?;
+        out.serialize_field("time", &time)?;
+        out.end()
+    }
+}
+
+/// Writes a postmortem's `changes_since` (see [`Shown`]).
+pub fn serialize_changes<S: Serializer>(
+    changes: &Option<Vec<Change>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    changes
+        .as_ref()
+        .map(|list| list.iter().map(Shown).collect::<Vec<_>>())
+        .serialize(s)
 }
 
 /// The commits after `commit` up to `git_ref` (or `HEAD`) in the repository
@@ -43,20 +65,8 @@ pub fn changes_since(
         .or_else(|| r.revparse_single("HEAD").ok())
         .and_then(|o| o.peel_to_commit().ok())
         .ok_or_else(|| format!("cannot resolve `{}` in `{repo}`", git_ref.unwrap_or("HEAD")))?;
-    let changes =
-        crate::source::history::file_history_since(&r, tip.id(), Some(base), &path, usize::MAX)
-            .map_err(|e| format!("{e:#}"))?;
-    Ok(changes
-        .into_iter()
-        .map(|c| Change {
-            time: super::parse_time(&c.date)
-                .map(super::show_time)
-                .unwrap_or(c.date),
-            commit: c.commit,
-            summary: c.subject,
-            author: c.author,
-        })
-        .collect())
+    crate::source::history::file_history_since(&r, tip.id(), Some(base), &path, usize::MAX)
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// The repository a run recorded: a local path or worktree, or the cached

@@ -184,6 +184,7 @@ pub struct PlaybookVersion {
     /// The file's blob id.
     pub blob: String,
     /// Commits that changed the file since, when known.
+    #[serde(serialize_with = "history::serialize_changes")]
     pub changes_since: Option<Vec<history::Change>>,
     /// Why `changes_since` is unknown.
     pub changes_unknown: Option<String>,
@@ -285,24 +286,8 @@ pub fn span(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<Sp
     let seconds = (to? - from?).num_seconds();
     Some(Span {
         seconds,
-        text: format_seconds(seconds),
+        text: crate::duration::format_seconds(seconds),
     })
-}
-
-/// `4m30s`, `1h02m`, `2d03h`; a leading `-` when negative.
-pub fn format_seconds(seconds: i64) -> String {
-    let sign = if seconds < 0 { "-" } else { "" };
-    let s = seconds.unsigned_abs();
-    let text = if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else if s < 86_400 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600)
-    };
-    format!("{sign}{text}")
 }
 
 /// The incident a run's start or a detection recorded (what a resolution
