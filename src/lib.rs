@@ -16,7 +16,8 @@
 //! - **base**: [`timeline`], [`secret`], [`template`] (rendering with
 //!   context-aware escaping), [`yaml`], [`diagnostic`], [`report`] (human text, JSON, GitHub
 //!   workflow commands, JUnit XML), [`lock`], [`clock`],
-//!   [`env`](mod@env) (the only reader of the environment), and the small helpers
+//!   [`env`](mod@env) (the only reader of the environment), [`id`] (`StepId`,
+//!   `RunId`), and the small helpers
 //!   [`duration`], [`schedule`], [`memo`] and [`capped`].
 //!
 //! The binary (`src/main.rs` → `src/cli.rs` → `src/cmd/`) parses arguments,
@@ -34,6 +35,7 @@ pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod env;
+pub mod id;
 pub mod incident;
 pub mod lock;
 pub mod matching;

@@ -116,7 +116,7 @@ fn irctl_timeline_verify_accepts_them() {
         } else {
             let run = format!("state/runs/{}/timeline.jsonl", first.run_id);
             (
-                (run, vec![first.run_id.clone()]),
+                (run, vec![first.run_id.to_string()]),
                 format!(
                     "run {}: chain intact, {} events\n",
                     first.run_id,

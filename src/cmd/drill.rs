@@ -184,8 +184,8 @@ fn print_table(ui: &Ui, outcomes: &[Outcome]) -> anyhow::Result<()> {
             if o.passed { "passed" } else { "failed" }.to_string(),
             fmt(o.duration),
             o.max_duration.map(fmt).unwrap_or_else(|| "-".into()),
-            o.failed_step.clone().unwrap_or_else(|| "-".into()),
-            o.run_id.clone().unwrap_or_else(|| "-".into()),
+            o.failed_step.as_deref().unwrap_or("-").to_string(),
+            o.run_id.as_deref().unwrap_or("-").to_string(),
         ]);
     }
     ui.outln(&table.to_string())?;

@@ -9,6 +9,7 @@ use crate::cmd::{EXIT_FAILED, load_playbooks};
 use crate::ui::Ui;
 use irctl::engine::RunOptions;
 use irctl::engine::resume::{self, Ended, Resume};
+use irctl::id::StepId;
 use irctl::timeline::{Approval, ResumeNote};
 
 /// Runs `resume`.
@@ -121,7 +122,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         prior.run_id,
         prior.attempts + 1,
         prior.ended.as_str(),
-        list(done.keys().map(String::as_str)),
+        list(done.keys().map(StepId::as_str)),
         list(rerun.iter().copied()),
     ));
     if prior.torn_tail {

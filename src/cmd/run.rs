@@ -139,7 +139,7 @@ pub(crate) fn execute(
     let mut table = ui.table(&["STEP", "STATUS", "ATTEMPTS", "DURATION", "REASON"]);
     for s in &result.steps {
         table.add_row(vec![
-            s.id.clone(),
+            s.id.to_string(),
             s.status.as_str().to_string(),
             s.attempts.to_string(),
             irctl::duration::format(std::time::Duration::from_millis(s.duration_ms)),

@@ -191,7 +191,7 @@ fn print_coverage(
         for b in missing {
             table.add_row(vec![
                 b.playbook.clone(),
-                b.step.clone(),
+                b.step.to_string(),
                 b.branch.clone(),
                 b.hint.clone(),
             ]);

@@ -54,7 +54,7 @@ pub struct Record {
     /// When it ran, by the drill clock (`--now`/`IRCTL_NOW` in tests).
     pub last_at: DateTime<Utc>,
     /// Its run.
-    pub run_id: Option<String>,
+    pub run_id: Option<crate::id::RunId>,
     /// `passed` or `failed`.
     pub result: String,
 }

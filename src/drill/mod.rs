@@ -36,7 +36,7 @@ pub struct Outcome {
     /// Whether the drill passed.
     pub passed: bool,
     /// The run, when one was started.
-    pub run_id: Option<String>,
+    pub run_id: Option<crate::id::RunId>,
     /// Wall time of the run.
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
@@ -44,7 +44,7 @@ pub struct Outcome {
     #[serde(rename = "max_duration_ms", serialize_with = "opt_millis")]
     pub max_duration: Option<Duration>,
     /// The first step that failed, timed out or was cancelled.
-    pub failed_step: Option<String>,
+    pub failed_step: Option<crate::id::StepId>,
     /// Why it failed.
     pub reason: Option<String>,
     /// The run's timeline.

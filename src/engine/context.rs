@@ -62,7 +62,7 @@ impl StepOutput {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunMeta {
     /// The run id.
-    pub id: String,
+    pub id: crate::id::RunId,
     /// When it started.
     pub started_at: String,
     /// Whether this is a drill.

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::id::{RunId, StepId};
 use crate::incident::Incident;
 use crate::playbook::Playbook;
 use crate::playbook::model::Trigger;
@@ -144,7 +145,7 @@ pub use crate::timeline::RunStatus;
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StepReport {
     /// Step id.
-    pub id: String,
+    pub id: StepId,
     /// Final status.
     pub status: StepStatus,
     /// Attempts made.
@@ -159,7 +160,7 @@ pub struct StepReport {
 #[derive(Clone, Debug)]
 pub struct RunResult {
     /// The run id.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Overall status.
     pub status: RunStatus,
     /// Per step, in playbook order.
@@ -173,13 +174,13 @@ pub struct RunResult {
 }
 
 /// A new run id: sortable by time, unique enough to never collide in practice.
-pub fn new_run_id() -> String {
+pub fn new_run_id() -> RunId {
     let now = chrono::Utc::now();
-    format!(
+    RunId::from(format!(
         "{}-{:06x}",
         now.format("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>() & 0xFF_FFFF
-    )
+    ))
 }
 
 /// The default state directory (`$XDG_STATE_HOME/irctl`).

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::context::{self, ContextBase, RunMeta};
+use crate::id::StepId;
 use crate::incident::Incident;
 use crate::playbook::Playbook;
 use crate::playbook::validate::STEP_OUTPUTS;
@@ -15,11 +16,11 @@ use crate::secret::{Redactor, Secret};
 #[derive(Clone, Debug, Serialize)]
 pub struct PlannedStep {
     /// Step id.
-    pub id: String,
+    pub id: StepId,
     /// 0 for steps without needs; otherwise one more than the deepest need.
     pub level: usize,
     /// Its needs.
-    pub needs: Vec<String>,
+    pub needs: Vec<StepId>,
     /// Its trigger.
     pub trigger: &'static str,
     /// Its `when`, unevaluated.
@@ -105,7 +106,7 @@ pub fn plan(
                 )
             })
             .collect();
-        placeholders.insert(s.id.clone(), serde_json::Value::Object(fields));
+        placeholders.insert(s.id.to_string(), serde_json::Value::Object(fields));
     }
     let levels = levels(playbook);
     let mut out: Vec<PlannedStep> = playbook

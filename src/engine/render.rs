@@ -70,8 +70,8 @@ pub(crate) fn prepare(
             for (name, secret) in &base.secrets {
                 env.push((secret_env_name(name), secret.expose().to_string()));
             }
-            env.push(("IRCTL_RUN_ID".into(), base.run.id.clone()));
-            env.push(("IRCTL_STEP_ID".into(), step.id.clone()));
+            env.push(("IRCTL_RUN_ID".into(), base.run.id.to_string()));
+            env.push(("IRCTL_STEP_ID".into(), step.id.to_string()));
             env.push(("IRCTL_DRILL".into(), if drill { "1" } else { "0" }.into()));
             let cwd = process.cwd.as_deref().map(|c| r.text(c)).transpose()?;
             let program = match &process.program {

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::StepReport;
 use super::context::{StepOutput, StepStatus};
+use crate::id::{RunId, StepId};
 use crate::incident::{Alert, Incident, Severity, Status};
 use crate::playbook::{Playbook, Provenance, Step};
 use crate::timeline::{self, Payload, RecordedIncident, RunStatus};
@@ -28,13 +29,13 @@ use crate::timeline::{self, Payload, RecordedIncident, RunStatus};
 #[derive(Clone, Debug)]
 pub struct Resume {
     /// The run being continued.
-    pub run_id: String,
+    pub run_id: RunId,
     /// When it first started (`run.started_at` in templates).
     pub started_at: String,
     /// This attempt's number (the first run is attempt 1).
     pub attempt: u32,
     /// Steps that succeeded in earlier attempts, with their recorded outputs.
-    pub done: BTreeMap<String, StepOutput>,
+    pub done: BTreeMap<StepId, StepOutput>,
     /// What `irctl resume` decided, for the `run_resumed` event.
     pub note: timeline::ResumeNote,
 }
@@ -68,7 +69,7 @@ impl Ended {
 #[derive(Debug)]
 pub struct Prior {
     /// The run id.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Its timeline file.
     pub path: PathBuf,
     /// The playbook's name.
@@ -88,9 +89,9 @@ pub struct Prior {
     /// How the last attempt ended.
     pub ended: Ended,
     /// Succeeded steps and their outputs.
-    pub done: BTreeMap<String, StepOutput>,
+    pub done: BTreeMap<StepId, StepOutput>,
     /// Steps that were started in some attempt (so running them again is a repeat).
-    pub started: BTreeSet<String>,
+    pub started: BTreeSet<StepId>,
     /// The timeline ended in a torn line.
     pub torn_tail: bool,
 }
@@ -135,7 +136,7 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
     let incident = incident_from_recorded(&start.recorded_incident())
         .with_context(|| format!("the incident recorded in `{}`", path.display()))?;
     let mut prior = Prior {
-        run_id: run_id.to_string(),
+        run_id: RunId::from(run_id),
         path,
         playbook: start.playbook.clone(),
         provenance: start.provenance.clone(),
@@ -262,7 +263,10 @@ pub(super) fn seed(
             reports[i].status = StepStatus::Succeeded;
             reports[i].attempts = 0;
             reports[i].reason = Some("succeeded in an earlier attempt".into());
-            outputs.insert(s.id.clone(), serde_json::to_value(out).unwrap_or_default());
+            outputs.insert(
+                s.id.to_string(),
+                serde_json::to_value(out).unwrap_or_default(),
+            );
         }
     }
 }

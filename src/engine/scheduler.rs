@@ -22,7 +22,7 @@ pub(super) struct Scheduler<'a> {
 /// Why a ready step should not run, if it should not.
 pub(super) fn trigger_skip(
     trigger: Trigger,
-    needs: &[(String, StepStatus, bool)],
+    needs: &[(StepId, StepStatus, bool)],
 ) -> Option<String> {
     match trigger {
         Trigger::Always => None,
@@ -169,7 +169,7 @@ impl Scheduler<'_> {
                         reports[i].status = status;
                         reports[i].reason = Some(reason);
                         outputs.insert(
-                            step.id.clone(),
+                            step.id.to_string(),
                             serde_json::to_value(StepOutput::empty(status)).unwrap_or_default(),
                         );
                         continue;
@@ -214,7 +214,7 @@ impl Scheduler<'_> {
                     match joined {
                         Ok((i, report, output)) => {
                             state[i] = State::Done(report.status);
-                            outputs.insert(steps[i].id.clone(), serde_json::to_value(&output).unwrap_or_default());
+                            outputs.insert(steps[i].id.to_string(), serde_json::to_value(&output).unwrap_or_default());
                             reports[i] = report;
                         }
                         Err(e) => {
@@ -259,7 +259,7 @@ pub(super) fn visible_outputs(
             .iter()
             .filter_map(|&i| {
                 let id = &steps.get(i)?.id;
-                Some((id.clone(), outputs.get(id)?.clone()))
+                Some((id.to_string(), outputs.get(id.as_str())?.clone()))
             })
             .collect(),
     }
@@ -269,9 +269,9 @@ pub(super) fn visible_outputs(
 mod tests {
     use super::*;
 
-    fn needs(list: &[(&str, StepStatus, bool)]) -> Vec<(String, StepStatus, bool)> {
+    fn needs(list: &[(&str, StepStatus, bool)]) -> Vec<(StepId, StepStatus, bool)> {
         list.iter()
-            .map(|(id, st, tolerated)| (id.to_string(), *st, *tolerated))
+            .map(|(id, st, tolerated)| (StepId::from(*id), *st, *tolerated))
             .collect()
     }
 

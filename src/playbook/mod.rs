@@ -24,6 +24,8 @@ use indexmap::IndexMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::yaml::Pos;
+
+pub use crate::id::StepId;
 use matcher::Matcher;
 use model::{RawDrillNotify, RawHttp, RawInput, RawNotify, Trigger};
 
@@ -121,7 +123,7 @@ impl StepAction {
 #[derive(Clone, Debug)]
 pub struct Step {
     /// Its id.
-    pub id: String,
+    pub id: StepId,
     /// What it does.
     pub action: StepAction,
     /// Indexes of the steps it needs, in the playbook's step list.

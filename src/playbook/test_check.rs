@@ -14,7 +14,7 @@ use crate::yaml::{self, Locator, Pos};
 use super::test_format::{
     CannedAttempt, ExpectedRun, ExpectedStep, RawTest, RawTestFile, StepExpect, StrOrMap, TextCheck,
 };
-use super::{Playbook, Step, StepAction};
+use super::{Playbook, Step, StepAction, StepId};
 
 /// A checked text check: the regex compiled.
 #[derive(Clone, Debug)]
@@ -44,7 +44,7 @@ pub struct RequestChecks {
 #[derive(Clone, Debug)]
 pub struct StepChecks {
     /// Step id.
-    pub step: String,
+    pub step: crate::id::StepId,
     /// Final status.
     pub status: Option<ExpectedStep>,
     /// Why it was skipped or failed.
@@ -79,9 +79,9 @@ pub struct Case {
     /// Run as a drill.
     pub drill: bool,
     /// Answers to `confirm` by step id.
-    pub confirm: HashMap<String, bool>,
+    pub confirm: HashMap<StepId, bool>,
     /// Canned attempts by step id, and whether one value answers every attempt.
-    pub results: HashMap<String, (Vec<CannedAttempt>, bool)>,
+    pub results: HashMap<StepId, (Vec<CannedAttempt>, bool)>,
     /// Expected run status.
     pub status: Option<ExpectedRun>,
     /// Step checks, in the order written.
@@ -246,7 +246,7 @@ impl Checker<'_> {
                     None,
                 ),
                 Some(_) => {
-                    confirm.insert(id.clone(), answer.value);
+                    confirm.insert(StepId::from(id.as_str()), answer.value);
                 }
             }
         }
@@ -263,7 +263,7 @@ impl Checker<'_> {
                 continue;
             }
             results.insert(
-                id.clone(),
+                StepId::from(id.as_str()),
                 (canned.value.attempts.clone(), canned.value.each),
             );
         }
@@ -376,7 +376,7 @@ impl Checker<'_> {
             }
         });
         Some(StepChecks {
-            step: id.to_string(),
+            step: StepId::from(id),
             status: e.status,
             reason,
             attempts: e.attempts,

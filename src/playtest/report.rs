@@ -153,7 +153,7 @@ pub struct Branch {
     /// Playbook name.
     pub playbook: String,
     /// Step id.
-    pub step: String,
+    pub step: crate::id::StepId,
     /// Which branch: `runs`, `on_failure fires`, `when false`, …
     pub branch: String,
     /// Why it matters when nobody exercised it.

@@ -30,7 +30,7 @@ use crate::playbook::test_format::CannedAttempt;
 #[derive(Clone, Debug)]
 pub struct Call {
     /// Step id.
-    pub step: String,
+    pub step: crate::id::StepId,
     /// 1-based attempt number.
     pub attempt: u32,
     /// The rendered action.
@@ -78,7 +78,7 @@ pub struct Outcome {
 
 /// Answers attempts from the canned results; remembers every call and every gap.
 struct CannedExecutor {
-    results: HashMap<String, (Vec<CannedAttempt>, bool)>,
+    results: HashMap<crate::id::StepId, (Vec<CannedAttempt>, bool)>,
     calls: Mutex<Vec<Call>>,
     missing: Mutex<Vec<String>>,
 }
@@ -187,7 +187,7 @@ fn respond(step: &Step, action: &Action, c: &CannedAttempt) -> Response {
     }
 }
 
-struct CannedConfirmer(HashMap<String, bool>);
+struct CannedConfirmer(HashMap<crate::id::StepId, bool>);
 
 impl Confirmer for CannedConfirmer {
     fn confirm(&self, step: &str, _question: &str) -> Option<bool> {

@@ -107,7 +107,8 @@ pub fn append_unless(
     {
         return Ok(Appended::Already(found));
     }
-    let mut writer = timeline::Writer::open(&p, run_id, incident_id, redactor)?;
+    let mut writer =
+        timeline::Writer::open(&p, &crate::id::RunId::from(run_id), incident_id, redactor)?;
     let event = writer.append(payload)?;
     writer.sync();
     drop(lock);

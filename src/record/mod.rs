@@ -399,7 +399,10 @@ pub struct StepOutcome {
 /// never mentions are `not_started`, a step started but never finished is
 /// `started` (its process was killed with irctl).
 pub fn step_outcomes(run: &Run) -> Vec<StepOutcome> {
-    let mut order: Vec<String> = run.started().map(|s| s.steps.clone()).unwrap_or_default();
+    let mut order: Vec<String> = run
+        .started()
+        .map(|s| s.steps.iter().map(|id| id.to_string()).collect())
+        .unwrap_or_default();
     let mut by_id: BTreeMap<String, StepOutcome> = BTreeMap::new();
     for e in &run.events {
         let Some(step) = e.step().filter(|s| !s.is_empty()) else {

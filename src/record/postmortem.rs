@@ -362,7 +362,7 @@ pub fn line(e: &Entry) -> Line {
         run: if e.event.run_id.is_empty() {
             "incident".into()
         } else {
-            e.event.run_id.clone()
+            e.event.run_id.to_string()
         },
         kind: e.event.kind().to_string(),
         step: e.event.step().unwrap_or_default().to_string(),

@@ -184,7 +184,7 @@ mod tests {
     fn written() -> (tempfile::TempDir, std::path::PathBuf, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("timeline.jsonl");
-        let mut w = timeline::Writer::open(&path, "r", "i", Redactor::default()).unwrap();
+        let mut w = timeline::Writer::open(&path, &"r".into(), "i", Redactor::default()).unwrap();
         w.append(timeline::Warning {
             message: "starting".into(),
         })

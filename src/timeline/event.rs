@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::Payload;
+use crate::id::RunId;
 
 /// One timeline event.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,7 +28,7 @@ pub struct Event {
     /// Position in the file, from 1.
     pub seq: u64,
     /// The run (empty in an incident log, unless the event is about a run).
-    pub run_id: String,
+    pub run_id: RunId,
     /// The incident.
     pub incident_id: String,
     /// What happened.
@@ -92,7 +93,7 @@ impl Serialize for Event {
 struct Envelope {
     ts: String,
     seq: u64,
-    run_id: String,
+    run_id: RunId,
     incident_id: String,
     #[serde(rename = "type")]
     kind: String,
@@ -203,7 +204,7 @@ mod tests {
         let path = dir.path().join("t.jsonl");
         let redactor =
             crate::secret::Redactor::new(&[crate::secret::Secret::new("hunter2".to_string())]);
-        let mut w = super::super::Writer::open(&path, "r", "i", redactor).unwrap();
+        let mut w = super::super::Writer::open(&path, &"r".into(), "i", redactor).unwrap();
         let e = w
             .append(StepSimulated {
                 step: "s".into(),

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::id::StepId;
+
 /// How a step ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -156,7 +158,7 @@ pub struct RunStarted {
     /// Who ran it.
     pub actor: String,
     /// The step ids, in playbook order.
-    pub steps: Vec<String>,
+    pub steps: Vec<StepId>,
 }
 
 /// `run_resumed`.
@@ -171,7 +173,7 @@ pub struct RunResumed {
     /// Who resumed it.
     pub actor: String,
     /// Steps that succeeded earlier and are not run again.
-    pub reused: Vec<String>,
+    pub reused: Vec<StepId>,
     /// Bytes of a torn last line cut off before resuming.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torn_tail_bytes: Option<u64>,
@@ -204,7 +206,7 @@ pub struct ResumeNote {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// Who approved.
     pub by: String,
     /// How (`tty` or `--yes`).
@@ -222,7 +224,7 @@ pub struct Warning {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepStarted {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// Which attempt, from 1.
     pub attempt: u32,
     /// `shell`, `http` or `notify`.
@@ -235,7 +237,7 @@ pub struct StepStarted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRetrying {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// The attempt that failed.
     pub attempt: u32,
     /// How it ended.
@@ -254,7 +256,7 @@ pub struct StepRetrying {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepFinished {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// How it ended.
     pub status: StepStatus,
     /// Attempts made (0 when it ended before its first).
@@ -291,7 +293,7 @@ pub struct Captured {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepSkipped {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// `skipped` or `cancelled`.
     pub status: StepStatus,
     /// Why.
@@ -302,7 +304,7 @@ pub struct StepSkipped {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepSimulated {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// The rendered command or request it would have run.
     pub action: Value,
 }
@@ -311,7 +313,7 @@ pub struct StepSimulated {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Confirmation {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// What was asked.
     pub question: String,
     /// `yes` or `no`.
@@ -326,7 +328,7 @@ pub struct Confirmation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// The step.
-    pub step: String,
+    pub step: StepId,
     /// `console`, `slack`, `teams`, `pagerduty` or `webhook`.
     pub target: String,
     /// What the console showed.
@@ -480,13 +482,13 @@ impl Payload {
     /// The step the event is about, if any.
     pub fn step(&self) -> Option<&str> {
         match self {
-            Payload::StepStarted(p) => Some(&p.step),
-            Payload::StepRetrying(p) => Some(&p.step),
-            Payload::StepFinished(p) => Some(&p.step),
-            Payload::StepSkipped(p) => Some(&p.step),
-            Payload::StepSimulated(p) => Some(&p.step),
-            Payload::Confirmation(p) => Some(&p.step),
-            Payload::Notification(p) => Some(&p.step),
+            Payload::StepStarted(p) => Some(p.step.as_str()),
+            Payload::StepRetrying(p) => Some(p.step.as_str()),
+            Payload::StepFinished(p) => Some(p.step.as_str()),
+            Payload::StepSkipped(p) => Some(p.step.as_str()),
+            Payload::StepSimulated(p) => Some(p.step.as_str()),
+            Payload::Confirmation(p) => Some(p.step.as_str()),
+            Payload::Notification(p) => Some(p.step.as_str()),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! Appending to a chained timeline: number, redact, hash, write one line,
 //! flush.
 
+use crate::id::RunId;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use crate::secret::Redactor;
 pub struct Writer {
     file: File,
     path: PathBuf,
-    run_id: String,
+    run_id: RunId,
     incident_id: String,
     seq: u64,
     prev_hash: String,
@@ -26,7 +27,7 @@ impl Writer {
     /// Creates (or continues) the timeline at `path`.
     pub fn open(
         path: &Path,
-        run_id: &str,
+        run_id: &RunId,
         incident_id: &str,
         redactor: Redactor,
     ) -> anyhow::Result<Self> {
@@ -50,7 +51,7 @@ impl Writer {
         Ok(Writer {
             file,
             path: path.to_path_buf(),
-            run_id: run_id.to_string(),
+            run_id: run_id.clone(),
             incident_id: incident_id.to_string(),
             seq,
             prev_hash,

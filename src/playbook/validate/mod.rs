@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::playbook::matcher::{Matcher, MatcherError};
 use crate::playbook::model::{RawPlaybook, RawStep};
 use crate::playbook::{
-    DEFAULT_STEP_TIMEOUT, Playbook, Process, Program, Provenance, Step, StepAction,
+    DEFAULT_STEP_TIMEOUT, Playbook, Process, Program, Provenance, Step, StepAction, StepId,
 };
 use crate::template::ROOTS;
 use crate::yaml::{self, Locator, Pos, Spanned};
@@ -383,7 +383,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             None => default_retry.unwrap_or_default(),
         };
         steps.push(Step {
-            id: step.id.value.clone(),
+            id: StepId::from(step.id.value.as_str()),
             action: step_action(step),
             needs: needs[i].clone(),
             reads,
