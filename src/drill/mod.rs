@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::engine::{self, Confirmer, Observer, RunOptions, RunStatus};
 use crate::playbook::{Drill, Playbook};
 use crate::secret::Secret;
@@ -157,6 +158,8 @@ pub struct DrillOptions {
     pub actor: String,
     /// Stream step output to the observer.
     pub verbose: bool,
+    /// Stamps the drill's run and timeline (see [`RunOptions::clock`]).
+    pub clock: Clock,
 }
 
 /// Nobody can be asked during a drill; [`preflight`] makes sure nobody needs to be.
@@ -189,6 +192,7 @@ pub async fn run(
         actor: opts.actor,
         deadline: drill.max_duration,
         resume: None,
+        clock: opts.clock,
     };
     let interrupted_by = cancel.clone();
     let result = engine::run(

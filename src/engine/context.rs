@@ -83,6 +83,8 @@ pub struct ContextBase {
     pub playbook: serde_json::Value,
     /// Secret values by name.
     pub secrets: BTreeMap<String, Secret>,
+    /// The run's clock, for the times a step sends (a PagerDuty event's `timestamp`).
+    pub clock: crate::clock::Clock,
 }
 
 /// The name of the environment variable that carries secret `name` into a process.

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::incident::Incident;
 use crate::playbook::Playbook;
 use crate::playbook::model::Trigger;
@@ -136,6 +137,10 @@ pub struct RunOptions {
     pub deadline: Option<Duration>,
     /// Continue this earlier run instead of starting a new one (`irctl resume`).
     pub resume: Option<resume::Resume>,
+    /// Stamps the run id, the timeline's events and what notifications send:
+    /// the system clock, so the record says what really happened, except in
+    /// tests that need fixed times. Timeouts and durations always use real time.
+    pub clock: Clock,
 }
 
 pub use crate::timeline::RunStatus;
@@ -172,9 +177,9 @@ pub struct RunResult {
     pub cancelled_by: Option<String>,
 }
 
-/// A new run id: sortable by time, unique enough to never collide in practice.
-pub fn new_run_id() -> String {
-    let now = chrono::Utc::now();
+/// A new run id for a run starting at `now`: sortable by time, unique
+/// enough to never collide in practice.
+pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
     format!(
         "{}-{:06x}",
         now.format("%Y%m%dT%H%M%SZ"),
@@ -256,7 +261,10 @@ pub async fn run(
     // A resumed run keeps its id and first start, so templates see the same `run`.
     let (run_id, started_at) = match &opts.resume {
         Some(r) => (r.run_id.clone(), r.started_at.clone()),
-        None => (new_run_id(), timeline::now()),
+        None => {
+            let now = opts.clock.now();
+            (new_run_id(now), timeline::stamp(now))
+        }
     };
     let started = Instant::now();
     let meta = RunMeta {
@@ -296,7 +304,8 @@ pub async fn run(
         }
         .into(),
     };
-    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
+    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?
+        .with_clock(opts.clock);
     let recorder = Arc::new(Recorder {
         writer: Mutex::new(writer),
         observer: Arc::new(RedactingObserver {
@@ -312,6 +321,7 @@ pub async fn run(
         run: meta.clone(),
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
+        clock: opts.clock,
     });
     recorder.emit(opening);
     if let Some(w) = &opts.match_warning {

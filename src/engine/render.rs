@@ -131,7 +131,7 @@ pub(crate) fn prepare(
             max_redirects: h.max_redirects.unwrap_or(5),
         })
     } else if let Some(n) = &raw.notify {
-        Action::Notify(notify::prepare(n, &r, drill)?)
+        Action::Notify(notify::prepare(n, &r, drill, base.clock)?)
     } else {
         return Err(RenderError("step has no action".into()));
     };

@@ -26,6 +26,7 @@ use serde::Serialize;
 use super::{
     Entry, Store, history, incident_log, merged, parse_time, show_time, step_outcomes, verify,
 };
+use crate::clock::Clock;
 use crate::timeline::{Event, Payload, RecordedIncident, describe};
 
 /// The built-in Markdown template.
@@ -200,8 +201,12 @@ pub struct Integrity {
     pub message: String,
 }
 
-/// Builds the postmortem of `incident` (its id or file-safe form).
-pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<String>)> {
+/// Builds the postmortem of `incident` (its id or file-safe form), generated now by `clock`.
+pub fn build(
+    store: &Store,
+    incident: &str,
+    clock: Clock,
+) -> anyhow::Result<(Postmortem, Vec<String>)> {
     let id = store.canonical_incident_id(incident);
     let (entries, warnings) = merged(store, &id)?;
     if entries.is_empty() {
@@ -240,7 +245,7 @@ pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<S
             })
             .filter(|s| !s.is_empty()),
         integrity: integrity(store, &runs, &id),
-        generated_at: show_time(super::now()),
+        generated_at: show_time(clock.now()),
     };
     Ok((pm, warnings))
 }
