@@ -7,11 +7,9 @@ use chrono::{DateTime, Utc};
 use super::context::{Context, read_incident_file};
 use crate::cli::{IngestArgs, NoteArgs, ResolveArgs};
 use irctl::clock::Clock;
-use irctl::incident::Status;
-use irctl::record::incident_log::{self, Appended};
-use irctl::record::{self, Scope};
+use irctl::record::{self, Scope, incident_log, ingest};
 use irctl::secret::Redactor;
-use irctl::timeline::{Detected, Event, Note, Payload, Resolved, stamp};
+use irctl::timeline::{Note, Resolved, stamp};
 
 /// Runs `note`.
 pub fn note(args: NoteArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -107,71 +105,24 @@ pub fn ingest(args: IngestArgs, ctx: &Context) -> anyhow::Result<u8> {
         .chain(ctx.env_secrets().iter().cloned())
         .collect();
     let redactor = Redactor::new(&secrets);
-    let mut value = incident.to_template_value();
-    if let Some(map) = value.as_object_mut() {
-        // The normalised fields are the record; the raw payload is the sender's.
-        map.remove("raw");
-    }
-    let by = ctx.actor().to_string();
-    let (when, verb) = match incident.status {
-        Status::Firing => (given.unwrap_or_else(|| clock.now()), "detection"),
-        Status::Resolved => (
-            given.or(incident.ended_at).unwrap_or_else(|| clock.now()),
-            "resolution",
-        ),
-    };
-    let payload: Payload = match incident.status {
-        Status::Firing => Detected {
-            at: stamp(when),
-            by,
-            source: incident.source.clone(),
-            title: incident.title.clone(),
-            severity: incident.severity.as_str().to_string(),
-            incident: value,
-        }
-        .into(),
-        Status::Resolved => Resolved {
-            at: stamp(when),
-            by,
-            source: incident.source.clone(),
-            summary: None,
-            title: Some(incident.title.clone()),
-            severity: Some(incident.severity.as_str().to_string()),
-            incident: Some(value),
-        }
-        .into(),
-    };
-    let kind = payload.kind().to_string();
-    let firing = matches!(payload, Payload::Detected(_));
-    // Alertmanager re-sends a firing group every `repeat_interval`, and a
-    // webhook may deliver twice (even at once): only a change of state is
-    // recorded, so the first detection (or resolution) keeps its time.
-    let same_state = |events: &[Event]| {
-        events
-            .iter()
-            .rev()
-            .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))
-            .filter(|e| matches!(e.payload, Payload::Detected(_)) == firing)
-            .cloned()
-    };
     let out = ctx.out_redacting(redactor.clone());
-    let appended =
-        incident_log::append_unless(dir, &incident.id, "", payload, redactor, same_state)?;
-    if let Appended::Already(last) = appended {
-        let since = record::event_time(&last)
+    let done = ingest::ingest(dir, &incident, given, ctx.actor(), clock, redactor)?;
+    if let Some(last) = &done.already {
+        let since = record::event_time(last)
             .map(record::show_time)
             .unwrap_or_default();
         out.line(&format!(
-            "incident {} already recorded as {kind} at {since}; nothing recorded, nothing was run",
-            incident.id
+            "incident {} already recorded as {} at {since}; nothing recorded, nothing was run",
+            incident.id, done.kind
         ))?;
         return Ok(0);
     }
     out.line(&format!(
-        "recorded {verb} of incident {} ({}) at {}; nothing was run",
+        "recorded {} of incident {} ({}) at {}; nothing was run",
+        done.verb,
         incident.id,
         incident.title,
-        record::show_time(when)
+        record::show_time(done.when)
     ))?;
     Ok(0)
 }

@@ -6,7 +6,7 @@ use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
 use crate::cli::RunArgs;
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
-use irctl::matching;
+use irctl::matching::{self, Choice};
 use irctl::playbook::Playbook;
 
 /// Runs `run`.
@@ -26,47 +26,41 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    // Which playbooks, and the warning to record when one was forced. Only
-    // those are then checked in full.
-    let mut chosen: Vec<(String, Option<String>)> = Vec::new();
-    if let Some(name) = &args.playbook {
-        let Some(p) = index.get(name) else {
+    // Only the playbooks chosen are then checked in full.
+    let chosen = match matching::choose(
+        &index.entries,
+        &incident,
+        args.playbook.as_deref(),
+        args.all_matching,
+    ) {
+        Choice::Run(chosen) => chosen,
+        Choice::Unknown(name) => {
             return Err(unknown_playbook(
-                name,
+                &name,
                 index.entries.iter().map(|p| p.name.as_str()),
             ));
-        };
-        let labels = incident.match_labels();
-        let value = minijinja::Value::from_serialize(incident.to_template_value());
-        let warning = matching::explain(p, &labels, &value)
-            .map(|why| format!("playbook `{name}` does not match this incident ({why}); running it because it was named"));
-        if let Some(w) = &warning {
+        }
+        Choice::NoMatch => {
+            ui.errln(&format!(
+                "error: no playbook matches incident `{}`; `irctl match` shows why each did not, `irctl run NAME` runs one anyway",
+                incident.id
+            ));
+            return Ok(EXIT_FAILED);
+        }
+        Choice::Tie(many) => {
+            ui.errln(&format!(
+                "error: {} playbooks tie for incident `{}`: {}; name one (`irctl run NAME`) or pass `--all-matching`",
+                many.len(),
+                incident.id,
+                many.join(", ")
+            ));
+            return Ok(EXIT_FAILED);
+        }
+    };
+    for (_, warning) in &chosen {
+        if let Some(w) = warning {
             ui.warn(w);
         }
-        chosen.push((name.clone(), warning));
-    } else {
-        let selection = matching::select(&index.entries, &incident);
-        match selection.winners.as_slice() {
-            [] => {
-                ui.errln(&format!(
-                    "error: no playbook matches incident `{}`; `irctl match` shows why each did not, `irctl run NAME` runs one anyway",
-                    incident.id
-                ));
-                return Ok(EXIT_FAILED);
-            }
-            [_] => {}
-            many if !args.all_matching => {
-                ui.errln(&format!(
-                    "error: {} playbooks tie for incident `{}`: {}; name one (`irctl run NAME`) or pass `--all-matching`",
-                    many.len(),
-                    incident.id,
-                    many.join(", ")
-                ));
-                return Ok(EXIT_FAILED);
-            }
-            _ => {}
-        }
-        chosen.extend(selection.winners.into_iter().map(|name| (name, None)));
     }
     let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
     let set = indexed.load(&names);

@@ -403,3 +403,72 @@ fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<StepTask>();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn on_event(&self, _: &Event) {}
+    }
+    impl Confirmer for Quiet {
+        fn confirm(&self, _: &str, _: &str) -> Option<bool> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fixed_clock_stamps_the_run_id_and_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.yaml");
+        std::fs::write(
+            &file,
+            "version: 1\nname: t\ntitle: Test\nmatch:\n  labels: ['app=\"t\"']\nsteps:\n  - id: look\n    shell: \"true\"\n",
+        )
+        .unwrap();
+        let set = crate::playbook::load::load_paths(&[file]).unwrap();
+        let playbook = set.get("t").unwrap();
+        let incident = crate::incident::from_flags(&[("app".into(), "t".into())], None, None);
+        let at = chrono::DateTime::parse_from_rfc3339("2001-02-03T04:05:06Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let opts = RunOptions {
+            state_dir: dir.path().join("state"),
+            concurrency: 1,
+            yes: false,
+            verbose: false,
+            drill: false,
+            executor: None,
+            inputs: Vec::new(),
+            secrets: BTreeMap::new(),
+            match_warning: None,
+            actor: "test".into(),
+            deadline: None,
+            resume: None,
+            clock: Clock::Fixed(at),
+        };
+        let (_tx, cancel) = watch::channel(None);
+        let result = run(
+            playbook,
+            &incident,
+            opts,
+            Arc::new(Quiet),
+            Arc::new(Quiet),
+            cancel,
+        )
+        .await
+        .unwrap();
+        assert_eq!(result.status, RunStatus::Succeeded);
+        assert!(
+            result.run_id.starts_with("20010203T040506Z-"),
+            "{}",
+            result.run_id
+        );
+        let events = timeline::read(&result.timeline).unwrap().events;
+        assert!(events.len() >= 4, "{events:?}");
+        for e in &events {
+            assert_eq!(e.ts, "2001-02-03T04:05:06.000Z", "{e:?}");
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //! people and payloads add to a second chained log per incident
 //! ([`incident_log`]). This module finds both, summarises runs
 //! ([`RunSummary`]) and merges an incident's events into one time-ordered
-//! list ([`merged`]); [`verify`] proves a chain untouched, [`postmortem`]
+//! list ([`merged`]); [`ingest`] records what alert payloads say,
+//! [`verify`] proves a chain untouched, [`postmortem`]
 //! and [`stats`] turn the record into a report and numbers. Nothing here
 //! prints: readers return [`Store::warnings`] (torn last lines, unreadable
 //! lines) for the CLI to show, so every command keeps working on what a
@@ -14,6 +15,7 @@
 
 pub mod history;
 pub mod incident_log;
+pub mod ingest;
 pub mod postmortem;
 pub mod stats;
 pub mod verify;

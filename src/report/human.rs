@@ -118,4 +118,19 @@ mod tests {
             "warning[no-drill]: no drill\n --> p.yaml\n"
         );
     }
+
+    #[test]
+    fn a_style_dresses_each_part_and_nothing_else() {
+        let d = Diagnostic::error("p.yaml", Pos::new(1, 1), "c", "m").with_help("h");
+        let tag = |p: Part, t: &str| format!("<{p:?}>{t}</>");
+        assert_eq!(
+            diagnostic(&d, Some("x\n"), &tag),
+            "<Error>error[c]</><Emphasis>: m</>\n \
+             <Frame>--></> p.yaml:1:1\n  \
+             <Frame>|</>\n\
+             <Frame>1</> <Frame>|</> x\n  \
+             <Frame>|</> <Error>^</>\n  \
+             <Frame>=</> <Emphasis>help</>: h\n"
+        );
+    }
 }
