@@ -347,7 +347,7 @@ fn highest_priority<'a>(matched: impl IntoIterator<Item = (i64, &'a str)>) -> Ve
 /// Evaluates every playbook against `incident` and picks the highest-priority matches.
 pub fn select<P: Candidate>(playbooks: &[P], incident: &crate::incident::Incident) -> Selection {
     let labels = incident.match_labels();
-    let value = minijinja::Value::from_serialize(incident.to_template_value());
+    let value = crate::template::value(incident.to_template_value());
     let mut evaluations: Vec<Evaluation> = playbooks
         .iter()
         .enumerate()
@@ -400,7 +400,7 @@ pub fn check_drills(playbooks: &[crate::playbook::Playbook]) -> Vec<crate::diagn
         };
         let incident = &drill.incident;
         let labels = incident.match_labels();
-        let value = minijinja::Value::from_serialize(incident.to_template_value());
+        let value = crate::template::value(incident.to_template_value());
         if let Some(why) = explain(p, &labels, &value) {
             diags.push(
                 Diagnostic::warning(

@@ -41,7 +41,7 @@ pub fn run(args: RunArgs, ui: &Ui) -> anyhow::Result<u8> {
             ));
         };
         let labels = incident.match_labels();
-        let value = minijinja::Value::from_serialize(incident.to_template_value());
+        let value = irctl::template::value(incident.to_template_value());
         let warning = matching::explain(p, &labels, &value)
             .map(|why| format!("playbook `{name}` does not match this incident ({why}); running it because it was named"));
         if let Some(w) = &warning {
