@@ -37,4 +37,5 @@ pub mod secret;
 pub mod source;
 pub mod template;
 pub mod timeline;
+pub mod tls;
 pub mod yaml;
