@@ -51,4 +51,5 @@ pub mod source;
 pub mod template;
 pub mod timeline;
 pub mod validation;
+pub mod tls;
 pub mod yaml;

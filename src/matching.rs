@@ -130,7 +130,7 @@ fn highest_priority<'a>(matched: impl IntoIterator<Item = (i64, &'a str)>) -> Ve
 /// Evaluates every playbook against `incident` and picks the highest-priority matches.
 pub fn select<P: Candidate>(playbooks: &[P], incident: &crate::incident::Incident) -> Selection {
     let labels = incident.match_labels();
-    let value = minijinja::Value::from_serialize(incident.to_template_value());
+    let value = crate::template::value(incident.to_template_value());
     let mut evaluations: Vec<Evaluation> = playbooks
         .iter()
         .enumerate()
@@ -214,7 +214,7 @@ pub fn choose<P: Candidate>(
             return Choice::Unknown(name.to_string());
         };
         let labels = incident.match_labels();
-        let value = minijinja::Value::from_serialize(incident.to_template_value());
+        let value = crate::template::value(incident.to_template_value());
         let warning = explain(p, &labels, &value).map(|why| {
             format!("playbook `{name}` does not match this incident ({why}); running it because it was named")
         });

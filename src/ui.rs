@@ -8,13 +8,17 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle};
 use irctl::diagnostic::Diagnostic;
 use irctl::report::human::{self, Part};
 
 /// A table style with one rule under the header and nothing else: easy to
-/// read in a terminal, easy to grep and diff.
-const HEADER_RULE_ONLY: &str = "     \u{2500} \u{2500}           ";
+/// read in a terminal, easy to grep and diff. The blank right border keeps
+/// the exact layout of earlier releases (one trailing space on each line).
+const HEADER_RULE_ONLY: TableStyle = TableStyle::new()
+    .header_lines(ContentLineStyle::none().right(' '))
+    .header_separator(LineStyle::none().fill('\u{2500}').right('\u{2500}'))
+    .content_lines(ContentLineStyle::none().right(' '));
 
 /// Color output choice (`--color`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -135,7 +139,7 @@ impl Ui {
     pub fn table(&self, header: &[&str]) -> Table {
         let mut table = Table::new();
         table
-            .load_preset(HEADER_RULE_ONLY)
+            .load_style(HEADER_RULE_ONLY)
             .set_content_arrangement(ContentArrangement::Disabled)
             .set_header(header.iter().copied());
         table

@@ -277,7 +277,7 @@ fn real_alertmanager_webhook_selects_the_playbook() {
         .enable_all()
         .build()
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = irctl::tls::client_builder().build().unwrap();
     let alert = serde_json::json!([{
         "labels": {
             "alertname": "NodeFilesystemAlmostOutOfSpace", "severity": "warning",

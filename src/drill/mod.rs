@@ -113,7 +113,7 @@ pub fn preflight<'a>(all: &[Playbook], playbook: &'a Playbook) -> Result<&'a Dri
         ));
     };
     let labels = drill.incident.match_labels();
-    let value = minijinja::Value::from_serialize(drill.incident.to_template_value());
+    let value = crate::template::value(drill.incident.to_template_value());
     if let Some(why) = crate::matching::explain(playbook, &labels, &value) {
         return Err(format!(
             "the drill incident does not match playbook `{}`: {why}",

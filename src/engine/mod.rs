@@ -183,7 +183,8 @@ pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
     format!(
         "{}-{:06x}",
         now.format("%Y%m%dT%H%M%SZ"),
-        rand::random::<u32>() & 0xFF_FFFF
+        // Without OS randomness the clock's nanoseconds still tell runs apart.
+        getrandom::u32().unwrap_or_else(|_| now.timestamp_subsec_nanos()) & 0xFF_FFFF
     )
 }
 

@@ -496,7 +496,12 @@ pub fn cell(value: String) -> String {
 pub fn render(pm: &Postmortem, template: &str, name: &str) -> anyhow::Result<String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_keep_trailing_newline(true);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| anyhow::anyhow!("template syntax: {e}"))?,
+    );
     // A template is a team's file, but a loop must not hang a responder.
     env.set_fuel(Some(50_000_000));
     env.add_filter("cell", cell);
@@ -505,7 +510,7 @@ pub fn render(pm: &Postmortem, template: &str, name: &str) -> anyhow::Result<Str
     let tmpl = env
         .get_template(name)
         .map_err(|e| anyhow::anyhow!("invalid template `{name}`: {}", template_error(&e)))?;
-    tmpl.render(minijinja::Value::from_serialize(pm))
+    tmpl.render(crate::template::value(pm))
         .map_err(|e| anyhow::anyhow!("cannot render template `{name}`: {}", template_error(&e)))
 }
 
