@@ -1,12 +1,15 @@
 //! The one clock: the system's, or a fixed time for tests and reproducible
 //! reports.
 //!
+//! Library code never asks the system for the time where it stamps a
+//! record: it is handed a [`Clock`] (the engine in `RunOptions::clock`, a
+//! postmortem's "generated at", `--since`), so a test can fix it.
+//!
 //! `IRCTL_NOW` (RFC 3339) fixes the clock of the commands that ask for the
 //! current time: drills' `--due` decisions and record, `--since`, `--at`
 //! checks, "generated at". It is parsed here and nowhere else, and a bad
-//! value is one clear error. The engine's own timestamps (when a step
-//! started, finished) always come from [`Clock::System`]: a timeline records
-//! what really happened.
+//! value is one clear error. The CLI gives the engine [`Clock::System`]
+//! whatever `IRCTL_NOW` says: a timeline records what really happened.
 
 use chrono::{DateTime, Utc};
 

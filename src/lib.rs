@@ -49,5 +49,6 @@ pub mod secret;
 pub mod source;
 pub mod template;
 pub mod timeline;
+pub mod tls;
 pub mod validation;
 pub mod yaml;

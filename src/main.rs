@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         }
     };
     let ui = ui::Ui::new(cli.color);
-    match cmd::dispatch(cli.command, &ui) {
+    match cmd::dispatch(cli.command, ui) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if ui::is_broken_pipe(&err) {

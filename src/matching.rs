@@ -130,7 +130,7 @@ fn highest_priority<'a>(matched: impl IntoIterator<Item = (i64, &'a str)>) -> Ve
 /// Evaluates every playbook against `incident` and picks the highest-priority matches.
 pub fn select<P: Candidate>(playbooks: &[P], incident: &crate::incident::Incident) -> Selection {
     let labels = incident.match_labels();
-    let value = minijinja::Value::from_serialize(incident.to_template_value());
+    let value = crate::template::value(incident.to_template_value());
     let mut evaluations: Vec<Evaluation> = playbooks
         .iter()
         .enumerate()
@@ -185,4 +185,46 @@ pub fn top_matches<'a, P: Candidate>(
             .filter(|p| first_mismatch(*p, labels, incident).is_none())
             .map(|p| (p.priority(), p.name())),
     )
+}
+
+/// What `irctl run` runs for an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// These playbooks, each with the warning to record with its run.
+    Run(Vec<(String, Option<String>)>),
+    /// The playbook named is not among those given.
+    Unknown(String),
+    /// No playbook matches.
+    NoMatch,
+    /// Several playbooks tie for the best match, and running each was not asked for.
+    Tie(Vec<String>),
+}
+
+/// Chooses what to run for `incident`: the playbook `named` even when it
+/// does not match (recorded as a warning), else the best match; a tie runs
+/// each only with `all_matching`.
+pub fn choose<P: Candidate>(
+    playbooks: &[P],
+    incident: &crate::incident::Incident,
+    named: Option<&str>,
+    all_matching: bool,
+) -> Choice {
+    if let Some(name) = named {
+        let Some(p) = playbooks.iter().find(|p| p.name() == name) else {
+            return Choice::Unknown(name.to_string());
+        };
+        let labels = incident.match_labels();
+        let value = crate::template::value(incident.to_template_value());
+        let warning = explain(p, &labels, &value).map(|why| {
+            format!("playbook `{name}` does not match this incident ({why}); running it because it was named")
+        });
+        return Choice::Run(vec![(name.to_string(), warning)]);
+    }
+    let selection = select(playbooks, incident);
+    match selection.winners.len() {
+        0 => Choice::NoMatch,
+        1 => Choice::Run(selection.winners.into_iter().map(|n| (n, None)).collect()),
+        _ if !all_matching => Choice::Tie(selection.winners),
+        _ => Choice::Run(selection.winners.into_iter().map(|n| (n, None)).collect()),
+    }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use anyhow::Context as _;
 use base64::Engine as _;
 
@@ -37,54 +38,125 @@ impl fmt::Debug for Secret {
 pub const MASK: &str = "***";
 
 /// Replaces secret values in text.
+///
+/// Every form of every secret is one pattern of a single Aho-Corasick
+/// automaton, so a text is scanned once however many secrets and forms there
+/// are. All matches are found, overlapping ones included, and overlapping
+/// matches are masked as one span: when two secrets overlap in a text (or one
+/// is a prefix of another) neither leaves a visible tail.
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
-    needles: Vec<String>,
+    /// `None` when there is nothing to redact.
+    matcher: Option<Matcher>,
+}
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    /// The automaton over every secret form.
+    Forms(AhoCorasick),
+    /// The automaton could not be built (only for gigabytes of secrets):
+    /// fail closed and mask any non-empty text whole.
+    Everything,
+}
+
+/// The forms in which `v` may appear in text irctl writes: as it is, URL-
+/// and form-encoded, base64 (padded or not, standard or URL alphabet),
+/// shell-quoted, and escaped inside a JSON string (as serde writes it, and
+/// as the templates' `tojson` writes it, which also escapes `'<>&`).
+fn forms(v: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut out = vec![
+        v.to_string(),
+        crate::template::url_component(v),
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string(),
+        url::form_urlencoded::byte_serialize(v.as_bytes()).collect(),
+        STANDARD.encode(v),
+        STANDARD_NO_PAD.encode(v),
+        URL_SAFE.encode(v),
+        URL_SAFE_NO_PAD.encode(v),
+        crate::template::shell_quote(v),
+    ];
+    // Exactly one quote off each end: a value may itself end in `"`.
+    if let Some(json) = serde_json::to_string(v)
+        .ok()
+        .as_deref()
+        .and_then(|j| j.strip_prefix('"')?.strip_suffix('"'))
+    {
+        out.push(
+            json.replace('\'', "\\u0027")
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('&', "\\u0026"),
+        );
+        out.push(json.to_string());
+    }
+    out
 }
 
 impl Redactor {
     /// Builds a redactor for `secrets`, including their encoded forms.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Self {
-        let mut needles = Vec::new();
-        for s in secrets {
-            let v = s.expose();
+        let mut needles: Vec<String> = secrets
+            .into_iter()
+            .map(Secret::expose)
             // Very short values would shred unrelated text; they are still
             // never printed deliberately, but are not pattern-replaced.
-            if v.len() < 4 {
-                continue;
-            }
-            needles.push(v.to_string());
-            needles.push(crate::template::url_component(v));
-            needles.push(
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string(),
-            );
-            needles.push(base64::engine::general_purpose::STANDARD.encode(v));
-            needles.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v));
-            needles.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(v));
-            needles.push(crate::template::shell_quote(v));
-            if let Ok(json) = serde_json::to_string(v) {
-                needles.push(json.trim_matches('"').to_string());
-            }
+            .filter(|v| v.len() >= 4)
+            .flat_map(forms)
+            .collect();
+        if needles.is_empty() {
+            return Redactor::default();
         }
-        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        needles.sort_unstable();
         needles.dedup();
-        Redactor { needles }
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&needles)
+            .map_or(Matcher::Everything, Matcher::Forms);
+        Redactor {
+            matcher: Some(matcher),
+        }
     }
 
     /// Whether there is anything to redact.
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.matcher.is_none()
     }
 
     /// `text` with every secret form replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), MASK);
+        let ac = match &self.matcher {
+            None => return text.to_string(),
+            Some(Matcher::Everything) if text.is_empty() => return String::new(),
+            Some(Matcher::Everything) => return MASK.to_string(),
+            Some(Matcher::Forms(ac)) => ac,
+        };
+        let mut spans: Vec<(usize, usize)> = ac
+            .find_overlapping_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        spans.sort_unstable();
+        let mut spans = spans.into_iter();
+        let Some((mut start, mut end)) = spans.next() else {
+            return text.to_string();
+        };
+        // Matches of UTF-8 needles in UTF-8 text start and end on character
+        // boundaries, so every slice below is valid.
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (s, e) in spans {
+            if s < end {
+                end = end.max(e);
+                continue;
             }
+            out.push_str(&text[copied..start]);
+            out.push_str(MASK);
+            copied = end;
+            (start, end) = (s, e);
         }
+        out.push_str(&text[copied..start]);
+        out.push_str(MASK);
+        out.push_str(&text[end..]);
         out
     }
 
@@ -192,5 +264,60 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode("hunter2/with space");
         assert_eq!(r.redact(&b64), "***");
         assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn redacts_every_form_in_one_text() {
+        let s = Secret::new("a b+c/d'<x>\"");
+        let r = Redactor::new([&s]);
+        let text = [
+            "a b+c/d'<x>\"".to_string(),
+            "a%20b%2Bc%2Fd%27%3Cx%3E%22".to_string(),
+            "a+b%2Bc%2Fd%27%3Cx%3E%22".to_string(),
+            base64::engine::general_purpose::STANDARD.encode("a b+c/d'<x>\""),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("a b+c/d'<x>\""),
+            crate::template::shell_quote("a b+c/d'<x>\""),
+            r#"a b+c/d'<x>\""#.to_string(),
+            r#"a b+c/d\u0027\u003cx\u003e\""#.to_string(),
+        ]
+        .join(" | ");
+        assert_eq!(r.redact(&text), ["***"; 8].join(" | "));
+    }
+
+    #[test]
+    fn overlapping_secrets_leave_no_tail() {
+        let a = Secret::new("abcdef12");
+        let b = Secret::new("ef12ghij");
+        let r = Redactor::new([&a, &b]);
+        assert_eq!(r.redact("x abcdef12ghij y"), "x *** y");
+        assert_eq!(r.redact("x ef12ghij abcdef12 y"), "x *** *** y");
+        // A chain of overlaps is one span, however it is entered.
+        assert_eq!(r.redact("abcdef12ghij abcdef12ghij"), "*** ***");
+    }
+
+    #[test]
+    fn a_secret_that_is_a_prefix_of_another_hides_the_longer_whole() {
+        let short = Secret::new("token1234");
+        let long = Secret::new("token1234567");
+        for r in [
+            Redactor::new([&short, &long]),
+            Redactor::new([&long, &short]),
+        ] {
+            assert_eq!(r.redact("a token1234567 b"), "a *** b");
+            assert_eq!(r.redact("a token1234 b"), "a *** b");
+            assert_eq!(r.redact("token1234token1234567"), "******");
+        }
+    }
+
+    #[test]
+    fn unicode_short_and_absent_secrets() {
+        let s = Secret::new("pässwörd");
+        let r = Redactor::new([&s, &Secret::new("abc")]);
+        assert_eq!(r.redact("é pässwörd ü abc"), "é *** ü abc");
+        assert_eq!(r.redact("nothing here"), "nothing here");
+        let none = Redactor::new([&Secret::new("abc")]);
+        assert!(none.is_empty());
+        assert_eq!(none.redact("abc"), "abc");
+        assert!(Redactor::default().is_empty());
     }
 }

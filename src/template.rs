@@ -67,8 +67,8 @@ fn build_environment() -> Environment<'static> {
     // Bounded work per render: a hostile or buggy template cannot spin forever.
     env.set_fuel(Some(1_000_000));
     env.set_auto_escape_callback(|name| match name {
-        "shell" => AutoEscape::Custom("shell"),
-        "url" => AutoEscape::Custom("url"),
+        "shell" => AutoEscape::Custom("shell".into()),
+        "url" => AutoEscape::Custom("url".into()),
         _ => AutoEscape::None,
     });
     env.set_formatter(|out, state, value| {
@@ -81,10 +81,10 @@ fn build_environment() -> Environment<'static> {
             }
         };
         match mode {
-            AutoEscape::Custom("shell") if !value.is_safe() => {
+            AutoEscape::Custom(name) if name == "shell" && !value.is_safe() => {
                 out.write_str(&shell_quote(&raw()))?
             }
-            AutoEscape::Custom("url") if !value.is_safe() => {
+            AutoEscape::Custom(name) if name == "url" && !value.is_safe() => {
                 out.write_str(&url_component(&raw()))?
             }
             _ => out.write_str(&raw())?,
@@ -96,6 +96,11 @@ fn build_environment() -> Environment<'static> {
         s.lines().take(n).collect::<Vec<_>>().join("\n")
     });
     env
+}
+
+/// Converts any serialisable value into a template value.
+pub fn value(v: impl serde::Serialize) -> Value {
+    Value::from(minijinja::value::Serde(v))
 }
 
 /// The shared environment; built once per process.
@@ -275,7 +280,7 @@ mod tests {
 
     #[test]
     fn shell_values_are_quoted() {
-        let ctx = Value::from_serialize(
+        let ctx = value(
             serde_json::json!({"incident": {"labels": {"x": "$(touch /tmp/p); rm -rf ~ `id`\n"}}}),
         );
         let out = render("echo {{ incident.labels.x }}", Sink::Shell, &ctx).unwrap();
@@ -286,8 +291,7 @@ mod tests {
 
     #[test]
     fn url_components_are_encoded_but_whole_urls_are_not() {
-        let ctx =
-            Value::from_serialize(serde_json::json!({"q": "a&b=c d", "u": "https://h/x?y=1"}));
+        let ctx = value(serde_json::json!({"q": "a&b=c d", "u": "https://h/x?y=1"}));
         assert_eq!(
             render("https://g/s?q={{ q }}", Sink::Url, &ctx).unwrap(),
             "https://g/s?q=a%26b%3Dc%20d"
@@ -300,7 +304,7 @@ mod tests {
 
     #[test]
     fn undefined_is_an_error() {
-        let ctx = Value::from_serialize(serde_json::json!({}));
+        let ctx = value(serde_json::json!({}));
         assert!(render("{{ nope }}", Sink::Text, &ctx).is_err());
     }
 
@@ -320,7 +324,7 @@ mod tests {
 
     #[test]
     fn json_values_keep_types() {
-        let ctx = Value::from_serialize(serde_json::json!({"n": 3, "s": "a\"b"}));
+        let ctx = value(serde_json::json!({"n": 3, "s": "a\"b"}));
         let v = render_json(
             &serde_json::json!({"count": "{{ n }}", "text": "say {{ s }}"}),
             &ctx,

@@ -8,11 +8,17 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle};
+use irctl::diagnostic::Diagnostic;
+use irctl::report::human::{self, Part};
 
 /// A table style with one rule under the header and nothing else: easy to
-/// read in a terminal, easy to grep and diff.
-const HEADER_RULE_ONLY: &str = "     \u{2500} \u{2500}           ";
+/// read in a terminal, easy to grep and diff. The blank right border keeps
+/// the exact layout of earlier releases (one trailing space on each line).
+const HEADER_RULE_ONLY: TableStyle = TableStyle::new()
+    .header_lines(ContentLineStyle::none().right(' '))
+    .header_separator(LineStyle::none().fill('\u{2500}').right('\u{2500}'))
+    .content_lines(ContentLineStyle::none().right(' '));
 
 /// Color output choice (`--color`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -28,7 +34,6 @@ pub enum ColorChoice {
 /// Where and how to print; small and `Copy`, so a progress observer can own one.
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
-    color_out: bool,
     color_err: bool,
 }
 
@@ -42,15 +47,11 @@ impl Ui {
             ColorChoice::Never => false,
             ColorChoice::Auto => allowed && tty,
         };
+        // Nothing irctl writes to stdout is coloured: results are for pipes
+        // and files as much as for people.
         Ui {
-            color_out: decide(io::stdout().is_terminal()),
             color_err: decide(io::stderr().is_terminal()),
         }
-    }
-
-    /// Whether stderr output may use ANSI color.
-    pub fn color_err(&self) -> bool {
-        self.color_err
     }
 
     /// Colours for progress on stderr.
@@ -58,12 +59,6 @@ impl Ui {
         Paint {
             color: self.color_err,
         }
-    }
-
-    /// Whether stdout output may use ANSI color.
-    #[allow(dead_code)]
-    pub fn color_out(&self) -> bool {
-        self.color_out
     }
 
     /// Writes `text` to stdout as is.
@@ -92,20 +87,27 @@ impl Ui {
         self.err(&format!("{text}\n"));
     }
 
-    /// `text` in the SGR style `sgr` (`1;33` is bold yellow) when stderr
-    /// takes color, else as is.
-    pub fn paint_err(&self, sgr: &str, text: &str) -> String {
-        if self.color_err {
-            format!("\x1b[{sgr}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
     /// A `warning:` line on stderr.
     pub fn warn(&self, text: &str) {
-        let label = self.paint_err("1;33", "warning");
+        let label = self.err_paint().paint(Tone::Warning, "warning");
         self.errln(&format!("{label}: {text}"));
+    }
+
+    /// A finding on stderr, the way rustc shows one, with the line of
+    /// `source` it points at.
+    pub fn diagnostic(&self, d: &Diagnostic, source: Option<&str>) {
+        let paint = self.err_paint();
+        let style = |part: Part, text: &str| {
+            let tone = match part {
+                Part::Error => Tone::Alarm,
+                Part::Warning => Tone::Warning,
+                Part::Frame => Tone::Frame,
+                Part::Emphasis => Tone::Strong,
+            };
+            paint.paint(tone, text)
+        };
+        self.err(&human::diagnostic(d, source, &style));
+        self.err("\n");
     }
 
     /// Asks `prompt [y/N]` on the terminal; `None` when there is no terminal to ask on.
@@ -125,7 +127,7 @@ impl Ui {
 
     /// Prints an error with its chain of causes.
     pub fn error(&self, err: &anyhow::Error) {
-        let label = self.paint_err("1;31", "error");
+        let label = self.err_paint().paint(Tone::Alarm, "error");
         let mut text = format!("{label}: {err}");
         for cause in err.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));
@@ -137,7 +139,7 @@ impl Ui {
     pub fn table(&self, header: &[&str]) -> Table {
         let mut table = Table::new();
         table
-            .load_preset(HEADER_RULE_ONLY)
+            .load_style(HEADER_RULE_ONLY)
             .set_content_arrangement(ContentArrangement::Disabled)
             .set_header(header.iter().copied());
         table
@@ -163,8 +165,12 @@ pub enum Tone {
     Simulated,
     /// A message to people (bold magenta).
     Notified,
-    /// The run stopping (bold red).
+    /// The run stopping, an error (bold red).
     Alarm,
+    /// The frame around quoted source (bold blue).
+    Frame,
+    /// Words that matter most in a line (bold).
+    Strong,
 }
 
 /// Colours text for stderr, or leaves it plain when stderr takes no colour:
@@ -190,6 +196,8 @@ impl Paint {
             Tone::Simulated => "35",
             Tone::Notified => "1;35",
             Tone::Alarm => "1;31",
+            Tone::Frame => "1;34",
+            Tone::Strong => "1",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
@@ -202,4 +210,18 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paint_leaves_text_alone_and_colour_wraps_it() {
+        assert_eq!(Paint { color: false }.paint(Tone::Alarm, "error"), "error");
+        assert_eq!(
+            Paint { color: true }.paint(Tone::Alarm, "error"),
+            "\x1b[1;31merror\x1b[0m"
+        );
+    }
 }

@@ -638,10 +638,85 @@ fn validate_checks_drill_notify_overrides_like_step_fields() {
     );
 }
 
+/// The weekly drill the scheduling examples run, with a playbook test, in `dir/`.
+fn scheduled_drill(test: Test, dir: &str) -> Test {
+    let weekly = playbook(
+        "weekly",
+        r#"
+        owner: sre
+        steps:
+          - id: s
+            shell: "true"
+        drill:
+          schedule: "0 10 * * MON"
+          incident: { title: drill, labels: { app: weekly } }
+        tests:
+          - name: the step runs
+            incident: { title: t, labels: { app: weekly } }
+            results: { s: ok }
+            expect: { status: succeeded }
+        "#,
+    );
+    test.file(&format!("{dir}/weekly.yaml"), weekly)
+}
+
+/// The arguments after `irctl` in an example's command line, with absolute
+/// paths made relative so they land in the test's temp dir.
+fn irctl_args(command: &str) -> Vec<String> {
+    let (_, rest) = command
+        .split_once("irctl ")
+        .unwrap_or_else(|| panic!("no `irctl` in {command:?}"));
+    rest.split_whitespace()
+        .map(|a| a.strip_prefix('/').unwrap_or(a).to_string())
+        .collect()
+}
+
+/// Runs an example's `irctl drill --due` twice, an hour apart, in the temp
+/// dir's `cwd`: the first run drills `weekly` and writes a JUnit report to
+/// `report`, the second finds the record in `state` and drills nothing.
+fn run_due_twice(example: &str, setup: impl Fn() -> Test, cwd: &str, state: &str, report: &str) {
+    let out = setup()
+        .current_dir(cwd)
+        .env("IRCTL_NOW", "2026-03-02T10:07:00Z")
+        .stderr_contains("weekly: never drilled, due now")
+        .stdout_contains("1 drill: 1 passed, 0 failed")
+        .run();
+    let dir = out.tempdir.path().join(cwd);
+    let xml = std::fs::read_to_string(dir.join(report))
+        .unwrap_or_else(|e| panic!("{example}: no report at {report}: {e}"));
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{example}: {e}"));
+    assert!(
+        doc.descendants()
+            .any(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("weekly")),
+        "{example}: {xml}"
+    );
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(state).join("drills.json"))
+            .unwrap_or_else(|e| panic!("{example}: no drill record in {state}: {e}")),
+    )
+    .unwrap();
+    assert_eq!(record["drills"]["weekly"]["result"], "passed", "{example}");
+    // The next hourly run sees the record: nothing is due.
+    let again = setup()
+        .current_dir(cwd)
+        .env("IRCTL_NOW", "2026-03-02T11:07:00Z")
+        .stderr_contains("weekly: not due until 2026-03-09T10:00:00Z")
+        .stderr_contains("no drill is due");
+    // Keep the first run's files: the second runs in a fresh copy of them.
+    let record = Path::new(cwd).join(state).join("drills.json");
+    let again = again.file(
+        record.to_str().expect("utf-8 path"),
+        std::fs::read(dir.join(state).join("drills.json")).unwrap(),
+    );
+    again.run();
+}
+
 #[test]
 fn scheduling_examples_parse_and_run_drill_due() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+
+    // cron: `cd /srv/playbooks && git pull ...; /usr/local/bin/irctl drill --due ...`.
     let crontab = read("cron/irctl-drill.crontab");
     let line = crontab
         .lines()
@@ -651,19 +726,121 @@ fn scheduling_examples_parse_and_run_drill_due() {
         line.split_whitespace().take(5).collect::<Vec<_>>(),
         ["7", "*", "*", "*", "*"]
     );
-    assert!(line.contains("irctl drill --due"));
-    assert!(
-        read("systemd/irctl-drill.service").contains("ExecStart=/usr/local/bin/irctl drill --due")
+    let (cwd, command) = line
+        .split_once("cd /")
+        .and_then(|(_, rest)| rest.split_once(" && "))
+        .map(|(cwd, rest)| {
+            (
+                cwd.to_string(),
+                rest.split_once("; ").expect("git pull; irctl").1,
+            )
+        })
+        .expect("cron line: cd DIR && ...; irctl ...");
+    let args = irctl_args(command);
+    assert_eq!(args[..2], ["drill", "--due"]);
+    let flag = |name: &str| {
+        let at = args
+            .iter()
+            .position(|a| a == name)
+            .unwrap_or_else(|| panic!("{name} in {args:?}"));
+        args[at + 1].clone()
+    };
+    let (state, secrets, report) = (
+        flag("--state-dir"),
+        flag("--secrets-file"),
+        flag("--report"),
     );
-    assert!(read("systemd/irctl-drill.timer").contains("OnCalendar=hourly"));
+    let cron = || {
+        scheduled_drill(Test::new(), &format!("{cwd}/playbooks"))
+            .dir(&format!("{cwd}/{state}"))
+            .file(&format!("{cwd}/{secrets}"), "DRILL_TOKEN=t0k3n\n")
+            .args(&args)
+    };
+    // The example's absolute paths are relative to `cwd` in the temp dir.
+    run_due_twice("cron", cron, &cwd, &state, &report);
 
+    // systemd: the timer starts the service, which runs ExecStart in WorkingDirectory.
+    let timer = read("systemd/irctl-drill.timer");
+    assert!(timer.contains("OnCalendar=hourly"));
+    assert!(timer.contains("Persistent=true"));
+    let service = read("systemd/irctl-drill.service");
+    let value = |key: &str| {
+        service
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in the service"))
+            .to_string()
+    };
+    assert_eq!(value("StateDirectory="), "irctl");
+    let exec = value("ExecStart=").replace("${STATE_DIRECTORY}", "/var/lib/irctl");
+    assert!(
+        exec.starts_with("/usr/local/bin/irctl drill --due"),
+        "{exec}"
+    );
+    let cwd = value("WorkingDirectory=")
+        .trim_start_matches('/')
+        .to_string();
+    let args = irctl_args(&exec);
+    let systemd = || {
+        scheduled_drill(Test::new(), &format!("{cwd}/playbooks"))
+            .dir(&format!("{cwd}/var/lib/irctl"))
+            .args(&args)
+    };
+    run_due_twice(
+        "systemd",
+        systemd,
+        &cwd,
+        "var/lib/irctl",
+        "var/lib/irctl/drill-report.xml",
+    );
+
+    // Kubernetes: the CronJob's container args with its env, volumes mounted at `/`.
     let cronjob: serde_json::Value =
         serde_saphyr::from_str(&read("kubernetes/irctl-drill-cronjob.yaml")).unwrap();
     assert_eq!(cronjob["kind"], "CronJob");
+    assert_eq!(cronjob["spec"]["schedule"], "7 * * * *");
+    assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
     let container = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["args"][0], "drill");
-    assert_eq!(container["args"][1], "--due");
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().trim_start_matches('/').to_string())
+        .collect();
+    let env: Vec<(String, String)> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let value = e["value"].as_str().unwrap().trim_start_matches('/');
+            (e["name"].as_str().unwrap().to_string(), value.to_string())
+        })
+        .collect();
+    let env_of = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} in the container env"))
+    };
+    let (playbooks, state) = (env_of("IRCTL_PLAYBOOKS"), env_of("IRCTL_STATE_DIR"));
+    let kubernetes = || {
+        let mut test = scheduled_drill(Test::new(), &playbooks)
+            .dir(&state)
+            .args(&args);
+        for (k, v) in &env {
+            test = test.env(k, v);
+        }
+        test
+    };
+    run_due_twice(
+        "kubernetes",
+        kubernetes,
+        "",
+        &state,
+        &format!("{state}/drill-report.xml"),
+    );
 
+    // GitHub Actions: every `irctl` step, run as the workflow runs them, in a checkout.
     let workflow: serde_json::Value = serde_saphyr::from_str(&read("github/irctl.yml")).unwrap();
     let runs: Vec<String> = workflow["jobs"]
         .as_object()
@@ -671,12 +848,27 @@ fn scheduling_examples_parse_and_run_drill_due() {
         .values()
         .flat_map(|j| j["steps"].as_array().unwrap().iter())
         .filter_map(|s| s["run"].as_str().map(str::to_string))
+        .filter(|r| r.starts_with("irctl "))
         .collect();
-    for cmd in [
-        "irctl validate --format github --deny-warnings",
-        "irctl test --report junit.xml",
-        "irctl drill --due --state-dir .irctl-state --report drills.xml",
-    ] {
-        assert!(runs.iter().any(|r| r == cmd), "{cmd} not in {runs:?}");
-    }
+    assert_eq!(
+        runs,
+        [
+            "irctl validate --format github --deny-warnings",
+            "irctl test --report junit.xml",
+            "irctl drill --due --state-dir .irctl-state --report drills.xml",
+        ]
+    );
+    let out = scheduled_drill(Test::new(), "playbooks")
+        .args(irctl_args(&runs[0]))
+        .stdout("")
+        .run();
+    drop(out);
+    let out = scheduled_drill(Test::new(), "playbooks")
+        .args(irctl_args(&runs[1]))
+        .stdout_contains("1 passed")
+        .run();
+    let junit = std::fs::read_to_string(out.tempdir.path().join("junit.xml")).unwrap();
+    roxmltree::Document::parse(&junit).unwrap();
+    let github = || scheduled_drill(Test::new(), "playbooks").args(irctl_args(&runs[2]));
+    run_due_twice("github", github, "", ".irctl-state", "drills.xml");
 }

@@ -101,12 +101,38 @@ fn stdin_and_forced_format() {
         .args(["--format", "json"])
         .stdin(payload.clone())
         .run();
-    assert_eq!(out.json()["selected"], "disk-filling-up");
+    let doc = out.json();
+    assert_eq!(doc["selected"], "disk-filling-up");
+    assert_eq!(doc["incident"]["source"], "alertmanager");
+    // A forced format is read as that format, not detected: Grafana's
+    // webhook shares Alertmanager's envelope, and the incident says Grafana.
+    let out = Test::new()
+        .args(match_args("-"))
+        .args(["--incident-format", "grafana", "--format", "json"])
+        .stdin(payload.clone())
+        .run();
+    let doc = out.json();
+    assert_eq!(doc["incident"]["source"], "grafana");
+    assert_eq!(doc["selected"], "disk-filling-up");
+    // Forced to a format the payload is not, the payload fails that format's rule.
     Test::new()
         .args(match_args("-"))
         .args(["--incident-format", "pagerduty-event"])
+        .stdin(payload.clone())
+        .status(2)
+        .stdout("")
+        .stderr(
+            "error: `<stdin>` does not match incident format `pagerduty-event`: it needs an object with `event_action` (`trigger`, `acknowledge` or `resolve`) and `payload` (PagerDuty Events API v2)\n",
+        )
+        .run();
+    // A format irctl does not know is named, with the ones it does.
+    Test::new()
+        .args(match_args("-"))
+        .args(["--incident-format", "nagios"])
         .stdin(payload)
         .status(2)
+        .stdout("")
+        .stderr_contains("unknown incident format `nagios`; supported: alertmanager, grafana,")
         .run();
 }
 
@@ -134,12 +160,25 @@ fn bad_payloads_are_exit_2_with_a_clear_error() {
         .args(match_args("empty.json"))
         .status(2)
         .run();
-    let big = format!("{{\"title\": \"{}\"}}", "x".repeat(11 * 1024 * 1024));
+    // The 10 MiB cap: a payload of exactly 10 MiB is read, one byte more is
+    // refused by the cap itself, not by a parser giving up on it.
+    const CAP: usize = 10 * 1024 * 1024;
+    let mut at_cap = std::fs::read(example("disk-filling.json")).unwrap();
+    at_cap.resize(CAP, b' ');
+    let out = Test::new()
+        .file("at-cap.json", &at_cap)
+        .args(match_args("at-cap.json"))
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(out.json()["selected"], "disk-filling-up");
+    let mut over = at_cap;
+    over.push(b' ');
     Test::new()
-        .file("big.json", big)
+        .file("big.json", over)
         .args(match_args("big.json"))
         .status(2)
-        .stderr_contains("big.json")
+        .stdout("")
+        .stderr("error: incident `big.json` is larger than the 10 MiB limit (10485760 bytes)\n")
         .run();
     Test::new()
         .args(match_args("missing.json"))
@@ -238,7 +277,7 @@ fn real_alertmanager_webhook_selects_the_playbook() {
         .enable_all()
         .build()
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = irctl::tls::client_builder().build().unwrap();
     let alert = serde_json::json!([{
         "labels": {
             "alertname": "NodeFilesystemAlmostOutOfSpace", "severity": "warning",

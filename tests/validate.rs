@@ -1808,17 +1808,194 @@ fn schema_is_draft_07_json_schema() {
     }
 }
 
+/// The subcommands `irctl --help` lists (without `help`), each with the
+/// long flags its own `--help` lists.
+fn commands_and_flags() -> Vec<(String, Vec<String>)> {
+    let help = Test::new().arg("--help").run().stdout;
+    let commands: Vec<String> = help
+        .split("Commands:\n")
+        .nth(1)
+        .expect("`irctl --help` lists commands")
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        // A command's line is indented by two; wrapped descriptions by more.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+    commands
+        .into_iter()
+        .map(|command| {
+            let help = Test::new().args([&command, "--help"]).run().stdout;
+            let flags = help
+                .lines()
+                // An option's line: `  -f, --flag` or `      --flag`, not a wrapped description.
+                .filter(|l| (2..=6).contains(&(l.len() - l.trim_start().len())))
+                .map(str::trim_start)
+                .filter(|l| l.starts_with('-'))
+                .flat_map(|l| l.split([' ', ',', '=', '[', '<']))
+                .filter(|w| w.len() > 2 && w.starts_with("--"))
+                .map(str::to_string)
+                .collect();
+            (command, flags)
+        })
+        .collect()
+}
+
+/// Whether `shell` is installed; says so in the test output when it is not.
+fn have(shell: &str) -> bool {
+    let found = std::process::Command::new(shell)
+        .arg("-c")
+        .arg("exit 0")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED {shell} syntax check: {shell} not installed (apt-get install {shell})");
+    }
+    found
+}
+
+/// Runs `program args` with `stdin`; returns stdout, failing the test with
+/// the whole output unless it succeeds.
+fn sh(program: &str, args: &[&str], stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn completions_for_every_shell() {
-    for shell in ["bash", "zsh", "fish"] {
-        let output = Test::new().args(["completions", shell]).run();
-        assert!(
-            output.stdout.contains("irctl"),
-            "{shell}: {}",
-            output.stdout
+    let commands = commands_and_flags();
+    let script = |shell: &str| {
+        let out = Test::new().args(["completions", shell]).run();
+        let path = out.tempdir.path().join(format!("irctl.{shell}"));
+        std::fs::write(&path, &out.stdout).expect("write script");
+        (out.stdout.clone(), path, out)
+    };
+
+    // bash: the script parses, registers `_irctl` for `irctl`, and completing
+    // offers every command after `irctl` and every flag after `irctl COMMAND --`.
+    let (bash, path, _keep) = script("bash");
+    let path = path.to_str().expect("utf-8 path");
+    sh("bash", &["-n", path], "");
+    let complete = |words: &[&str]| {
+        let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let program = format!(
+            "source '{path}'\n\
+             complete -p irctl | grep -q -- '-F _irctl' || exit 3\n\
+             COMP_WORDS=({words})\n\
+             COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+             COMP_LINE=\"${{COMP_WORDS[*]}}\"\n\
+             COMP_POINT=${{#COMP_LINE}}\n\
+             _irctl irctl \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            words = words.join(" ")
         );
-        assert!(output.stdout.contains("validate"), "{shell}");
+        sh("bash", &["--norc", "--noprofile"], &program)
+    };
+    let offered = complete(&["irctl", ""]);
+    let offered: Vec<&str> = offered.lines().collect();
+    for (command, flags) in &commands {
+        assert!(
+            offered.contains(&command.as_str()),
+            "bash: `irctl <TAB>` lacks {command}: {offered:?}"
+        );
+        let flags_offered = complete(&["irctl", command, "--"]);
+        let flags_offered: Vec<&str> = flags_offered.lines().collect();
+        for flag in flags {
+            assert!(
+                flags_offered.contains(&flag.as_str()),
+                "bash: `irctl {command} --<TAB>` lacks {flag}: {flags_offered:?}"
+            );
+        }
     }
+    assert!(bash.contains("complete -F _irctl"), "{bash}");
+
+    // zsh: a `#compdef` function that parses, lists every command, and
+    // completes each command's flags in that command's own `_arguments`.
+    let (zsh, path, _keep) = script("zsh");
+    assert!(zsh.starts_with("#compdef irctl\n"), "{zsh}");
+    if have("zsh") {
+        sh("zsh", &["-n", path.to_str().expect("utf-8 path")], "");
+    }
+    for (command, flags) in &commands {
+        assert!(
+            zsh.contains(&format!("\n'{command}:")),
+            "zsh lacks command {command}"
+        );
+        let section = zsh
+            .split_once(&format!("({command})\n_arguments "))
+            .and_then(|(_, rest)| rest.split_once("\n;;\n"))
+            .map(|(section, _)| section)
+            .unwrap_or_else(|| panic!("zsh has no `_arguments` for {command}"));
+        for flag in flags {
+            assert!(
+                section.contains(&format!("{flag}=[")) || section.contains(&format!("{flag}[")),
+                "zsh lacks {command} {flag}:\n{section}"
+            );
+        }
+    }
+
+    // fish: a script that parses, offers every command where no command is
+    // given yet, and each command's flags under that command's condition.
+    let (fish, path, _keep) = script("fish");
+    if have("fish") {
+        sh(
+            "fish",
+            &["--no-execute", path.to_str().expect("utf-8 path")],
+            "",
+        );
+    }
+    let lines: Vec<&str> = fish
+        .lines()
+        .filter(|l| l.starts_with("complete -c irctl "))
+        .collect();
+    for (command, flags) in &commands {
+        assert!(
+            lines.iter().any(|l| l
+                .starts_with("complete -c irctl -n \"__fish_irctl_needs_command\"")
+                && l.contains(&format!(" -a \"{command}\""))),
+            "fish lacks command {command}"
+        );
+        // `using_subcommand timeline; and not __fish_seen_subcommand_from verify`
+        // for a command with commands of its own.
+        let own = |l: &str| {
+            l.contains(&format!("__fish_irctl_using_subcommand {command}\""))
+                || l.contains(&format!("__fish_irctl_using_subcommand {command}; and not"))
+        };
+        for flag in flags {
+            let long = format!("-l {} ", flag.trim_start_matches('-'));
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| own(l) && (l.contains(&long) || l.ends_with(long.trim_end()))),
+                "fish lacks {command} {flag}"
+            );
+        }
+    }
+
     Test::new()
         .args(["completions", "tcsh"])
         .status(2)

@@ -2,12 +2,12 @@
 
 use clap::CommandFactory;
 
+use super::context::Context;
 use crate::cli::{Cli, Shell};
-use crate::ui::Ui;
 use irctl::playbook::model::RawPlaybook;
 
 /// Prints the draft-07 JSON Schema of the playbook format.
-pub fn schema(ui: &Ui) -> anyhow::Result<u8> {
+pub fn schema(ctx: &Context) -> anyhow::Result<u8> {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
     let mut schema = generator.into_root_schema_for::<RawPlaybook>();
     schema.insert("title".into(), "irctl playbook, version 1".into());
@@ -15,12 +15,12 @@ pub fn schema(ui: &Ui) -> anyhow::Result<u8> {
         "$id".into(),
         "https://irctl.dev/schema/playbook-v1.json".into(),
     );
-    ui.outln(&serde_json::to_string_pretty(&schema)?)?;
+    ctx.ui.outln(&serde_json::to_string_pretty(&schema)?)?;
     Ok(0)
 }
 
 /// Prints a completion script for `shell`.
-pub fn completions(shell: Shell, ui: &Ui) -> anyhow::Result<u8> {
+pub fn completions(shell: Shell, ctx: &Context) -> anyhow::Result<u8> {
     let shell = match shell {
         Shell::Bash => clap_complete::Shell::Bash,
         Shell::Zsh => clap_complete::Shell::Zsh,
@@ -28,14 +28,14 @@ pub fn completions(shell: Shell, ui: &Ui) -> anyhow::Result<u8> {
     };
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "irctl", &mut buf);
-    ui.out(&String::from_utf8_lossy(&buf))?;
+    ctx.ui.out(&String::from_utf8_lossy(&buf))?;
     Ok(0)
 }
 
 /// Prints the man page.
-pub fn man(ui: &Ui) -> anyhow::Result<u8> {
+pub fn man(ctx: &Context) -> anyhow::Result<u8> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
-    ui.out(&String::from_utf8_lossy(&buf))?;
+    ctx.ui.out(&String::from_utf8_lossy(&buf))?;
     Ok(0)
 }

@@ -8,10 +8,10 @@ use anyhow::Context as _;
 use chrono::Timelike as _;
 use tokio::sync::watch;
 
+use super::context::{Context, unknown_playbook};
+use super::live::{self, DrillProgress};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED};
 use crate::cli::{DrillArgs, DrillReportFormat};
-use crate::cmd::execution::{self, cancel_on_signal};
-use crate::cmd::run::progress_words;
-use crate::cmd::{EXIT_FAILED, EXIT_INTERRUPTED, load_playbooks};
 use crate::ui::Ui;
 use irctl::clock::Clock;
 use irctl::drill::due::{self, Notice, Record};
@@ -19,13 +19,13 @@ use irctl::drill::report::{self, Format};
 use irctl::drill::{self as drills, DrillOptions, Outcome};
 use irctl::engine::Observer;
 use irctl::playbook::Playbook;
-use irctl::timeline::{Event, Payload};
 
 /// Runs `drill`.
-pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
+pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
     let clock = match &args.now {
         Some(text) => Clock::fixed_at(text, "--now")?,
-        None => Clock::from_env()?,
+        None => ctx.clock()?,
     };
     let now = clock.now();
     // Whole seconds: cron slots are whole minutes, and the record reads better.
@@ -43,17 +43,17 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
     }
     // Likewise an unreadable or malformed `--secrets-file`: it is the same
     // file for every drill (a secret a playbook lacks still fails only its drill).
-    irctl::secret::resolve(&[], args.exec.secrets_file.as_deref())?;
-    let set = load_playbooks(&args.source, ui)?;
-    let state_dir = execution::state_dir(&args.exec);
+    ctx.resolve_secrets(&[])?;
+    let set = ctx.load_playbooks(&args.source)?;
+    let state_dir = ctx.state_dir();
     // An unusable state dir is the host's problem, not the drills': say so
     // once (exit 2) instead of failing every drill with it (exit 1).
-    std::fs::create_dir_all(&state_dir)
+    std::fs::create_dir_all(state_dir)
         .with_context(|| format!("cannot use state directory `{}`", state_dir.display()))?;
 
     let mut _batch = None;
     let chosen: Vec<&Playbook> = if args.due {
-        let Some(lock) = due::try_batch_lock(&state_dir)? else {
+        let Some(lock) = due::try_batch_lock(state_dir)? else {
             ui.errln(&format!(
                 "another `irctl drill --due` is running (`{}` is locked); leaving the due drills to it",
                 state_dir.join(due::BATCH_LOCK).display()
@@ -62,8 +62,8 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
             return Ok(0);
         };
         _batch = Some(lock);
-        let state = due::load(&state_dir)?;
-        let selection = due::select(&set.playbooks, &state, &state_dir, now);
+        let state = due::load(state_dir)?;
+        let selection = due::select(&set.playbooks, &state, state_dir, now);
         for notice in &selection.notices {
             match notice {
                 Notice::Info(line) => ui.errln(line),
@@ -77,7 +77,7 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         let mut chosen = Vec::new();
         for name in &args.names {
             let Some(p) = set.get(name) else {
-                return Err(execution::unknown_playbook(
+                return Err(unknown_playbook(
                     name,
                     set.playbooks.iter().map(|p| p.name.as_str()),
                 ));
@@ -105,15 +105,14 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
         return Ok(0);
     }
 
-    let runtime = execution::runtime()?;
+    let runtime = live::runtime()?;
     let outcomes = runtime.block_on(async {
-        let cancel_rx = cancel_on_signal();
+        let cancel_rx = live::cancel_on_signal();
         let mut outcomes = broken;
         for p in chosen {
-            let outcome =
-                drill_one(&args, *ui, &set.playbooks, p, &state_dir, cancel_rx.clone()).await;
+            let outcome = drill_one(&args, ctx, &set.playbooks, p, cancel_rx.clone()).await;
             if !outcome.interrupted
-                && let Err(e) = due::record(&state_dir, &p.name, Record::of(&outcome, now))
+                && let Err(e) = due::record(state_dir, &p.name, Record::of(&outcome, now))
             {
                 ui.warn(&format!("{e:#}"));
             }
@@ -140,29 +139,29 @@ pub fn run(args: DrillArgs, ui: &Ui) -> anyhow::Result<u8> {
 
 async fn drill_one(
     args: &DrillArgs,
-    ui: Ui,
+    ctx: &Context,
     all: &[Playbook],
     playbook: &Playbook,
-    state_dir: &std::path::Path,
     cancel: watch::Receiver<Option<String>>,
 ) -> Outcome {
     let drill = match drills::preflight(all, playbook) {
         Ok(d) => d,
         Err(reason) => return Outcome::refused(playbook, reason),
     };
-    let secrets = match execution::secrets(playbook, &args.exec) {
+    let secrets = match ctx.secrets(playbook) {
         Ok(s) => s,
         Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
     };
     let opts = DrillOptions {
-        state_dir: state_dir.to_path_buf(),
+        state_dir: ctx.state_dir().to_path_buf(),
         concurrency: usize::from(args.exec.concurrency),
         secrets,
-        actor: irctl::env::actor(),
+        actor: ctx.actor().to_string(),
         verbose: args.exec.verbose,
+        clock: ctx.run_clock(),
     };
     let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
-        ui,
+        ui: ctx.ui,
         verbose: args.exec.verbose,
     });
     drills::run(playbook, drill, opts, observer, cancel).await
@@ -218,31 +217,4 @@ fn write_report(
     report::write(path, format, outcomes)?;
     ui.errln(&format!("report: {}", path.display()));
     Ok(())
-}
-
-/// One line per drill on stderr, and its steps with `--verbose`.
-struct DrillProgress {
-    ui: Ui,
-    verbose: bool,
-}
-
-impl Observer for DrillProgress {
-    fn on_event(&self, e: &Event) {
-        let step = e.step().unwrap_or_default();
-        let line = match &e.payload {
-            Payload::RunStarted(p) => format!("drill {}: run {}", p.playbook, e.run_id),
-            Payload::RunCancelled(_) => format!("  run {}", progress_words(e, true)),
-            _ if !self.verbose => return,
-            Payload::StepFinished(_)
-            | Payload::StepSkipped(_)
-            | Payload::StepSimulated(_)
-            | Payload::Notification(_) => format!("  {step} {}", progress_words(e, false)),
-            _ => return,
-        };
-        self.ui.errln(&line);
-    }
-
-    fn on_output(&self, step: &str, _stream: &str, line: &str) {
-        self.ui.errln(&format!("    {step}: {line}"));
-    }
 }

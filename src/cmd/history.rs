@@ -1,24 +1,22 @@
 //! `irctl history`: the commits that changed one playbook's file.
 
+use super::context::{Context, unknown_playbook};
 use crate::cli::{HistoryArgs, OutputFormat};
-use crate::cmd::source;
-use crate::ui::Ui;
-use irctl::diagnostic::did_you_mean;
 
 /// Runs `history`.
-pub fn run(args: HistoryArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let loaded = source::load(&args.source, &[], ui)?;
+pub fn run(args: HistoryArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
+    let loaded = ctx.load_source(&args.source, &[])?;
     let set = &loaded.set;
     // A broken playbook has no name, but its file still has a history.
     let file = match set.get(&args.playbook) {
         Some(p) => p.file().to_string(),
         None if set.files.contains(&args.playbook) => args.playbook.clone(),
         None => {
-            let names = set.playbooks.iter().map(|p| p.name.as_str());
-            let hint = did_you_mean(&args.playbook, names)
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
-            anyhow::bail!("no playbook named `{}`{hint}", args.playbook);
+            return Err(unknown_playbook(
+                &args.playbook,
+                set.playbooks.iter().map(|p| p.name.as_str()),
+            ));
         }
     };
     let changes = loaded.history(&file, args.limit.max(1))?;

@@ -1,12 +1,12 @@
 //! `irctl list`: the playbooks as a table or JSON.
 
+use super::context::Context;
 use crate::cli::{ListArgs, OutputFormat};
-use crate::cmd::load_playbooks;
-use crate::ui::Ui;
 
 /// Runs `list`.
-pub fn run(args: ListArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let set = load_playbooks(&args.source, ui)?;
+pub fn run(args: ListArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
+    let set = ctx.load_playbooks(&args.source)?;
     match args.format {
         OutputFormat::Json => {
             let rows: Vec<serde_json::Value> = set

@@ -1,14 +1,15 @@
 //! `irctl match`: which playbook an incident selects, and why the others did not.
 
+use super::EXIT_FAILED;
+use super::context::{Context, read_incident};
 use crate::cli::{MatchArgs, OutputFormat};
-use crate::cmd::{EXIT_FAILED, load_index, read_incident};
-use crate::ui::Ui;
 use irctl::matching;
 
 /// Runs `match`.
-pub fn run(args: MatchArgs, ui: &Ui) -> anyhow::Result<u8> {
+pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let incident = read_incident(&args.incident)?;
-    let index = load_index(&args.source, ui)?;
+    let ui = &ctx.ui;
+    let index = ctx.load_index(&args.source)?;
     let selection = matching::select(&index.index.entries, &incident);
     match args.format {
         OutputFormat::Json => {

@@ -2,28 +2,28 @@
 //! payloads add to an incident's record, outside any run. Each appends one
 //! chained, redacted event to the incident log (see `record::incident_log`).
 
-use crate::cli::{IncidentArgs, IngestArgs, NoteArgs, ResolveArgs};
-use crate::cmd::read_incident;
-use crate::cmd::record::{Out, at, author, open, state_dir};
-use crate::ui::Ui;
-use irctl::incident::Status;
-use irctl::record::incident_log::{self, Appended};
-use irctl::record::{self, Scope};
+use chrono::{DateTime, Utc};
+
+use super::context::{Context, read_incident_file};
+use crate::cli::{IngestArgs, NoteArgs, ResolveArgs};
+use irctl::clock::Clock;
+use irctl::record::{self, Scope, incident_log, ingest};
 use irctl::secret::Redactor;
-use irctl::timeline::{Detected, Event, Note, Payload, Resolved, stamp};
+use irctl::timeline::{Note, Resolved, stamp};
 
 /// Runs `note`.
-pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
+pub fn note(args: NoteArgs, ctx: &Context) -> anyhow::Result<u8> {
     if args.text.trim().is_empty() {
         anyhow::bail!("the note is empty; write what you saw or did");
     }
-    let when = at(&args.at)?.unwrap_or_else(record::now);
+    let clock = ctx.clock()?;
+    let when = at(&args.at, clock)?.unwrap_or_else(|| clock.now());
     let scope = match (&args.run, &args.incident) {
         (Some(run), _) => Scope::Run(run),
         (None, Some(incident)) => Scope::Incident(incident),
         (None, None) => Scope::All,
     };
-    let store = open(&args.state, scope, ui)?;
+    let store = ctx.open_store(scope)?;
     let (incident_id, run_id) = match (&args.run, &args.incident) {
         (Some(run_id), _) => {
             let run = store.run(run_id)?;
@@ -35,25 +35,19 @@ pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
             }
             (run.summary.incident_id.clone(), run_id.clone())
         }
-        (None, Some(query)) => (known_incident(&store, query, ui), String::new()),
+        (None, Some(query)) => (known_incident(&store, query, ctx), String::new()),
         (None, None) => {
             anyhow::bail!("name the incident (`--incident ID`) or the run (`--run RUN_ID`)")
         }
     };
     let note = Note {
-        author: author(&args.author),
+        author: ctx.actor().to_string(),
         text: args.text.clone(),
         at: stamp(when),
         mitigated: args.mitigated.then_some(true),
     };
-    let event = incident_log::append(
-        &store.dir,
-        &incident_id,
-        &run_id,
-        note,
-        record::env_redactor(),
-    )?;
-    Out::new(ui).line(&format!(
+    let event = incident_log::append(&store.dir, &incident_id, &run_id, note, ctx.redactor())?;
+    ctx.out().line(&format!(
         "noted on incident {incident_id} at {} (event {})",
         record::show_time(when),
         event.seq
@@ -63,11 +57,11 @@ pub fn note(args: NoteArgs, ui: &Ui) -> anyhow::Result<u8> {
 
 /// The incident's recorded id; warns when nothing is known of it yet, since
 /// a typo would otherwise start a stray record silently.
-fn known_incident(store: &record::Store, query: &str, ui: &Ui) -> String {
+fn known_incident(store: &record::Store, query: &str, ctx: &Context) -> String {
     let id = store.canonical_incident_id(query);
     let logged = incident_log::path(&store.dir, &id).exists();
     if store.incident_runs(&id).next().is_none() && !logged {
-        ui.warn(&format!(
+        ctx.ui.warn(&format!(
             "no runs or notes for incident `{query}` yet; starting its record (`irctl runs` lists known incidents)"
         ));
     }
@@ -75,27 +69,22 @@ fn known_incident(store: &record::Store, query: &str, ui: &Ui) -> String {
 }
 
 /// Runs `resolve`.
-pub fn resolve(args: ResolveArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let when = at(&args.at)?.unwrap_or_else(record::now);
-    let store = open(&args.state, Scope::Incident(&args.incident), ui)?;
-    let incident_id = known_incident(&store, &args.incident, ui);
+pub fn resolve(args: ResolveArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let clock = ctx.clock()?;
+    let when = at(&args.at, clock)?.unwrap_or_else(|| clock.now());
+    let store = ctx.open_store(Scope::Incident(&args.incident))?;
+    let incident_id = known_incident(&store, &args.incident, ctx);
     let resolved = Resolved {
         at: stamp(when),
-        by: author(&args.author),
+        by: ctx.actor().to_string(),
         source: "irctl resolve".into(),
         summary: args.summary.clone(),
         title: None,
         severity: None,
         incident: None,
     };
-    incident_log::append(
-        &store.dir,
-        &incident_id,
-        "",
-        resolved,
-        record::env_redactor(),
-    )?;
-    Out::new(ui).line(&format!(
+    incident_log::append(&store.dir, &incident_id, "", resolved, ctx.redactor())?;
+    ctx.out().line(&format!(
         "resolved incident {incident_id} at {}",
         record::show_time(when)
     ))?;
@@ -103,94 +92,56 @@ pub fn resolve(args: ResolveArgs, ui: &Ui) -> anyhow::Result<u8> {
 }
 
 /// Runs `ingest`.
-pub fn ingest(args: IngestArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let given = at(&args.at)?;
-    let incident = read_incident(&IncidentArgs {
-        incident: Some(args.incident.clone()),
-        incident_format: args.incident_format.clone(),
-        labels: Vec::new(),
-        title: None,
-        severity: None,
-    })?;
-    let dir = state_dir(&args.state);
+pub fn ingest(args: IngestArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let clock = ctx.clock()?;
+    let given = at(&args.at, clock)?;
+    let incident = read_incident_file(&args.incident, args.incident_format.as_deref())?;
+    let dir = ctx.state_dir();
     // The payload may carry credentials (PagerDuty routing keys): redact
     // them with the environment's secrets before anything is written.
     let secrets: Vec<_> = incident
         .credentials()
         .into_iter()
-        .chain(record::env_secrets())
+        .chain(ctx.env_secrets().iter().cloned())
         .collect();
     let redactor = Redactor::new(&secrets);
-    let mut value = incident.to_template_value();
-    if let Some(map) = value.as_object_mut() {
-        // The normalised fields are the record; the raw payload is the sender's.
-        map.remove("raw");
-    }
-    let by = irctl::env::actor();
-    let (when, verb) = match incident.status {
-        Status::Firing => (given.unwrap_or_else(record::now), "detection"),
-        Status::Resolved => (
-            given.or(incident.ended_at).unwrap_or_else(record::now),
-            "resolution",
-        ),
-    };
-    let payload: Payload = match incident.status {
-        Status::Firing => Detected {
-            at: stamp(when),
-            by,
-            source: incident.source.clone(),
-            title: incident.title.clone(),
-            severity: incident.severity.as_str().to_string(),
-            incident: value,
-        }
-        .into(),
-        Status::Resolved => Resolved {
-            at: stamp(when),
-            by,
-            source: incident.source.clone(),
-            summary: None,
-            title: Some(incident.title.clone()),
-            severity: Some(incident.severity.as_str().to_string()),
-            incident: Some(value),
-        }
-        .into(),
-    };
-    let kind = payload.kind().to_string();
-    let firing = matches!(payload, Payload::Detected(_));
-    // Alertmanager re-sends a firing group every `repeat_interval`, and a
-    // webhook may deliver twice (even at once): only a change of state is
-    // recorded, so the first detection (or resolution) keeps its time.
-    let same_state = |events: &[Event]| {
-        events
-            .iter()
-            .rev()
-            .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))
-            .filter(|e| matches!(e.payload, Payload::Detected(_)) == firing)
-            .cloned()
-    };
-    let appended = incident_log::append_unless(
-        &dir,
-        &incident.id,
-        "",
-        payload,
-        redactor.clone(),
-        same_state,
-    )?;
-    if let Appended::Already(last) = appended {
-        let since = record::event_time(&last)
+    let out = ctx.out_redacting(redactor.clone());
+    let done = ingest::ingest(dir, &incident, given, ctx.actor(), clock, redactor)?;
+    if let Some(last) = &done.already {
+        let since = record::event_time(last)
             .map(record::show_time)
             .unwrap_or_default();
-        Out::new(ui).line(&redactor.redact(&format!(
-            "incident {} already recorded as {kind} at {since}; nothing recorded, nothing was run",
-            incident.id
-        )))?;
+        out.line(&format!(
+            "incident {} already recorded as {} at {since}; nothing recorded, nothing was run",
+            incident.id, done.kind
+        ))?;
         return Ok(0);
     }
-    Out::new(ui).line(&redactor.redact(&format!(
-        "recorded {verb} of incident {} ({}) at {}; nothing was run",
+    out.line(&format!(
+        "recorded {} of incident {} ({}) at {}; nothing was run",
+        done.verb,
         incident.id,
         incident.title,
-        record::show_time(when)
-    )))?;
+        record::show_time(done.when)
+    ))?;
     Ok(0)
+}
+
+/// Parses an optional `--at`, as a usage error naming the flag. A time in
+/// the future by `clock` (beyond a few minutes of skew) is refused: the log
+/// is append-only, so a mistyped year would skew the postmortem and `stats`
+/// for good.
+fn at(flag: &Option<String>, clock: Clock) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let Some(text) = flag.as_deref() else {
+        return Ok(None);
+    };
+    let t = record::parse_at(text).map_err(|e| anyhow::anyhow!("`--at`: {e}"))?;
+    let now = clock.now();
+    if t > now + chrono::Duration::minutes(5) {
+        anyhow::bail!(
+            "`--at {text}` is in the future (now is {}); record what already happened",
+            record::show_time(now)
+        );
+    }
+    Ok(Some(t))
 }

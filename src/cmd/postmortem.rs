@@ -3,13 +3,13 @@
 
 use anyhow::Context as _;
 
+use super::context::Context;
 use crate::cli::{PostmortemArgs, PostmortemFormat};
-use crate::cmd::record::{Out, open, warn_all};
-use crate::ui::Ui;
 use irctl::record::{Scope, postmortem};
 
 /// Runs `postmortem`.
-pub fn run(args: PostmortemArgs, ui: &Ui) -> anyhow::Result<u8> {
+pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
     let custom = match &args.template {
         Some(path) => Some(
             irctl::capped::read_to_string(path, 1024 * 1024)
@@ -17,9 +17,9 @@ pub fn run(args: PostmortemArgs, ui: &Ui) -> anyhow::Result<u8> {
         ),
         None => None,
     };
-    let store = open(&args.state, Scope::Incident(&args.incident), ui)?;
-    let (pm, warnings) = postmortem::build(&store, &args.incident)?;
-    warn_all(ui, &warnings);
+    let store = ctx.open_store(Scope::Incident(&args.incident))?;
+    let (pm, warnings) = postmortem::build(&store, &args.incident, ctx.clock()?)?;
+    ctx.warn_all(&warnings);
     for i in pm.integrity.iter().filter(|i| !i.ok) {
         ui.warn(&format!(
             "{}: hash chain broken ({}); the record may have been edited",
@@ -33,8 +33,7 @@ pub fn run(args: PostmortemArgs, ui: &Ui) -> anyhow::Result<u8> {
             _ => postmortem::render(&pm, postmortem::DEFAULT_TEMPLATE, "postmortem.md")?,
         },
     };
-    let out = Out::new(ui);
-    let text = out.redact(&text);
+    let text = ctx.out().redact(&text);
     match &args.output {
         Some(path) => {
             std::fs::write(path, &text)

@@ -3,18 +3,18 @@
 //! `--force`, a repeat of a non-idempotent step nobody approved), and run the
 //! rest through the engine, appending to the same timeline.
 
+use super::context::Context;
+use super::{EXIT_FAILED, live};
 use crate::cli::ResumeArgs;
-use crate::cmd::execution;
-use crate::cmd::{EXIT_FAILED, load_playbooks};
-use crate::ui::Ui;
 use irctl::engine::RunOptions;
 use irctl::engine::resume::{self, Ended, Resume};
 use irctl::id::StepId;
 use irctl::timeline::{Approval, ResumeNote};
 
 /// Runs `resume`.
-pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let state_dir = execution::state_dir(&args.exec);
+pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
+    let state_dir = ctx.state_dir().to_path_buf();
     let prior = resume::read(&state_dir, &args.run_id)?;
     if prior.ended == Ended::Succeeded {
         anyhow::bail!(
@@ -22,7 +22,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
             prior.run_id
         );
     }
-    let set = load_playbooks(&args.source, ui)?;
+    let set = ctx.load_playbooks(&args.source)?;
     let Some(playbook) = set.get(&prior.playbook) else {
         anyhow::bail!(
             "run `{}` ran playbook `{}`, which is not in `{}`",
@@ -67,7 +67,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         &prior.run_id,
     )?);
 
-    let actor = irctl::env::actor();
+    let actor = ctx.actor().to_string();
     let mut approvals = Vec::new();
     for step in resume::repeats_needing_approval(&prior, playbook) {
         let question = format!(
@@ -129,7 +129,7 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
         ui.warn("the timeline ends in a torn line (the process was killed mid-write); it is cut off before resuming");
     }
 
-    let secrets = execution::secrets(playbook, &args.exec)?;
+    let secrets = ctx.secrets(playbook)?;
     let inputs = prior
         .inputs
         .iter()
@@ -163,10 +163,11 @@ pub fn run(args: ResumeArgs, ui: &Ui) -> anyhow::Result<u8> {
             done,
             note,
         }),
+        clock: ctx.run_clock(),
     };
     // Like `irctl run`, the run id comes first on stdout for scripts.
     ui.outln(&format!("run {}", prior.run_id))?;
-    super::run::execute(ui, playbook, &prior.incident, opts)
+    live::execute(ui, playbook, &prior.incident, opts)
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -1,20 +1,22 @@
 //! `irctl runs` and `irctl stats`: the state directory's runs as a table or
 //! JSON, and the numbers across incidents.
 
+use chrono::{DateTime, Utc};
+
+use super::context::Context;
 use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
-use crate::cmd::record::{Out, open, since};
-use crate::ui::Ui;
 use irctl::record::{self, Scope, show_time, stats};
 
 /// Runs `runs`.
-pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let since = since(&args.since)?;
+pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
+    let since = since(&args.since, ctx)?;
     let scope = match &args.incident {
         Some(incident) => Scope::Incident(incident),
         None => Scope::All,
     };
     // `Scope::Incident` already keeps only the incident's runs.
-    let store = open(&args.state, scope, ui)?;
+    let store = ctx.open_store(scope)?;
     let rows: Vec<&record::RunSummary> = store
         .runs
         .iter()
@@ -22,7 +24,7 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
         .filter(|s| args.playbook.as_deref().is_none_or(|p| s.playbook == p))
         .filter(|s| since.is_none_or(|t| s.started.is_some_and(|st| st >= t)))
         .collect();
-    let out = Out::new(ui);
+    let out = ctx.out();
     match args.format {
         OutputFormat::Json => out.line(&serde_json::to_string_pretty(&rows)?)?,
         OutputFormat::Table => {
@@ -65,12 +67,13 @@ pub fn runs(args: RunsArgs, ui: &Ui) -> anyhow::Result<u8> {
 }
 
 /// Runs `stats`.
-pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let since = since(&args.since)?;
-    let store = open(&args.state, Scope::All, ui)?;
+pub fn stats(args: StatsArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
+    let since = since(&args.since, ctx)?;
+    let store = ctx.open_store(Scope::All)?;
     let (s, warnings) = stats::compute(&store, since)?;
-    crate::cmd::record::warn_all(ui, &warnings);
-    let out = Out::new(ui);
+    ctx.warn_all(&warnings);
+    let out = ctx.out();
     if args.format == OutputFormat::Json {
         return out.line(&serde_json::to_string_pretty(&s)?).map(|()| 0);
     }
@@ -117,4 +120,15 @@ pub fn stats(args: StatsArgs, ui: &Ui) -> anyhow::Result<u8> {
     out.line(&format!("runs: {}", counts(&s.runs)))?;
     out.line(&format!("drill runs: {}", counts(&s.drill_runs)))?;
     Ok(0)
+}
+
+/// Parses an optional `--since` (see [`record::parse_since`]) by the
+/// context's clock, as a usage error naming the flag.
+fn since(flag: &Option<String>, ctx: &Context) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let Some(text) = flag.as_deref() else {
+        return Ok(None);
+    };
+    let t =
+        record::parse_since(text, ctx.clock()?).map_err(|e| anyhow::anyhow!("`--since`: {e}"))?;
+    Ok(Some(t))
 }

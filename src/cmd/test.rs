@@ -4,24 +4,23 @@
 
 use anyhow::Context as _;
 
+use super::context::Context;
+use super::{EXIT_FAILED, EXIT_USAGE};
 use crate::cli::TestArgs;
-use crate::cmd::{EXIT_FAILED, EXIT_USAGE};
 use crate::ui::Ui;
 use irctl::diagnostic::{Diagnostic, did_you_mean};
 use irctl::playbook::load;
 use irctl::playtest::{self, report, run::Verdict};
-use irctl::report::human;
 
 fn print_diagnostics(ui: &Ui, diags: &[&Diagnostic], sources: &dyn Fn(&str) -> Option<String>) {
     for d in diags {
-        let source = sources(&d.file);
-        ui.err(&human::diagnostic(d, source.as_deref(), ui.color_err()));
-        ui.err("\n");
+        ui.diagnostic(d, sources(&d.file).as_deref());
     }
 }
 
 /// Runs `test`.
-pub fn run(args: TestArgs, ui: &Ui) -> anyhow::Result<u8> {
+pub fn run(args: TestArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
     // Test files are read from disk beside the playbooks; a Git source would
     // be silently ignored, so it is refused.
     if let Some(repo) = &args.source.repo {

@@ -2,10 +2,9 @@
 //! as a table, JSON or Markdown; and `irctl timeline verify`, which checks
 //! the hash chains.
 
+use super::EXIT_FAILED;
+use super::context::Context;
 use crate::cli::{TimelineArgs, TimelineCommand, TimelineFormat, VerifyArgs};
-use crate::cmd::EXIT_FAILED;
-use crate::cmd::record::{Out, open, warn_all};
-use crate::ui::Ui;
 use irctl::record::postmortem::{cell, line};
 use irctl::record::{self, Entry, Scope, incident_log, verify};
 
@@ -13,17 +12,18 @@ use irctl::record::{self, Entry, Scope, incident_log, verify};
 const DETAILS_WIDTH: usize = 100;
 
 /// Runs `timeline`.
-pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
+pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
     if let Some(TimelineCommand::Verify(v)) = args.command {
-        return verify_cmd(v, ui);
+        return verify_cmd(v, ctx);
     }
-    let store = open(&args.state, scope(&args.run_id, &args.incident), ui)?;
+    let ui = &ctx.ui;
+    let store = ctx.open_store(scope(&args.run_id, &args.incident))?;
     let entries: Vec<Entry> = match (&args.run_id, &args.incident) {
         (Some(run_id), _) => {
             let run = store.run(run_id)?;
             // Notes written with `irctl note --run` belong with the run they describe.
             let log = incident_log::read(&store.dir, &run.summary.incident_id)?;
-            warn_all(ui, &log.warnings);
+            ctx.warn_all(&log.warnings);
             let mut entries: Vec<Entry> = run
                 .events
                 .iter()
@@ -39,7 +39,7 @@ pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
         (None, Some(incident)) => {
             let id = store.canonical_incident_id(incident);
             let (entries, warnings) = record::merged(&store, &id)?;
-            warn_all(ui, &warnings);
+            ctx.warn_all(&warnings);
             if entries.is_empty() {
                 anyhow::bail!(
                     "no runs or notes for incident `{incident}` in `{}`; `irctl runs` lists incidents",
@@ -50,7 +50,7 @@ pub fn run(args: TimelineArgs, ui: &Ui) -> anyhow::Result<u8> {
         }
         (None, None) => anyhow::bail!("name a run (`irctl timeline RUN_ID`) or `--incident ID`"),
     };
-    let out = Out::new(ui);
+    let out = ctx.out();
     let merged_view = args.incident.is_some();
     match args.format {
         TimelineFormat::Json => {
@@ -135,8 +135,8 @@ fn scope<'a>(run_id: &'a Option<String>, incident: &'a Option<String>) -> Scope<
     }
 }
 
-fn verify_cmd(args: VerifyArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let store = open(&args.state, scope(&args.run_id, &args.incident), ui)?;
+fn verify_cmd(args: VerifyArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let store = ctx.open_store(scope(&args.run_id, &args.incident))?;
     let mut targets = Vec::new();
     match (&args.run_id, &args.incident) {
         (Some(run_id), _) => {
@@ -166,12 +166,12 @@ fn verify_cmd(args: VerifyArgs, ui: &Ui) -> anyhow::Result<u8> {
             anyhow::bail!("name a run (`irctl timeline verify RUN_ID`) or `--incident ID`")
         }
     }
-    let out = Out::new(ui);
+    let out = ctx.out();
     let mut broken = false;
     for (what, path) in targets {
         let report = verify::verify(&path)?;
         if report.torn_tail {
-            ui.warn(&format!(
+            ctx.ui.warn(&format!(
                 "{what}: the last line is torn (the writer was killed mid-write); it is not part of the chain"
             ));
         }

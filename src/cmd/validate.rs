@@ -1,16 +1,17 @@
 //! `irctl validate`: load, call [`irctl::validation`], print the findings in
 //! the requested format.
 
+use super::EXIT_FAILED;
+use super::context::{Context, source_spec};
 use crate::cli::{ValidateArgs, ValidateFormat};
-use crate::cmd::{EXIT_FAILED, source};
-use crate::ui::Ui;
-use irctl::report::{self, github, human, junit};
+use irctl::report::{self, github, junit};
 use irctl::validation::{self, Request};
 
 /// Runs `validate`.
-pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
-    let loaded = source::load(&args.source, &args.paths, ui)?;
-    let spec = source::spec(&args.source, &args.paths)?;
+pub fn run(args: ValidateArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = &ctx.ui;
+    let loaded = ctx.load_source(&args.source, &args.paths)?;
+    let spec = source_spec(&args.source, &args.paths)?;
     let request = Request::for_spec(&spec, args.changed_since.clone());
     let outcome = validation::run(loaded, &request)?;
     if let Some(n) = &outcome.narrowed {
@@ -24,8 +25,7 @@ pub fn run(args: ValidateArgs, ui: &Ui) -> anyhow::Result<u8> {
         ValidateFormat::Human => {
             for d in diags {
                 let source = outcome.sources.get(&d.file).map(String::as_str);
-                ui.err(&human::diagnostic(d, source, ui.color_err()));
-                ui.err("\n");
+                ui.diagnostic(d, source);
             }
             ui.errln(&outcome.summary.line());
         }

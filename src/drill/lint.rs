@@ -19,7 +19,7 @@ pub fn check(playbooks: &[Playbook]) -> Vec<Diagnostic> {
         };
         let incident = &drill.incident;
         let labels = incident.match_labels();
-        let value = minijinja::Value::from_serialize(incident.to_template_value());
+        let value = crate::template::value(incident.to_template_value());
         if let Some(why) = matching::explain(p, &labels, &value) {
             diags.push(
                 Diagnostic::warning(

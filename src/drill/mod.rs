@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::engine::{self, Confirmer, Observer, RunOptions, RunStatus};
 use crate::playbook::{Drill, Playbook};
 use crate::secret::Secret;
@@ -112,7 +113,7 @@ pub fn preflight<'a>(all: &[Playbook], playbook: &'a Playbook) -> Result<&'a Dri
         ));
     };
     let labels = drill.incident.match_labels();
-    let value = minijinja::Value::from_serialize(drill.incident.to_template_value());
+    let value = crate::template::value(drill.incident.to_template_value());
     if let Some(why) = crate::matching::explain(playbook, &labels, &value) {
         return Err(format!(
             "the drill incident does not match playbook `{}`: {why}",
@@ -157,6 +158,8 @@ pub struct DrillOptions {
     pub actor: String,
     /// Stream step output to the observer.
     pub verbose: bool,
+    /// Stamps the drill's run and timeline (see [`RunOptions::clock`]).
+    pub clock: Clock,
 }
 
 /// Nobody can be asked during a drill; [`preflight`] makes sure nobody needs to be.
@@ -189,6 +192,7 @@ pub async fn run(
         actor: opts.actor,
         deadline: drill.max_duration,
         resume: None,
+        clock: opts.clock,
     };
     let interrupted_by = cancel.clone();
     let result = engine::run(

@@ -282,7 +282,9 @@ mod tests {
 
     fn notify(yaml: &str, drill: bool) -> Action {
         let raw: crate::playbook::model::RawNotify = crate::yaml::from_str(yaml).unwrap();
-        Action::Notify(notify::prepare(&raw, &Verbatim, drill).unwrap())
+        Action::Notify(
+            notify::prepare(&raw, &Verbatim, drill, crate::clock::Clock::System).unwrap(),
+        )
     }
 
     fn process(program: Program, cwd: Option<&str>) -> Action {

@@ -83,6 +83,8 @@ pub struct ContextBase {
     pub playbook: serde_json::Value,
     /// Secret values by name.
     pub secrets: BTreeMap<String, Secret>,
+    /// The run's clock, for the times a step sends (a PagerDuty event's `timestamp`).
+    pub clock: crate::clock::Clock,
 }
 
 /// The name of the environment variable that carries secret `name` into a process.
@@ -112,11 +114,11 @@ impl ContextBase {
             })
             .collect();
         minijinja::context! {
-            incident => minijinja::Value::from_serialize(&self.incident),
-            inputs => minijinja::Value::from_serialize(&self.inputs),
-            steps => minijinja::Value::from_serialize(steps),
-            run => minijinja::Value::from_serialize(&self.run),
-            playbook => minijinja::Value::from_serialize(&self.playbook),
+            incident => crate::template::value(&self.incident),
+            inputs => crate::template::value(&self.inputs),
+            steps => crate::template::value(steps),
+            run => crate::template::value(&self.run),
+            playbook => crate::template::value(&self.playbook),
             secrets => minijinja::Value::from(secrets),
         }
     }
@@ -153,9 +155,9 @@ pub fn resolve_inputs(
         }
     }
     let ctx = minijinja::context! {
-        incident => minijinja::Value::from_serialize(incident.to_template_value()),
-        run => minijinja::Value::from_serialize(run),
-        playbook => minijinja::Value::from_serialize(playbook_value(playbook)),
+        incident => crate::template::value(incident.to_template_value()),
+        run => crate::template::value(run),
+        playbook => crate::template::value(playbook_value(playbook)),
     };
     let mut out = serde_json::Map::new();
     for (name, spec) in &playbook.inputs {

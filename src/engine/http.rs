@@ -109,7 +109,7 @@ impl Clients {
         } else {
             reqwest::redirect::Policy::limited(redirects as usize)
         };
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
             .redirect(policy)
             .danger_accept_invalid_certs(insecure)
             .connect_timeout(Duration::from_secs(10))

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::id::{RunId, StepId};
 use crate::incident::Incident;
 use crate::playbook::Playbook;
@@ -137,6 +138,10 @@ pub struct RunOptions {
     pub deadline: Option<Duration>,
     /// Continue this earlier run instead of starting a new one (`irctl resume`).
     pub resume: Option<resume::Resume>,
+    /// Stamps the run id, the timeline's events and what notifications send:
+    /// the system clock, so the record says what really happened, except in
+    /// tests that need fixed times. Timeouts and durations always use real time.
+    pub clock: Clock,
 }
 
 pub use crate::timeline::RunStatus;
@@ -173,13 +178,14 @@ pub struct RunResult {
     pub cancelled_by: Option<String>,
 }
 
-/// A new run id: sortable by time, unique enough to never collide in practice.
-pub fn new_run_id() -> RunId {
-    let now = chrono::Utc::now();
+/// A new run id for a run starting at `now`: sortable by time, unique
+/// enough to never collide in practice.
+pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> RunId {
     RunId::from(format!(
         "{}-{:06x}",
         now.format("%Y%m%dT%H%M%SZ"),
-        rand::random::<u32>() & 0xFF_FFFF
+        // Without OS randomness the clock's nanoseconds still tell runs apart.
+        getrandom::u32().unwrap_or_else(|_| now.timestamp_subsec_nanos()) & 0xFF_FFFF
     ))
 }
 
@@ -257,7 +263,10 @@ pub async fn run(
     // A resumed run keeps its id and first start, so templates see the same `run`.
     let (run_id, started_at) = match &opts.resume {
         Some(r) => (r.run_id.clone(), r.started_at.clone()),
-        None => (new_run_id(), timeline::now()),
+        None => {
+            let now = opts.clock.now();
+            (new_run_id(now), timeline::stamp(now))
+        }
     };
     let started = Instant::now();
     let meta = RunMeta {
@@ -297,7 +306,8 @@ pub async fn run(
         }
         .into(),
     };
-    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?;
+    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?
+        .with_clock(opts.clock);
     let recorder = Arc::new(Recorder {
         writer: Mutex::new(writer),
         observer: Arc::new(RedactingObserver {
@@ -313,6 +323,7 @@ pub async fn run(
         run: meta.clone(),
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
+        clock: opts.clock,
     });
     recorder.emit(opening);
     if let Some(w) = &opts.match_warning {
@@ -393,4 +404,73 @@ pub fn timeline_path(state_dir: &Path, run_id: &str) -> anyhow::Result<PathBuf> 
 fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<StepTask>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn on_event(&self, _: &Event) {}
+    }
+    impl Confirmer for Quiet {
+        fn confirm(&self, _: &str, _: &str) -> Option<bool> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fixed_clock_stamps_the_run_id_and_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.yaml");
+        std::fs::write(
+            &file,
+            "version: 1\nname: t\ntitle: Test\nmatch:\n  labels: ['app=\"t\"']\nsteps:\n  - id: look\n    shell: \"true\"\n",
+        )
+        .unwrap();
+        let set = crate::playbook::load::load_paths(&[file]).unwrap();
+        let playbook = set.get("t").unwrap();
+        let incident = crate::incident::from_flags(&[("app".into(), "t".into())], None, None);
+        let at = chrono::DateTime::parse_from_rfc3339("2001-02-03T04:05:06Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let opts = RunOptions {
+            state_dir: dir.path().join("state"),
+            concurrency: 1,
+            yes: false,
+            verbose: false,
+            drill: false,
+            executor: None,
+            inputs: Vec::new(),
+            secrets: BTreeMap::new(),
+            match_warning: None,
+            actor: "test".into(),
+            deadline: None,
+            resume: None,
+            clock: Clock::Fixed(at),
+        };
+        let (_tx, cancel) = watch::channel(None);
+        let result = run(
+            playbook,
+            &incident,
+            opts,
+            Arc::new(Quiet),
+            Arc::new(Quiet),
+            cancel,
+        )
+        .await
+        .unwrap();
+        assert_eq!(result.status, RunStatus::Succeeded);
+        assert!(
+            result.run_id.starts_with("20010203T040506Z-"),
+            "{}",
+            result.run_id
+        );
+        let events = timeline::read(&result.timeline).unwrap().events;
+        assert!(events.len() >= 4, "{events:?}");
+        for e in &events {
+            assert_eq!(e.ts, "2001-02-03T04:05:06.000Z", "{e:?}");
+        }
+    }
 }

@@ -115,11 +115,13 @@ fn post(
     })
 }
 
-/// Builds the request for `notify`; drills prefix texts with `[DRILL]`.
+/// Builds the request for `notify`; drills prefix texts with `[DRILL]`, and
+/// `clock` stamps the events that carry a time.
 pub fn prepare(
     notify: &RawNotify,
     r: &dyn Renderer,
     drill: bool,
+    clock: crate::clock::Clock,
 ) -> Result<Notification, RenderError> {
     let tag = |s: String| if drill { format!("[DRILL] {s}") } else { s };
     if let Some(c) = &notify.console {
@@ -188,7 +190,7 @@ pub fn prepare(
         let source = opt(&p.source)?.unwrap_or_else(|| "irctl".into());
         let custom = p.custom_details.as_ref().map(|d| r.json(d)).transpose()?;
         let (url, body, text) = if p.action.value == PagerdutyAction::Change {
-            let mut payload = serde_json::json!({ "summary": summary, "source": source, "timestamp": crate::timeline::now() });
+            let mut payload = serde_json::json!({ "summary": summary, "source": source, "timestamp": crate::timeline::stamp(clock.now()) });
             if let Some(c) = custom {
                 payload["custom_details"] = c;
             }
@@ -212,7 +214,7 @@ pub fn prepare(
             if action == "trigger" {
                 let severity = opt(&p.severity)?.unwrap_or_else(|| "error".into());
                 let mut payload = serde_json::json!({
-                    "summary": summary, "source": source, "severity": severity, "timestamp": crate::timeline::now()
+                    "summary": summary, "source": source, "severity": severity, "timestamp": crate::timeline::stamp(clock.now())
                 });
                 if let Some(c) = custom {
                     payload["custom_details"] = c;

@@ -60,17 +60,19 @@ pub fn levels(playbook: &Playbook) -> Vec<usize> {
         .collect()
 }
 
-/// Builds the plan; fails only on input problems (bad `--input`).
+/// Builds the plan as if the run started now by `clock`; fails only on
+/// input problems (bad `--input`).
 pub fn plan(
     playbook: &Playbook,
     incident: &Incident,
     given_inputs: &[(String, String)],
     secrets: &BTreeMap<String, Secret>,
     drill: bool,
+    clock: crate::clock::Clock,
 ) -> anyhow::Result<Vec<PlannedStep>> {
     let meta = RunMeta {
         id: "dry-run".into(),
-        started_at: crate::timeline::now(),
+        started_at: crate::timeline::stamp(clock.now()),
         drill,
         dry_run: true,
     };
@@ -94,6 +96,7 @@ pub fn plan(
         run: meta,
         playbook: context::playbook_value(playbook),
         secrets: all_secrets,
+        clock,
     };
     let mut placeholders = serde_json::Map::new();
     for s in &playbook.steps {

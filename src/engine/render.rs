@@ -85,7 +85,7 @@ pub(crate) fn prepare(
             Action::Process(Invocation { program, env, cwd })
         }
         StepAction::Http(h) => Action::Http(request(h, &r)?),
-        StepAction::Notify(n) => Action::Notify(notify::prepare(n, &r, drill)?),
+        StepAction::Notify(n) => Action::Notify(notify::prepare(n, &r, drill, base.clock)?),
     };
     Ok(PreparedStep { action, confirm })
 }

@@ -243,7 +243,8 @@ pub(super) fn backoff(
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16)));
     let capped = exp.min(policy.max_backoff);
     // Up to 20% jitter down, so retries from many runs do not synchronise.
-    let jitter = capped.mul_f64(rand::random::<f64>() * 0.2);
+    let unit = f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX);
+    let jitter = capped.mul_f64(unit * 0.2);
     let delay = capped.saturating_sub(jitter);
     match retry_after {
         Some(ra) => ra

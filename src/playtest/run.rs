@@ -257,6 +257,7 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
         actor: "irctl test".into(),
         deadline: None,
         resume: None,
+        clock: crate::clock::Clock::System,
     };
     let (_cancel_tx, cancel_rx) = watch::channel(None);
     let result = engine::run(

@@ -6,7 +6,8 @@
 //! people and payloads add to a second chained log per incident
 //! ([`incident_log`]). This module finds both, summarises runs
 //! ([`RunSummary`]) and merges an incident's events into one time-ordered
-//! list ([`merged`]); [`verify`] proves a chain untouched, [`postmortem`]
+//! list ([`merged`]); [`ingest`] records what alert payloads say,
+//! [`verify`] proves a chain untouched, [`postmortem`]
 //! and [`stats`] turn the record into a report and numbers. Nothing here
 //! prints: readers return [`Store::warnings`] (torn last lines, unreadable
 //! lines) for the CLI to show, so every command keeps working on what a
@@ -14,6 +15,7 @@
 
 pub mod history;
 pub mod incident_log;
+pub mod ingest;
 pub mod postmortem;
 pub mod stats;
 pub mod verify;
@@ -25,6 +27,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::timeline::{self, Event, Payload, RunStarted};
 
 /// Status shown for a run whose timeline has no `run_finished` after its last
@@ -323,15 +326,8 @@ pub fn show_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The current time, or `IRCTL_NOW` (RFC 3339) when set: a fixed clock for
-/// tests and for reproducing a report; never needed in normal use.
-pub fn now() -> DateTime<Utc> {
-    // The commands that read this clock refuse a bad `IRCTL_NOW` before they start.
-    crate::clock::Clock::from_env().unwrap_or_default().now()
-}
-
-/// Parses `--since`: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
-pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+/// Parses `--since`: a duration back from now by `clock` (`7d`, `12h`) or an RFC 3339 time.
+pub fn parse_since(text: &str, clock: Clock) -> Result<DateTime<Utc>, String> {
     if let Some(t) = parse_time(text) {
         return Ok(t);
     }
@@ -339,7 +335,7 @@ pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
         format!("{e}; `--since` takes a duration such as `7d` or an RFC 3339 time such as `2024-01-01T10:00:00Z`")
     })?;
     let d = chrono::Duration::from_std(d).map_err(|e| format!("invalid `--since {text}`: {e}"))?;
-    Ok(now() - d)
+    Ok(clock.now() - d)
 }
 
 /// Parses `--at`: an RFC 3339 time.
@@ -455,21 +451,5 @@ pub fn step_outcomes(run: &Run) -> Vec<StepOutcome> {
                 reason: None,
             })
         })
-        .collect()
-}
-
-/// A redactor for the secrets irctl can see in its environment
-/// (`IRCTL_SECRET_*`, the form `irctl run` reads them in). Timelines are
-/// redacted when written; this second pass covers what people type (a note
-/// that pastes a token) and any value a run could not know about.
-pub fn env_redactor() -> crate::secret::Redactor {
-    crate::secret::Redactor::new(&env_secrets())
-}
-
-/// The values of `IRCTL_SECRET_*` environment variables.
-pub fn env_secrets() -> Vec<crate::secret::Secret> {
-    crate::env::secret_values()
-        .into_iter()
-        .map(crate::secret::Secret::new)
         .collect()
 }

@@ -26,6 +26,7 @@ use serde::Serialize;
 use super::{
     Entry, Store, history, incident_log, merged, parse_time, show_time, step_outcomes, verify,
 };
+use crate::clock::Clock;
 use crate::timeline::{Event, Payload, RecordedIncident, describe};
 
 /// The built-in Markdown template.
@@ -201,8 +202,12 @@ pub struct Integrity {
     pub message: String,
 }
 
-/// Builds the postmortem of `incident` (its id or file-safe form).
-pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<String>)> {
+/// Builds the postmortem of `incident` (its id or file-safe form), generated now by `clock`.
+pub fn build(
+    store: &Store,
+    incident: &str,
+    clock: Clock,
+) -> anyhow::Result<(Postmortem, Vec<String>)> {
     let id = store.canonical_incident_id(incident);
     let (entries, warnings) = merged(store, &id)?;
     if entries.is_empty() {
@@ -241,7 +246,7 @@ pub fn build(store: &Store, incident: &str) -> anyhow::Result<(Postmortem, Vec<S
             })
             .filter(|s| !s.is_empty()),
         integrity: integrity(store, &runs, &id),
-        generated_at: show_time(super::now()),
+        generated_at: show_time(clock.now()),
     };
     Ok((pm, warnings))
 }
@@ -476,7 +481,12 @@ pub fn cell(value: String) -> String {
 pub fn render(pm: &Postmortem, template: &str, name: &str) -> anyhow::Result<String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_keep_trailing_newline(true);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| anyhow::anyhow!("template syntax: {e}"))?,
+    );
     // A template is a team's file, but a loop must not hang a responder.
     env.set_fuel(Some(50_000_000));
     env.add_filter("cell", cell);
@@ -485,7 +495,7 @@ pub fn render(pm: &Postmortem, template: &str, name: &str) -> anyhow::Result<Str
     let tmpl = env
         .get_template(name)
         .map_err(|e| anyhow::anyhow!("invalid template `{name}`: {}", template_error(&e)))?;
-    tmpl.render(minijinja::Value::from_serialize(pm))
+    tmpl.render(crate::template::value(pm))
         .map_err(|e| anyhow::anyhow!("cannot render template `{name}`: {}", template_error(&e)))
 }
 

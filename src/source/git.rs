@@ -143,7 +143,7 @@ fn fetch_locked(cache: &Cache, remote: &RemoteUrl, deadline: Instant) -> anyhow:
     let default_branch = conn
         .default_branch()
         .ok()
-        .and_then(|b| b.as_str().map(str::to_string));
+        .and_then(|b| b.as_str().ok().map(str::to_string));
     let mut opts = FetchOptions::new();
     opts.remote_callbacks(callbacks(remote, deadline))
         .download_tags(AutotagOption::None);
@@ -258,6 +258,8 @@ pub fn resolve(repo: &Repository, name: Option<&str>, shown: &str) -> anyhow::Re
             .context("the cache has no HEAD")?;
         let branch = head
             .symbolic_target()
+            .ok()
+            .flatten()
             .map(|t| t.trim_start_matches("refs/heads/").to_string())
             .unwrap_or_else(|| "HEAD".to_string());
         let commit = head.peel_to_commit().map_err(|_| {
@@ -305,7 +307,7 @@ pub fn suggest(repo: &Repository, name: &str) -> Option<String> {
     let mut names: Vec<String> = Vec::new();
     if let Ok(refs) = repo.references_glob("refs/*") {
         for r in refs.flatten() {
-            if let Some(n) = r.name() {
+            if let Ok(n) = r.name() {
                 if let Some(b) = n.strip_prefix("refs/heads/") {
                     names.push(b.to_string());
                 } else if let Some(t) = n.strip_prefix("refs/tags/") {
@@ -381,7 +383,7 @@ fn walk(
     out: &mut Vec<SourceFile>,
 ) -> anyhow::Result<()> {
     for entry in tree.iter() {
-        let Some(name) = entry.name() else { continue };
+        let Ok(name) = entry.name() else { continue };
         if name.starts_with('.') {
             continue;
         }

@@ -89,7 +89,7 @@ pub fn file_history_since(
             date,
             author: author.name().unwrap_or("?").to_string(),
             email: author.email().unwrap_or("").to_string(),
-            subject: commit.summary().unwrap_or("").to_string(),
+            subject: commit.summary().ok().flatten().unwrap_or("").to_string(),
         });
         if out.len() >= limit {
             break;

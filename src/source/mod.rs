@@ -190,7 +190,7 @@ fn stamp_worktree(set: &mut PlaybookSet, repo: &Repository, workdir: &Path) {
     let branch = head
         .as_ref()
         .filter(|h| h.is_branch())
-        .and_then(|h| h.shorthand().map(str::to_string));
+        .and_then(|h| h.shorthand().ok().map(str::to_string));
     let shown = workdir.to_string_lossy().into_owned();
     // One lookup per directory, not per file: a tree of 1,000 playbooks
     // would otherwise be read 1,000 times.

@@ -34,11 +34,6 @@ pub use writer::Writer;
 /// File name of a run's timeline inside its run directory.
 pub const FILE_NAME: &str = "timeline.jsonl";
 
-/// The current time as the timeline writes it.
-pub fn now() -> String {
-    stamp(crate::clock::Clock::System.now())
-}
-
 /// A time as timeline events write it (RFC 3339 UTC, milliseconds).
 pub fn stamp(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

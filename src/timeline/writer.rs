@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{Event, Payload, chain_hash, now, read};
+use super::{Event, Payload, chain_hash, read, stamp};
+use crate::clock::Clock;
 use crate::secret::Redactor;
 
 /// Appends events to one run's timeline (or one incident log).
@@ -21,10 +22,12 @@ pub struct Writer {
     seq: u64,
     prev_hash: String,
     redactor: Redactor,
+    clock: Clock,
 }
 
 impl Writer {
-    /// Creates (or continues) the timeline at `path`.
+    /// Creates (or continues) the timeline at `path`; its events are stamped
+    /// by the system clock unless [`Writer::with_clock`] says otherwise.
     pub fn open(
         path: &Path,
         run_id: &RunId,
@@ -56,7 +59,14 @@ impl Writer {
             seq,
             prev_hash,
             redactor,
+            clock: Clock::System,
         })
+    }
+
+    /// Stamps events by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The timeline's path.
@@ -81,7 +91,7 @@ impl Writer {
         };
         self.seq += 1;
         let mut event = Event {
-            ts: now(),
+            ts: stamp(self.clock.now()),
             seq: self.seq,
             run_id: self.run_id.clone(),
             incident_id: self.incident_id.clone(),

@@ -34,6 +34,9 @@ enum Expect {
 }
 
 /// A test case: files in a temp dir, a command line, and expectations.
+// A builder whose `.run()` was forgotten checks nothing; under
+// `-D warnings` that is a compile error instead of a silent pass.
+#[must_use = "a `Test` checks nothing until `.run()`"]
 pub struct Test {
     tempdir: TempDir,
     current_dir: PathBuf,
@@ -102,7 +105,7 @@ impl Test {
 
     /// Writes `path` (relative to the temp dir), creating parent directories.
     pub fn file(self, path: &str, contents: impl AsRef<[u8]>) -> Self {
-        let full = self.tempdir.path().join(path);
+        let full = self.inside(path);
         if let Some(parent) = full.parent() {
             fs::create_dir_all(parent).expect("create parent dir");
         }
@@ -112,8 +115,17 @@ impl Test {
 
     /// Creates the directory `path` (relative to the temp dir).
     pub fn dir(self, path: &str) -> Self {
-        fs::create_dir_all(self.tempdir.path().join(path)).expect("create dir");
+        fs::create_dir_all(self.inside(path)).expect("create dir");
         self
+    }
+
+    /// `path` in the temp dir; an absolute path would silently write outside it.
+    fn inside(&self, path: &str) -> PathBuf {
+        assert!(
+            Path::new(path).is_relative(),
+            "test files live in the temp dir: `{path}` is absolute"
+        );
+        self.tempdir.path().join(path)
     }
 
     /// Runs in `dir` (relative to the temp dir) instead of the temp dir itself.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -150,6 +151,12 @@ fn wait_listening(addr: SocketAddr, what: &str) {
 }
 
 /// `git daemon` exporting a repo's server root on 127.0.0.1.
+///
+/// `git daemon` is only a launcher that runs `git-daemon` as its child, and
+/// `git-daemon` forks once per connection, so killing the child we spawned
+/// would leave the listener behind. The daemon is therefore executed directly
+/// from `git --exec-path`, in its own process group, and the whole group is
+/// killed on drop.
 pub struct Daemon {
     /// Its port.
     pub port: u16,
@@ -160,19 +167,19 @@ impl Daemon {
     /// Starts the daemon and waits until it accepts connections.
     pub fn start(repo: &Repo) -> Daemon {
         let port = free_port();
-        let mut cmd = Command::new("git");
-        cmd.arg("daemon")
-            .arg("--export-all")
+        let mut cmd = Command::new(git_exec_path().join("git-daemon"));
+        cmd.arg("--export-all")
             .arg("--reuseaddr")
             .arg("--listen=127.0.0.1")
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", repo.server_root().display()))
             .arg(repo.server_root())
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         git_env(&mut cmd, &repo.home());
-        let child = cmd.spawn().expect("start git daemon");
+        let child = cmd.spawn().expect("start git-daemon");
         let daemon = Daemon { port, child };
         wait_listening(
             SocketAddr::from(([127, 0, 0, 1], port)),
@@ -185,12 +192,86 @@ impl Daemon {
     pub fn url(&self) -> String {
         format!("git://127.0.0.1:{}/playbooks.git", self.port)
     }
+
+    /// The daemon's process group: its own pid.
+    pub fn process_group(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits in i32")
+    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The group id is the daemon's pid, which stays reserved until the
+        // `wait` below reaps it, so the signal cannot reach a stranger.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.process_group()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = self.child.wait();
+    }
+}
+
+/// Where git keeps its dashed helpers such as `git-daemon`.
+fn git_exec_path() -> PathBuf {
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("run git --exec-path");
+    assert!(out.status.success(), "git --exec-path failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Live (not zombie) processes whose command line holds `needle`, as `pid cmdline`.
+pub fn live_processes_with(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id().to_string();
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.to_string();
+            if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ...`; comm may hold spaces and parentheses.
+            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (state != "Z" && cmdline.contains(needle)).then(|| format!("{pid} {cmdline}"))
+        })
+        .collect()
+}
+
+/// Dropping a [`Daemon`] ends every process it started: the listener and
+/// the children it forked for connections.
+#[test]
+fn a_dropped_daemon_leaves_no_process_behind() {
+    let repo = Repo::new();
+    repo.write("a.txt", "a\n").commit("one");
+    repo.push();
+    let needle = format!("--base-path={}", repo.server_root().display());
+    let daemon = Daemon::start(&repo);
+    // A fetch makes the daemon fork a child for the connection.
+    let heads = git(&repo.work(), &repo.home(), &["ls-remote", &daemon.url()]);
+    assert!(heads.contains("refs/heads/main"), "{heads}");
+    assert!(
+        !live_processes_with(&needle).is_empty(),
+        "the daemon is not found by its command line"
+    );
+    drop(daemon);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = live_processes_with(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "git-daemon still running after drop: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

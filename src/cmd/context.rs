@@ -1,0 +1,390 @@
+//! The one per-invocation [`Context`]: what every command handler needs
+//! beyond its own arguments — where to print, the state directory, who is
+//! acting, the clock, the secrets — worked out once in `dispatch`, so no
+//! handler reads the environment or borrows another handler's helpers.
+//! Also here: loading playbooks and the incident the way every command
+//! does, and [`Out`], the redacting printer of the record commands.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Command, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
+use crate::ui::Ui;
+use irctl::clock::{Clock, InvalidNow};
+use irctl::diagnostic;
+use irctl::incident::{self, Incident};
+use irctl::playbook::index::Index;
+use irctl::playbook::{Playbook, PlaybookSet};
+use irctl::record::{Scope, Store};
+use irctl::secret::{self, Redactor, Secret};
+use irctl::source::{self, GitSpec, Loaded, Spec};
+
+/// What one invocation of irctl works with.
+pub struct Context {
+    /// Where output goes.
+    pub ui: Ui,
+    state_dir: PathBuf,
+    actor: String,
+    clock: Result<Clock, InvalidNow>,
+    secrets_file: Option<PathBuf>,
+    env_secrets: Vec<Secret>,
+}
+
+impl Context {
+    /// The context of `command`. A bad `IRCTL_NOW` is refused here, with one
+    /// error, for the commands that read the clock; any other command
+    /// (`run` above all) never sees it.
+    pub fn new(ui: Ui, command: &Command) -> anyhow::Result<Context> {
+        let clock = Clock::from_env();
+        if reads_clock(command) {
+            clock.clone()?;
+        }
+        let state_dir = state_args(command)
+            .and_then(|s| s.state_dir.clone())
+            .unwrap_or_else(irctl::engine::default_state_dir);
+        let actor = author_flag(command)
+            .filter(|a| !a.trim().is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(irctl::env::actor);
+        let secrets_file = match command {
+            Command::Run(a) => a.exec.secrets_file.clone(),
+            Command::Drill(a) => a.exec.secrets_file.clone(),
+            Command::Resume(a) => a.exec.secrets_file.clone(),
+            _ => None,
+        };
+        let env_secrets = irctl::env::secret_values()
+            .into_iter()
+            .map(Secret::new)
+            .collect();
+        Ok(Context {
+            ui,
+            state_dir,
+            actor,
+            clock,
+            secrets_file,
+            env_secrets,
+        })
+    }
+
+    /// The state directory: `--state-dir`, `IRCTL_STATE_DIR`, or the default.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Who is acting: `--author`, else `IRCTL_ACTOR`, else the login.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The clock of the commands that ask for the current time: fixed by
+    /// `IRCTL_NOW` when set, else the system's.
+    pub fn clock(&self) -> Result<Clock, InvalidNow> {
+        self.clock.clone()
+    }
+
+    /// The clock that stamps runs: always the system's, so a timeline
+    /// records what really happened, whatever `IRCTL_NOW` says.
+    pub fn run_clock(&self) -> Clock {
+        Clock::System
+    }
+
+    /// The values of the secrets `playbook` declares, from `--secrets-file`
+    /// or the environment.
+    pub fn secrets(&self, playbook: &Playbook) -> anyhow::Result<BTreeMap<String, Secret>> {
+        self.resolve_secrets(&playbook.secrets)
+    }
+
+    /// The values of the secrets `names`; with no names, only checks that a
+    /// `--secrets-file` given reads and parses.
+    pub fn resolve_secrets(&self, names: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
+        secret::resolve(names, self.secrets_file.as_deref())
+    }
+
+    /// The values of every `IRCTL_SECRET_*` variable, declared or not.
+    pub fn env_secrets(&self) -> &[Secret] {
+        &self.env_secrets
+    }
+
+    /// A redactor for the secrets irctl can see in its environment
+    /// (`IRCTL_SECRET_*`, the form `irctl run` reads them in). Timelines are
+    /// redacted when written; this second pass covers what people type (a
+    /// note that pastes a token) and any value a run could not know about.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(&self.env_secrets)
+    }
+
+    /// The redacting printer of the record commands.
+    pub fn out(&self) -> Out<'_> {
+        self.out_redacting(self.redactor())
+    }
+
+    /// A printer that redacts with `redactor` (say, one that also knows an
+    /// alert payload's credentials) instead of [`Context::redactor`].
+    pub fn out_redacting(&self, redactor: Redactor) -> Out<'_> {
+        Out {
+            ui: &self.ui,
+            redactor,
+        }
+    }
+
+    /// Reads the runs in `scope` and prints the readers' warnings (torn or unreadable lines).
+    pub fn open_store(&self, scope: Scope<'_>) -> anyhow::Result<Store> {
+        let store = Store::open_scoped(&self.state_dir, scope)?;
+        self.warn_all(&store.warnings);
+        Ok(store)
+    }
+
+    /// Prints each warning once.
+    pub fn warn_all(&self, warnings: &[String]) {
+        let mut seen = std::collections::BTreeSet::new();
+        for w in warnings {
+            if seen.insert(w) {
+                self.ui.warn(w);
+            }
+        }
+    }
+
+    /// Loads (reads and checks) the playbook files the flags name, printing
+    /// the loader's warnings.
+    pub fn load_source(&self, args: &SourceArgs, paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+        Ok(self.read_source(args, paths)?.load())
+    }
+
+    /// Loads playbooks for commands that use them (not `validate`): files
+    /// with errors are skipped with one warning, so a broken playbook
+    /// elsewhere in the repo never blocks the one a responder needs at 3 a.m.
+    pub fn load_playbooks(&self, args: &SourceArgs) -> anyhow::Result<PlaybookSet> {
+        let read = self.read_named_source(args)?;
+        let origin = describe_origin(args, &read);
+        let set = read.load().set;
+        self.warn_broken(&set.broken_files());
+        if set.playbooks.is_empty() {
+            anyhow::bail!("no valid playbooks in {origin}");
+        }
+        Ok(set)
+    }
+
+    /// Summarises the playbooks for `match` and `run`: only the chosen ones
+    /// are then checked in full, with the same skip-broken-files rule as
+    /// [`Context::load_playbooks`].
+    pub fn load_index(&self, args: &SourceArgs) -> anyhow::Result<Indexed> {
+        let mut read = self.read_named_source(args)?;
+        let origin = describe_origin(args, &read);
+        // Without any cache directory the index still works, it just saves nothing.
+        let cache = source::cache_dir(args.cache_dir.as_deref()).ok();
+        let index = Index::build(std::mem::take(&mut read.sources), cache.as_deref());
+        self.warn_broken(&index.broken);
+        if index.entries.is_empty() {
+            anyhow::bail!("no valid playbooks in {origin}");
+        }
+        Ok(Indexed { index, read })
+    }
+
+    /// Reads (not yet checks) the playbook files the flags name, printing
+    /// the loader's warnings.
+    fn read_source(&self, args: &SourceArgs, paths: &[PathBuf]) -> anyhow::Result<source::Read> {
+        let read = source::read(&source_spec(args, paths)?)?;
+        for w in &read.warnings {
+            self.ui.warn(w);
+        }
+        Ok(read)
+    }
+
+    /// [`Context::read_source`] of `--playbooks` or `--repo`, with the
+    /// directory named in the error.
+    fn read_named_source(&self, args: &SourceArgs) -> anyhow::Result<source::Read> {
+        self.read_source(args, &[]).map_err(|e| match &args.repo {
+            // The Git loader names the repository itself, without credentials.
+            Some(_) => e,
+            None => e.context(format!(
+                "cannot load playbooks from `{}`",
+                args.playbooks.display()
+            )),
+        })
+    }
+
+    fn warn_broken(&self, broken: &[impl AsRef<str>]) {
+        if !broken.is_empty() {
+            self.ui.warn(&format!(
+                "{} playbook file{} with errors skipped ({}); run `irctl validate` for details",
+                broken.len(),
+                if broken.len() == 1 { "" } else { "s" },
+                broken
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+}
+
+/// Whether the command asks for the current time, so `IRCTL_NOW` must be
+/// valid; `run` and the engine always use the system clock, and a stray
+/// variable must never block a run. (`drill` also takes `--now`, and checks
+/// its clock itself.)
+fn reads_clock(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Runs(_)
+            | Command::Stats(_)
+            | Command::Note(_)
+            | Command::Resolve(_)
+            | Command::Ingest(_)
+            | Command::Postmortem(_)
+    )
+}
+
+/// The state directory flags of `command`, when it has any.
+fn state_args(command: &Command) -> Option<&StateArgs> {
+    match command {
+        Command::Run(a) => Some(&a.exec.state),
+        Command::Drill(a) => Some(&a.exec.state),
+        Command::Resume(a) => Some(&a.exec.state),
+        Command::Runs(a) => Some(&a.state),
+        Command::Timeline(a) => match &a.command {
+            Some(TimelineCommand::Verify(v)) => Some(&v.state),
+            None => Some(&a.state),
+        },
+        Command::Note(a) => Some(&a.state),
+        Command::Resolve(a) => Some(&a.state),
+        Command::Ingest(a) => Some(&a.state),
+        Command::Postmortem(a) => Some(&a.state),
+        Command::Stats(a) => Some(&a.state),
+        _ => None,
+    }
+}
+
+/// `--author`, for the commands that take it.
+fn author_flag(command: &Command) -> Option<&str> {
+    match command {
+        Command::Note(a) => a.author.as_deref(),
+        Command::Resolve(a) => a.author.as_deref(),
+        _ => None,
+    }
+}
+
+/// What the flags ask for: `--repo` wins over `--playbooks` and `paths`.
+pub fn source_spec(args: &SourceArgs, paths: &[PathBuf]) -> anyhow::Result<Spec> {
+    match &args.repo {
+        Some(repo) => {
+            if !paths.is_empty() {
+                anyhow::bail!(
+                    "PATH arguments cannot be combined with `--repo`; choose the folder with `--repo-path`"
+                );
+            }
+            Ok(Spec::Git(GitSpec {
+                repo: repo.clone(),
+                git_ref: args.git_ref.clone().filter(|r| !r.is_empty()),
+                repo_path: args.repo_path.clone(),
+                cache_dir: args.cache_dir.clone(),
+                offline: args.offline,
+                fetch_timeout: args.fetch_timeout,
+            }))
+        }
+        None => {
+            if args.git_ref.as_deref().is_some_and(|r| !r.is_empty()) {
+                anyhow::bail!("`--ref` (or `IRCTL_REF`) needs `--repo` (or `IRCTL_REPO`)");
+            }
+            Ok(Spec::Dir(if paths.is_empty() {
+                vec![args.playbooks.clone()]
+            } else {
+                paths.to_vec()
+            }))
+        }
+    }
+}
+
+fn describe_origin(args: &SourceArgs, read: &source::Read) -> String {
+    read.describe()
+        .unwrap_or_else(|| format!("`{}`", args.playbooks.display()))
+}
+
+/// Playbooks summarised for the commands that match before they run
+/// (`match`, `run`), and the source they came from.
+pub struct Indexed {
+    /// What matching needs of every valid playbook.
+    pub index: Index,
+    read: source::Read,
+}
+
+impl Indexed {
+    /// The playbooks named `names`, checked in full, with their provenance.
+    pub fn load(&mut self, names: &[&str]) -> PlaybookSet {
+        let mut set = self.index.load(names);
+        self.read.stamp(&mut set);
+        set
+    }
+}
+
+/// The error for a playbook name that is not in `known`, with a suggestion.
+pub fn unknown_playbook<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> anyhow::Error {
+    let help = diagnostic::did_you_mean(name, known)
+        .map(|h| format!("; {h}"))
+        .unwrap_or_default();
+    anyhow::anyhow!("no playbook named `{name}`{help}")
+}
+
+/// Builds the incident from `--incident` or the ad hoc flags.
+pub fn read_incident(args: &IncidentArgs) -> anyhow::Result<Incident> {
+    if let Some(path) = &args.incident {
+        return read_incident_file(path, args.incident_format.as_deref());
+    }
+    if args.labels.is_empty() && args.title.is_none() {
+        anyhow::bail!(
+            "no incident given: pass `--incident FILE` (or `-` for stdin), or describe one with `--label key=value`"
+        );
+    }
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| {
+            incident::parse_label_flag(l).map_err(|e| anyhow::anyhow!("invalid `--label {l}`: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(incident::from_flags(
+        &labels,
+        args.title.as_deref(),
+        args.severity.as_deref(),
+    ))
+}
+
+/// Reads an alert payload (`-` is stdin), in `format` when one is forced.
+pub fn read_incident_file(path: &Path, format: Option<&str>) -> anyhow::Result<Incident> {
+    let format = format
+        .map(|name| {
+            name.parse::<incident::IncidentFormat>()
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .transpose()?;
+    Ok(incident::read(path, format)?)
+}
+
+/// Prints `text` to stdout after redacting every secret irctl can see.
+pub struct Out<'a> {
+    ui: &'a Ui,
+    redactor: Redactor,
+}
+
+impl Out<'_> {
+    /// `text`, redacted, with control characters other than line breaks and
+    /// tabs escaped: titles and notes come from alert payloads and people,
+    /// and must not drive the terminal (colours, cursor moves, OSC links).
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in self.redactor.redact(text).chars() {
+            if c.is_control() && c != '\n' && c != '\t' {
+                out.extend(c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Prints one redacted line.
+    pub fn line(&self, text: &str) -> anyhow::Result<()> {
+        self.ui.outln(&self.redact(text))?;
+        Ok(())
+    }
+}
