@@ -5,7 +5,9 @@ Usage: cargo build --release && python3 benches/bench.py [--runs N]
 
 Each case is timed over N runs (median wall time) and reports the peak RSS of
 the slowest child. Nothing here asserts: the figures are for the closing note
-and for comparing changes, not a pass/fail gate.
+and for comparing changes, not a pass/fail gate. The engine's per-step
+overhead against bash, in paired runs and against its targets, is measured by
+benches/vs_bash.py.
 """
 import argparse
 import os
