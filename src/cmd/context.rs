@@ -325,8 +325,9 @@ pub fn unknown_playbook<'a>(name: &str, known: impl Iterator<Item = &'a str>) ->
     anyhow::anyhow!("no playbook named `{name}`{help}")
 }
 
-/// Builds the incident from `--incident` or the ad hoc flags.
-pub fn read_incident(args: &IncidentArgs) -> anyhow::Result<Incident> {
+/// Builds the incident from `--incident` or the ad hoc flags; `clock` says
+/// when an ad hoc incident started.
+pub fn read_incident(args: &IncidentArgs, clock: Clock) -> anyhow::Result<Incident> {
     if let Some(path) = &args.incident {
         return read_incident_file(path, args.incident_format.as_deref());
     }
@@ -346,6 +347,7 @@ pub fn read_incident(args: &IncidentArgs) -> anyhow::Result<Incident> {
         &labels,
         args.title.as_deref(),
         args.severity.as_deref(),
+        clock,
     ))
 }
 

@@ -12,7 +12,7 @@ use irctl::playbook::Playbook;
 /// Runs `run`.
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
-    let incident = read_incident(&args.incident)?;
+    let incident = read_incident(&args.incident, ctx.run_clock())?;
     let mut indexed = ctx.load_index(&args.source)?;
     let index = &indexed.index;
     let inputs = args
