@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Command, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
 use crate::ui::Ui;
 use irctl::clock::{Clock, InvalidNow};
-use irctl::diagnostic;
 use irctl::incident::{self, Incident};
 use irctl::playbook::index::Index;
 use irctl::playbook::{Playbook, PlaybookSet};
@@ -315,14 +314,6 @@ impl Indexed {
         self.read.stamp(&mut set);
         set
     }
-}
-
-/// The error for a playbook name that is not in `known`, with a suggestion.
-pub fn unknown_playbook<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> anyhow::Error {
-    let help = diagnostic::did_you_mean(name, known)
-        .map(|h| format!("; {h}"))
-        .unwrap_or_default();
-    anyhow::anyhow!("no playbook named `{name}`{help}")
 }
 
 /// Builds the incident from `--incident` or the ad hoc flags; `clock` says
