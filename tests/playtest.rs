@@ -540,8 +540,8 @@ fn test_help_offers_no_git_source() {
         .stdout_contains("--playbooks <DIR>")
         .run();
     for flag in [
-        "--repo",
-        "--ref",
+        "--repo <",
+        "--ref <",
         "--repo-path",
         "--offline",
         "--fetch-timeout",

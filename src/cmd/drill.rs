@@ -99,7 +99,9 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
         warn: &warn,
     };
     let runtime = live::runtime()?;
-    let outcomes = runtime.block_on(batch::run(request, chosen, live::cancel_on_signal()));
+    // The signal handler needs the runtime, so it starts inside it.
+    let outcomes =
+        runtime.block_on(async { batch::run(request, chosen, live::cancel_on_signal()).await });
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
 
     print_table(ui, &outcomes)?;
