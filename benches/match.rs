@@ -30,6 +30,7 @@ fn main() {
         ],
         Some("bench"),
         Some("critical"),
+        irctl::clock::Clock::System,
     );
     let mut times = Vec::new();
     for _ in 0..21 {

@@ -293,8 +293,19 @@ pub struct TestArgs {
     /// List the steps and `trigger`/`when` branches no test exercised.
     #[arg(long)]
     pub coverage: bool,
-    #[command(flatten)]
-    pub source: SourceArgs,
+    /// Directory of playbooks and their tests (`*.yaml`, `*.yml`, searched recursively).
+    #[arg(
+        long,
+        env = "IRCTL_PLAYBOOKS",
+        default_value = "playbooks",
+        value_name = "DIR"
+    )]
+    pub playbooks: PathBuf,
+    /// Refused: tests are read from a directory. Hidden from the help, and
+    /// kept so that `--repo` (or an exported `IRCTL_REPO`) gets a clear
+    /// error instead of a silent `./playbooks`.
+    #[arg(long, env = "IRCTL_REPO", hide = true, hide_env_values = true)]
+    pub repo: Option<String>,
 }
 
 /// Format of a drill report file.

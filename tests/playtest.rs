@@ -522,4 +522,32 @@ fn a_git_source_is_refused_without_echoing_credentials() {
         .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
         .run();
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    // An exported `IRCTL_REPO` is refused the same way, not replaced by `./playbooks`.
+    Test::new()
+        .args(["test"])
+        .env("IRCTL_REPO", "https://example.invalid/pb.git")
+        .status(2)
+        .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
+        .run();
+}
+
+/// `irctl test --help` offers only what `test` uses: a playbook directory,
+/// none of the Git source flags it refuses.
+#[test]
+fn test_help_offers_no_git_source() {
+    let out = Test::new()
+        .args(["test", "--help"])
+        .stdout_contains("--playbooks <DIR>")
+        .run();
+    for flag in [
+        "--repo <",
+        "--ref <",
+        "--repo-path",
+        "--offline",
+        "--fetch-timeout",
+        "--cache-dir",
+        "IRCTL_REPO",
+    ] {
+        assert!(!out.stdout.contains(flag), "`{flag}` in:\n{}", out.stdout);
+    }
 }

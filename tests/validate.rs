@@ -2054,3 +2054,57 @@ fn symlink_loops_in_the_playbook_folder_are_walked_once() {
         .stderr("2 playbooks valid\n")
         .run();
 }
+
+/// The README's list of `validate` check codes is the list the checker
+/// emits: every documented code is a literal in the source, and every code
+/// the playbook checker and the drill lints emit is documented.
+#[test]
+fn readme_documents_every_check_code_and_no_other() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme.find("Checks, each with a stable code:").unwrap();
+    let end = start + readme[start..].find("Every finding").unwrap();
+    let documented: std::collections::BTreeSet<String> = readme[start..end]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .map(str::to_string)
+        .collect();
+    let mut source = String::new();
+    let mut emitting = String::new();
+    let mut files = vec![
+        root.join("src/diagnostic.rs"),
+        root.join("src/drill/lint.rs"),
+    ];
+    for e in std::fs::read_dir(root.join("src/playbook/validate")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        if !f.ends_with("diagnostic.rs") {
+            emitting.push_str(&text);
+        }
+        source.push_str(&text);
+    }
+    for code in &documented {
+        assert!(
+            source.contains(&format!("\"{code}\"")),
+            "README documents `{code}`, which validate never emits"
+        );
+    }
+    // Every `"kebab-case"` string literal of the checkers is a code.
+    for (i, _) in emitting.match_indices('"') {
+        let rest = &emitting[i + 1..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+            .unwrap_or(rest.len());
+        let literal = &rest[..len];
+        if rest[len..].starts_with('"') && literal.contains('-') && !literal.starts_with('-') {
+            assert!(
+                documented.contains(literal),
+                "validate emits `{literal}`, which the README does not document"
+            );
+        }
+    }
+}

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Command, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
 use crate::ui::Ui;
 use irctl::clock::{Clock, InvalidNow};
-use irctl::diagnostic;
 use irctl::incident::{self, Incident};
 use irctl::playbook::index::Index;
 use irctl::playbook::{Playbook, PlaybookSet};
@@ -317,16 +316,9 @@ impl Indexed {
     }
 }
 
-/// The error for a playbook name that is not in `known`, with a suggestion.
-pub fn unknown_playbook<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> anyhow::Error {
-    let help = diagnostic::did_you_mean(name, known)
-        .map(|h| format!("; {h}"))
-        .unwrap_or_default();
-    anyhow::anyhow!("no playbook named `{name}`{help}")
-}
-
-/// Builds the incident from `--incident` or the ad hoc flags.
-pub fn read_incident(args: &IncidentArgs) -> anyhow::Result<Incident> {
+/// Builds the incident from `--incident` or the ad hoc flags; `clock` says
+/// when an ad hoc incident started.
+pub fn read_incident(args: &IncidentArgs, clock: Clock) -> anyhow::Result<Incident> {
     if let Some(path) = &args.incident {
         return read_incident_file(path, args.incident_format.as_deref());
     }
@@ -346,6 +338,7 @@ pub fn read_incident(args: &IncidentArgs) -> anyhow::Result<Incident> {
         &labels,
         args.title.as_deref(),
         args.severity.as_deref(),
+        clock,
     ))
 }
 

@@ -1,24 +1,21 @@
-//! `irctl drill`: choose the drills (named, `--all`, or `--due` by schedule),
-//! run each through [`irctl::drill`], record them, print the table, write the
-//! report, and exit 1 when any failed.
-
-use std::sync::Arc;
+//! `irctl drill`: build the batch request from the flags, let
+//! [`irctl::drill::batch`] choose the drills (named, `--all`, or `--due` by
+//! schedule) and run them, then print the table, write the report, and exit
+//! 1 when any failed.
 
 use anyhow::Context as _;
 use chrono::Timelike as _;
-use tokio::sync::watch;
 
-use super::context::{Context, unknown_playbook};
+use super::context::Context;
 use super::live::{self, DrillProgress};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED};
 use crate::cli::{DrillArgs, DrillReportFormat};
 use crate::ui::Ui;
 use irctl::clock::Clock;
-use irctl::drill::due::{self, Notice, Record};
+use irctl::drill::Outcome;
+use irctl::drill::batch::{self, BatchRequest, Choice, Selection, Verdict};
+use irctl::drill::due::Notice;
 use irctl::drill::report::{self, Format};
-use irctl::drill::{self as drills, DrillOptions, Outcome};
-use irctl::engine::Observer;
-use irctl::playbook::Playbook;
 
 /// Runs `drill`.
 pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -30,9 +27,15 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
     let now = clock.now();
     // Whole seconds: cron slots are whole minutes, and the record reads better.
     let now = now.with_nanosecond(0).unwrap_or(now);
-    if args.names.is_empty() && !args.all && !args.due {
+    let selection = if args.due {
+        Selection::Due
+    } else if args.all {
+        Selection::All
+    } else if !args.names.is_empty() {
+        Selection::Named(&args.names)
+    } else {
         anyhow::bail!("name the playbooks to drill, or pass `--all` or `--due`");
-    }
+    };
     let explicit = args.report_format.map(|f| match f {
         DrillReportFormat::Junit => Format::Junit,
         DrillReportFormat::Json => Format::Json,
@@ -51,51 +54,24 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("cannot use state directory `{}`", state_dir.display()))?;
 
-    let mut _batch = None;
-    let chosen: Vec<&Playbook> = if args.due {
-        let Some(lock) = due::try_batch_lock(state_dir)? else {
+    let chosen = match batch::choose(&set, selection, state_dir, now)? {
+        Choice::Chosen(chosen) => chosen,
+        Choice::Busy(lock) => {
             ui.errln(&format!(
                 "another `irctl drill --due` is running (`{}` is locked); leaving the due drills to it",
-                state_dir.join(due::BATCH_LOCK).display()
+                lock.display()
             ));
             // No report either: the running batch writes its own, maybe to the same file.
             return Ok(0);
-        };
-        _batch = Some(lock);
-        let state = due::load(state_dir)?;
-        let selection = due::select(&set.playbooks, &state, state_dir, now);
-        for notice in &selection.notices {
-            match notice {
-                Notice::Info(line) => ui.errln(line),
-                Notice::Warning(line) => ui.warn(line),
-            }
         }
-        selection.due
-    } else if args.all {
-        set.playbooks.iter().filter(|p| p.drill.is_some()).collect()
-    } else {
-        let mut chosen = Vec::new();
-        for name in &args.names {
-            let Some(p) = set.get(name) else {
-                return Err(unknown_playbook(
-                    name,
-                    set.playbooks.iter().map(|p| p.name.as_str()),
-                ));
-            };
-            chosen.push(p);
+    };
+    for notice in &chosen.notices {
+        match notice {
+            Notice::Info(line) => ui.errln(line),
+            Notice::Warning(line) => ui.warn(line),
         }
-        chosen
-    };
-    // Unattended batches must not pass over a playbook file they could not
-    // read: it is a drill that cannot run, so the batch fails until it is fixed.
-    let broken: Vec<Outcome> = if args.all || args.due {
-        let mut files = set.broken_files();
-        files.sort_unstable();
-        files.into_iter().map(Outcome::unreadable).collect()
-    } else {
-        Vec::new()
-    };
-    if chosen.is_empty() && broken.is_empty() {
+    }
+    if chosen.is_empty() {
         ui.errln(if args.due {
             "no drill is due"
         } else {
@@ -105,66 +81,36 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
         return Ok(0);
     }
 
+    let secrets = |p: &irctl::playbook::Playbook| ctx.secrets(p);
+    let warn = |line: &str| ui.warn(line);
+    let request = BatchRequest {
+        all: &set.playbooks,
+        state_dir,
+        now,
+        concurrency: usize::from(args.exec.concurrency),
+        verbose: args.exec.verbose,
+        actor: ctx.actor(),
+        clock: ctx.run_clock(),
+        secrets: &secrets,
+        observer: std::sync::Arc::new(DrillProgress {
+            ui: ctx.ui,
+            verbose: args.exec.verbose,
+        }),
+        warn: &warn,
+    };
     let runtime = live::runtime()?;
-    let outcomes = runtime.block_on(async {
-        let cancel_rx = live::cancel_on_signal();
-        let mut outcomes = broken;
-        for p in chosen {
-            let outcome = drill_one(&args, ctx, &set.playbooks, p, cancel_rx.clone()).await;
-            if !outcome.interrupted
-                && let Err(e) = due::record(state_dir, &p.name, Record::of(&outcome, now))
-            {
-                ui.warn(&format!("{e:#}"));
-            }
-            let stop = outcome.interrupted;
-            outcomes.push(outcome);
-            if stop {
-                break;
-            }
-        }
-        outcomes
-    });
+    // The signal handler needs the runtime, so it starts inside it.
+    let outcomes =
+        runtime.block_on(async { batch::run(request, chosen, live::cancel_on_signal()).await });
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
 
     print_table(ui, &outcomes)?;
     write_report(ui, &args, format, &outcomes)?;
-    Ok(if outcomes.iter().any(|o| o.interrupted) {
-        EXIT_INTERRUPTED
-    } else if outcomes.iter().any(|o| !o.passed) {
-        EXIT_FAILED
-    } else {
-        0
+    Ok(match batch::verdict(&outcomes) {
+        Verdict::Interrupted => EXIT_INTERRUPTED,
+        Verdict::Failed => EXIT_FAILED,
+        Verdict::Passed => 0,
     })
-}
-
-async fn drill_one(
-    args: &DrillArgs,
-    ctx: &Context,
-    all: &[Playbook],
-    playbook: &Playbook,
-    cancel: watch::Receiver<Option<String>>,
-) -> Outcome {
-    let drill = match drills::preflight(all, playbook) {
-        Ok(d) => d,
-        Err(reason) => return Outcome::refused(playbook, reason),
-    };
-    let secrets = match ctx.secrets(playbook) {
-        Ok(s) => s,
-        Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
-    };
-    let opts = DrillOptions {
-        state_dir: ctx.state_dir().to_path_buf(),
-        concurrency: usize::from(args.exec.concurrency),
-        secrets,
-        actor: ctx.actor().to_string(),
-        verbose: args.exec.verbose,
-        clock: ctx.run_clock(),
-    };
-    let observer: Arc<dyn Observer> = Arc::new(DrillProgress {
-        ui: ctx.ui,
-        verbose: args.exec.verbose,
-    });
-    drills::run(playbook, drill, opts, observer, cancel).await
 }
 
 fn print_table(ui: &Ui, outcomes: &[Outcome]) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! `irctl history`: the commits that changed one playbook's file.
 
-use super::context::{Context, unknown_playbook};
+use super::context::Context;
 use crate::cli::{HistoryArgs, OutputFormat};
+use irctl::playbook::unknown_playbook;
 
 /// Runs `history`.
 pub fn run(args: HistoryArgs, ctx: &Context) -> anyhow::Result<u8> {

@@ -7,7 +7,7 @@ use irctl::matching;
 
 /// Runs `match`.
 pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let incident = read_incident(&args.incident)?;
+    let incident = read_incident(&args.incident, ctx.run_clock())?;
     let ui = &ctx.ui;
     let index = ctx.load_index(&args.source)?;
     let selection = matching::select(&index.index.entries, &incident);

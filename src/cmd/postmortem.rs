@@ -1,5 +1,6 @@
 //! `irctl postmortem`: build the incident's postmortem data and render it
-//! with the built-in Markdown template or a team's own.
+//! with the built-in Markdown template or a team's own
+//! ([`irctl::record::postmortem`] reads and chooses it), then print or write it.
 
 use anyhow::Context as _;
 
@@ -10,13 +11,7 @@ use irctl::record::{Scope, postmortem};
 /// Runs `postmortem`.
 pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
-    let custom = match &args.template {
-        Some(path) => Some(
-            irctl::capped::read_to_string(path, 1024 * 1024)
-                .with_context(|| format!("cannot read template `{}`", path.display()))?,
-        ),
-        None => None,
-    };
+    let template = postmortem::Template::load(args.template.as_deref())?;
     let store = ctx.open_store(Scope::Incident(&args.incident))?;
     let (pm, warnings) = postmortem::build(&store, &args.incident, ctx.clock()?)?;
     ctx.warn_all(&warnings);
@@ -27,11 +22,8 @@ pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
         ));
     }
     let text = match args.format {
-        PostmortemFormat::Json => serde_json::to_string_pretty(&pm)? + "\n",
-        PostmortemFormat::Markdown => match (&custom, &args.template) {
-            (Some(t), Some(path)) => postmortem::render(&pm, t, &path.display().to_string())?,
-            _ => postmortem::render(&pm, postmortem::DEFAULT_TEMPLATE, "postmortem.md")?,
-        },
+        PostmortemFormat::Json => postmortem::to_json(&pm)?,
+        PostmortemFormat::Markdown => template.render(&pm)?,
     };
     let text = ctx.out().redact(&text);
     match &args.output {

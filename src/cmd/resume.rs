@@ -2,12 +2,13 @@
 //! must not be resumed (a succeeded run, a changed playbook without
 //! `--force`, a repeat of a non-idempotent step nobody approved), and run the
 //! rest through the engine, appending to the same timeline.
+//! [`irctl::engine::resume::Plan`] decides what is reused and run again.
 
 use super::context::Context;
 use super::{EXIT_FAILED, live};
 use crate::cli::ResumeArgs;
 use irctl::engine::RunOptions;
-use irctl::engine::resume::{self, Ended, Resume};
+use irctl::engine::resume::{self, Ended, Plan};
 use irctl::id::StepId;
 use irctl::timeline::{Approval, ResumeNote};
 
@@ -105,40 +106,20 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         note.approved_repeats = Some(approvals);
     }
 
-    let done: std::collections::BTreeMap<_, _> = prior
-        .done
-        .iter()
-        .filter(|(id, _)| playbook.step_index(id).is_some())
-        .map(|(id, out)| (id.clone(), out.clone()))
-        .collect();
-    let rerun: Vec<&str> = playbook
-        .steps
-        .iter()
-        .filter(|s| !done.contains_key(&s.id))
-        .map(|s| s.id.as_str())
-        .collect();
+    let plan = Plan::of(&prior, playbook);
     ui.errln(&format!(
         "resuming run {} (attempt {}, previous attempt {}): reusing {}; running {}",
         prior.run_id,
         prior.attempts + 1,
         prior.ended.as_str(),
-        list(done.keys().map(StepId::as_str)),
-        list(rerun.iter().copied()),
+        list(plan.done.keys()),
+        list(plan.rerun.iter()),
     ));
     if prior.torn_tail {
         ui.warn("the timeline ends in a torn line (the process was killed mid-write); it is cut off before resuming");
     }
 
     let secrets = ctx.secrets(playbook)?;
-    let inputs = prior
-        .inputs
-        .iter()
-        .filter(|(k, v)| playbook.inputs.contains_key(*k) && !v.is_null())
-        .map(|(k, v)| {
-            let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            (k.clone(), text)
-        })
-        .collect();
     let opts = RunOptions {
         state_dir,
         concurrency: usize::from(args.exec.concurrency),
@@ -146,23 +127,12 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         verbose: args.exec.verbose,
         drill: prior.drill,
         executor: None,
-        inputs,
+        inputs: plan.inputs.clone(),
         secrets,
         match_warning: None,
         actor,
-        // A resumed drill is still a drill: its attempt gets the same bound.
-        deadline: if prior.drill {
-            playbook.drill.as_ref().and_then(|d| d.max_duration)
-        } else {
-            None
-        },
-        resume: Some(Resume {
-            run_id: prior.run_id.clone(),
-            started_at: prior.started_at.clone(),
-            attempt: prior.attempts + 1,
-            done,
-            note,
-        }),
+        deadline: plan.deadline,
+        resume: Some(plan.resume(&prior, note)),
         clock: ctx.run_clock(),
     };
     // Like `irctl run`, the run id comes first on stdout for scripts.
@@ -170,8 +140,8 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
     live::execute(ui, playbook, &prior.incident, opts)
 }
 
-fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let v: Vec<&str> = items.collect();
+fn list<'a>(items: impl Iterator<Item = &'a StepId>) -> String {
+    let v: Vec<&str> = items.map(StepId::as_str).collect();
     if v.is_empty() {
         "nothing".into()
     } else {

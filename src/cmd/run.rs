@@ -1,7 +1,7 @@
 //! `irctl run`: choose the playbook, resolve secrets, run the engine with live
 //! progress, print the summary, and exit with the run's outcome.
 
-use super::context::{Context, read_incident, unknown_playbook};
+use super::context::{Context, read_incident};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
 use crate::cli::RunArgs;
 use crate::ui::Ui;
@@ -12,7 +12,7 @@ use irctl::playbook::Playbook;
 /// Runs `run`.
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
-    let incident = read_incident(&args.incident)?;
+    let incident = read_incident(&args.incident, ctx.run_clock())?;
     let mut indexed = ctx.load_index(&args.source)?;
     let index = &indexed.index;
     let inputs = args
@@ -35,7 +35,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     ) {
         Choice::Run(chosen) => chosen,
         Choice::Unknown(name) => {
-            return Err(unknown_playbook(
+            return Err(irctl::playbook::unknown_playbook(
                 &name,
                 index.entries.iter().map(|p| p.name.as_str()),
             ));

@@ -5,25 +5,19 @@ use chrono::{DateTime, Utc};
 
 use super::context::Context;
 use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
-use irctl::record::{self, Scope, show_time, stats};
+use irctl::record::{self, RunFilter, Scope, show_time, stats};
 
 /// Runs `runs`.
 pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
     let since = since(&args.since, ctx)?;
-    let scope = match &args.incident {
-        Some(incident) => Scope::Incident(incident),
-        None => Scope::All,
+    let filter = RunFilter {
+        incident: args.incident.as_deref(),
+        playbook: args.playbook.as_deref(),
+        since,
     };
-    // `Scope::Incident` already keeps only the incident's runs.
-    let store = ctx.open_store(scope)?;
-    let rows: Vec<&record::RunSummary> = store
-        .runs
-        .iter()
-        .map(|r| &r.summary)
-        .filter(|s| args.playbook.as_deref().is_none_or(|p| s.playbook == p))
-        .filter(|s| since.is_none_or(|t| s.started.is_some_and(|st| st >= t)))
-        .collect();
+    let store = ctx.open_store(filter.scope())?;
+    let rows = record::list_runs(&store, &filter);
     let out = ctx.out();
     match args.format {
         OutputFormat::Json => out.line(&serde_json::to_string_pretty(&rows)?)?,
@@ -51,11 +45,13 @@ pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
                 ]);
             }
             if rows.is_empty() {
-                let filtered =
-                    args.incident.is_some() || args.playbook.is_some() || since.is_some();
                 ui.errln(&format!(
                     "no runs{} in `{}`",
-                    if filtered { " match these filters" } else { "" },
+                    if filter.is_active() {
+                        " match these filters"
+                    } else {
+                        ""
+                    },
                     store.dir.display()
                 ));
             } else {

@@ -1,12 +1,13 @@
 //! `irctl timeline`: a run's events, or an incident's merged with its notes,
 //! as a table, JSON or Markdown; and `irctl timeline verify`, which checks
-//! the hash chains.
+//! the hash chains. [`irctl::record::view`] chooses the events and the
+//! records; this prints them.
 
 use super::EXIT_FAILED;
 use super::context::Context;
 use crate::cli::{TimelineArgs, TimelineCommand, TimelineFormat, VerifyArgs};
-use irctl::record::postmortem::{cell, line};
-use irctl::record::{self, Entry, Scope, incident_log, verify};
+use irctl::record::view::{self, Query};
+use irctl::record::{Scope, verify};
 
 /// The longest details a table cell shows.
 const DETAILS_WIDTH: usize = 100;
@@ -17,87 +18,31 @@ pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
         return verify_cmd(v, ctx);
     }
     let ui = &ctx.ui;
-    let store = ctx.open_store(scope(&args.run_id, &args.incident))?;
-    let entries: Vec<Entry> = match (&args.run_id, &args.incident) {
-        (Some(run_id), _) => {
-            let run = store.run(run_id)?;
-            // Notes written with `irctl note --run` belong with the run they describe.
-            let log = incident_log::read(&store.dir, &run.summary.incident_id)?;
-            ctx.warn_all(&log.warnings);
-            let mut entries: Vec<Entry> = run
-                .events
-                .iter()
-                .chain(log.events.iter().filter(|e| e.run_id == *run_id))
-                .map(|e| Entry {
-                    time: record::event_time(e).unwrap_or_default(),
-                    event: e.clone(),
-                })
-                .collect();
-            entries.sort_by_key(|e| e.time);
-            entries
-        }
-        (None, Some(incident)) => {
-            let id = store.canonical_incident_id(incident);
-            let (entries, warnings) = record::merged(&store, &id)?;
-            ctx.warn_all(&warnings);
-            if entries.is_empty() {
-                anyhow::bail!(
-                    "no runs or notes for incident `{incident}` in `{}`; `irctl runs` lists incidents",
-                    store.dir.display()
-                );
-            }
-            entries
-        }
-        (None, None) => anyhow::bail!("name a run (`irctl timeline RUN_ID`) or `--incident ID`"),
+    let query = query(&args.run_id, &args.incident);
+    let store = ctx.open_store(scope(query))?;
+    let Some(query) = query else {
+        anyhow::bail!("name a run (`irctl timeline RUN_ID`) or `--incident ID`");
     };
+    let view = view::entries(&store, query)?;
+    ctx.warn_all(&view.warnings);
+    let view = view.found()?;
     let out = ctx.out();
-    let merged_view = args.incident.is_some();
     match args.format {
         TimelineFormat::Json => {
-            let events: Vec<&irctl::timeline::Event> = entries.iter().map(|e| &e.event).collect();
+            let events: Vec<&irctl::timeline::Event> =
+                view.entries.iter().map(|e| &e.event).collect();
             out.line(&serde_json::to_string_pretty(&events)?)?;
         }
-        TimelineFormat::Markdown => {
-            let mut text = String::new();
-            if merged_view {
-                text.push_str("| Time (UTC) | Run | Event | Step | Details |\n| --- | --- | --- | --- | --- |\n");
-            } else {
-                text.push_str(
-                    "| Time (UTC) | Event | Step | Details |\n| --- | --- | --- | --- |\n",
-                );
-            }
-            for e in &entries {
-                let l = precise(e);
-                if merged_view {
-                    text.push_str(&format!(
-                        "| {} | {} | {} | {} | {} |\n",
-                        l.time,
-                        l.run,
-                        l.kind,
-                        cell(l.step),
-                        cell(l.text)
-                    ));
-                } else {
-                    text.push_str(&format!(
-                        "| {} | {} | {} | {} |\n",
-                        l.time,
-                        l.kind,
-                        cell(l.step),
-                        cell(l.text)
-                    ));
-                }
-            }
-            out.line(text.trim_end())?;
-        }
+        TimelineFormat::Markdown => out.line(&view::markdown(&view))?,
         TimelineFormat::Table => {
-            let header: &[&str] = if merged_view {
+            let header: &[&str] = if view.merged {
                 &["TIME (UTC)", "RUN", "EVENT", "STEP", "DETAILS"]
             } else {
                 &["TIME (UTC)", "EVENT", "STEP", "DETAILS"]
             };
             let mut table = ui.table(header);
-            for e in &entries {
-                let l = precise(e);
+            for e in &view.entries {
+                let l = view::precise(e);
                 // One line per event: a multi-line note or script must not
                 // break the table, nor a long one push it off the screen
                 // (`--format json` and `markdown` keep the whole text).
@@ -107,7 +52,7 @@ pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
                     details.push('…');
                 }
                 let mut row = vec![l.time];
-                if merged_view {
+                if view.merged {
                     row.push(l.run);
                 }
                 row.extend([l.kind, l.step, details]);
@@ -119,57 +64,36 @@ pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// A timeline line with milliseconds: a run's events are often within one second.
-fn precise(e: &Entry) -> irctl::record::postmortem::Line {
-    let mut l = line(e);
-    l.time = irctl::timeline::stamp(e.time);
-    l
+/// The record the flags name, if they name one.
+fn query<'a>(run_id: &'a Option<String>, incident: &'a Option<String>) -> Option<Query<'a>> {
+    match (run_id, incident) {
+        (Some(run), _) => Some(Query::Run(run)),
+        (None, Some(incident)) => Some(Query::Incident(incident)),
+        (None, None) => None,
+    }
 }
 
 /// Read only the run or the incident asked about.
-fn scope<'a>(run_id: &'a Option<String>, incident: &'a Option<String>) -> Scope<'a> {
-    match (run_id, incident) {
-        (Some(run), _) => Scope::Run(run),
-        (None, Some(incident)) => Scope::Incident(incident),
-        (None, None) => Scope::All,
+fn scope(query: Option<Query<'_>>) -> Scope<'_> {
+    match query {
+        Some(Query::Run(run)) => Scope::Run(run),
+        Some(Query::Incident(incident)) => Scope::Incident(incident),
+        None => Scope::All,
     }
 }
 
 fn verify_cmd(args: VerifyArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store(scope(&args.run_id, &args.incident))?;
-    let mut targets = Vec::new();
-    match (&args.run_id, &args.incident) {
-        (Some(run_id), _) => {
-            let run = store.run(run_id)?;
-            targets.push((format!("run {run_id}"), run.summary.timeline.clone()));
-        }
-        (None, Some(incident)) => {
-            let id = store.canonical_incident_id(incident);
-            for run in store.incident_runs(&id) {
-                targets.push((
-                    format!("run {}", run.summary.run_id),
-                    run.summary.timeline.clone(),
-                ));
-            }
-            let log = incident_log::path(&store.dir, &id);
-            if log.exists() {
-                targets.push((format!("incident log of `{id}`"), log));
-            }
-            if targets.is_empty() {
-                anyhow::bail!(
-                    "no runs or notes for incident `{incident}` in `{}`",
-                    store.dir.display()
-                );
-            }
-        }
-        (None, None) => {
-            anyhow::bail!("name a run (`irctl timeline verify RUN_ID`) or `--incident ID`")
-        }
-    }
+    let query = query(&args.run_id, &args.incident);
+    let store = ctx.open_store(scope(query))?;
+    let Some(query) = query else {
+        anyhow::bail!("name a run (`irctl timeline verify RUN_ID`) or `--incident ID`");
+    };
+    let targets = view::verify_targets(&store, query)?;
     let out = ctx.out();
     let mut broken = false;
-    for (what, path) in targets {
-        let report = verify::verify(&path)?;
+    for target in targets {
+        let what = &target.what;
+        let report = verify::verify(&target.path)?;
         if report.torn_tail {
             ctx.ui.warn(&format!(
                 "{what}: the last line is torn (the writer was killed mid-write); it is not part of the chain"
@@ -181,7 +105,7 @@ fn verify_cmd(args: VerifyArgs, ctx: &Context) -> anyhow::Result<u8> {
                 out.line(&format!("{what}: chain broken: {}", p.message))?;
             }
             None => {
-                let unfinished = if report.finished || what.starts_with("incident log") {
+                let unfinished = if report.finished || !target.finishes {
                     ""
                 } else {
                     " (the run has not finished: it is running, or was killed)"

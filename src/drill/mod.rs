@@ -8,10 +8,11 @@
 //! is `simulate_in_drill: true` (nothing runs, so nothing needs approval);
 //! any other `confirm` step fails the drill before it starts, because an
 //! unattended drill must neither approve a real action on its own nor hang
-//! waiting for a person. [`due`] decides what `--due` runs; [`report`]
+//! waiting for a person. [`batch`] chooses and runs a batch; [`due`] decides what `--due` runs; [`report`]
 //! writes JUnit XML and JSON; [`lint`] checks drills across the set for
 //! `irctl validate`.
 
+pub mod batch;
 pub mod due;
 pub mod lint;
 pub mod report;

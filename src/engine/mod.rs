@@ -431,7 +431,12 @@ mod tests {
         .unwrap();
         let set = crate::playbook::load::load_paths(&[file]).unwrap();
         let playbook = set.get("t").unwrap();
-        let incident = crate::incident::from_flags(&[("app".into(), "t".into())], None, None);
+        let incident = crate::incident::from_flags(
+            &[("app".into(), "t".into())],
+            None,
+            None,
+            crate::clock::Clock::System,
+        );
         let at = chrono::DateTime::parse_from_rfc3339("2001-02-03T04:05:06Z")
             .unwrap()
             .with_timezone(&chrono::Utc);

@@ -231,6 +231,69 @@ pub fn repeats_needing_approval<'a>(prior: &Prior, playbook: &'a Playbook) -> Ve
         .collect()
 }
 
+/// What a resumed attempt reuses, runs again and runs with.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Steps still in the playbook that succeeded earlier, with their recorded outputs.
+    pub done: BTreeMap<StepId, StepOutput>,
+    /// The playbook's other steps, in playbook order: they run again.
+    pub rerun: Vec<StepId>,
+    /// The recorded inputs the playbook still declares, as `--input` would give them.
+    pub inputs: Vec<(String, String)>,
+    /// The attempt's bound: a resumed drill is still a drill, with the same `max_duration`.
+    pub deadline: Option<std::time::Duration>,
+}
+
+impl Plan {
+    /// What resuming `prior` with `playbook` (the file as it is now) reuses and runs.
+    pub fn of(prior: &Prior, playbook: &Playbook) -> Plan {
+        let done: BTreeMap<StepId, StepOutput> = prior
+            .done
+            .iter()
+            .filter(|(id, _)| playbook.step_index(id).is_some())
+            .map(|(id, out)| (id.clone(), out.clone()))
+            .collect();
+        let rerun = playbook
+            .steps
+            .iter()
+            .filter(|s| !done.contains_key(&s.id))
+            .map(|s| s.id.clone())
+            .collect();
+        let inputs = prior
+            .inputs
+            .iter()
+            .filter(|(k, v)| playbook.inputs.contains_key(*k) && !v.is_null())
+            .map(|(k, v)| {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (k.clone(), text)
+            })
+            .collect();
+        let deadline = if prior.drill {
+            playbook.drill.as_ref().and_then(|d| d.max_duration)
+        } else {
+            None
+        };
+        Plan {
+            done,
+            rerun,
+            inputs,
+            deadline,
+        }
+    }
+
+    /// The [`Resume`] of the engine's options for this plan, with what
+    /// `irctl resume` decided in `note`.
+    pub fn resume(&self, prior: &Prior, note: timeline::ResumeNote) -> Resume {
+        Resume {
+            run_id: prior.run_id.clone(),
+            started_at: prior.started_at.clone(),
+            attempt: prior.attempts + 1,
+            done: self.done.clone(),
+            note,
+        }
+    }
+}
+
 /// The `run_resumed` event.
 pub(crate) fn event(
     r: &Resume,

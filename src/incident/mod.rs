@@ -301,12 +301,13 @@ fn read_limited(reader: impl Read) -> std::io::Result<Vec<u8>> {
 }
 
 /// Builds an ad hoc incident from CLI flags: status firing, source `adhoc`,
-/// started now. The title defaults to the `alertname` label, the severity to
+/// started now by `clock`. The title defaults to the `alertname` label, the severity to
 /// the `severity` label; the id is a hash of title and labels.
 pub fn from_flags(
     labels: &[(String, String)],
     title: Option<&str>,
     severity: Option<&str>,
+    clock: crate::clock::Clock,
 ) -> Incident {
     let labels: BTreeMap<String, String> = labels.iter().cloned().collect();
     let title = title
@@ -331,7 +332,7 @@ pub fn from_flags(
         source: "adhoc".to_string(),
         labels,
         annotations: BTreeMap::new(),
-        started_at: Some(Utc::now()),
+        started_at: Some(clock.now()),
         ended_at: None,
         fingerprint: None,
         url: None,

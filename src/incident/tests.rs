@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::*;
+use crate::clock::Clock;
 
 fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -496,7 +497,7 @@ fn hostile_label_values_are_kept_verbatim() {
     assert_eq!(i.title, "{{ 7*7 }} $(id)");
 
     let flags = vec![("cmd".to_string(), "$(touch /tmp/x)".to_string())];
-    let i = from_flags(&flags, Some("`id`\n{{ 7*7 }}"), None);
+    let i = from_flags(&flags, Some("`id`\n{{ 7*7 }}"), None, Clock::System);
     assert_eq!(i.labels["cmd"], "$(touch /tmp/x)");
     assert_eq!(i.title, "`id`\n{{ 7*7 }}");
 }
@@ -563,7 +564,7 @@ fn severity_normalisation() {
 
 #[test]
 fn file_safe_id() {
-    let mut i = from_flags(&[], Some("t"), None);
+    let mut i = from_flags(&[], Some("t"), None, Clock::System);
     let safe = |i: &Incident| i.file_safe_id();
 
     i.id = "INC-2024.0042_a".into();
@@ -605,7 +606,12 @@ fn file_safe_id() {
 
 #[test]
 fn match_labels_never_override_labels() {
-    let mut i = from_flags(&[("alertname".into(), "A".into())], None, Some("p1"));
+    let mut i = from_flags(
+        &[("alertname".into(), "A".into())],
+        None,
+        Some("p1"),
+        Clock::System,
+    );
     let m = i.match_labels();
     assert_eq!(m["severity"], "critical");
     assert_eq!(m["status"], "firing");
@@ -623,7 +629,8 @@ fn from_flags_defaults() {
         ("alertname".to_string(), "Disk".to_string()),
         ("severity".to_string(), "crit".to_string()),
     ];
-    let i = from_flags(&flags, None, None);
+    let at = Utc::now() - chrono::Duration::days(3);
+    let i = from_flags(&flags, None, None, Clock::Fixed(at));
     assert_eq!(i.title, "Disk");
     assert_eq!(
         (i.severity, i.severity_raw.as_str()),
@@ -632,12 +639,12 @@ fn from_flags_defaults() {
     assert_eq!(i.status, Status::Firing);
     assert_eq!(i.source, "adhoc");
     assert!(i.id.starts_with("adhoc-"));
-    assert!(i.started_at.is_some());
+    assert_eq!(i.started_at, Some(at), "started by the clock it is given");
     assert_eq!(i.alerts.len(), 1);
-    let j = from_flags(&flags, None, Some("info"));
+    let j = from_flags(&flags, None, Some("info"), Clock::System);
     assert_eq!(j.severity, Severity::Info);
     assert_eq!(i.id, j.id, "id hashes title and labels only");
-    let k = from_flags(&[], None, None);
+    let k = from_flags(&[], None, None, Clock::System);
     assert_eq!(
         (k.title.as_str(), k.severity),
         ("ad hoc incident", Severity::Warning)

@@ -258,3 +258,11 @@ impl PlaybookSet {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 }
+
+/// The error for a playbook name that is not in `known`, with a suggestion.
+pub fn unknown_playbook<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> anyhow::Error {
+    let help = crate::diagnostic::did_you_mean(name, known)
+        .map(|h| format!("; {h}"))
+        .unwrap_or_default();
+    anyhow::anyhow!("no playbook named `{name}`{help}")
+}

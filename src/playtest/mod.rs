@@ -7,10 +7,12 @@
 //! checks them against their playbooks ([`crate::playbook::test_check`]);
 //! [`run::run_case`] runs each through the real engine with a
 //! canned executor (no process, no network) and compares what happened with
-//! what the test expects; [`report`] renders diffs, JUnit XML and coverage.
+//! what the test expects; [`report`] renders diffs, JUnit XML and coverage;
+//! [`session`] is one `irctl test` from loading to counting.
 
 pub mod report;
 pub mod run;
+pub mod session;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -7,7 +7,8 @@
 //! ([`incident_log`]). This module finds both, summarises runs
 //! ([`RunSummary`]) and merges an incident's events into one time-ordered
 //! list ([`merged`]); [`ingest`] records what alert payloads say,
-//! [`verify`] proves a chain untouched, [`postmortem`]
+//! [`verify`] proves a chain untouched, [`view`] chooses what `irctl timeline`
+//! shows and checks, [`postmortem`]
 //! and [`stats`] turn the record into a report and numbers. Nothing here
 //! prints: readers return [`Store::warnings`] (torn last lines, unreadable
 //! lines) for the CLI to show, so every command keeps working on what a
@@ -19,6 +20,7 @@ pub mod ingest;
 pub mod postmortem;
 pub mod stats;
 pub mod verify;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,6 +207,52 @@ impl Store {
         ids.dedup();
         Ok(ids)
     }
+}
+
+/// Which runs `irctl runs` lists; every field left `None` lets all through.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunFilter<'a> {
+    /// Only this incident's runs (its id or file-safe form).
+    pub incident: Option<&'a str>,
+    /// Only runs of this playbook.
+    pub playbook: Option<&'a str>,
+    /// Only runs started at or after this time (see [`parse_since`]).
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl RunFilter<'_> {
+    /// The runs a [`Store`] must read for this filter.
+    pub fn scope(&self) -> Scope<'_> {
+        match self.incident {
+            Some(incident) => Scope::Incident(incident),
+            None => Scope::All,
+        }
+    }
+
+    /// Whether any filter is set (an empty listing then says so).
+    pub fn is_active(&self) -> bool {
+        self.incident.is_some() || self.playbook.is_some() || self.since.is_some()
+    }
+
+    /// Whether `run` passes every filter; a run with no start time never
+    /// passes `since`.
+    pub fn matches(&self, run: &RunSummary) -> bool {
+        self.incident.is_none_or(|i| run.names_incident(i))
+            && self.playbook.is_none_or(|p| run.playbook == p)
+            && self
+                .since
+                .is_none_or(|t| run.started.is_some_and(|st| st >= t))
+    }
+}
+
+/// The summaries of the runs in `store` that pass `filter`, oldest first.
+pub fn list_runs<'a>(store: &'a Store, filter: &RunFilter<'_>) -> Vec<&'a RunSummary> {
+    store
+        .runs
+        .iter()
+        .map(|r| &r.summary)
+        .filter(|s| filter.matches(s))
+        .collect()
 }
 
 /// The first event of a timeline — the one [`timeline::read`] puts first —

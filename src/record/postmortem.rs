@@ -476,6 +476,44 @@ pub fn cell(value: String) -> String {
     value.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// The largest template file read: a template is a page of Markdown.
+const TEMPLATE_CAP: u64 = 1024 * 1024;
+
+/// The template a postmortem is rendered with: the built-in one, or a team's own file.
+#[derive(Clone, Debug)]
+pub struct Template {
+    text: String,
+    name: String,
+}
+
+impl Template {
+    /// The team's template at `path`, else the built-in [`DEFAULT_TEMPLATE`].
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Template> {
+        use anyhow::Context as _;
+        Ok(match path {
+            Some(path) => Template {
+                text: crate::capped::read_to_string(path, TEMPLATE_CAP)
+                    .with_context(|| format!("cannot read template `{}`", path.display()))?,
+                name: path.display().to_string(),
+            },
+            None => Template {
+                text: DEFAULT_TEMPLATE.to_string(),
+                name: "postmortem.md".to_string(),
+            },
+        })
+    }
+
+    /// `pm` as this template renders it.
+    pub fn render(&self, pm: &Postmortem) -> anyhow::Result<String> {
+        render(pm, &self.text, &self.name)
+    }
+}
+
+/// `pm` as pretty JSON with a final line break: the data every template sees.
+pub fn to_json(pm: &Postmortem) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(pm)? + "\n")
+}
+
 /// Renders `pm` with `template` (the built-in one, or a team's own); `name`
 /// names the template in errors.
 pub fn render(pm: &Postmortem, template: &str, name: &str) -> anyhow::Result<String> {
