@@ -76,13 +76,18 @@ pub(crate) fn prepare(
         let program = if let Some(script) = &raw.shell {
             Program::Shell(r.render(script, Sink::Shell)?)
         } else {
-            Program::Command(
-                raw.command
-                    .iter()
-                    .flatten()
-                    .map(|a| r.text(a))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
+            let sources: Vec<&str> = raw
+                .command
+                .iter()
+                .flatten()
+                .map(|a| a.value.as_str())
+                .collect();
+            let argv = sources
+                .iter()
+                .map(|a| r.text(a))
+                .collect::<Result<Vec<_>, _>>()?;
+            template::check_argv(&sources, &argv).map_err(RenderError)?;
+            Program::Command(argv)
         };
         Action::Process(Invocation { program, env, cwd })
     } else if let Some(h) = &raw.http {
