@@ -94,6 +94,7 @@ pub(crate) fn rewrite(src: &str) -> Result<(String, Value), shell::LexError> {
             after_dashdash,
             line_neighbours,
             backticks,
+            ..
         } = slot;
         out.push_str(&src[last..start]);
         out.push_str(if p.trim_before { "{{- (" } else { "{{ (" });

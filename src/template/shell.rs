@@ -58,6 +58,10 @@ pub struct Slot {
     pub word_start: bool,
     /// Whether a `--` argument precedes it in its simple command.
     pub after_dashdash: bool,
+    /// Whether the argument before it looks like an option (`-n`), whose
+    /// value it probably is; `validate` does not point at it, the run-time
+    /// check still applies.
+    pub after_option: bool,
     /// In a heredoc body, the literal text before and after it on its line,
     /// when that is all there is on the line (no other value, no tag).
     pub line_neighbours: Option<(String, String)>,
@@ -93,6 +97,7 @@ enum End {
 #[derive(Default)]
 struct Word {
     cmd_pos: bool,
+    after_option: bool,
     redirect: bool,
     after_dashdash: bool,
     literal: bool,
@@ -104,6 +109,12 @@ struct Cmd {
     end: End,
     depth: u32,
     cmd_pos: bool,
+    /// The last argument looked like an option (`-n`), so the next one is
+    /// probably its value.
+    after_option: bool,
+    /// The command's name, once known; `echo`'s arguments cannot be
+    /// harmful options.
+    name: Option<String>,
     dashdash: bool,
     eval: bool,
     redirect_next: bool,
@@ -116,6 +127,8 @@ impl Cmd {
             end,
             depth,
             cmd_pos: true,
+            after_option: false,
+            name: None,
             dashdash: false,
             eval: false,
             redirect_next: false,
@@ -125,9 +138,11 @@ impl Cmd {
 
     fn word(&mut self) -> &mut Word {
         let (cmd_pos, redirect, dashdash) = (self.cmd_pos, self.redirect_next, self.dashdash);
+        let after_option = self.after_option;
         self.redirect_next = false;
         self.word.get_or_insert_with(|| Word {
             cmd_pos: cmd_pos && !redirect,
+            after_option,
             redirect,
             after_dashdash: dashdash,
             ..Word::default()
@@ -145,6 +160,11 @@ impl Cmd {
         if w.redirect {
             return;
         }
+        self.after_option = !w.cmd_pos
+            && w.values == 0
+            && w.text.starts_with('-')
+            && w.text != "--"
+            && !w.text.contains('=');
         if w.cmd_pos {
             if is_assignment(&w.text) {
                 return;
@@ -154,6 +174,7 @@ impl Cmd {
                 return;
             }
             self.cmd_pos = false;
+            self.name = (w.values == 0).then_some(w.text);
         } else if w.values == 0 && w.text == "--" {
             self.dashdash = true;
         }
@@ -163,6 +184,8 @@ impl Cmd {
         self.end_word();
         self.cmd_pos = true;
         self.dashdash = false;
+        self.after_option = false;
+        self.name = None;
         self.eval = false;
         self.redirect_next = false;
     }
@@ -302,6 +325,7 @@ impl Lexer {
             context: Context::Unquoted,
             word_start: false,
             after_dashdash: false,
+            after_option: false,
             line_neighbours: None,
             backticks: self
                 .frames
@@ -342,6 +366,7 @@ impl Lexer {
             && let Some(cmd) = self.cmd()
         {
             let eval = cmd.eval;
+            let echo = cmd.name.as_deref() == Some("echo");
             let w = cmd.word();
             w.values += 1;
             let assignment = is_assignment(&w.text);
@@ -350,8 +375,9 @@ impl Lexer {
             } else {
                 context
             };
-            slot.word_start = !w.literal && !w.redirect && !w.cmd_pos;
+            slot.word_start = !w.literal && !w.redirect && !w.cmd_pos && !echo;
             slot.after_dashdash = w.after_dashdash;
+            slot.after_option = w.after_option;
         }
         self.slots.push(slot);
     }

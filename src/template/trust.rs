@@ -135,6 +135,7 @@ pub fn shell_findings(trust: &Trust, source: &str) -> Result<Vec<Finding>, LexEr
                 if untrusted
                     && slot.word_start
                     && !slot.after_dashdash
+                    && !slot.after_option
                     && !jinja::filters(p.expr).contains(&super::escape::ALLOW_OPTION) =>
             {
                 Some(Problem::MaybeOption)

@@ -61,7 +61,12 @@ impl Checker<'_> {
         for f in findings {
             let at = self.index.scalar_line(field.pos, f.line);
             let at = self.index.locate(at, &f.text);
-            self.injection_finding(at, f.text.len(), &field.label, &f.problem);
+            if f.problem == Problem::RawUntrusted {
+                let at = self.index.locate(at, "safe");
+                self.injection_finding(at, "safe".len(), &field.label, &f.problem);
+            } else {
+                self.injection_finding(at, f.text.len(), &field.label, &f.problem);
+            }
         }
     }
 
