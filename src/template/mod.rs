@@ -3,7 +3,7 @@
 //!
 //! Incident fields are attacker-controlled, so escaping depends on where a
 //! value lands: in a `shell` script each value is escaped for the shell
-//! context its placeholder sits in (`shell.rs` lexes the script,
+//! context its placeholder sits in (`shell/` lexes the script,
 //! `escape.rs` escapes and refuses), inside a URL it is percent-encoded, in
 //! JSON bodies it is a JSON value (see [`render_json`]). Opting out is the
 //! explicit, reviewable `| safe` filter, which `validate` refuses on

@@ -10,6 +10,10 @@
 
 use super::jinja::{Segment, segments};
 
+mod command;
+
+use command::{Cmd, End, is_assignment};
+
 /// The longest `shell:` template the lexer reads.
 pub const MAX_SOURCE: usize = 1 << 20;
 /// The deepest nesting of quotes and substitutions the lexer follows.
@@ -79,128 +83,6 @@ pub enum LexError {
     /// Quotes and substitutions nest deeper than [`MAX_DEPTH`].
     #[error("shell template nests quotes and substitutions deeper than {MAX_DEPTH}")]
     TooDeep,
-}
-
-/// Words after which the next word is still a command name.
-const COMMAND_PREFIXES: &[&str] = &[
-    "if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "exec", "command",
-    "builtin", "nohup", "eval",
-];
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
-    Script,
-    Paren,
-    Backtick,
-}
-
-#[derive(Default)]
-struct Word {
-    cmd_pos: bool,
-    after_option: bool,
-    redirect: bool,
-    after_dashdash: bool,
-    literal: bool,
-    text: String,
-    values: usize,
-}
-
-struct Cmd {
-    end: End,
-    depth: u32,
-    cmd_pos: bool,
-    /// The last argument looked like an option (`-n`), so the next one is
-    /// probably its value.
-    after_option: bool,
-    /// The command's name, once known; `echo`'s arguments cannot be
-    /// harmful options.
-    name: Option<String>,
-    dashdash: bool,
-    eval: bool,
-    redirect_next: bool,
-    word: Option<Word>,
-}
-
-impl Cmd {
-    fn new(end: End, depth: u32) -> Self {
-        Cmd {
-            end,
-            depth,
-            cmd_pos: true,
-            after_option: false,
-            name: None,
-            dashdash: false,
-            eval: false,
-            redirect_next: false,
-            word: None,
-        }
-    }
-
-    fn word(&mut self) -> &mut Word {
-        let (cmd_pos, redirect, dashdash) = (self.cmd_pos, self.redirect_next, self.dashdash);
-        let after_option = self.after_option;
-        self.redirect_next = false;
-        self.word.get_or_insert_with(|| Word {
-            cmd_pos: cmd_pos && !redirect,
-            after_option,
-            redirect,
-            after_dashdash: dashdash,
-            ..Word::default()
-        })
-    }
-
-    fn literal(&mut self, c: char) {
-        let w = self.word();
-        w.literal = true;
-        w.text.push(c);
-    }
-
-    fn end_word(&mut self) {
-        let Some(w) = self.word.take() else { return };
-        if w.redirect {
-            return;
-        }
-        self.after_option = !w.cmd_pos
-            && w.values == 0
-            && w.text.starts_with('-')
-            && w.text != "--"
-            && !w.text.contains('=');
-        if w.cmd_pos {
-            if is_assignment(&w.text) {
-                return;
-            }
-            if w.values == 0 && COMMAND_PREFIXES.contains(&w.text.as_str()) {
-                self.eval |= w.text == "eval";
-                return;
-            }
-            self.cmd_pos = false;
-            self.name = (w.values == 0).then_some(w.text);
-        } else if w.values == 0 && w.text == "--" {
-            self.dashdash = true;
-        }
-    }
-
-    fn end_command(&mut self) {
-        self.end_word();
-        self.cmd_pos = true;
-        self.dashdash = false;
-        self.after_option = false;
-        self.name = None;
-        self.eval = false;
-        self.redirect_next = false;
-    }
-}
-
-/// `NAME=…`: an assignment when written before the command name.
-fn is_assignment(text: &str) -> bool {
-    match text.split_once('=') {
-        Some((name, _)) => {
-            let mut chars = name.chars();
-            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }
-        None => false,
-    }
 }
 
 struct Heredoc {
