@@ -990,7 +990,7 @@ fn unsafe_interpolation() {
                 shell: echo safe {{ incident.title | safe }}
             ",
         ),
-        &[("warning", "unsafe-interpolation", 6, 42)],
+        &[("error", "unsafe-interpolation", 6, 42)],
     );
     // `safe` on our own configuration is not incident data.
     assert_findings(

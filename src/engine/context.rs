@@ -106,7 +106,7 @@ impl ContextBase {
             .iter()
             .map(|(k, v)| {
                 let value = if sink == Sink::Shell {
-                    minijinja::Value::from_safe_string(format!("\"${{{}}}\"", secret_env_name(k)))
+                    template::shell_secret(&secret_env_name(k))
                 } else {
                     minijinja::Value::from(v.expose())
                 };

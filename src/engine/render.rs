@@ -76,11 +76,14 @@ pub(crate) fn prepare(
             let cwd = process.cwd.as_deref().map(|c| r.text(c)).transpose()?;
             let program = match &process.program {
                 playbook::Program::Shell(script) => Program::Shell(r.render(script, Sink::Shell)?),
-                playbook::Program::Command(argv) => Program::Command(
-                    argv.iter()
+                playbook::Program::Command(sources) => {
+                    let argv = sources
+                        .iter()
                         .map(|a| r.text(a))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
+                        .collect::<Result<Vec<_>, _>>()?;
+                    template::check_argv(sources, &argv).map_err(RenderError)?;
+                    Program::Command(argv)
+                }
             };
             Action::Process(Invocation { program, env, cwd })
         }

@@ -162,10 +162,15 @@ pub struct RawStep {
     /// Human-readable name.
     #[serde(default)]
     pub name: Option<String>,
-    /// A script run with `sh -c`; interpolated values are shell-quoted.
+    /// A script run with `sh -c`; each interpolated value is escaped for its
+    /// shell context (word, `"…"`, `'…'`, `$'…'`, heredoc), and a value that
+    /// begins an argument and starts with `-` fails the step unless `--`
+    /// precedes it (see the README's security section).
     #[serde(default)]
     pub shell: Option<Text>,
-    /// An argv executed without a shell; each element is a template.
+    /// An argv executed without a shell; each element is a template. An
+    /// element that is exactly one value and starts with `-` fails the step
+    /// unless a `--` element precedes it or it says `| allow_option`.
     #[serde(default)]
     pub command: Option<Vec<Text>>,
     /// Environment variables for `shell`/`command`.

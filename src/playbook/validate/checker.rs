@@ -281,16 +281,7 @@ impl<'a> Checker<'a> {
                 if field.kind == FieldKind::Url {
                     self.templated_url(field);
                 }
-                if let Some(expr) = unsafe_incident_interpolation(field.text) {
-                    let expr_at = self.index.locate(field.pos, expr);
-                    let at = self.index.locate(expr_at, "safe");
-                    self.warning(
-                        at,
-                        "unsafe-interpolation",
-                        format!("`| safe` disables escaping of incident data in `{}`", field.label),
-                    )
-                    .help = Some("incident fields are attacker-controlled; remove `| safe` so the value is quoted".into());
-                }
+                self.injection(field);
             }
         }
     }

@@ -17,7 +17,7 @@ pub(super) fn text_field<'a>(label: String, t: &'a Text, kind: FieldKind) -> Fie
 
 /// Every templated value of a step, with its label and position.
 pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
-    use FieldKind::{Expression, Template, Url};
+    use FieldKind::{Expression, Shell, Template, Url};
     let id = &step.id.value;
     let mut f = Vec::new();
     // Every label is `steps.ID.` plus the field's path inside the step.
@@ -25,7 +25,7 @@ pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
         f.push(text_field(format!("steps.{id}.{path}"), t, kind));
     };
     if let Some(s) = &step.shell {
-        add(&mut f, "shell", s, Template);
+        add(&mut f, "shell", s, Shell);
     }
     if let Some(cmd) = &step.command {
         for (i, a) in cmd.iter().enumerate() {

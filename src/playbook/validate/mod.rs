@@ -7,7 +7,7 @@
 //! One concern per file: `checker.rs` (reporting and template-field
 //! analysis), `action.rs` (a step's one action), `fields.rs` (every templated
 //! value of a step), `graph.rs` (`needs` and cycles), `drill.rs` (the drill
-//! section).
+//! section), `injection.rs` (untrusted data in shell contexts and argv).
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +25,7 @@ mod checker;
 mod drill;
 mod fields;
 mod graph;
+mod injection;
 
 use action::*;
 use drill::*;
@@ -53,6 +54,8 @@ const PLAYBOOK_FIELDS: &[&str] = &["name", "title", "owner", "commit", "path", "
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FieldKind {
     Template,
+    /// A `shell:` script, whose placeholders are checked against their shell context.
+    Shell,
     Expression,
     Url,
 }
@@ -75,6 +78,8 @@ struct Checker<'a> {
     step_reads: HashSet<String>,
     /// Whether a template of the current step reads `steps` as a whole.
     reads_all_steps: bool,
+    /// Which values carry outside data.
+    trust: crate::template::Trust,
 }
 
 trait WidthMut {
@@ -86,19 +91,6 @@ impl WidthMut for Diagnostic {
         self.width = width.max(1);
         self
     }
-}
-
-/// The first `{{ … }}` expression that pipes incident data through `safe`.
-fn unsafe_incident_interpolation(text: &str) -> Option<&str> {
-    text.split("{{").skip(1).find_map(|chunk| {
-        let expr = chunk.split("}}").next().unwrap_or("");
-        let unsafe_ = expr.contains("incident")
-            && expr
-                .split('|')
-                .skip(1)
-                .any(|f| f.trim().starts_with("safe"));
-        unsafe_.then_some(expr)
-    })
 }
 
 /// What a step's templates can see.
@@ -156,6 +148,7 @@ pub fn check_file(
         used_inputs: HashSet::new(),
         step_reads: HashSet::new(),
         reads_all_steps: false,
+        trust: crate::template::Trust::default(),
     };
     let playbook = check_playbook(&mut c, raw, provenance);
     let Checker { mut diags, .. } = c;
@@ -245,6 +238,8 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             c.check_field(&field, &["incident", "run", "playbook"], &empty_scope);
         }
     }
+
+    c.trust = injection::trust(&raw);
 
     if raw.steps.is_empty() {
         c.error(
@@ -338,6 +333,9 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         c.reads_all_steps = false;
         for field in step_fields(step) {
             c.check_field(&field, ROOTS, &scope);
+        }
+        if let Some(argv) = &step.command {
+            c.check_argv(&step.id.value, argv);
         }
         let reads = if c.reads_all_steps {
             None

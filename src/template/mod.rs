@@ -2,10 +2,13 @@
 //! static analysis `validate` uses.
 //!
 //! Incident fields are attacker-controlled, so escaping depends on where a
-//! value lands: in a `shell` script every interpolated value is shell-quoted,
-//! inside a URL it is percent-encoded, in JSON bodies it is a JSON value (see
-//! [`render_json`]). Opting out is the explicit, reviewable `| safe` filter.
-//! Undefined variables are errors, never empty strings.
+//! value lands: in a `shell` script each value is escaped for the shell
+//! context its placeholder sits in (`shell/` lexes the script,
+//! `escape.rs` escapes and refuses), inside a URL it is percent-encoded, in
+//! JSON bodies it is a JSON value (see [`render_json`]). Opting out is the
+//! explicit, reviewable `| safe` filter, which `validate` refuses on
+//! untrusted data (`trust.rs`). Undefined variables are errors, never empty
+//! strings.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -13,6 +16,14 @@ use std::sync::OnceLock;
 use crate::memo::Memo;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+mod escape;
+mod jinja;
+pub mod shell;
+pub mod trust;
+
+pub use escape::{ALLOW_OPTION, check_argv, shell_secret};
+pub use trust::Trust;
 
 /// Where a rendered template ends up, which decides how values are escaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +103,10 @@ fn build_environment() -> Environment<'static> {
         Ok(())
     });
     env.add_filter("shell_quote", |s: String| shell_quote(&s));
+    env.add_filter(escape::FILTER, escape::filter);
+    // Marks a value that begins an argument as an intended option; the
+    // value itself is unchanged (see `escape::check_argv`).
+    env.add_filter(ALLOW_OPTION, |v: Value| v);
     env.add_filter("truncate_lines", |s: String, n: usize| {
         s.lines().take(n).collect::<Vec<_>>().join("\n")
     });
@@ -208,6 +223,15 @@ pub fn render(source: &str, sink: Sink, ctx: &Value) -> Result<String, RenderErr
         sink
     };
     let env = environment();
+    if sink == Sink::Shell {
+        let (source, slots) = escape::rewrite(source).map_err(|e| RenderError(e.to_string()))?;
+        let tmpl = env
+            .template_from_named_str(sink.template_name(), &source)
+            .map_err(render_error)?;
+        let slots = std::collections::BTreeMap::from([(escape::SLOTS, slots)]);
+        let ctx = minijinja::value::merge_maps([Value::from(slots), ctx.clone()]);
+        return tmpl.render(ctx).map_err(render_error);
+    }
     let tmpl = env
         .template_from_named_str(sink.template_name(), source)
         .map_err(render_error)?;
@@ -333,3 +357,6 @@ mod tests {
         assert_eq!(v, serde_json::json!({"count": 3, "text": "say a\"b"}));
     }
 }
+
+#[cfg(test)]
+mod shell_tests;
