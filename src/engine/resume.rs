@@ -249,17 +249,21 @@ pub(crate) fn event(
     }
 }
 
-/// Marks reused steps as succeeded in the scheduler's state, reports and outputs.
+/// Marks reused steps as succeeded in the scheduler's fates, reports and outputs.
 pub(super) fn seed(
     r: &Resume,
     steps: &[Step],
-    state: &mut [super::State],
+    fates: &mut [Option<super::scheduler::Fate>],
     reports: &mut [StepReport],
     outputs: &mut serde_json::Map<String, Value>,
 ) {
     for (i, s) in steps.iter().enumerate() {
         if let Some(out) = r.done.get(&s.id) {
-            state[i] = super::State::Done(StepStatus::Succeeded);
+            fates[i] = Some(super::scheduler::Fate {
+                status: StepStatus::Succeeded,
+                failed: None,
+                tolerated: None,
+            });
             reports[i].status = StepStatus::Succeeded;
             reports[i].attempts = 0;
             reports[i].reason = Some("succeeded in an earlier attempt".into());
