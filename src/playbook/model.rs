@@ -129,16 +129,18 @@ pub struct RawRetry {
     pub max_backoff: Option<Spanned<String>>,
 }
 
-/// When a step runs relative to the outcome of its `needs`.
+/// When a step runs relative to the outcome of its ancestors (its `needs`,
+/// their needs, and so on).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
-    /// Only if every need succeeded.
+    /// Only if no ancestor failed and no need was skipped.
     #[default]
     OnSuccess,
-    /// Only if some need failed: escalation and rollback.
+    /// Only if some ancestor failed, timed out or was cancelled (or was
+    /// skipped because of that): escalation and rollback.
     OnFailure,
-    /// Whatever happened to the needs.
+    /// Whatever happened before it.
     Always,
 }
 
