@@ -68,8 +68,9 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
     )?);
 
     let actor = ctx.actor().to_string();
+    let done = resume::reusable(&prior, playbook);
     let mut approvals = Vec::new();
-    for step in resume::repeats_needing_approval(&prior, playbook) {
+    for step in resume::repeats_needing_approval(&prior, &done, playbook) {
         let question = format!(
             "step `{}` is `idempotent: false` and already ran in an earlier attempt; run it again?",
             step.id
@@ -105,12 +106,6 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         note.approved_repeats = Some(approvals);
     }
 
-    let done: std::collections::BTreeMap<_, _> = prior
-        .done
-        .iter()
-        .filter(|(id, _)| playbook.step_index(id).is_some())
-        .map(|(id, out)| (id.clone(), out.clone()))
-        .collect();
     let rerun: Vec<&str> = playbook
         .steps
         .iter()
