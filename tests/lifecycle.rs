@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{Test, unindent};
 
 fn playbook(body: &str) -> String {
@@ -67,4 +69,71 @@ fn an_undefined_value_at_run_time_names_the_variable_and_the_step() {
         "template error in step `use`: undefined value: `steps.lookup.json.owner` is undefined",
     )
     .run();
+}
+
+#[test]
+fn a_shell_step_fails_at_its_first_failing_command() {
+    let out = run(&playbook(
+        r#"
+        steps:
+          - id: multi
+            shell: |
+              false
+              echo after-false > reached
+          - id: piped
+            shell: |
+              false | cat
+              echo after-pipe > reached-pipe
+        "#,
+    ))
+    .status(1)
+    .run();
+    let dir = out.tempdir.path();
+    assert!(!dir.join("reached").exists(), "a failing line was ignored");
+    // Only bash has pipefail; without it a pipeline's last command decides.
+    let bash = ["/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash"]
+        .iter()
+        .any(|p| Path::new(p).is_file());
+    assert_eq!(dir.join("reached-pipe").exists(), !bash);
+}
+
+#[test]
+fn shell_interpreter_opts_out_of_stopping_at_the_first_failure() {
+    let out = run(&playbook(
+        r#"
+        steps:
+          - id: multi
+            shell_interpreter: [sh, -c]
+            shell: |
+              false
+              echo after-false > reached
+        "#,
+    ))
+    .status(0)
+    .run();
+    assert!(out.tempdir.path().join("reached").exists());
+}
+
+#[test]
+fn shell_interpreter_is_validated() {
+    Test::new()
+        .playbook(
+            "t.yaml",
+            &playbook(
+                r#"
+                steps:
+                  - id: empty
+                    shell_interpreter: []
+                    shell: echo hi
+                  - id: not_a_shell
+                    shell_interpreter: [sh, -c]
+                    command: [echo, hi]
+                "#,
+            ),
+        )
+        .args(["validate"])
+        .status(1)
+        .stderr_contains("step `empty`: `shell_interpreter` needs at least the program name")
+        .stderr_contains("step `not_a_shell`: `shell_interpreter` applies only to `shell`")
+        .run();
 }

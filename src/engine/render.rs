@@ -82,7 +82,12 @@ pub(crate) fn prepare(
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
-            Action::Process(Invocation { program, env, cwd })
+            Action::Process(Invocation {
+                program,
+                env,
+                cwd,
+                interpreter: process.interpreter.clone(),
+            })
         }
         StepAction::Http(h) => Action::Http(request(h, &r)?),
         StepAction::Notify(n) => Action::Notify(notify::prepare(n, &r, drill, base.clock)?),

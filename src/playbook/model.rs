@@ -164,9 +164,16 @@ pub struct RawStep {
     /// Human-readable name.
     #[serde(default)]
     pub name: Option<String>,
-    /// A script run with `sh -c`; interpolated values are shell-quoted.
+    /// A script run with `bash -e -o pipefail -c` (`sh -e -c` where there
+    /// is no bash), so it stops at the first failing command;
+    /// interpolated values are shell-quoted.
     #[serde(default)]
     pub shell: Option<Text>,
+    /// The interpreter for `shell`, as an argv the script is appended to
+    /// (`[sh, -c]` to keep going after a failing command, `[bash, -c]`,
+    /// `[python3, -c]`); a bare name is looked up in `PATH`.
+    #[serde(default)]
+    pub shell_interpreter: Option<Vec<String>>,
     /// An argv executed without a shell; each element is a template.
     #[serde(default)]
     pub command: Option<Vec<Text>>,

@@ -48,6 +48,22 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) {
             format!("step `{id}`: `env` and `cwd` apply only to `shell` and `command`"),
         );
     }
+    if let Some(argv) = &step.shell_interpreter {
+        if step.shell.is_none() {
+            c.error(
+                step.id.pos,
+                "schema",
+                format!("step `{id}`: `shell_interpreter` applies only to `shell`"),
+            );
+        } else if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            c.error(
+                step.id.pos,
+                "schema",
+                format!("step `{id}`: `shell_interpreter` needs at least the program name"),
+            )
+            .help = Some("for example `shell_interpreter: [sh, -c]`".into());
+        }
+    }
     if let Some(cmd) = &step.command
         && cmd.is_empty()
     {
