@@ -137,3 +137,45 @@ fn shell_interpreter_is_validated() {
         .stderr_contains("step `not_a_shell`: `shell_interpreter` applies only to `shell`")
         .run();
 }
+
+const NEEDS_TOKEN: &str = r#"
+secrets: [TOKEN]
+steps:
+  - id: use
+    shell: echo ran > ran
+"#;
+
+#[test]
+fn a_secret_set_to_the_empty_string_is_missing_in_every_form() {
+    let cases: [(&str, Test); 3] = [
+        (
+            "`TOKEN` (empty in `IRCTL_SECRET_TOKEN`)",
+            run(&playbook(NEEDS_TOKEN)).env("IRCTL_SECRET_TOKEN", ""),
+        ),
+        (
+            "`TOKEN` (empty in `TOKEN`)",
+            run(&playbook(NEEDS_TOKEN)).env("TOKEN", ""),
+        ),
+        (
+            "`TOKEN` (empty in `secrets.env`)",
+            run(&playbook(NEEDS_TOKEN))
+                .file("secrets.env", "TOKEN=\"\"\n")
+                .args(["--secrets-file", "secrets.env"]),
+        ),
+    ];
+    for (named, test) in cases {
+        let out = test
+            .status(2)
+            .stderr_contains(&format!("missing secret {named}"))
+            .run();
+        assert!(!out.tempdir.path().join("ran").exists());
+        assert!(!out.tempdir.path().join("state/runs").exists());
+    }
+    // Empty is unset: the next place a secret may come from still counts.
+    let out = run(&playbook(NEEDS_TOKEN))
+        .env("IRCTL_SECRET_TOKEN", "")
+        .env("TOKEN", "t0ken")
+        .status(0)
+        .run();
+    assert!(out.tempdir.path().join("ran").exists());
+}
