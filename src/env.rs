@@ -43,11 +43,19 @@ pub fn git_token() -> Option<String> {
     std::env::var(GIT_TOKEN).ok().filter(|t| !t.is_empty())
 }
 
-/// A declared secret's value: `IRCTL_SECRET_<NAME>`, else `<NAME>`.
-pub fn secret(name: &str) -> Option<String> {
-    std::env::var(format!("{SECRET_PREFIX}{name}"))
-        .ok()
-        .or_else(|| std::env::var(name).ok())
+/// A declared secret's value: `IRCTL_SECRET_<NAME>`, else `<NAME>`. A
+/// variable set to the empty string counts as unset (GitHub Actions hands
+/// an undefined secret to a job as `""`); its name is pushed to `empty`.
+pub fn secret(name: &str, empty: &mut Vec<String>) -> Option<String> {
+    [format!("{SECRET_PREFIX}{name}"), name.to_string()]
+        .into_iter()
+        .find_map(|var| match std::env::var(&var) {
+            Ok(v) if v.is_empty() => {
+                empty.push(format!("`{var}`"));
+                None
+            }
+            other => other.ok(),
+        })
 }
 
 /// The values of every `IRCTL_SECRET_*` variable, whether or not a playbook

@@ -210,7 +210,8 @@ pub fn parse_dotenv(text: &str, origin: &str) -> anyhow::Result<BTreeMap<String,
 }
 
 /// Resolves each declared name from the secrets file, then `IRCTL_SECRET_NAME`, then `NAME`.
-/// Returns the missing names as an error before anything runs.
+/// Returns the missing names as an error before anything runs; a secret
+/// set to the empty string anywhere is missing there, and the error says where.
 pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap<String, Secret>> {
     let from_file = match file {
         Some(path) => {
@@ -223,26 +224,30 @@ pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap
     let mut out = BTreeMap::new();
     let mut missing = Vec::new();
     for name in names {
-        let value = from_file
-            .get(name)
-            .cloned()
-            .or_else(|| crate::env::secret(name).map(Secret::new));
+        let mut empty = Vec::new();
+        let value = match from_file.get(name) {
+            Some(v) if v.expose().is_empty() => {
+                if let Some(path) = file {
+                    empty.push(format!("`{}`", path.display()));
+                }
+                None
+            }
+            other => other.cloned(),
+        }
+        .or_else(|| crate::env::secret(name, &mut empty).map(Secret::new));
         match value {
             Some(v) => {
                 out.insert(name.clone(), v);
             }
-            None => missing.push(name.as_str()),
+            None if empty.is_empty() => missing.push(format!("`{name}`")),
+            None => missing.push(format!("`{name}` (empty in {})", empty.join(", "))),
         }
     }
     if !missing.is_empty() {
         anyhow::bail!(
             "missing secret{} {}: set them in `--secrets-file`, or as `IRCTL_SECRET_<NAME>` or `<NAME>` in the environment",
             if missing.len() == 1 { "" } else { "s" },
-            missing
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            missing.join(", ")
         );
     }
     Ok(out)

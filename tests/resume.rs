@@ -554,3 +554,63 @@ fn ids_edited_into_multibyte_text_are_shortened_without_a_panic() {
     let refused = exits(dir, &["resume", &id], 2);
     assert_has(&stderr(&refused), "at commit aéééééééé (");
 }
+
+#[test]
+fn steps_downstream_of_a_rerun_step_run_again_and_a_fixed_rollback_is_announced() {
+    let out = failed_run(
+        r#"
+        steps:
+          - id: deploy
+            shell: echo d >> count-deploy
+          - id: verify
+            needs: [deploy]
+            shell: echo v >> count-verify; exit 1
+          - id: rollback
+            needs: [verify]
+            trigger: on_failure
+            shell: echo r >> count-rollback; test -f marker
+          - id: announce
+            needs: [rollback]
+            trigger: always
+            idempotent: false
+            shell: |
+              echo "rollback: {{ steps.rollback.status }}" >> channel
+        "#,
+    );
+    let dir = out.tempdir.path();
+    let id = run_id(dir);
+    let channel = || std::fs::read_to_string(dir.join("channel")).unwrap_or_default();
+    assert_eq!(channel(), "rollback: failed\n");
+    std::fs::write(dir.join("marker"), "").unwrap();
+
+    // The announcement succeeded, but what it said is stale: it runs again,
+    // and being `idempotent: false` it still asks first.
+    let refused = exits(dir, &["resume", &id], 1);
+    assert_has(
+        &stderr(&refused),
+        "error: step `announce` is `idempotent: false` and already ran",
+    );
+    assert_eq!(channel(), "rollback: failed\n");
+
+    let resumed = exits(dir, &["resume", &id, "--yes"], 1);
+    assert_has(
+        &stderr(&resumed),
+        "reusing deploy; running verify, rollback, announce",
+    );
+    assert_eq!(channel(), "rollback: failed\nrollback: succeeded\n");
+    assert_eq!(
+        [
+            count(dir, "deploy"),
+            count(dir, "verify"),
+            count(dir, "rollback")
+        ],
+        [1, 2, 2]
+    );
+    let ev = verified_events(dir);
+    let r = ev.iter().find(|e| e.kind() == "run_resumed").unwrap();
+    assert_eq!(json(r)["reused"], serde_json::json!(["deploy"]));
+    assert_eq!(
+        json(r)["approved_repeats"],
+        serde_json::json!([{ "step": "announce", "by": "alice", "via": "--yes" }])
+    );
+}

@@ -255,6 +255,7 @@ fn triggers_skip_reasons_and_continue_on_error() {
             shell: echo cleanup
           - id: gated
             needs: [escalate]
+            trigger: on_failure
             when: steps.escalate.exit_code != 0
             shell: echo never
           - id: optional

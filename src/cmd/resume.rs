@@ -69,8 +69,9 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
     )?);
 
     let actor = ctx.actor().to_string();
+    let plan = Plan::of(&prior, playbook);
     let mut approvals = Vec::new();
-    for step in resume::repeats_needing_approval(&prior, playbook) {
+    for step in resume::repeats_needing_approval(&prior, &plan.done, playbook) {
         let question = format!(
             "step `{}` is `idempotent: false` and already ran in an earlier attempt; run it again?",
             step.id
@@ -106,7 +107,6 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         note.approved_repeats = Some(approvals);
     }
 
-    let plan = Plan::of(&prior, playbook);
     ui.errln(&format!(
         "resuming run {} (attempt {}, previous attempt {}): reusing {}; running {}",
         prior.run_id,

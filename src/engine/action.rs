@@ -107,6 +107,7 @@ impl Action {
                     .map(|(k, v)| (k.clone(), r.redact(v)))
                     .collect(),
                 cwd: inv.cwd.as_ref().map(|c| r.redact(c)),
+                interpreter: inv.interpreter.clone(),
             }),
             Action::Http(req) => Action::Http(request(req)),
             Action::Notify(Notification::Console(text)) => {
@@ -136,6 +137,9 @@ impl serde::Serialize for Action {
                 if let Some(cwd) = &inv.cwd {
                     map.serialize_entry("cwd", cwd)?;
                 }
+                if let Some(argv) = &inv.interpreter {
+                    map.serialize_entry("shell_interpreter", argv)?;
+                }
             }
             Action::Http(req) => request_entries(&mut map, req)?,
             Action::Notify(Notification::Console(text)) => {
@@ -157,6 +161,7 @@ struct Recorded {
     shell: Option<String>,
     command: Option<Vec<String>>,
     cwd: Option<String>,
+    shell_interpreter: Option<Vec<String>>,
     notify: Option<String>,
     text: Option<String>,
     #[serde(default)]
@@ -184,6 +189,7 @@ impl<'de> Deserialize<'de> for Action {
                 program,
                 env: Vec::new(),
                 cwd: r.cwd,
+                interpreter: r.shell_interpreter,
             }));
         }
         let request = Request {
@@ -292,6 +298,7 @@ mod tests {
             program,
             env: vec![("IRCTL_SECRET_TOKEN".into(), "hunter22".into())],
             cwd: cwd.map(str::to_string),
+            interpreter: None,
         })
     }
 

@@ -116,7 +116,8 @@ impl ContextBase {
         minijinja::context! {
             incident => crate::template::value(&self.incident),
             inputs => crate::template::value(&self.inputs),
-            steps => crate::template::value(steps),
+            // Nothing has run in a dry run: outputs are visible placeholders.
+            steps => if self.run.dry_run { super::plan::unknown_steps() } else { crate::template::value(steps) },
             run => crate::template::value(&self.run),
             playbook => crate::template::value(&self.playbook),
             secrets => minijinja::Value::from(secrets),

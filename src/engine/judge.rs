@@ -187,6 +187,7 @@ mod tests {
             program: Program::Shell("true".into()),
             env: Vec::new(),
             cwd: None,
+            interpreter: None,
         })
     }
 

@@ -242,14 +242,6 @@ impl Observer for RedactingObserver {
     }
 }
 
-/// Per-step bookkeeping of the scheduler.
-#[derive(Clone)]
-enum State {
-    Pending,
-    Running,
-    Done(StepStatus),
-}
-
 /// Runs `playbook` for `incident`. Exits early (nothing written) only for
 /// input problems; once `run_started` is written every outcome is recorded.
 pub async fn run(

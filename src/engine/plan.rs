@@ -1,15 +1,21 @@
 //! `--dry-run`: the plan of a run — DAG levels and every step's rendered
 //! action — without executing anything.
+//!
+//! No step has run, so every `steps.…` a template reads is unknown: it
+//! renders as a visible placeholder naming what it stands for
+//! (`<steps.lookup.json.owner>`), however deep the path, so a valid
+//! playbook always has a plan.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use serde::Serialize;
 
 use super::context::{self, ContextBase, RunMeta};
 use crate::id::StepId;
 use crate::incident::Incident;
 use crate::playbook::Playbook;
-use crate::playbook::validate::STEP_OUTPUTS;
 use crate::secret::{Redactor, Secret};
 
 /// One step in the plan.
@@ -98,26 +104,13 @@ pub fn plan(
         secrets: all_secrets,
         clock,
     };
-    let mut placeholders = serde_json::Map::new();
-    for s in &playbook.steps {
-        let fields: serde_json::Map<String, serde_json::Value> = STEP_OUTPUTS
-            .iter()
-            .map(|f| {
-                (
-                    f.to_string(),
-                    serde_json::Value::String(format!("<steps.{}.{f}>", s.id)),
-                )
-            })
-            .collect();
-        placeholders.insert(s.id.to_string(), serde_json::Value::Object(fields));
-    }
     let levels = levels(playbook);
     let mut out: Vec<PlannedStep> = playbook
         .steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let prepared = super::render::prepare(s, &base, &placeholders, drill);
+            let prepared = super::render::prepare(s, &base, &serde_json::Map::new(), drill);
             let (action, confirm) = match prepared {
                 Ok(p) => (
                     Ok(p.action.redacted(&redactor)),
@@ -142,4 +135,38 @@ pub fn plan(
         .collect();
     out.sort_by_key(|p| p.level);
     Ok(out)
+}
+
+/// A value a dry run cannot know (a step's output): it renders as
+/// `<PATH>`, and any attribute or item of it is another unknown one level
+/// deeper. Looping over it loops zero times; in a JSON body it is the
+/// placeholder string.
+#[derive(Debug)]
+struct Unknown(String);
+
+impl Object for Unknown {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let path = match key.as_str() {
+            Some(name) => format!("{}.{name}", self.0),
+            None => format!("{}[{key}]", self.0),
+        };
+        Some(Value::from_object(Unknown(path)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Empty
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// The `steps` object of a dry run: every output is [`Unknown`].
+pub(crate) fn unknown_steps() -> Value {
+    Value::from_object(Unknown("steps".into()))
 }

@@ -85,7 +85,12 @@ pub(crate) fn prepare(
                     Program::Command(argv)
                 }
             };
-            Action::Process(Invocation { program, env, cwd })
+            Action::Process(Invocation {
+                program,
+                env,
+                cwd,
+                interpreter: process.interpreter.clone(),
+            })
         }
         StepAction::Http(h) => Action::Http(request(h, &r)?),
         StepAction::Notify(n) => Action::Notify(notify::prepare(n, &r, drill, base.clock)?),

@@ -2,7 +2,8 @@
 //!
 //! [`read`] rebuilds what an earlier run left: its incident, inputs,
 //! provenance, how it ended, and the outputs of the steps that succeeded.
-//! [`super::run`] with [`Resume`] in its options then treats those steps as
+//! [`reusable`] keeps those whose ancestors are all reused too, and
+//! [`super::run`] with [`Resume`] in its options then treats them as
 //! already succeeded — their recorded outputs feed `steps.ID.*` templates —
 //! runs every other step again in DAG order, and appends to the same
 //! timeline after a `run_resumed` event, continuing the hash chain.
@@ -34,7 +35,7 @@ pub struct Resume {
     pub started_at: String,
     /// This attempt's number (the first run is attempt 1).
     pub attempt: u32,
-    /// Steps that succeeded in earlier attempts, with their recorded outputs.
+    /// Steps reused from earlier attempts ([`reusable`]), with their recorded outputs.
     pub done: BTreeMap<StepId, StepOutput>,
     /// What `irctl resume` decided, for the `run_resumed` event.
     pub note: timeline::ResumeNote,
@@ -219,15 +220,58 @@ pub fn changed_playbook(prior: &Prior, playbook: &Playbook) -> Option<String> {
     ))
 }
 
+/// The steps of `playbook` a resume reuses, with their recorded outputs: a
+/// step is reused only if it succeeded and every one of its ancestors is
+/// reused. Anything downstream of a step that runs again is stale (a
+/// notification that reported the failure must report the fix), so it runs
+/// again too.
+pub fn reusable(prior: &Prior, playbook: &Playbook) -> BTreeMap<StepId, StepOutput> {
+    let steps = &playbook.steps;
+    // Kahn's order: every step after its needs, whatever the file order.
+    let mut remaining: Vec<usize> = steps.iter().map(|s| s.needs.len()).collect();
+    let mut dependents = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &j in &s.needs {
+            if let Some(d) = dependents.get_mut(j) {
+                d.push(i);
+            }
+        }
+    }
+    let mut queue: Vec<usize> = (0..steps.len()).filter(|&i| remaining[i] == 0).collect();
+    let mut reused = vec![false; steps.len()];
+    while let Some(i) = queue.pop() {
+        let s = &steps[i];
+        reused[i] = prior.done.contains_key(&s.id)
+            && s.needs
+                .iter()
+                .all(|&j| reused.get(j).copied().unwrap_or(false));
+        for &d in &dependents[i] {
+            remaining[d] -= 1;
+            if remaining[d] == 0 {
+                queue.push(d);
+            }
+        }
+    }
+    steps
+        .iter()
+        .zip(reused)
+        .filter(|(_, r)| *r)
+        .filter_map(|(s, _)| Some((s.id.clone(), prior.done.get(&s.id)?.clone())))
+        .collect()
+}
+
 /// Steps marked `idempotent: false` that already started in an earlier
-/// attempt and would run again: running them twice needs a person's approval.
-pub fn repeats_needing_approval<'a>(prior: &Prior, playbook: &'a Playbook) -> Vec<&'a Step> {
+/// attempt and would run again (they are not in `reused`, see [`reusable`]):
+/// running them twice needs a person's approval.
+pub fn repeats_needing_approval<'a>(
+    prior: &Prior,
+    reused: &BTreeMap<StepId, StepOutput>,
+    playbook: &'a Playbook,
+) -> Vec<&'a Step> {
     playbook
         .steps
         .iter()
-        .filter(|s| {
-            !s.idempotent && prior.started.contains(&s.id) && !prior.done.contains_key(&s.id)
-        })
+        .filter(|s| !s.idempotent && prior.started.contains(&s.id) && !reused.contains_key(&s.id))
         .collect()
 }
 
@@ -247,12 +291,7 @@ pub struct Plan {
 impl Plan {
     /// What resuming `prior` with `playbook` (the file as it is now) reuses and runs.
     pub fn of(prior: &Prior, playbook: &Playbook) -> Plan {
-        let done: BTreeMap<StepId, StepOutput> = prior
-            .done
-            .iter()
-            .filter(|(id, _)| playbook.step_index(id).is_some())
-            .map(|(id, out)| (id.clone(), out.clone()))
-            .collect();
+        let done = reusable(prior, playbook);
         let rerun = playbook
             .steps
             .iter()
@@ -312,17 +351,21 @@ pub(crate) fn event(
     }
 }
 
-/// Marks reused steps as succeeded in the scheduler's state, reports and outputs.
+/// Marks reused steps as succeeded in the scheduler's fates, reports and outputs.
 pub(super) fn seed(
     r: &Resume,
     steps: &[Step],
-    state: &mut [super::State],
+    fates: &mut [Option<super::scheduler::Fate>],
     reports: &mut [StepReport],
     outputs: &mut serde_json::Map<String, Value>,
 ) {
     for (i, s) in steps.iter().enumerate() {
         if let Some(out) = r.done.get(&s.id) {
-            state[i] = super::State::Done(StepStatus::Succeeded);
+            fates[i] = Some(super::scheduler::Fate {
+                status: StepStatus::Succeeded,
+                failed: None,
+                tolerated: None,
+            });
             reports[i].status = StepStatus::Succeeded;
             reports[i].attempts = 0;
             reports[i].reason = Some("succeeded in an earlier attempt".into());

@@ -32,6 +32,31 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
     /// Working directory.
     pub cwd: Option<String>,
+    /// For a script, the argv it is appended to (`shell_interpreter`);
+    /// `None` is [`default_interpreter`].
+    pub interpreter: Option<Vec<String>>,
+}
+
+/// The interpreter of a `shell:` script without `shell_interpreter`: bash
+/// with `-e -o pipefail` where it is installed, else the system shell with
+/// `-e`, so a script stops at its first failing command as CI users expect.
+/// Looked up once per process: bash starts slower than dash, but finding it
+/// must not cost a step anything.
+pub fn default_interpreter() -> &'static [String] {
+    static DEFAULT: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        // By absolute path: no PATH search, and a `bash` planted earlier in
+        // PATH cannot stand in for it.
+        let bash = ["/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file());
+        match bash {
+            Some(bash) => [bash, "-e", "-o", "pipefail", "-c"]
+                .map(String::from)
+                .to_vec(),
+            None => ["/bin/sh", "-e", "-c"].map(String::from).to_vec(),
+        }
+    })
 }
 
 /// The two ways a step names what to run.
@@ -47,10 +72,14 @@ impl Invocation {
     /// The argv to execute.
     pub fn argv(&self) -> Vec<String> {
         match &self.program {
-            // The system shell by absolute path: no PATH search per step
-            // (eight failed execs on a typical PATH), and a `sh` planted
-            // earlier in PATH cannot stand in for it.
-            Program::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.clone()],
+            Program::Shell(script) => {
+                let mut argv = match &self.interpreter {
+                    Some(argv) => argv.clone(),
+                    None => default_interpreter().to_vec(),
+                };
+                argv.push(script.clone());
+                argv
+            }
             Program::Command(argv) => argv.clone(),
         }
     }

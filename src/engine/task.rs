@@ -73,7 +73,12 @@ impl StepTask {
                 }
             }) {
                 Ok(p) => p,
-                Err(e) => return fail_before_attempt(format!("template error: {e}")),
+                Err(e) => {
+                    return fail_before_attempt(format!(
+                        "template error in step `{}`: {e}",
+                        step.id
+                    ));
+                }
             };
 
         // A simulated step does nothing, so there is nothing to approve: an

@@ -70,7 +70,7 @@ pub enum ActionKind {
 /// The program a process step runs, its templates not yet rendered.
 #[derive(Clone, Debug)]
 pub enum Program {
-    /// `shell:`: a script for `sh -c`.
+    /// `shell:`: a script for the step's interpreter (`bash -e -o pipefail -c` by default).
     Shell(String),
     /// `command:`: an argv run without a shell.
     Command(Vec<String>),
@@ -85,6 +85,8 @@ pub struct Process {
     pub env: IndexMap<String, String>,
     /// Working directory template.
     pub cwd: Option<String>,
+    /// `shell_interpreter`: the argv a `shell:` script is appended to; the default when `None`.
+    pub interpreter: Option<Vec<String>>,
 }
 
 /// A step's one action, as written (templates render at run time).

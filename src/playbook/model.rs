@@ -129,16 +129,18 @@ pub struct RawRetry {
     pub max_backoff: Option<Spanned<String>>,
 }
 
-/// When a step runs relative to the outcome of its `needs`.
+/// When a step runs relative to the outcome of its ancestors (its `needs`,
+/// their needs, and so on).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
-    /// Only if every need succeeded.
+    /// Only if no ancestor failed and no need was skipped.
     #[default]
     OnSuccess,
-    /// Only if some need failed: escalation and rollback.
+    /// Only if some ancestor failed, timed out or was cancelled (or was
+    /// skipped because of that): escalation and rollback.
     OnFailure,
-    /// Whatever happened to the needs.
+    /// Whatever happened before it.
     Always,
 }
 
@@ -162,12 +164,20 @@ pub struct RawStep {
     /// Human-readable name.
     #[serde(default)]
     pub name: Option<String>,
-    /// A script run with `sh -c`; each interpolated value is escaped for its
-    /// shell context (word, `"…"`, `'…'`, `$'…'`, heredoc), and a value that
-    /// begins an argument and starts with `-` fails the step unless `--`
-    /// precedes it (see the README's security section).
+    /// A script run with `bash -e -o pipefail -c` (`sh -e -c` where there
+    /// is no bash), so it stops at the first failing command. Each
+    /// interpolated value is escaped for its shell context (word, `"…"`,
+    /// `'…'`, `$'…'`, heredoc), and a value that begins an argument and
+    /// starts with `-` fails the step unless `--` precedes it (see the
+    /// README's security section).
     #[serde(default)]
     pub shell: Option<Text>,
+    /// The interpreter for `shell`, as an argv the script is appended to
+    /// (`[sh, -c]` to keep going after a failing command, `[bash, -c]`);
+    /// a bare name is looked up in `PATH`. Values are escaped for a POSIX
+    /// shell, so the interpreter must be one.
+    #[serde(default)]
+    pub shell_interpreter: Option<Vec<String>>,
     /// An argv executed without a shell; each element is a template. An
     /// element that is exactly one value and starts with `-` fails the step
     /// unless a `--` element precedes it or it says `| allow_option`.

@@ -36,6 +36,8 @@ struct Spec {
     line_neighbours: Option<(String, String)>,
     backticks: u32,
     source: String,
+    /// The expression as written, to name it when it is undefined.
+    expr: String,
 }
 
 /// The slots of one template, handed to the filter through the context.
@@ -109,6 +111,7 @@ pub(crate) fn rewrite(src: &str) -> Result<(String, Value), shell::LexError> {
             line_neighbours,
             backticks,
             source: src[start..end].to_string(),
+            expr: p.expr.trim().to_string(),
         });
     }
     out.push_str(&src[last..]);
@@ -127,7 +130,15 @@ pub(crate) fn filter(state: &State, value: Value, n: usize) -> Result<Value, Err
         return secret_reference(&spec.context, &secret.variable)
             .map(|s| Value::from_safe_string(in_backticks(s, spec.backticks)));
     }
-    let text = if value.is_none() || value.is_undefined() {
+    // The filter sees an undefined value instead of the strict environment
+    // refusing to print it, so refuse it here: never an empty word.
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            format!("`{}` is undefined", spec.expr),
+        ));
+    }
+    let text = if value.is_none() {
         String::new()
     } else {
         value.to_string()

@@ -48,6 +48,38 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) {
             format!("step `{id}`: `env` and `cwd` apply only to `shell` and `command`"),
         );
     }
+    if let Some(argv) = &step.shell_interpreter {
+        if step.shell.is_none() {
+            c.error(
+                step.id.pos,
+                "schema",
+                format!("step `{id}`: `shell_interpreter` applies only to `shell`"),
+            );
+        } else if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            c.error(
+                step.id.pos,
+                "schema",
+                format!("step `{id}`: `shell_interpreter` needs at least the program name"),
+            )
+            .help = Some("for example `shell_interpreter: [sh, -c]`".into());
+        } else if let (Some(script), Some(program)) = (&step.shell, argv.first())
+            && !is_posix_shell(program)
+            && crate::template::is_templated(&script.value)
+        {
+            // Values are escaped for the shell context they sit in; another
+            // language would read them as code.
+            c.error(
+                step.id.pos,
+                "shell-context",
+                format!(
+                    "step `{id}`: values in `shell` are escaped for a POSIX shell, but `shell_interpreter` runs `{program}`"
+                ),
+            )
+            .help = Some(
+                "use sh, bash, dash, ksh or zsh, or pass values through `env` and read them from the environment".into(),
+            );
+        }
+    }
     if let Some(cmd) = &step.command
         && cmd.is_empty()
     {
@@ -117,4 +149,14 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) {
             );
         }
     }
+}
+
+/// Whether `program` (a path or a name) is a shell whose quoting irctl's
+/// per-context escaping is written for.
+fn is_posix_shell(program: &str) -> bool {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    matches!(
+        name,
+        "sh" | "bash" | "dash" | "ksh" | "mksh" | "zsh" | "busybox"
+    )
 }

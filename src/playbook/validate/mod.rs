@@ -468,6 +468,7 @@ fn step_action(step: &RawStep) -> StepAction {
         program,
         env: step.env.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
         cwd: step.cwd.as_ref().map(text),
+        interpreter: step.shell_interpreter.clone(),
     })
 }
 
