@@ -284,6 +284,19 @@ mod tests {
         fn json(&self, value: &serde_json::Value) -> Result<serde_json::Value, RenderError> {
             Ok(value.clone())
         }
+        fn markup(&self, source: &str, _: crate::template::Sink) -> Result<String, RenderError> {
+            Ok(source.to_string())
+        }
+        fn markup_json(
+            &self,
+            value: &serde_json::Value,
+            _: crate::template::Sink,
+        ) -> Result<serde_json::Value, RenderError> {
+            Ok(value.clone())
+        }
+        fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+            value.clone()
+        }
     }
 
     fn notify(yaml: &str, drill: bool) -> Action {

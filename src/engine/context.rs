@@ -85,6 +85,8 @@ pub struct ContextBase {
     pub secrets: BTreeMap<String, Secret>,
     /// The run's clock, for the times a step sends (a PagerDuty event's `timestamp`).
     pub clock: crate::clock::Clock,
+    /// The run's secrets as patterns, masked in what notifications send.
+    pub redactor: crate::secret::Redactor,
 }
 
 /// The name of the environment variable that carries secret `name` into a process.

@@ -316,6 +316,7 @@ pub async fn run(
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
         clock: opts.clock,
+        redactor: redactor.clone(),
     });
     recorder.emit(opening);
     if let Some(w) = &opts.match_warning {

@@ -1,11 +1,17 @@
 //! `notify` steps: the payloads each service documents, and their error replies.
+//!
+//! Values in a Slack or Teams message are escaped for its markup, and every
+//! payload is redacted before it is sent: a step's output may echo a
+//! secret, and a chat channel or pager is no place for one. Only what the
+//! service needs to accept the message stays as rendered (the URL, headers,
+//! a PagerDuty `routing_key`).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::http::{Body, Request};
 use crate::playbook::model::{PagerdutyAction, RawNotify};
-use crate::template::RenderError;
+use crate::template::{RenderError, Sink};
 
 /// PagerDuty Events API v2 endpoint for alerts.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -89,6 +95,24 @@ pub trait Renderer {
     fn url(&self, source: &str) -> Result<String, RenderError>;
     /// Renders a JSON value.
     fn json(&self, value: &serde_json::Value) -> Result<serde_json::Value, RenderError>;
+    /// Renders a message field for a chat service's markup (`Sink::Slack`, `Sink::Teams`).
+    fn markup(&self, source: &str, sink: Sink) -> Result<String, RenderError>;
+    /// Renders a JSON value whose strings carry a chat service's markup.
+    fn markup_json(
+        &self,
+        value: &serde_json::Value,
+        sink: Sink,
+    ) -> Result<serde_json::Value, RenderError>;
+    /// `value` with every secret masked.
+    fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value;
+}
+
+/// `text` with every secret masked.
+fn redact(r: &dyn Renderer, text: &str) -> String {
+    match r.redact_json(&serde_json::Value::String(text.to_string())) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
 }
 
 fn post(
@@ -125,13 +149,13 @@ pub fn prepare(
 ) -> Result<Notification, RenderError> {
     let tag = |s: String| if drill { format!("[DRILL] {s}") } else { s };
     if let Some(c) = &notify.console {
-        return Ok(Notification::Console(tag(r.text(&c.text)?)));
+        return Ok(Notification::Console(redact(r, &tag(r.text(&c.text)?))));
     }
     if let Some(s) = &notify.slack {
-        let text = tag(r.text(&s.text)?);
+        let text = redact(r, &tag(r.markup(&s.text, Sink::Slack)?));
         let mut body = serde_json::json!({ "text": text });
         if let Some(blocks) = &s.blocks {
-            body["blocks"] = r.json(blocks)?;
+            body["blocks"] = r.redact_json(&r.markup_json(blocks, Sink::Slack)?);
         }
         return Ok(post(
             Service::Slack,
@@ -145,14 +169,14 @@ pub fn prepare(
         let mut card_body = Vec::new();
         let mut lines = Vec::new();
         if let Some(title) = &t.title {
-            let title = tag(r.text(title)?);
+            let title = redact(r, &tag(r.markup(title, Sink::Teams)?));
             card_body.push(serde_json::json!({
                 "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true
             }));
             lines.push(title);
         }
-        let text = r.text(&t.text)?;
-        let text = if t.title.is_some() { text } else { tag(text) };
+        let text = r.markup(&t.text, Sink::Teams)?;
+        let text = redact(r, &if t.title.is_some() { text } else { tag(text) });
         card_body.push(serde_json::json!({
             "type": "TextBlock",
             "text": text,
@@ -182,20 +206,29 @@ pub fn prepare(
     }
     if let Some(p) = &notify.pagerduty {
         let routing_key = r.text(&p.routing_key)?;
+        let endpoint = p.endpoint.as_ref().map(|t| r.text(t)).transpose()?;
+        // Every other field of the event is what responders read.
         let opt =
             |t: &Option<crate::playbook::model::Text>| -> Result<Option<String>, RenderError> {
-                t.as_ref().map(|t| r.text(t)).transpose()
+                Ok(t.as_ref()
+                    .map(|t| r.text(t))
+                    .transpose()?
+                    .map(|s| redact(r, &s)))
             };
         let summary = opt(&p.summary)?.map(tag).unwrap_or_default();
         let source = opt(&p.source)?.unwrap_or_else(|| "irctl".into());
-        let custom = p.custom_details.as_ref().map(|d| r.json(d)).transpose()?;
+        let custom = p
+            .custom_details
+            .as_ref()
+            .map(|d| r.json(d).map(|d| r.redact_json(&d)))
+            .transpose()?;
         let (url, body, text) = if p.action.value == PagerdutyAction::Change {
             let mut payload = serde_json::json!({ "summary": summary, "source": source, "timestamp": crate::timeline::stamp(clock.now()) });
             if let Some(c) = custom {
                 payload["custom_details"] = c;
             }
             (
-                opt(&p.endpoint)?.unwrap_or_else(|| PAGERDUTY_CHANGE_URL.into()),
+                endpoint.unwrap_or_else(|| PAGERDUTY_CHANGE_URL.into()),
                 serde_json::json!({ "routing_key": routing_key, "payload": payload }),
                 Some(summary),
             )
@@ -223,7 +256,7 @@ pub fn prepare(
                 text = Some(summary);
             }
             (
-                opt(&p.endpoint)?.unwrap_or_else(|| PAGERDUTY_EVENTS_URL.into()),
+                endpoint.unwrap_or_else(|| PAGERDUTY_EVENTS_URL.into()),
                 body,
                 text,
             )
@@ -231,8 +264,9 @@ pub fn prepare(
         return Ok(post(Service::Pagerduty, url, body, vec![], text));
     }
     if let Some(w) = &notify.webhook {
+        // Redacted before signing, so the signature covers what is sent.
         let body = match &w.json {
-            Some(j) => r.json(j)?,
+            Some(j) => r.redact_json(&r.json(j)?),
             None => serde_json::json!({}),
         };
         let mut headers: Vec<(String, String)> = Vec::new();

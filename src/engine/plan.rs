@@ -103,6 +103,7 @@ pub fn plan(
         playbook: context::playbook_value(playbook),
         secrets: all_secrets,
         clock,
+        redactor: redactor.clone(),
     };
     let levels = levels(playbook);
     let mut out: Vec<PlannedStep> = playbook

@@ -49,6 +49,19 @@ impl Renderer for StepRenderer<'_> {
     fn json(&self, value: &serde_json::Value) -> Result<serde_json::Value, RenderError> {
         template::render_json(value, &self.base.value(self.outputs, Sink::Text))
     }
+    fn markup(&self, source: &str, sink: Sink) -> Result<String, RenderError> {
+        self.render(source, sink)
+    }
+    fn markup_json(
+        &self,
+        value: &serde_json::Value,
+        sink: Sink,
+    ) -> Result<serde_json::Value, RenderError> {
+        template::render_json_for(value, sink, &self.base.value(self.outputs, sink))
+    }
+    fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        self.base.redactor.redact_json(value)
+    }
 }
 
 /// Renders the step's action and confirmation question.

@@ -5,6 +5,7 @@
 //! value lands: in a `shell` script each value is escaped for the shell
 //! context its placeholder sits in (`shell/` lexes the script,
 //! `escape.rs` escapes and refuses), inside a URL it is percent-encoded, in
+//! a Slack or Teams message it is escaped for that markup (`markup.rs`), in
 //! JSON bodies it is a JSON value (see [`render_json`]). Opting out is the
 //! explicit, reviewable `| safe` filter, which `validate` refuses on
 //! untrusted data (`trust.rs`). Undefined variables are errors, never empty
@@ -19,6 +20,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 mod escape;
 mod jinja;
+pub mod markup;
 pub mod shell;
 pub mod trust;
 
@@ -34,6 +36,10 @@ pub enum Sink {
     Url,
     /// Plain text (messages, argv elements, headers): values as they are.
     Text,
+    /// Slack mrkdwn: values have `&`, `<`, `>` escaped.
+    Slack,
+    /// Teams (Adaptive Card Markdown): values have Markdown backslash-escaped.
+    Teams,
 }
 
 impl Sink {
@@ -42,6 +48,8 @@ impl Sink {
             Sink::Shell => "shell",
             Sink::Url => "url",
             Sink::Text => "text",
+            Sink::Slack => "slack",
+            Sink::Teams => "teams",
         }
     }
 }
@@ -80,6 +88,8 @@ fn build_environment() -> Environment<'static> {
     env.set_auto_escape_callback(|name| match name {
         "shell" => AutoEscape::Custom("shell".into()),
         "url" => AutoEscape::Custom("url".into()),
+        "slack" => AutoEscape::Custom("slack".into()),
+        "teams" => AutoEscape::Custom("teams".into()),
         _ => AutoEscape::None,
     });
     env.set_formatter(|out, state, value| {
@@ -98,6 +108,9 @@ fn build_environment() -> Environment<'static> {
             AutoEscape::Custom(name) if name == "url" && !value.is_safe() => {
                 out.write_str(&url_component(&raw()))?
             }
+            AutoEscape::Custom(name) if !value.is_safe() => {
+                out.write_str(&markup_escape(name, &raw()))?
+            }
             _ => out.write_str(&raw())?,
         }
         Ok(())
@@ -111,6 +124,15 @@ fn build_environment() -> Environment<'static> {
         s.lines().take(n).collect::<Vec<_>>().join("\n")
     });
     env
+}
+
+/// Escapes a value for the chat markup named by an auto-escape mode.
+fn markup_escape(mode: &str, s: &str) -> String {
+    match mode {
+        "slack" => markup::slack(s),
+        "teams" => markup::teams(s),
+        _ => s.to_string(),
+    }
 }
 
 /// Converts any serialisable value into a template value.
@@ -253,6 +275,16 @@ pub fn render_json(
     value: &serde_json::Value,
     ctx: &Value,
 ) -> Result<serde_json::Value, RenderError> {
+    render_json_for(value, Sink::Text, ctx)
+}
+
+/// [`render_json`] for JSON that carries `sink`'s markup (Slack `blocks`):
+/// every value's strings are escaped for it, including a typed value.
+pub fn render_json_for(
+    value: &serde_json::Value,
+    sink: Sink,
+    ctx: &Value,
+) -> Result<serde_json::Value, RenderError> {
     use serde_json::Value as J;
     Ok(match value {
         J::String(s) => {
@@ -260,27 +292,50 @@ pub fn render_json(
                 let env = environment();
                 let compiled = env.compile_expression(expr).map_err(render_error)?;
                 let v = compiled.eval(ctx).map_err(render_error)?;
-                serde_json::to_value(&v)
-                    .map_err(|e| RenderError(format!("value is not JSON: {e}")))?
+                let json = serde_json::to_value(&v)
+                    .map_err(|e| RenderError(format!("value is not JSON: {e}")))?;
+                if v.is_safe() {
+                    json
+                } else {
+                    escape_strings(json, sink)
+                }
             } else {
-                J::String(render(s, Sink::Text, ctx)?)
+                J::String(render(s, sink, ctx)?)
             }
         }
         J::Array(items) => J::Array(
             items
                 .iter()
-                .map(|v| render_json(v, ctx))
+                .map(|v| render_json_for(v, sink, ctx))
                 .collect::<Result<_, _>>()?,
         ),
         J::Object(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
-                out.insert(render(k, Sink::Text, ctx)?, render_json(v, ctx)?);
+                out.insert(render(k, Sink::Text, ctx)?, render_json_for(v, sink, ctx)?);
             }
             J::Object(out)
         }
         other => other.clone(),
     })
+}
+
+/// Escapes every string inside a typed value for a markup sink.
+fn escape_strings(value: serde_json::Value, sink: Sink) -> serde_json::Value {
+    use serde_json::Value as J;
+    match (value, sink) {
+        (J::String(s), Sink::Slack) => J::String(markup::slack(&s)),
+        (J::String(s), Sink::Teams) => J::String(markup::teams(&s)),
+        (J::Array(items), _) => {
+            J::Array(items.into_iter().map(|v| escape_strings(v, sink)).collect())
+        }
+        (J::Object(map), _) => J::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, escape_strings(v, sink)))
+                .collect(),
+        ),
+        (other, _) => other,
+    }
 }
 
 /// Every string inside a JSON value, for analysis.
@@ -355,6 +410,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, serde_json::json!({"count": 3, "text": "say a\"b"}));
+    }
+
+    #[test]
+    fn chat_values_are_escaped_but_the_authors_markup_is_not() {
+        let ctx = value(serde_json::json!({"l": "<!channel> [x](http://e) & *b*"}));
+        assert_eq!(
+            render("<!here> {{ l }}", Sink::Slack, &ctx).unwrap(),
+            "<!here> &lt;!channel&gt; [x](http://e) &amp; *b*"
+        );
+        assert_eq!(
+            render("**{{ l }}**", Sink::Teams, &ctx).unwrap(),
+            r"**\<\!channel\> \[x\]\(http://e\) \& \*b\***"
+        );
+        assert_eq!(
+            render("{{ '<@U1>' | safe }}", Sink::Slack, &ctx).unwrap(),
+            "<@U1>"
+        );
+        let blocks = render_json_for(
+            &serde_json::json!([{"text": "{{ l }}"}, {"text": "see {{ l }}"}]),
+            Sink::Slack,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            blocks,
+            serde_json::json!([
+                {"text": "&lt;!channel&gt; [x](http://e) &amp; *b*"},
+                {"text": "see &lt;!channel&gt; [x](http://e) &amp; *b*"}
+            ])
+        );
     }
 }
 
