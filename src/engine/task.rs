@@ -157,11 +157,12 @@ impl StepTask {
                         &self.clients,
                         self.cancel.clone(),
                         observer,
+                        &self.recorder.redactor,
                     )
                     .await
                 }
             };
-            let attempt = judge::judge(&prepared.action, response);
+            let attempt = judge::judge(&prepared.action, response, &self.recorder.redactor);
             render::announce(&self.recorder, step, &prepared.action, &attempt);
             let cancelled = self.cancel.borrow().is_some();
             let more = attempt_no < policy.attempts
