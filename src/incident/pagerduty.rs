@@ -117,7 +117,8 @@ pub(crate) fn routing_key<'a>(source: &str, raw: &'a Value) -> Option<&'a str> {
     let event = if source == IncidentFormat::PagerdutyEvent.as_str() {
         raw
     } else if source == IncidentFormat::Cloudevents.as_str() {
-        raw.get("data").filter(|d| d.get("event_action").is_some())?
+        raw.get("data")
+            .filter(|d| d.get("event_action").is_some())?
     } else {
         return None;
     };
