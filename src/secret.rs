@@ -558,4 +558,62 @@ mod tests {
         assert_eq!(none.redact("abc"), "abc");
         assert!(Redactor::default().is_empty());
     }
+
+    #[test]
+    fn base64_inside_longer_text_and_hex_are_masked() {
+        use base64::engine::general_purpose::STANDARD;
+        let r = Redactor::new([&Secret::new("s3cr3t-v4lue-xyz")]);
+        for user in ["", "a", "ab", "deploy", "x-access-token"] {
+            let basic = STANDARD.encode(format!("{user}:s3cr3t-v4lue-xyz"));
+            let shown = r.redact(&format!("Authorization: Basic {basic}"));
+            assert!(shown.ends_with("***"), "{user}: {shown}");
+            assert!(!shown.contains(&basic[basic.len() - 8..]), "{shown}");
+        }
+        assert_eq!(r.redact("h=7333637233742d76346c75652d78797a"), "h=***");
+        assert_eq!(r.redact("H=7333637233742D76346C75652D78797A"), "H=***");
+    }
+
+    #[test]
+    fn a_stream_never_shows_part_of_a_secret_wherever_it_is_split() {
+        let pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----";
+        let r = Redactor::new([&Secret::new("s3cr3t-v4lue-xyz"), &Secret::new(pem)]);
+        let text = format!("a s3cr3t-v4lue-xyz b\n{pem}\nc s3cr3t-v4lue-xyz");
+        let whole = r.redact(&text);
+        for cut in 0..=text.len() {
+            for cut2 in [cut, (cut + 7).min(text.len())] {
+                let mut stream = r.stream();
+                let mut shown = stream.push(&text.as_bytes()[..cut]);
+                shown.extend(stream.push(&text.as_bytes()[cut..cut2]));
+                shown.extend(stream.push(&text.as_bytes()[cut2..]));
+                shown.extend(stream.finish());
+                assert_eq!(
+                    String::from_utf8_lossy(&shown),
+                    whole,
+                    "cut at {cut}, {cut2}"
+                );
+            }
+        }
+        assert_eq!(whole, "a *** b\n***\nc ***");
+    }
+
+    #[test]
+    fn a_cut_never_ends_inside_a_secret() {
+        let r = Redactor::new([&Secret::new("s3cr3t-v4lue-xyz")]);
+        let text = b"xxxx s3cr3t-v4lue-xyz yyyy";
+        assert_eq!(r.safe_cut(text, 8), 5);
+        assert_eq!(r.safe_cut(text, 5), 5);
+        assert_eq!(r.safe_cut(text, 21), 21);
+        assert_eq!(Redactor::default().safe_cut(text, 8), 8);
+    }
+
+    #[test]
+    fn weak_values_are_named() {
+        assert_eq!(weakness("passed").as_deref(), Some("a common word"));
+        assert_eq!(weakness("Status").as_deref(), Some("a common word"));
+        assert_eq!(
+            weakness("abc").as_deref(),
+            Some("shorter than 8 characters (3)")
+        );
+        assert_eq!(weakness("s3cr3t-v4lue"), None);
+    }
 }
