@@ -264,7 +264,7 @@ impl Incident {
     pub fn credentials(&self) -> Vec<crate::secret::Secret> {
         super::pagerduty::routing_key(&self.source, &self.raw)
             .filter(|key| crate::secret::is_strong(key))
-            .map(|key| crate::secret::Secret::new(key))
+            .map(crate::secret::Secret::new)
             .into_iter()
             .collect()
     }
