@@ -2,7 +2,9 @@
 //!
 //! A [`Secret`] has a redacting `Debug` and no `Display`, so it cannot end up
 //! in a log line by accident; the [`Redactor`] replaces every secret value —
-//! and its URL-encoded and base64 forms — with `***` in any text.
+//! and its encoded forms — with `***` in any text, and a [`Stream`] does the
+//! same for output that arrives in pieces, so no piece ever shows part of one.
+//! [`resolve`] refuses values too short or too common to redact safely.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,21 +50,25 @@ pub const MASK: &str = "***";
 pub struct Redactor {
     /// `None` when there is nothing to redact.
     matcher: Option<Matcher>,
+    /// See [`Redactor::longest`].
+    longest: usize,
 }
 
 #[derive(Clone, Debug)]
 enum Matcher {
-    /// The automaton over every secret form.
-    Forms(AhoCorasick),
+    /// The automaton over every secret form, and per pattern whether a match
+    /// widens to the base64 word around it.
+    Forms { ac: AhoCorasick, widen: Vec<bool> },
     /// The automaton could not be built (only for gigabytes of secrets):
     /// fail closed and mask any non-empty text whole.
     Everything,
 }
 
 /// The forms in which `v` may appear in text irctl writes: as it is, URL-
-/// and form-encoded, base64 (padded or not, standard or URL alphabet),
-/// shell-quoted, and escaped inside a JSON string (as serde writes it, and
-/// as the templates' `tojson` writes it, which also escapes `'<>&`).
+/// and form-encoded, base64 (padded or not, standard or URL alphabet), hex
+/// (either case), shell-quoted, and escaped inside a JSON string (as serde
+/// writes it, and as the templates' `tojson` writes it, which also escapes
+/// `'<>&`). Base64 inside a longer encoded text is [`base64_cores`].
 fn forms(v: &str) -> Vec<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let mut out = vec![
@@ -75,6 +81,8 @@ fn forms(v: &str) -> Vec<String> {
         URL_SAFE.encode(v),
         URL_SAFE_NO_PAD.encode(v),
         crate::template::shell_quote(v),
+        hex(v.as_bytes(), false),
+        hex(v.as_bytes(), true),
     ];
     // Exactly one quote off each end: a value may itself end in `"`.
     if let Some(json) = serde_json::to_string(v)
@@ -93,28 +101,177 @@ fn forms(v: &str) -> Vec<String> {
     out
 }
 
+fn hex(bytes: &[u8], upper: bool) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = if upper {
+            write!(out, "{b:02X}")
+        } else {
+            write!(out, "{b:02x}")
+        };
+        out
+    })
+}
+
+/// The base64 characters that depend on `v` alone, at each of the three
+/// byte offsets `v` can have in the encoded text (standard and URL
+/// alphabet). They find `v` inside any base64 text — above all the Basic
+/// auth form `base64(user:secret)`, whatever the user — without knowing
+/// what surrounds it; a match is then widened by up to [`WIDEN`] base64
+/// characters each side, so the characters shared with the neighbouring
+/// bytes (and any padding) go too.
+fn base64_cores(v: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let n = v.len();
+    let mut out = Vec::new();
+    for k in 0..3 {
+        let mut bytes = vec![0u8; k];
+        bytes.extend_from_slice(v.as_bytes());
+        // Character i holds bits 6i..6i+6; the secret holds 8k..8(k+n).
+        let first = (8 * k).div_ceil(6);
+        let end = (8 * (k + n)) / 6;
+        if end <= first {
+            continue;
+        }
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let encoded = engine.encode(&bytes);
+            if let Some(core) = encoded.get(first..end) {
+                out.push(core.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Most characters a base64 core match widens by on each side: the one
+/// shared with a neighbouring byte, and up to two `=` of padding.
+const WIDEN: usize = 3;
+
+/// Whether `b` can be part of a base64 word (either alphabet, or padding).
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
+}
+
 impl Redactor {
     /// Builds a redactor for `secrets`, including their encoded forms.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Self {
-        let mut needles: Vec<String> = secrets
-            .into_iter()
-            .map(Secret::expose)
+        // (needle, whether a match widens to its whole base64 word)
+        let mut needles: Vec<(String, bool)> = Vec::new();
+        for v in secrets.into_iter().map(Secret::expose) {
             // Very short values would shred unrelated text; they are still
-            // never printed deliberately, but are not pattern-replaced.
-            .filter(|v| v.len() >= 4)
-            .flat_map(forms)
-            .collect();
+            // never printed deliberately, but are not pattern-replaced
+            // (`resolve` refuses declared secrets that short).
+            if v.len() < 4 {
+                continue;
+            }
+            needles.extend(forms(v).into_iter().map(|f| (f, false)));
+            needles.extend(base64_cores(v).into_iter().map(|f| (f, true)));
+        }
         if needles.is_empty() {
             return Redactor::default();
         }
-        needles.sort_unstable();
-        needles.dedup();
+        // A needle that is both plain and a base64 core widens.
+        needles.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        needles.dedup_by(|a, b| a.0 == b.0);
+        let longest = needles
+            .iter()
+            .map(|(n, w)| n.len() + if *w { 2 * WIDEN } else { 0 })
+            .max()
+            .unwrap_or(0);
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .build(&needles)
-            .map_or(Matcher::Everything, Matcher::Forms);
+            .build(needles.iter().map(|(n, _)| n))
+            .map_or(Matcher::Everything, |ac| Matcher::Forms {
+                ac,
+                widen: needles.iter().map(|(_, w)| *w).collect(),
+            });
         Redactor {
             matcher: Some(matcher),
+            longest,
+        }
+    }
+
+    /// Bytes of the longest form of any secret: a piece of output may end
+    /// inside a secret only within this many bytes of its end.
+    pub fn longest(&self) -> usize {
+        self.longest
+    }
+
+    /// The merged spans of `hay` to mask, in order; `None` when everything
+    /// must be masked (see [`Matcher::Everything`]).
+    fn spans(&self, hay: &[u8]) -> Option<Vec<(usize, usize)>> {
+        let (ac, widen) = match &self.matcher {
+            None => return Some(Vec::new()),
+            Some(Matcher::Everything) => return None,
+            Some(Matcher::Forms { ac, widen }) => (ac, widen),
+        };
+        let mut spans: Vec<(usize, usize)> = ac
+            .find_overlapping_iter(hay)
+            .map(|m| {
+                let (mut s, mut e) = (m.start(), m.end());
+                if widen.get(m.pattern().as_usize()).copied().unwrap_or(false) {
+                    let (left, right) = (s.saturating_sub(WIDEN), (e + WIDEN).min(hay.len()));
+                    while s > left && is_base64(hay[s - 1]) {
+                        s -= 1;
+                    }
+                    while e < right && is_base64(hay[e]) {
+                        e += 1;
+                    }
+                }
+                (s, e)
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (s, e) in spans {
+            match merged.last_mut() {
+                Some(last) if s < last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        Some(merged)
+    }
+
+    /// `hay` with every span to mask replaced by `***`.
+    fn redact_bytes(&self, hay: &[u8]) -> Vec<u8> {
+        let Some(spans) = self.spans(hay) else {
+            return if hay.is_empty() {
+                Vec::new()
+            } else {
+                MASK.as_bytes().to_vec()
+            };
+        };
+        let mut out = Vec::with_capacity(hay.len());
+        let mut copied = 0;
+        for (s, e) in spans {
+            out.extend_from_slice(&hay[copied..s]);
+            out.extend_from_slice(MASK.as_bytes());
+            copied = e;
+        }
+        out.extend_from_slice(&hay[copied..]);
+        out
+    }
+
+    /// The largest length `<= at` to cut `bytes` to without leaving part of
+    /// a secret at the end. When the text goes on, `bytes` must run at
+    /// least `longest() - 1` bytes past `at`, so that any secret starting
+    /// before `at` is seen whole.
+    pub fn safe_cut(&self, bytes: &[u8], at: usize) -> usize {
+        let at = at.min(bytes.len());
+        match self.spans(bytes) {
+            None => 0,
+            Some(spans) => spans
+                .iter()
+                .find(|(s, e)| *s < at && *e > at)
+                .map_or(at, |(s, _)| *s),
+        }
+    }
+
+    /// A redactor for output that arrives in pieces.
+    pub fn stream(&self) -> Stream {
+        Stream {
+            redactor: self.clone(),
+            pending: Vec::new(),
         }
     }
 
@@ -125,39 +282,13 @@ impl Redactor {
 
     /// `text` with every secret form replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let ac = match &self.matcher {
-            None => return text.to_string(),
-            Some(Matcher::Everything) if text.is_empty() => return String::new(),
-            Some(Matcher::Everything) => return MASK.to_string(),
-            Some(Matcher::Forms(ac)) => ac,
-        };
-        let mut spans: Vec<(usize, usize)> = ac
-            .find_overlapping_iter(text)
-            .map(|m| (m.start(), m.end()))
-            .collect();
-        spans.sort_unstable();
-        let mut spans = spans.into_iter();
-        let Some((mut start, mut end)) = spans.next() else {
+        if self.is_empty() {
             return text.to_string();
-        };
-        // Matches of UTF-8 needles in UTF-8 text start and end on character
-        // boundaries, so every slice below is valid.
-        let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        for (s, e) in spans {
-            if s < end {
-                end = end.max(e);
-                continue;
-            }
-            out.push_str(&text[copied..start]);
-            out.push_str(MASK);
-            copied = end;
-            (start, end) = (s, e);
         }
-        out.push_str(&text[copied..start]);
-        out.push_str(MASK);
-        out.push_str(&text[end..]);
-        out
+        // Matches of UTF-8 needles in UTF-8 text start and end on character
+        // boundaries, and widening only crosses ASCII, so this stays UTF-8.
+        String::from_utf8(self.redact_bytes(text.as_bytes()))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// Redacts every string (and key) inside a JSON value.
@@ -176,6 +307,46 @@ impl Redactor {
             ),
             other => other.clone(),
         }
+    }
+}
+
+/// Redacts output that arrives in pieces (a process's pipe): each piece is
+/// shown only up to where no secret can still be completed by what comes
+/// next, so a secret split across reads, lines or buffers is masked whole
+/// and no fragment of it is ever shown.
+#[derive(Debug)]
+pub struct Stream {
+    redactor: Redactor,
+    pending: Vec<u8>,
+}
+
+/// Most bytes a [`Stream`] holds back while one masked span keeps growing
+/// (only output made of overlapping secrets does that).
+const MAX_HELD: usize = 64 * 1024;
+
+impl Stream {
+    /// Takes the next piece and returns, redacted, what can be shown now.
+    pub fn push(&mut self, piece: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(piece);
+        let at = self
+            .pending
+            .len()
+            .saturating_sub(self.redactor.longest().saturating_sub(1));
+        let mut cut = self.redactor.safe_cut(&self.pending, at);
+        if cut == 0 && self.pending.len() > MAX_HELD {
+            cut = at;
+        }
+        let rest = self.pending.split_off(cut);
+        let shown = self.redactor.redact_bytes(&self.pending);
+        self.pending = rest;
+        shown
+    }
+
+    /// The rest, redacted, once the output has ended.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let shown = self.redactor.redact_bytes(&self.pending);
+        self.pending.clear();
+        shown
     }
 }
 
@@ -250,7 +421,74 @@ pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap
             missing.join(", ")
         );
     }
+    for (name, value) in &out {
+        if let Some(why) = weakness(value.expose()) {
+            anyhow::bail!(
+                "secret `{name}` is {why}: irctl masks a secret wherever its value appears in output, and this value would either show through or mask ordinary words; use the real credential"
+            );
+        }
+    }
     Ok(out)
+}
+
+/// Shortest secret value accepted.
+pub const MIN_SECRET_CHARS: usize = 8;
+
+/// Words that appear in ordinary output and records; a secret equal to one
+/// (in any case) would mask them everywhere.
+const COMMON_WORDS: &[&str] = &[
+    "admin",
+    "changeme",
+    "default",
+    "disabled",
+    "enabled",
+    "error",
+    "escalate",
+    "failed",
+    "false",
+    "letmein",
+    "localhost",
+    "none",
+    "null",
+    "ok",
+    "passed",
+    "passw0rd",
+    "password",
+    "qwerty",
+    "resolved",
+    "root",
+    "running",
+    "secret",
+    "skipped",
+    "status",
+    "succeeded",
+    "success",
+    "test",
+    "timeout",
+    "trigger",
+    "true",
+    "unknown",
+    "warning",
+];
+
+/// Whether `value` is long and unusual enough to be masked wherever it appears.
+pub fn is_strong(value: &str) -> bool {
+    weakness(value).is_none()
+}
+
+/// Why `value` cannot be a secret, if it cannot: redacting a value that is
+/// short or an everyday word would shred unrelated text (`passed` becoming
+/// `***ed`), and skipping it would leak it.
+fn weakness(value: &str) -> Option<String> {
+    let chars = value.chars().count();
+    if COMMON_WORDS
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case(value.trim()))
+    {
+        return Some("a common word".into());
+    }
+    (chars < MIN_SECRET_CHARS)
+        .then(|| format!("shorter than {MIN_SECRET_CHARS} characters ({chars})"))
 }
 
 /// Largest secrets file read: a dotenv file of a few secrets is far smaller.
@@ -324,5 +562,63 @@ mod tests {
         assert!(none.is_empty());
         assert_eq!(none.redact("abc"), "abc");
         assert!(Redactor::default().is_empty());
+    }
+
+    #[test]
+    fn base64_inside_longer_text_and_hex_are_masked() {
+        use base64::engine::general_purpose::STANDARD;
+        let r = Redactor::new([&Secret::new("s3cr3t-v4lue-xyz")]);
+        for user in ["", "a", "ab", "deploy", "x-access-token"] {
+            let basic = STANDARD.encode(format!("{user}:s3cr3t-v4lue-xyz"));
+            let shown = r.redact(&format!("Authorization: Basic {basic}"));
+            assert!(shown.ends_with("***"), "{user}: {shown}");
+            assert!(!shown.contains(&basic[basic.len() - 8..]), "{shown}");
+        }
+        assert_eq!(r.redact("h=7333637233742d76346c75652d78797a"), "h=***");
+        assert_eq!(r.redact("H=7333637233742D76346C75652D78797A"), "H=***");
+    }
+
+    #[test]
+    fn a_stream_never_shows_part_of_a_secret_wherever_it_is_split() {
+        let pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----";
+        let r = Redactor::new([&Secret::new("s3cr3t-v4lue-xyz"), &Secret::new(pem)]);
+        let text = format!("a s3cr3t-v4lue-xyz b\n{pem}\nc s3cr3t-v4lue-xyz");
+        let whole = r.redact(&text);
+        for cut in 0..=text.len() {
+            for cut2 in [cut, (cut + 7).min(text.len())] {
+                let mut stream = r.stream();
+                let mut shown = stream.push(&text.as_bytes()[..cut]);
+                shown.extend(stream.push(&text.as_bytes()[cut..cut2]));
+                shown.extend(stream.push(&text.as_bytes()[cut2..]));
+                shown.extend(stream.finish());
+                assert_eq!(
+                    String::from_utf8_lossy(&shown),
+                    whole,
+                    "cut at {cut}, {cut2}"
+                );
+            }
+        }
+        assert_eq!(whole, "a *** b\n***\nc ***");
+    }
+
+    #[test]
+    fn a_cut_never_ends_inside_a_secret() {
+        let r = Redactor::new([&Secret::new("s3cr3t-v4lue-xyz")]);
+        let text = b"xxxx s3cr3t-v4lue-xyz yyyy";
+        assert_eq!(r.safe_cut(text, 8), 5);
+        assert_eq!(r.safe_cut(text, 5), 5);
+        assert_eq!(r.safe_cut(text, 21), 21);
+        assert_eq!(Redactor::default().safe_cut(text, 8), 8);
+    }
+
+    #[test]
+    fn weak_values_are_named() {
+        assert_eq!(weakness("passed").as_deref(), Some("a common word"));
+        assert_eq!(weakness("Status").as_deref(), Some("a common word"));
+        assert_eq!(
+            weakness("abc").as_deref(),
+            Some("shorter than 8 characters (3)")
+        );
+        assert_eq!(weakness("s3cr3t-v4lue"), None);
     }
 }

@@ -263,6 +263,21 @@ fn nothing_cached_and_server_down_is_exit_2_naming_the_host() {
 }
 
 #[test]
+fn a_token_in_the_url_query_is_masked_like_user_info() {
+    let repo = Repo::new();
+    let port = free_port();
+    let url =
+        format!("http://127.0.0.1:{port}/playbooks.git?private_token=glpat-Zx81kq0Lr2mW&ref=main");
+    let out = list(&repo, &url, &["--fetch-timeout", "2s"])
+        .status(2)
+        .stderr_contains(&format!(
+            "`http://127.0.0.1:{port}/playbooks.git?private_token=***&ref=main`"
+        ))
+        .run();
+    assert!(!out.stderr.contains("glpat-Zx81kq0Lr2mW"), "{}", out.stderr);
+}
+
+#[test]
 fn concurrent_processes_share_one_cache_without_corrupting_it() {
     let repo = Repo::new();
     let (_, second, _) = three_versions(&repo);

@@ -14,15 +14,18 @@ use super::action::Action;
 use super::context::{StepOutput, StepStatus};
 use super::notify::{self, Notification};
 use super::response::{Captured, HttpReply, ProcessRun, Response, StepError};
+use crate::secret::Redactor;
 
 /// Longest `Retry-After` honoured as given.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// The outcome of one execution of `action` that produced `response`.
-pub fn judge(action: &Action, response: Response) -> Attempt {
+/// `redactor` masks the secrets in the server's words quoted in a message
+/// before they are cut to a snippet, so the cut cannot leave part of one.
+pub fn judge(action: &Action, response: Response, redactor: &Redactor) -> Attempt {
     match response {
         Response::Process(run) => process(run),
-        Response::Http(reply) => http(action, reply),
+        Response::Http(reply) => http(action, reply, redactor),
         Response::Shown => {
             let mut output = StepOutput::empty(StepStatus::Succeeded);
             if let Action::Notify(Notification::Console(text)) = action {
@@ -101,7 +104,7 @@ fn process(run: ProcessRun) -> Attempt {
 /// An expected status (any 2xx unless `expect` says) succeeds; 429 and 5xx
 /// may be retried, after the server's `Retry-After` when it sent one. A
 /// notification service's documented error reply is explained.
-fn http(action: &Action, reply: HttpReply) -> Attempt {
+fn http(action: &Action, reply: HttpReply, redactor: &Redactor) -> Attempt {
     let status = reply.status;
     let mut output = StepOutput::empty(StepStatus::Failed);
     output.http_status = Some(status);
@@ -148,7 +151,7 @@ fn http(action: &Action, reply: HttpReply) -> Attempt {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let snippet: String = output.body.chars().take(200).collect();
+        let snippet: String = redactor.redact(&output.body).chars().take(200).collect();
         let mut message = format!("{host} answered HTTP {status} (expected {expected})");
         if !snippet.trim().is_empty() {
             message.push_str(": ");
@@ -212,6 +215,11 @@ mod tests {
             },
             text: Some("hi".into()),
         }))
+    }
+
+    /// The judge with no secrets to mask.
+    fn judge(action: &Action, response: Response) -> Attempt {
+        super::judge(action, response, &Redactor::default())
     }
 
     fn exited(code: Option<i32>, signal: Option<i32>, stdout: Captured) -> Response {

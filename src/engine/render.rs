@@ -166,9 +166,12 @@ pub(crate) async fn execute(
     clients: &http::Clients,
     cancel: watch::Receiver<Option<String>>,
     observer: Option<Arc<dyn Observer>>,
+    redactor: &crate::secret::Redactor,
 ) -> Response {
     match action {
-        Action::Process(inv) => shell::run(&step.id, inv, step.timeout, cancel, observer).await,
+        Action::Process(inv) => {
+            shell::run(&step.id, inv, step.timeout, cancel, observer, redactor).await
+        }
         Action::Http(req) => http::send(clients, req, step.timeout, cancel).await,
         Action::Notify(Notification::Console(_)) => Response::Shown,
         Action::Notify(Notification::Post(post)) => {

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::Observer;
 use super::response::{Captured, Exit, ProcessRun, Response, StepError, Stopped};
+use crate::secret::Redactor;
 
 /// Most bytes kept of each of stdout and stderr.
 pub const OUTPUT_CAP: usize = 1024 * 1024;
@@ -96,34 +97,46 @@ impl std::fmt::Debug for Invocation {
     }
 }
 
+/// Reads one stream to its end, keeping up to [`OUTPUT_CAP`] bytes and, for
+/// `--verbose`, passing it on line by line. Both cuts respect secrets: the
+/// lines are redacted as one stream before they are split, so a secret
+/// across lines or reads is masked whole, and the kept bytes end before any
+/// secret the cap would cut (the record redacts the rest).
 async fn read_capped<R: AsyncRead + Unpin>(
     mut reader: R,
     stream: &'static str,
     step: String,
     observer: Option<std::sync::Arc<dyn Observer>>,
+    redactor: Redactor,
 ) -> Captured {
+    // Past the cap, enough to see whole any secret that starts before it.
+    let limit = OUTPUT_CAP + redactor.longest().saturating_sub(1);
     let mut kept: Vec<u8> = Vec::new();
-    let mut truncated = false;
+    let mut overflow = false;
     let mut buf = [0u8; 16 * 1024];
+    let mut shown = redactor.stream();
     let mut pending_line: Vec<u8> = Vec::new();
+    let emit_lines = |pending_line: &mut Vec<u8>, obs: &dyn Observer| {
+        while let Some(i) = pending_line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending_line.drain(..=i).collect();
+            obs.on_output(&step, stream, String::from_utf8_lossy(&line).trim_end());
+        }
+    };
     loop {
         match reader.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let chunk = &buf[..n];
-                let room = OUTPUT_CAP.saturating_sub(kept.len());
+                let room = limit.saturating_sub(kept.len());
                 if room >= n {
                     kept.extend_from_slice(chunk);
                 } else {
                     kept.extend_from_slice(&chunk[..room]);
-                    truncated = true;
+                    overflow = true;
                 }
                 if let Some(obs) = &observer {
-                    pending_line.extend_from_slice(chunk);
-                    while let Some(i) = pending_line.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending_line.drain(..=i).collect();
-                        obs.on_output(&step, stream, String::from_utf8_lossy(&line).trim_end());
-                    }
+                    pending_line.extend(shown.push(chunk));
+                    emit_lines(&mut pending_line, obs.as_ref());
                     if pending_line.len() > 64 * 1024 {
                         pending_line.clear();
                     }
@@ -131,14 +144,20 @@ async fn read_capped<R: AsyncRead + Unpin>(
             }
         }
     }
-    if let Some(obs) = &observer
-        && !pending_line.is_empty()
-    {
-        obs.on_output(
-            &step,
-            stream,
-            String::from_utf8_lossy(&pending_line).trim_end(),
-        );
+    if let Some(obs) = &observer {
+        pending_line.extend(shown.finish());
+        emit_lines(&mut pending_line, obs.as_ref());
+        if !pending_line.is_empty() {
+            obs.on_output(
+                &step,
+                stream,
+                String::from_utf8_lossy(&pending_line).trim_end(),
+            );
+        }
+    }
+    let truncated = overflow || kept.len() > OUTPUT_CAP;
+    if truncated {
+        kept.truncate(redactor.safe_cut(&kept, OUTPUT_CAP));
     }
     Captured {
         bytes: kept,
@@ -159,6 +178,7 @@ pub async fn run(
     timeout: Duration,
     mut cancel: watch::Receiver<Option<String>>,
     observer: Option<std::sync::Arc<dyn Observer>>,
+    redactor: &Redactor,
 ) -> Response {
     let started = Instant::now();
     let argv = inv.argv();
@@ -196,14 +216,24 @@ pub async fn run(
         }
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    let out_task = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(read_capped(s, "stdout", step.to_string(), observer.clone())));
-    let err_task = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(read_capped(s, "stderr", step.to_string(), observer.clone())));
+    let out_task = child.stdout.take().map(|s| {
+        tokio::spawn(read_capped(
+            s,
+            "stdout",
+            step.to_string(),
+            observer.clone(),
+            redactor.clone(),
+        ))
+    });
+    let err_task = child.stderr.take().map(|s| {
+        tokio::spawn(read_capped(
+            s,
+            "stderr",
+            step.to_string(),
+            observer.clone(),
+            redactor.clone(),
+        ))
+    });
 
     enum End {
         Exited(std::io::Result<std::process::ExitStatus>),

@@ -104,7 +104,8 @@ impl StepTask {
             } else {
                 let _guard = self.confirm_lock.lock().await;
                 let confirmer = self.confirmer.clone();
-                let (s, q) = (step.id.clone(), question.clone());
+                // A person sees the question, so it gets the redacted form.
+                let (s, q) = (step.id.clone(), self.recorder.redactor.redact(question));
                 let asked = tokio::task::spawn_blocking(move || confirmer.confirm(&s, &q))
                     .await
                     .ok()
@@ -162,11 +163,12 @@ impl StepTask {
                         &self.clients,
                         self.cancel.clone(),
                         observer,
+                        &self.recorder.redactor,
                     )
                     .await
                 }
             };
-            let attempt = judge::judge(&prepared.action, response);
+            let attempt = judge::judge(&prepared.action, response, &self.recorder.redactor);
             render::announce(&self.recorder, step, &prepared.action, &attempt);
             let cancelled = self.cancel.borrow().is_some();
             let more = attempt_no < policy.attempts

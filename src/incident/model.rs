@@ -254,29 +254,19 @@ impl Incident {
         file_safe_id(&self.id)
     }
 
-    /// Credentials carried inside the payload (PagerDuty Events API
-    /// `routing_key`, at any depth, so a CloudEvents-wrapped event counts too).
+    /// Credentials carried inside the payload: only a sender's own, at its
+    /// documented place (the top-level `routing_key` of a PagerDuty Events
+    /// API v2 event, bare or as a CloudEvent's `data`). Each becomes a
+    /// redaction pattern, so a `routing_key` anywhere else, or one too short
+    /// or common to be a key, is not one: a payload must never be able to
+    /// mask words such as `failed` in the record.
     /// `raw` keeps the payload as received; whoever writes it out must redact these.
     pub fn credentials(&self) -> Vec<crate::secret::Secret> {
-        fn walk(v: &Value, out: &mut Vec<crate::secret::Secret>) {
-            match v {
-                Value::Object(map) => {
-                    for (k, v) in map {
-                        match (k.as_str(), v) {
-                            ("routing_key", Value::String(key)) => {
-                                out.push(crate::secret::Secret::new(key.clone()));
-                            }
-                            _ => walk(v, out),
-                        }
-                    }
-                }
-                Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.raw, &mut out);
-        out
+        super::pagerduty::routing_key(&self.source, &self.raw)
+            .filter(|key| crate::secret::is_strong(key))
+            .map(crate::secret::Secret::new)
+            .into_iter()
+            .collect()
     }
 
     /// The labels matchers see: the incident's labels plus `severity`,

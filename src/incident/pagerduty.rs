@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::field::{Ctx, Object, scalar_string};
-use super::{Alert, Incident, IncidentError, Severity, Status, hash_hex, severity_of};
+use super::{
+    Alert, Incident, IncidentError, IncidentFormat, Severity, Status, hash_hex, severity_of,
+};
 
 /// A V3 webhook, `{"event": {"event_type": "incident.triggered", "data": {...}}}`.
 pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, IncidentError> {
@@ -106,6 +108,21 @@ pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Inc
     };
     out.alerts.push(Alert::mirror(&out));
     Ok(out)
+}
+
+/// The `routing_key` of an incident read from an Events API v2 event
+/// (`source` is the format it was read as, `raw` the payload): the event's
+/// own top-level key, or that of the event a CloudEvent carries as `data`.
+pub(crate) fn routing_key<'a>(source: &str, raw: &'a Value) -> Option<&'a str> {
+    let event = if source == IncidentFormat::PagerdutyEvent.as_str() {
+        raw
+    } else if source == IncidentFormat::Cloudevents.as_str() {
+        raw.get("data")
+            .filter(|d| d.get("event_action").is_some())?
+    } else {
+        return None;
+    };
+    event.get("routing_key")?.as_str()
 }
 
 /// An Events API v2 event, `{"routing_key", "event_action", "dedup_key", "payload": {...}}`.

@@ -34,6 +34,35 @@ pub struct RemoteUrl {
     pub username: Option<String>,
     /// The password from the URL, if any.
     pub password: Option<Secret>,
+    /// Tokens from the URL's query (`?private_token=…`), masked in `display`.
+    pub query_tokens: Vec<Secret>,
+}
+
+/// Query parameters that carry an access token in Git hosts' URLs (GitLab's
+/// `private_token`, OAuth's `access_token`, and the generic `token`).
+const TOKEN_PARAMS: &[&str] = &["private_token", "access_token", "token", "oauth_token"];
+
+/// `url`'s query with every token parameter's value masked, and those values.
+fn mask_query(url: &url::Url) -> (Option<String>, Vec<Secret>) {
+    let mut tokens = Vec::new();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            if TOKEN_PARAMS.iter().any(|p| k.eq_ignore_ascii_case(p)) {
+                tokens.push(Secret::new(v.as_ref()));
+                (k.into_owned(), crate::secret::MASK.to_string())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
+        .collect();
+    if tokens.is_empty() {
+        return (url.query().map(str::to_string), tokens);
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    (Some(query), tokens)
 }
 
 impl RemoteUrl {
@@ -61,6 +90,7 @@ impl RemoteUrl {
             host: shown,
             username: None,
             password: None,
+            query_tokens: Vec::new(),
         })
     }
 
@@ -80,6 +110,8 @@ impl RemoteUrl {
         let _ = url.set_password(None);
         let fetch = url.to_string();
         let _ = url.set_username("");
+        let (query, query_tokens) = mask_query(&url);
+        url.set_query(query.as_deref());
         let display = url.to_string();
         let host = url
             .host_str()
@@ -94,6 +126,7 @@ impl RemoteUrl {
             host,
             username,
             password,
+            query_tokens,
         })
     }
 
@@ -117,6 +150,7 @@ impl RemoteUrl {
             host: host.to_string(),
             username: user,
             password: None,
+            query_tokens: Vec::new(),
         })
     }
 
@@ -128,7 +162,12 @@ impl RemoteUrl {
             // URLs libgit2 derives from ours (`…/info/refs`) carry the user too.
             text = text.replace(&format!("//{user}@"), "//");
         }
-        let mut secrets: Vec<Secret> = self.password.iter().cloned().collect();
+        let mut secrets: Vec<Secret> = self
+            .password
+            .iter()
+            .chain(&self.query_tokens)
+            .cloned()
+            .collect();
         if let Some(token) = token() {
             secrets.push(token);
         }
@@ -253,6 +292,25 @@ mod tests {
             r.scrub("404 at https://alice@git.example.com/ops/playbooks.git/info/refs"),
             "404 at https://git.example.com/ops/playbooks.git/info/refs"
         );
+    }
+
+    #[test]
+    fn query_tokens_are_masked_like_user_info() {
+        let r = RemoteUrl::parse(
+            "https://git.example.com/ops/playbooks.git?private_token=glpat-abc123def456&ref=x",
+        )
+        .unwrap();
+        assert!(r.fetch.contains("private_token=glpat-abc123def456"));
+        assert_eq!(
+            r.display,
+            "https://git.example.com/ops/playbooks.git?private_token=***&ref=x"
+        );
+        assert_eq!(
+            r.scrub("failed glpat-abc123def456 at https://git.example.com/ops/playbooks.git?private_token=glpat-abc123def456&ref=x"),
+            "failed *** at https://git.example.com/ops/playbooks.git?private_token=***&ref=x"
+        );
+        let r = RemoteUrl::parse("https://h.example/r.git?Access_Token=t0k3n-value").unwrap();
+        assert_eq!(r.display, "https://h.example/r.git?Access_Token=***");
     }
 
     #[test]

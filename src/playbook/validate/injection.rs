@@ -119,5 +119,39 @@ impl Checker<'_> {
             let label = format!("steps.{id}.command[{i}]");
             self.injection_finding(arg.pos, arg.value.len(), &label, &problem);
         }
+        self.secrets_in_argv(argv);
+    }
+
+    /// Warns where a secret's value lands in an argv: any user on the host
+    /// can read a process's arguments (`ps`, `/proc/PID/cmdline`), while
+    /// its environment is private to its owner.
+    fn secrets_in_argv(&mut self, argv: &[Text]) {
+        for arg in argv {
+            if !template::is_templated(&arg.value) {
+                continue;
+            }
+            let Ok(vars) = template::analyze_template(&arg.value) else {
+                continue;
+            };
+            for path in vars {
+                let Some(name) = path
+                    .strip_prefix("secrets.")
+                    .map(|n| n.split('.').next().unwrap_or(n))
+                else {
+                    continue;
+                };
+                let at = self.index.locate(arg.pos, &path);
+                self.warning(
+                    at,
+                    "secret-in-argv",
+                    format!("secret `{name}` is passed on the command line, where other users of the host can read it (`ps`)"),
+                )
+                .with_width_mut(path.len())
+                .help = Some(format!(
+                    "pass it through the environment instead: the step's process gets it as `{}{name}`; have the program read that variable (or stdin)",
+                    crate::env::SECRET_PREFIX
+                ));
+            }
+        }
     }
 }
