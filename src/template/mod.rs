@@ -4,8 +4,11 @@
 //! Incident fields are attacker-controlled, so escaping depends on where a
 //! value lands: in a `shell` script each value is escaped for the shell
 //! context its placeholder sits in (`shell/` lexes the script,
-//! `escape.rs` escapes and refuses), inside a URL it is percent-encoded, in
-//! JSON bodies it is a JSON value (see [`render_json`]). Opting out is the
+//! `escape.rs` escapes and refuses), inside a URL it is percent-encoded
+//! (`url.rs` also decides what picks a request's host), in JSON bodies it
+//! is a JSON value (see [`render_json`]), in a text body sent as JSON it is
+//! JSON string content. `path.rs` keeps a templated directory under its
+//! literal prefix. Opting out is the
 //! explicit, reviewable `| safe` filter, which `validate` refuses on
 //! untrusted data (`trust.rs`). Undefined variables are errors, never empty
 //! strings.
@@ -19,8 +22,10 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 mod escape;
 mod jinja;
+pub mod path;
 pub mod shell;
 pub mod trust;
+pub mod url;
 
 pub use escape::{ALLOW_OPTION, check_argv, shell_secret};
 pub use trust::Trust;
@@ -34,6 +39,9 @@ pub enum Sink {
     Url,
     /// Plain text (messages, argv elements, headers): values as they are.
     Text,
+    /// A text body sent as JSON: values are escaped as JSON string content,
+    /// so a value can neither end a string nor add keys.
+    JsonText,
 }
 
 impl Sink {
@@ -42,6 +50,7 @@ impl Sink {
             Sink::Shell => "shell",
             Sink::Url => "url",
             Sink::Text => "text",
+            Sink::JsonText => "json_text",
         }
     }
 }
@@ -71,6 +80,16 @@ pub fn url_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
+/// `s` escaped as the inside of a JSON string (no surrounding quotes).
+pub fn json_string_content(s: &str) -> String {
+    let quoted = serde_json::Value::from(s).to_string();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
+}
+
 fn build_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -80,6 +99,7 @@ fn build_environment() -> Environment<'static> {
     env.set_auto_escape_callback(|name| match name {
         "shell" => AutoEscape::Custom("shell".into()),
         "url" => AutoEscape::Custom("url".into()),
+        "json_text" => AutoEscape::Custom("json_text".into()),
         _ => AutoEscape::None,
     });
     env.set_formatter(|out, state, value| {
@@ -96,7 +116,10 @@ fn build_environment() -> Environment<'static> {
                 out.write_str(&shell_quote(&raw()))?
             }
             AutoEscape::Custom(name) if name == "url" && !value.is_safe() => {
-                out.write_str(&url_component(&raw()))?
+                out.write_str(&url::component(&raw()))?
+            }
+            AutoEscape::Custom(name) if name == "json_text" && !value.is_safe() => {
+                out.write_str(&json_string_content(&raw()))?
             }
             _ => out.write_str(&raw())?,
         }
