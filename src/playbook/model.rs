@@ -262,6 +262,14 @@ pub struct RawHttp {
 }
 
 impl RawHttp {
+    /// The `content-type` header as written, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.value.as_str())
+    }
+
     /// Whether a text body goes out as JSON: its `content-type` says so, or
     /// it has none and the body is written as a JSON object or array.
     pub fn sends_json(content_type: Option<&str>, body: Option<&str>) -> bool {

@@ -85,13 +85,8 @@ impl Checker<'_> {
 
     fn check_json_text_body(&mut self, id: &str, h: &RawHttp) {
         let Some(body) = &h.body else { return };
-        let content_type = h
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.value.as_str());
         if crate::template::is_templated(&body.value)
-            && RawHttp::sends_json(content_type, Some(&body.value))
+            && RawHttp::sends_json(h.content_type(), Some(&body.value))
             && self.trust.template_untrusted(&body.value)
         {
             self.warning(
