@@ -3,6 +3,12 @@
 //! Requests are bounded (timeout, redirects, body size). The transport
 //! reports what the server answered, or a typed error naming `host:port`;
 //! which statuses are accepted or worth a retry is the judge's call.
+//!
+//! Redirects are followed here rather than by reqwest, because reqwest
+//! only drops `Authorization`, `Cookie` and their kin when a redirect
+//! leaves the origin: a secret in `x-api-key` would follow it. Every header
+//! whose value carries a secret (in any form the run's redactor knows) is
+//! dropped on a hop to another scheme, host or port.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -12,6 +18,7 @@ use tokio::sync::watch;
 
 use super::response::{HttpReply, Response, StepError};
 use super::shell::wait_cancel;
+use crate::secret::Redactor;
 
 /// Most bytes of a response body kept.
 pub const BODY_CAP: usize = 1024 * 1024;
@@ -91,34 +98,75 @@ impl serde::Serialize for Body {
     }
 }
 
-/// Reuses clients across steps of a run (connection pooling, one TLS setup).
+/// Reuses clients across steps of a run (connection pooling, one TLS setup),
+/// and knows the run's secrets so none follows a redirect to another host.
 #[derive(Default)]
 pub struct Clients {
-    cache: Mutex<HashMap<(bool, u32), reqwest::Client>>,
+    cache: Mutex<HashMap<bool, reqwest::Client>>,
+    secrets: Redactor,
 }
 
 impl Clients {
-    fn get(&self, insecure: bool, redirects: u32) -> Result<reqwest::Client, StepError> {
+    /// Clients for a run whose secrets `secrets` recognises.
+    pub fn new(secrets: Redactor) -> Self {
+        Clients {
+            cache: Mutex::default(),
+            secrets,
+        }
+    }
+
+    fn get(&self, insecure: bool) -> Result<reqwest::Client, StepError> {
         // The cache holds finished clients only: a panic elsewhere cannot leave it half-written.
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = cache.get(&(insecure, redirects)) {
+        if let Some(c) = cache.get(&insecure) {
             return Ok(c.clone());
         }
-        let policy = if redirects == 0 {
-            reqwest::redirect::Policy::none()
-        } else {
-            reqwest::redirect::Policy::limited(redirects as usize)
-        };
         let client = crate::tls::client_builder()
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(insecure)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("irctl/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(StepError::Client)?;
-        cache.insert((insecure, redirects), client.clone());
+        cache.insert(insecure, client.clone());
         Ok(client)
     }
+
+    /// Whether header `name: value` must not leave the origin it was written for.
+    fn carries_secret(&self, name: &str, value: &str) -> bool {
+        const CREDENTIALS: &[&str] = &[
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "www-authenticate",
+        ];
+        CREDENTIALS.iter().any(|c| name.eq_ignore_ascii_case(c))
+            || (!self.secrets.is_empty() && self.secrets.redact(value) != value)
+    }
+}
+
+/// Scheme, host and port: what must stay the same for secrets to follow a redirect.
+fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        url.scheme().to_string(),
+        url.host_str().map(str::to_string),
+        url.port_or_known_default(),
+    )
+}
+
+/// The next hop of a redirect answer, if `status` is one and names a target.
+fn redirect_target(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    from: &reqwest::Url,
+) -> Option<reqwest::Url> {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    from.join(location)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 /// The typed error for a transport failure, naming the server and the innermost cause.
@@ -149,22 +197,60 @@ pub async fn send(
     mut cancel: watch::Receiver<Option<String>>,
 ) -> Response {
     let started = Instant::now();
-    let client = match clients.get(req.insecure, req.max_redirects) {
+    let client = match clients.get(req.insecure) {
         Ok(c) => c,
         Err(e) => return Response::failed(e, Duration::ZERO),
     };
     let Ok(method) = reqwest::Method::from_bytes(req.method.as_bytes()) else {
         return Response::failed(StepError::Method(req.method.clone()), Duration::ZERO);
     };
-    let mut builder = client.request(method, &req.url).timeout(timeout);
-    for (k, v) in &req.headers {
-        builder = builder.header(k, v);
-    }
-    if let Some(body) = &req.body {
-        builder = builder.body(body.to_string());
-    }
     let exchange = async {
-        let mut resp = builder.send().await.map_err(|e| transport_error(&e, req))?;
+        let mut url = reqwest::Url::parse(&req.url).map_err(|e| StepError::Request {
+            host: req.host(),
+            cause: Some(e.to_string()),
+        })?;
+        let mut method = method;
+        let mut headers = req.headers.clone();
+        let mut body = req.body.as_ref().map(Body::to_string);
+        let mut hops = 0;
+        let mut resp = loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            let mut builder = client.request(method.clone(), url.clone()).timeout(left);
+            for (k, v) in &headers {
+                builder = builder.header(k, v);
+            }
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let resp = builder.send().await.map_err(|e| transport_error(&e, req))?;
+            let status = resp.status().as_u16();
+            let next = match redirect_target(status, resp.headers(), &url) {
+                Some(next) if req.max_redirects > 0 => next,
+                _ => break resp,
+            };
+            if hops == req.max_redirects {
+                return Err(StepError::Redirects {
+                    host: req.host(),
+                    cause: Some("too many redirects".into()),
+                });
+            }
+            hops += 1;
+            if origin(&next) != origin(&url) {
+                headers.retain(|(k, v)| !clients.carries_secret(k, v));
+            }
+            // As browsers do: 303, and 301/302 after a POST, continue as a GET without a body.
+            if status == 303 || (matches!(status, 301 | 302) && method == reqwest::Method::POST) {
+                if method != reqwest::Method::HEAD {
+                    method = reqwest::Method::GET;
+                }
+                body = None;
+                headers.retain(|(k, _)| {
+                    !k.eq_ignore_ascii_case("content-type")
+                        && !k.eq_ignore_ascii_case("content-length")
+                });
+            }
+            url = next;
+        };
         let status = resp.status().as_u16();
         let headers: BTreeMap<String, String> = resp
             .headers()

@@ -329,7 +329,7 @@ pub async fn run(
         recorder: recorder.clone(),
         confirmer,
         opts: &opts,
-        clients: Arc::new(http::Clients::default()),
+        clients: Arc::new(http::Clients::new(redactor.clone())),
         confirm_lock: Arc::new(tokio::sync::Mutex::new(())),
     };
     let run_timeout = match (playbook.timeout, opts.deadline) {

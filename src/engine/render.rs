@@ -86,7 +86,10 @@ pub(crate) fn prepare(
             env.push(("IRCTL_RUN_ID".into(), base.run.id.to_string()));
             env.push(("IRCTL_STEP_ID".into(), step.id.to_string()));
             env.push(("IRCTL_DRILL".into(), if drill { "1" } else { "0" }.into()));
-            let cwd = process.cwd.as_deref().map(|c| r.text(c)).transpose()?;
+            let cwd = match process.cwd.as_deref() {
+                Some(c) => Some(template::path::confine(c, &r.text(c)?).map_err(RenderError)?),
+                None => None,
+            };
             let program = match &process.program {
                 playbook::Program::Shell(script) => Program::Shell(r.render(script, Sink::Shell)?),
                 playbook::Program::Command(sources) => {
@@ -114,6 +117,11 @@ pub(crate) fn prepare(
 /// Renders an `http:` step's request.
 fn request(h: &RawHttp, r: &StepRenderer<'_>) -> Result<http::Request, RenderError> {
     let mut url = r.url(&h.url)?;
+    let allowed = h.allowed_hosts.iter().map(|a| a.value.as_str());
+    template::url::check_destination(&h.url, &url, allowed).map_err(RenderError)?;
+    if template::single_expression(&h.url).is_none() {
+        template::url::check_path(&url).map_err(RenderError)?;
+    }
     if !h.query.is_empty() {
         let mut parsed =
             url::Url::parse(&url).map_err(|e| RenderError(format!("invalid URL `{url}`: {e}")))?;
@@ -138,9 +146,18 @@ fn request(h: &RawHttp, r: &StepRenderer<'_>) -> Result<http::Request, RenderErr
         }
         Some(http::Body::Json(r.json(j)?))
     } else {
+        let content_type = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str());
+        let sink = if RawHttp::sends_json(content_type, h.body.as_ref().map(|b| b.value.as_str())) {
+            Sink::JsonText
+        } else {
+            Sink::Text
+        };
         h.body
             .as_ref()
-            .map(|b| r.text(b))
+            .map(|b| r.render(b, sink))
             .transpose()?
             .map(http::Body::Text)
     };

@@ -48,6 +48,10 @@ pub struct RawPlaybook {
     /// Upper bound for the whole run (`30m`).
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// Hosts every `http` step may send to when data picks the URL's host
+    /// (`host`, `host:port`, `*.domain`); see `http.allowed_hosts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<Spanned<String>>,
     /// The steps, run as a DAG through `needs`.
     pub steps: Vec<RawStep>,
     /// A scheduled drill of this playbook.
@@ -258,6 +262,32 @@ pub struct RawHttp {
     /// Maximum redirects to follow (default 5, 0 disables).
     #[serde(default)]
     pub max_redirects: Option<u32>,
+    /// Hosts the URL may name when data picks its host (`host`, `host:port`,
+    /// `*.domain`; no port means the scheme's default); the playbook's
+    /// `allowed_hosts` are added. Required when the scheme, host or port
+    /// comes from untrusted data; a rendered URL to any other host fails
+    /// the step before a request is sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<Spanned<String>>,
+}
+
+impl RawHttp {
+    /// The `content-type` header as written, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.value.as_str())
+    }
+
+    /// Whether a text body goes out as JSON: its `content-type` says so, or
+    /// it has none and the body is written as a JSON object or array.
+    pub fn sends_json(content_type: Option<&str>, body: Option<&str>) -> bool {
+        match content_type {
+            Some(v) => v.to_ascii_lowercase().contains("json"),
+            None => body.is_some_and(|b| b.trim_start().starts_with(['{', '['])),
+        }
+    }
 }
 
 /// A notification step: exactly one target.

@@ -4,9 +4,12 @@
 //! Incident fields are attacker-controlled, so escaping depends on where a
 //! value lands: in a `shell` script each value is escaped for the shell
 //! context its placeholder sits in (`shell/` lexes the script,
-//! `escape.rs` escapes and refuses), inside a URL it is percent-encoded, in
-//! a Slack or Teams message it is escaped for that markup (`markup.rs`), in
-//! JSON bodies it is a JSON value (see [`render_json`]). Opting out is the
+//! `escape.rs` escapes and refuses), inside a URL it is percent-encoded
+//! (`url.rs` also decides what picks a request's host), in a Slack or Teams
+//! message it is escaped for that markup (`markup.rs`), in JSON bodies it
+//! is a JSON value (see [`render_json`]), in a text body sent as JSON it is
+//! JSON string content. `path.rs` keeps a templated directory under its
+//! literal prefix. Opting out is the
 //! explicit, reviewable `| safe` filter, which `validate` refuses on
 //! untrusted data (`trust.rs`). Undefined variables are errors, never empty
 //! strings.
@@ -21,8 +24,10 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 mod escape;
 mod jinja;
 pub mod markup;
+pub mod path;
 pub mod shell;
 pub mod trust;
+pub mod url;
 
 pub use escape::{ALLOW_OPTION, check_argv, shell_secret};
 pub use trust::Trust;
@@ -40,6 +45,9 @@ pub enum Sink {
     Slack,
     /// Teams (Adaptive Card Markdown): values have Markdown backslash-escaped.
     Teams,
+    /// A text body sent as JSON: values are escaped as JSON string content,
+    /// so a value can neither end a string nor add keys.
+    JsonText,
 }
 
 impl Sink {
@@ -50,6 +58,7 @@ impl Sink {
             Sink::Text => "text",
             Sink::Slack => "slack",
             Sink::Teams => "teams",
+            Sink::JsonText => "json_text",
         }
     }
 }
@@ -79,6 +88,16 @@ pub fn url_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
+/// `s` escaped as the inside of a JSON string (no surrounding quotes).
+pub fn json_string_content(s: &str) -> String {
+    let quoted = serde_json::Value::from(s).to_string();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
+}
+
 fn build_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -90,6 +109,7 @@ fn build_environment() -> Environment<'static> {
         "url" => AutoEscape::Custom("url".into()),
         "slack" => AutoEscape::Custom("slack".into()),
         "teams" => AutoEscape::Custom("teams".into()),
+        "json_text" => AutoEscape::Custom("json_text".into()),
         _ => AutoEscape::None,
     });
     env.set_formatter(|out, state, value| {
@@ -106,7 +126,10 @@ fn build_environment() -> Environment<'static> {
                 out.write_str(&shell_quote(&raw()))?
             }
             AutoEscape::Custom(name) if name == "url" && !value.is_safe() => {
-                out.write_str(&url_component(&raw()))?
+                out.write_str(&url::component(&raw()))?
+            }
+            AutoEscape::Custom(name) if name == "json_text" && !value.is_safe() => {
+                out.write_str(&json_string_content(&raw()))?
             }
             AutoEscape::Custom(name) if !value.is_safe() => {
                 out.write_str(&markup_escape(name, &raw()))?

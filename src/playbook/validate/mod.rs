@@ -7,7 +7,9 @@
 //! One concern per file: `checker.rs` (reporting and template-field
 //! analysis), `action.rs` (a step's one action), `fields.rs` (every templated
 //! value of a step), `graph.rs` (`needs` and cycles), `drill.rs` (the drill
-//! section), `injection.rs` (untrusted data in shell contexts and argv).
+//! section), `injection.rs` (untrusted data in shell contexts and argv),
+//! `sink.rs` (untrusted data choosing a request's host, a JSON text body,
+//! a working directory).
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +28,7 @@ mod drill;
 mod fields;
 mod graph;
 mod injection;
+mod sink;
 
 use action::*;
 use drill::*;
@@ -240,6 +243,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 
     c.trust = injection::trust(&raw);
+    c.check_allowed_hosts(&raw.allowed_hosts);
 
     if raw.steps.is_empty() {
         c.error(
@@ -337,6 +341,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         if let Some(argv) = &step.command {
             c.check_argv(&step.id.value, argv);
         }
+        c.check_sinks(step, &raw.allowed_hosts);
         let reads = if c.reads_all_steps {
             None
         } else {
@@ -382,7 +387,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         };
         steps.push(Step {
             id: StepId::from(step.id.value.as_str()),
-            action: step_action(step),
+            action: step_action(step, &raw.allowed_hosts),
             needs: needs[i].clone(),
             reads,
             trigger: step.trigger.value,
@@ -450,11 +455,13 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
 /// The step's one action. A step written with none or several is already an
 /// error, and its playbook never leaves [`check_file`]; it gets the first
 /// written (or an empty script) so the rest of the file is still checked.
-fn step_action(step: &RawStep) -> StepAction {
+fn step_action(step: &RawStep, allowed_hosts: &[Spanned<String>]) -> StepAction {
     let text = |t: &crate::playbook::model::Text| t.value.clone();
     if step.shell.is_none() && step.command.is_none() {
         if let Some(h) = &step.http {
-            return StepAction::Http(Box::new(h.clone()));
+            let mut h = h.clone();
+            h.allowed_hosts.extend(allowed_hosts.iter().cloned());
+            return StepAction::Http(Box::new(h));
         }
         if let Some(n) = &step.notify {
             return StepAction::Notify(Box::new(n.clone()));
