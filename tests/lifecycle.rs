@@ -210,7 +210,7 @@ fn a_secret_set_to_the_empty_string_is_missing_in_every_form() {
     // Empty is unset: the next place a secret may come from still counts.
     let out = run(&playbook(NEEDS_TOKEN))
         .env("IRCTL_SECRET_TOKEN", "")
-        .env("TOKEN", "t0ken")
+        .env("TOKEN", "t0ken-long-enough")
         .status(0)
         .run();
     assert!(out.tempdir.path().join("ran").exists());
