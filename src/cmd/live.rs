@@ -15,11 +15,13 @@ use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::S
 use irctl::playbook::Playbook;
 use irctl::timeline::{Event, Payload, describe};
 
-/// The runtime the engine runs on: two workers are plenty for steps that
-/// mostly wait on processes and sockets.
+/// The runtime the engine runs on: one thread. Steps mostly wait on
+/// processes and sockets, and run concurrently all the same; what a step
+/// costs irctl is mostly handing work between threads, which a single
+/// thread does not do. (Blocking work, a confirmation question, still has
+/// its own threads.)
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
