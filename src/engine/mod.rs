@@ -324,6 +324,7 @@ pub async fn run(
         playbook: context::playbook_value(playbook),
         secrets: opts.secrets.clone(),
         clock: opts.clock,
+        fixed: std::sync::OnceLock::new(),
     });
     recorder.emit(opening);
     if let Some(w) = &opts.match_warning {

@@ -97,6 +97,7 @@ pub fn plan(
         playbook: context::playbook_value(playbook),
         secrets: all_secrets,
         clock,
+        fixed: std::sync::OnceLock::new(),
     };
     let mut placeholders = serde_json::Map::new();
     for s in &playbook.steps {
