@@ -78,7 +78,9 @@ async fn read_capped<R: AsyncRead + Unpin>(
 ) -> Captured {
     let mut kept: Vec<u8> = Vec::new();
     let mut truncated = false;
-    let mut buf = [0u8; 16 * 1024];
+    // On the heap: a buffer inside the future would make every step's
+    // future tens of kilobytes, copied each time it is spawned or moved.
+    let mut buf = vec![0u8; 16 * 1024];
     let mut pending_line: Vec<u8> = Vec::new();
     loop {
         match reader.read(&mut buf).await {
