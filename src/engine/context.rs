@@ -1,6 +1,7 @@
 //! The template context a step sees, and the outputs steps leave behind.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -87,6 +88,23 @@ pub struct ContextBase {
     pub clock: crate::clock::Clock,
     /// The run's secrets as patterns, masked in what notifications send.
     pub redactor: crate::secret::Redactor,
+    /// The template values that are the same for every step, converted on
+    /// first use (start with `OnceLock::new()`).
+    pub fixed: OnceLock<FixedValues>,
+}
+
+/// The parts of a step's template context that do not change during a run,
+/// converted to template values once instead of once per rendered field
+/// (the incident carries its whole raw payload).
+pub struct FixedValues {
+    incident: minijinja::Value,
+    inputs: minijinja::Value,
+    run: minijinja::Value,
+    playbook: minijinja::Value,
+    /// `secrets` in a shell script: references to environment variables.
+    secrets_in_shell: minijinja::Value,
+    /// `secrets` anywhere else: the values.
+    secrets: minijinja::Value,
 }
 
 /// The name of the environment variable that carries secret `name` into a process.
@@ -103,26 +121,45 @@ impl ContextBase {
         steps: &serde_json::Map<String, serde_json::Value>,
         sink: Sink,
     ) -> minijinja::Value {
-        let secrets: BTreeMap<String, minijinja::Value> = self
-            .secrets
-            .iter()
-            .map(|(k, v)| {
-                let value = if sink == Sink::Shell {
-                    template::shell_secret(&secret_env_name(k))
-                } else {
-                    minijinja::Value::from(v.expose())
-                };
-                (k.clone(), value)
-            })
-            .collect();
+        let fixed = self.fixed.get_or_init(|| self.convert_fixed());
         minijinja::context! {
-            incident => crate::template::value(&self.incident),
-            inputs => crate::template::value(&self.inputs),
+            incident => fixed.incident.clone(),
+            inputs => fixed.inputs.clone(),
             // Nothing has run in a dry run: outputs are visible placeholders.
             steps => if self.run.dry_run { super::plan::unknown_steps() } else { crate::template::value(steps) },
-            run => crate::template::value(&self.run),
-            playbook => crate::template::value(&self.playbook),
-            secrets => minijinja::Value::from(secrets),
+            run => fixed.run.clone(),
+            playbook => fixed.playbook.clone(),
+            secrets => if sink == Sink::Shell {
+                fixed.secrets_in_shell.clone()
+            } else {
+                fixed.secrets.clone()
+            },
+        }
+    }
+
+    fn convert_fixed(&self) -> FixedValues {
+        let secrets = |in_shell: bool| {
+            let map: BTreeMap<String, minijinja::Value> = self
+                .secrets
+                .iter()
+                .map(|(k, v)| {
+                    let value = if in_shell {
+                        template::shell_secret(&secret_env_name(k))
+                    } else {
+                        minijinja::Value::from(v.expose())
+                    };
+                    (k.clone(), value)
+                })
+                .collect();
+            minijinja::Value::from(map)
+        };
+        FixedValues {
+            incident: crate::template::value(&self.incident),
+            inputs: crate::template::value(&self.inputs),
+            run: crate::template::value(&self.run),
+            playbook: crate::template::value(&self.playbook),
+            secrets_in_shell: secrets(true),
+            secrets: secrets(false),
         }
     }
 }

@@ -317,6 +317,7 @@ pub async fn run(
         secrets: opts.secrets.clone(),
         clock: opts.clock,
         redactor: redactor.clone(),
+        fixed: std::sync::OnceLock::new(),
     });
     recorder.emit(opening);
     if let Some(w) = &opts.match_warning {

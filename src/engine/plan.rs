@@ -104,6 +104,7 @@ pub fn plan(
         secrets: all_secrets,
         clock,
         redactor: redactor.clone(),
+        fixed: std::sync::OnceLock::new(),
     };
     let levels = levels(playbook);
     let mut out: Vec<PlannedStep> = playbook

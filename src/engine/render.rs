@@ -1,6 +1,7 @@
 //! Turning a step into a concrete action (rendering every template for its
 //! sink) and executing it.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -31,11 +32,36 @@ impl PreparedStep {
 struct StepRenderer<'a> {
     base: &'a ContextBase,
     outputs: &'a serde_json::Map<String, serde_json::Value>,
+    /// The context for shell scripts and the one for everything else,
+    /// built on first use: most fields of most steps are plain text.
+    shell_context: OnceCell<minijinja::Value>,
+    context: OnceCell<minijinja::Value>,
 }
 
-impl StepRenderer<'_> {
+impl<'a> StepRenderer<'a> {
+    fn new(base: &'a ContextBase, outputs: &'a serde_json::Map<String, serde_json::Value>) -> Self {
+        StepRenderer {
+            base,
+            outputs,
+            shell_context: OnceCell::new(),
+            context: OnceCell::new(),
+        }
+    }
+
+    fn context(&self, sink: Sink) -> &minijinja::Value {
+        let cell = match sink {
+            Sink::Shell => &self.shell_context,
+            // Only a shell script sees secrets differently (as references).
+            Sink::Url | Sink::Text | Sink::Slack | Sink::Teams | Sink::JsonText => &self.context,
+        };
+        cell.get_or_init(|| self.base.value(self.outputs, sink))
+    }
+
     fn render(&self, source: &str, sink: Sink) -> Result<String, RenderError> {
-        template::render(source, sink, &self.base.value(self.outputs, sink))
+        if !template::is_templated(source) {
+            return Ok(source.to_string());
+        }
+        template::render(source, sink, self.context(sink))
     }
 }
 
@@ -47,7 +73,7 @@ impl Renderer for StepRenderer<'_> {
         self.render(source, Sink::Url)
     }
     fn json(&self, value: &serde_json::Value) -> Result<serde_json::Value, RenderError> {
-        template::render_json(value, &self.base.value(self.outputs, Sink::Text))
+        template::render_json(value, self.context(Sink::Text))
     }
     fn markup(&self, source: &str, sink: Sink) -> Result<String, RenderError> {
         self.render(source, sink)
@@ -71,7 +97,7 @@ pub(crate) fn prepare(
     outputs: &serde_json::Map<String, serde_json::Value>,
     drill: bool,
 ) -> Result<PreparedStep, RenderError> {
-    let r = StepRenderer { base, outputs };
+    let r = StepRenderer::new(base, outputs);
     let confirm = step.confirm.as_deref().map(|q| r.text(q)).transpose()?;
     let action = match &step.action {
         StepAction::Process(process) => {
@@ -233,7 +259,7 @@ pub(crate) fn reroute_for_drill(
     outputs: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<PreparedStep, RenderError> {
     use notify::Service;
-    let r = StepRenderer { base, outputs };
+    let r = StepRenderer::new(base, outputs);
     if let Action::Notify(Notification::Post(Post {
         service,
         request: req,

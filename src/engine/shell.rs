@@ -24,6 +24,9 @@ pub const OUTPUT_CAP: usize = 1024 * 1024;
 /// Time between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a pipe may stay open after its process ended.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
 /// What a `shell` or `command` step executes.
 #[derive(Clone)]
 pub struct Invocation {
@@ -105,15 +108,17 @@ impl std::fmt::Debug for Invocation {
 async fn read_capped<R: AsyncRead + Unpin>(
     mut reader: R,
     stream: &'static str,
-    step: String,
+    step: &str,
     observer: Option<std::sync::Arc<dyn Observer>>,
-    redactor: Redactor,
+    redactor: &Redactor,
 ) -> Captured {
     // Past the cap, enough to see whole any secret that starts before it.
     let limit = OUTPUT_CAP + redactor.longest().saturating_sub(1);
     let mut kept: Vec<u8> = Vec::new();
     let mut overflow = false;
-    let mut buf = [0u8; 16 * 1024];
+    // On the heap: a buffer inside the future would make every step's
+    // future tens of kilobytes, copied each time it is spawned or moved.
+    let mut buf = vec![0u8; 16 * 1024];
     let mut shown = redactor.stream();
     let mut pending_line: Vec<u8> = Vec::new();
     let emit_lines = |pending_line: &mut Vec<u8>, obs: &dyn Observer| {
@@ -216,25 +221,48 @@ pub async fn run(
         }
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    let out_task = child.stdout.take().map(|s| {
-        tokio::spawn(read_capped(
-            s,
-            "stdout",
-            step.to_string(),
-            observer.clone(),
-            redactor.clone(),
-        ))
-    });
-    let err_task = child.stderr.take().map(|s| {
-        tokio::spawn(read_capped(
-            s,
-            "stderr",
-            step.to_string(),
-            observer.clone(),
-            redactor.clone(),
-        ))
-    });
+    // Both pipes are read inside this future rather than by tasks of their
+    // own: a step is then one task, woken once per event, instead of three
+    // handing results to each other across threads.
+    let (ended_tx, ended_rx) = watch::channel(false);
+    let stdout = read_until_cut(
+        child.stdout.take(),
+        "stdout",
+        step,
+        observer.clone(),
+        redactor,
+        ended_rx.clone(),
+    );
+    let stderr = read_until_cut(
+        child.stderr.take(),
+        "stderr",
+        step,
+        observer,
+        redactor,
+        ended_rx,
+    );
+    let process = async {
+        let end = wait_bounded(&mut child, pgid, timeout, &mut cancel).await;
+        let _ = ended_tx.send(true);
+        end
+    };
+    let (end, stdout, stderr) = tokio::join!(process, stdout, stderr);
+    Response::Process(ProcessRun {
+        end,
+        stdout,
+        stderr,
+        duration: started.elapsed(),
+    })
+}
 
+/// Waits for the child to exit, or kills its group on timeout or
+/// cancellation; how it ended.
+async fn wait_bounded(
+    child: &mut tokio::process::Child,
+    pgid: i32,
+    timeout: Duration,
+    cancel: &mut watch::Receiver<Option<String>>,
+) -> Result<Exit, Stopped> {
     enum End {
         Exited(std::io::Result<std::process::ExitStatus>),
         TimedOut,
@@ -243,9 +271,9 @@ pub async fn run(
     let end = tokio::select! {
         status = child.wait() => End::Exited(status),
         _ = tokio::time::sleep(timeout) => End::TimedOut,
-        reason = wait_cancel(&mut cancel) => End::Cancelled(reason),
+        reason = wait_cancel(cancel) => End::Cancelled(reason),
     };
-    let end = match end {
+    match end {
         End::Exited(status) => {
             // Background leftovers of the script must not outlive the step.
             if pgid > 0 {
@@ -286,25 +314,32 @@ pub async fn run(
                 exit: status.ok().map(Exit::from),
             })
         }
+    }
+}
+
+/// Reads one pipe to its end, but gives up (keeping nothing) when it is
+/// still open [`PIPE_GRACE`] after the process ended: a process that escaped
+/// the group (setsid) could hold the pipe forever.
+async fn read_until_cut<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    stream: &'static str,
+    step: &str,
+    observer: Option<std::sync::Arc<dyn Observer>>,
+    redactor: &Redactor,
+    mut ended: watch::Receiver<bool>,
+) -> Captured {
+    let Some(reader) = reader else {
+        return Captured::default();
     };
-    let collect = |task: Option<tokio::task::JoinHandle<Captured>>| async move {
-        match task {
-            // A process that escaped the group (setsid) could hold the pipe forever.
-            Some(t) => match tokio::time::timeout(Duration::from_secs(2), t).await {
-                Ok(Ok(captured)) => captured,
-                _ => Captured::default(),
-            },
-            None => Captured::default(),
-        }
-    };
-    let stdout = collect(out_task).await;
-    let stderr = collect(err_task).await;
-    Response::Process(ProcessRun {
-        end,
-        stdout,
-        stderr,
-        duration: started.elapsed(),
-    })
+    let reading = read_capped(reader, stream, step, observer, redactor);
+    tokio::pin!(reading);
+    tokio::select! {
+        captured = &mut reading => return captured,
+        _ = ended.wait_for(|e| *e) => {}
+    }
+    tokio::time::timeout(PIPE_GRACE, reading)
+        .await
+        .unwrap_or_default()
 }
 
 /// Resolves when the run is cancelled, with the reason.

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -91,7 +92,15 @@ pub struct Index {
     /// Files with errors (including a duplicate playbook name), as shown to users.
     pub broken: Vec<String>,
     sources: Vec<SourceFile>,
+    /// Files just checked in full to summarise them (by source index), kept
+    /// when few so that the playbook then chosen is not checked twice.
+    checked: Mutex<HashMap<usize, load::Checked>>,
 }
+
+/// Files checked afresh are kept whole up to this many; beyond, keeping
+/// them would hold a large repository's every playbook in memory for the
+/// sake of the one or two that run.
+const KEEP_CHECKED: usize = 16;
 
 /// Ties the cache to this exact binary: summaries depend on the validator's
 /// rules, which change between builds without a version bump.
@@ -142,12 +151,11 @@ fn blob(s: &SourceFile) -> Option<&str> {
     s.bytes.is_ok().then_some(s.provenance.blob.as_str())
 }
 
-fn summarize(src: SourceFile) -> Option<Summary> {
-    let checked = load::check_source(src);
+fn summarize(checked: &load::Checked) -> Option<Summary> {
     if checked.diagnostics.iter().any(|d| d.is_error()) {
         return None;
     }
-    let p = checked.playbook?;
+    let p = checked.playbook.as_ref()?;
     Some(Summary {
         name: p.name.clone(),
         owner: p.owner.clone(),
@@ -175,18 +183,23 @@ impl Index {
             .collect();
         let fresh = load::par_map(
             misses.iter().map(|&i| sources[i].clone()).collect(),
-            summarize,
+            load::check_source,
         );
         let checked = misses.len();
-        for (&i, summary) in misses.iter().zip(fresh) {
+        let mut kept = HashMap::new();
+        for (&i, full) in misses.iter().zip(fresh) {
             cache
                 .entries
-                .insert(sources[i].provenance.blob.clone(), summary);
+                .insert(sources[i].provenance.blob.clone(), summarize(&full));
+            if checked <= KEEP_CHECKED {
+                kept.insert(i, full);
+            }
         }
         let mut index = Index {
             entries: Vec::new(),
             broken: Vec::new(),
             sources: Vec::new(),
+            checked: Mutex::new(kept),
         };
         let mut names: HashSet<String> = HashSet::new();
         for (i, src) in sources.iter().enumerate() {
@@ -240,12 +253,29 @@ impl Index {
     /// cache), every file is checked, so the result is always what a full
     /// load would give.
     pub fn load(&self, names: &[&str]) -> PlaybookSet {
-        let picked: Vec<SourceFile> = names
+        let picked: Vec<usize> = names
             .iter()
             .filter_map(|n| self.get(n))
-            .map(|e| self.sources[e.source].clone())
+            .map(|e| e.source)
             .collect();
-        let set = load::from_sources(picked);
+        // Files the summary step already checked in full are not checked again.
+        let mut kept = match self.checked.lock() {
+            Ok(mut k) => std::mem::take(&mut *k),
+            Err(_) => HashMap::new(),
+        };
+        let slots: Vec<Option<load::Checked>> = picked.iter().map(|i| kept.remove(i)).collect();
+        let missing: Vec<SourceFile> = picked
+            .iter()
+            .zip(&slots)
+            .filter(|(_, slot)| slot.is_none())
+            .map(|(&i, _)| self.sources[i].clone())
+            .collect();
+        let mut fresh = load::par_map(missing, load::check_source).into_iter();
+        let checked: Vec<load::Checked> = slots
+            .into_iter()
+            .filter_map(|slot| slot.or_else(|| fresh.next()))
+            .collect();
+        let set = load::from_checked(checked);
         let complete = names.iter().all(|n| set.get(n).is_some()) && !set.has_errors();
         if complete { set } else { self.load_all() }
     }

@@ -300,7 +300,11 @@ pub(crate) fn check_source(src: SourceFile) -> Checked {
 /// Validates already-read files (from disk or from a Git tree) into a set.
 /// Files are independent, so they are checked on every core; results keep file order.
 pub fn from_sources(sources: Vec<SourceFile>) -> PlaybookSet {
-    let checked = par_map(sources, check_source);
+    from_checked(par_map(sources, check_source))
+}
+
+/// The set of files already checked one by one (in file order).
+pub(crate) fn from_checked(checked: Vec<Checked>) -> PlaybookSet {
     let mut set = PlaybookSet::default();
     for c in checked {
         set.files.push(c.path.clone());

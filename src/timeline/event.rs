@@ -119,34 +119,85 @@ impl<'de> Deserialize<'de> for Event {
     }
 }
 
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            Value::Object(
-                sorted
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect(),
-            )
+impl Event {
+    /// The event as the JSON object it is written as, in written order,
+    /// without `hash`: what the chain hash covers, built with one copy of
+    /// the payload so a writer can hash and write it without serialising the
+    /// event twice. Equal to serialising the event with an empty `hash`.
+    pub(super) fn unhashed_object(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("ts".into(), Value::String(self.ts.clone()));
+        map.insert("seq".into(), Value::from(self.seq));
+        map.insert(
+            "run_id".into(),
+            Value::String(self.run_id.as_str().to_string()),
+        );
+        map.insert(
+            "incident_id".into(),
+            Value::String(self.incident_id.clone()),
+        );
+        map.insert("type".into(), Value::String(self.kind().to_string()));
+        let extra = self.extra.iter().map(|(k, v)| (k.clone(), v.clone()));
+        for (k, v) in self.payload.fields().into_iter().chain(extra) {
+            if !ENVELOPE.contains(&k.as_str()) {
+                map.insert(k, v);
+            }
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
+        map
     }
+}
+
+/// A JSON value serialised with every object's keys sorted (the canonical
+/// form the chain hash covers), without building a sorted copy first.
+struct Canonical<'a>(&'a Value);
+
+/// A JSON object serialised with its keys sorted, its values canonical.
+struct CanonicalObject<'a>(&'a Map<String, Value>);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        match self.0 {
+            Value::Object(map) => CanonicalObject(map).serialize(serializer),
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Canonical(item))?;
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+impl Serialize for CanonicalObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let sorted: BTreeMap<&String, &Value> = self.0.iter().collect();
+        let mut out = serializer.serialize_map(Some(sorted.len()))?;
+        for (k, v) in sorted {
+            out.serialize_entry(k, &Canonical(v))?;
+        }
+        out.end()
+    }
+}
+
+/// The chain hash (hex) after `prev` of an event given as its
+/// [`Event::unhashed_object`].
+pub(super) fn hash_object(prev: &str, object: &Map<String, Value>) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    // Writing JSON into memory cannot fail.
+    let text = serde_json::to_vec(&CanonicalObject(object)).unwrap_or_default();
+    h.update(&text);
+    hex::encode(h.finalize())
 }
 
 /// The chain hash of `event` after `prev` (hex): SHA-256 over `prev`, a
 /// newline, and the event's canonical JSON (sorted keys, without `hash`).
 pub fn chain_hash(prev: &str, event: &Event) -> String {
-    let mut unhashed = event.clone();
-    unhashed.hash.clear();
-    let value = serde_json::to_value(&unhashed).unwrap_or_default();
-    let text = serde_json::to_string(&canonical(&value)).unwrap_or_default();
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(text.as_bytes());
-    hex::encode(h.finalize())
+    hash_object(prev, &event.unhashed_object())
 }
 
 #[cfg(test)]
@@ -196,6 +247,64 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Event>(line).is_err(), "{line}");
         }
+    }
+
+    /// The chain hash as first defined: a sorted deep copy of the event's
+    /// serialised value, printed.
+    fn reference_hash(prev: &str, event: &Event) -> String {
+        fn sorted(v: &Value) -> Value {
+            match v {
+                Value::Object(map) => {
+                    let keys: BTreeMap<&String, &Value> = map.iter().collect();
+                    Value::Object(
+                        keys.into_iter()
+                            .map(|(k, v)| (k.clone(), sorted(v)))
+                            .collect(),
+                    )
+                }
+                Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+                other => other.clone(),
+            }
+        }
+        let mut unhashed = event.clone();
+        unhashed.hash.clear();
+        let text =
+            serde_json::to_string(&sorted(&serde_json::to_value(&unhashed).unwrap())).unwrap();
+        let mut h = Sha256::new();
+        h.update(prev.as_bytes());
+        h.update(b"\n");
+        h.update(text.as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn the_writer_writes_and_hashes_what_serialising_the_event_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let redactor = crate::secret::Redactor::new(&[]);
+        let mut w = super::super::Writer::open(&path, &"r".into(), "i", redactor).unwrap();
+        let first = w
+            .append(StepSimulated {
+                step: "s".into(),
+                action: serde_json::json!({ "z": [ { "b": 1, "a": [2.5, null] } ], "a": "\u{e9}\"\n" }),
+            })
+            .unwrap();
+        let second = w
+            .append(StepSimulated {
+                step: "t".into(),
+                action: serde_json::json!({ "hash": "x", "seq": 9 }),
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected = format!(
+            "{}\n{}\n",
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&second).unwrap()
+        );
+        assert_eq!(text, expected);
+        assert_eq!(first.hash, reference_hash("", &first));
+        assert_eq!(second.hash, reference_hash(&first.hash, &second));
+        assert_eq!(chain_hash(&first.hash, &second), second.hash);
     }
 
     #[test]

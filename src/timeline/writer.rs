@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{Event, Payload, chain_hash, read, stamp};
+use super::event::hash_object;
+use super::{Event, Payload, read, stamp};
 use crate::clock::Clock;
 use crate::secret::Redactor;
 
@@ -99,12 +100,17 @@ impl Writer {
             extra,
             hash: String::new(),
         };
-        event.hash = chain_hash(&self.prev_hash, &event);
-        let mut line = serde_json::to_string(&event).context("cannot serialize timeline event")?;
-        line.push('\n');
+        // One serialisation feeds both the hash and the line: the line is
+        // the hashed object with `hash` appended, which is exactly what
+        // serialising the event writes.
+        let mut object = event.unhashed_object();
+        event.hash = hash_object(&self.prev_hash, &object);
+        object.insert("hash".into(), event.hash.clone().into());
+        let mut line = serde_json::to_vec(&object).context("cannot serialize timeline event")?;
+        line.push(b'\n');
         // One write per line: with O_APPEND a concurrent writer (a note) never interleaves mid-line.
         self.file
-            .write_all(line.as_bytes())
+            .write_all(&line)
             .and_then(|()| self.file.flush())
             .with_context(|| format!("cannot append to timeline `{}`", self.path.display()))?;
         self.prev_hash = event.hash.clone();

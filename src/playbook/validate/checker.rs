@@ -229,7 +229,7 @@ impl<'a> Checker<'a> {
             return;
         };
         if let Some(me) = ctx.current
-            && !ctx.ancestors.contains(&target)
+            && !ctx.ancestry.is_some_and(|a| a.contains(me, target))
         {
             let msg = if target == me {
                 format!(

@@ -1,7 +1,7 @@
 //! The `drill` section: schedule, synthetic incident, inputs, notify overrides.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::playbook::Drill;
 use crate::playbook::model::RawPlaybook;
@@ -91,7 +91,7 @@ pub(super) fn check_drill_notify(
         inputs,
         current: None,
         current_id: "",
-        ancestors: HashSet::new(),
+        ancestry: None,
     };
     let fields = [
         ("slack", &notify.slack, FieldKind::Url),

@@ -103,7 +103,8 @@ struct StepScope<'a> {
     inputs: &'a [&'a str],
     current: Option<usize>,
     current_id: &'a str,
-    ancestors: HashSet<usize>,
+    /// Who finished before whom; `None` outside steps.
+    ancestry: Option<&'a Ancestry<'a>>,
 }
 
 fn is_kebab(s: &str) -> bool {
@@ -198,7 +199,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         inputs: &[],
         current: None,
         current_id: "",
-        ancestors: HashSet::new(),
+        ancestry: None,
     };
     if let Some(m) = &raw.match_ {
         for text in &m.labels {
@@ -322,6 +323,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
 
     let secrets: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
     let inputs: Vec<&str> = raw.inputs.keys().map(String::as_str).collect();
+    let ancestry = Ancestry::new(&needs);
     let mut steps = Vec::new();
     for (i, step) in raw.steps.iter().enumerate() {
         let scope = StepScope {
@@ -330,7 +332,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             inputs: &inputs,
             current: Some(i),
             current_id: &step.id.value,
-            ancestors: ancestors(i, &needs),
+            ancestry: Some(&ancestry),
         };
         check_action(c, step);
         c.step_reads.clear();
