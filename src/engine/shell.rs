@@ -124,7 +124,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
     let emit_lines = |pending_line: &mut Vec<u8>, obs: &dyn Observer| {
         while let Some(i) = pending_line.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending_line.drain(..=i).collect();
-            obs.on_output(&step, stream, String::from_utf8_lossy(&line).trim_end());
+            obs.on_output(step, stream, String::from_utf8_lossy(&line).trim_end());
         }
     };
     loop {
@@ -154,7 +154,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
         emit_lines(&mut pending_line, obs.as_ref());
         if !pending_line.is_empty() {
             obs.on_output(
-                &step,
+                step,
                 stream,
                 String::from_utf8_lossy(&pending_line).trim_end(),
             );
