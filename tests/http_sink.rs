@@ -10,7 +10,7 @@ mod receiver;
 
 use std::path::Path;
 
-use common::{Test, unindent};
+use common::{Test, timeline_events, unindent};
 use receiver::Receiver;
 
 const SECRET: &str = "s3cr3t-v4lue";
@@ -28,21 +28,6 @@ fn run_test(yaml: &str) -> Test {
         .env("IRCTL_STATE_DIR", "state")
         .env("IRCTL_SECRET_API_TOKEN", SECRET)
         .args(["run", "--label", "app=t"])
-}
-
-/// The events of the only run under `state`.
-fn events(dir: &Path) -> Vec<serde_json::Value> {
-    let run = std::fs::read_dir(dir.join("state/runs"))
-        .expect("state dir")
-        .next()
-        .expect("one run")
-        .expect("readable")
-        .path();
-    std::fs::read_to_string(run.join("timeline.jsonl"))
-        .expect("timeline")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line parses"))
-        .collect()
 }
 
 fn finished<'a>(events: &'a [serde_json::Value], step: &str) -> &'a serde_json::Value {
@@ -142,7 +127,7 @@ fn a_redirect_on_the_same_host_keeps_the_headers_and_the_limit_holds() {
     ));
     let out = run_test(&yaml).status(1).run();
     assert_eq!(looping.requests().len(), 3);
-    let ev = events(out.tempdir.path());
+    let ev = timeline_events(out.tempdir.path());
     let error = finished(&ev, "call")["error"]
         .as_str()
         .unwrap_or_default()
@@ -279,7 +264,7 @@ fn allowed_hosts_bound_where_a_templated_url_may_go() {
         "the secret left for {}",
         thief.addr
     );
-    let ev = events(out.tempdir.path());
+    let ev = timeline_events(out.tempdir.path());
     assert_eq!(finished(&ev, "fetch")["status"], "failed");
 
     // A step's own list works the same way.

@@ -30,13 +30,8 @@ fn run(yaml: &str, value: &str) -> Test {
 
 /// The `stdout` the only run recorded for `step`.
 fn step_stdout(dir: &Path, step: &str) -> Option<String> {
-    let run = std::fs::read_dir(dir.join("state/runs"))
-        .ok()?
-        .next()?
-        .ok()?
-        .path();
-    let text = std::fs::read_to_string(run.join("timeline.jsonl")).ok()?;
-    text.lines()
+    common::try_timeline_text(dir)?
+        .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|e| e["type"] == "step_finished" && e["step"] == step)
         .and_then(|e| e["stdout"].as_str().map(str::to_string))

@@ -11,24 +11,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Test, unindent};
+use common::{Test, timeline_text, try_timeline_text, unindent};
 use receiver::Receiver;
 use wait::wait_until;
-
-/// The text of the only run's timeline under `state`, if it exists yet.
-fn try_timeline_text(dir: &Path) -> Option<String> {
-    let run = std::fs::read_dir(dir.join("state/runs"))
-        .ok()?
-        .next()?
-        .ok()?
-        .path();
-    std::fs::read_to_string(run.join("timeline.jsonl")).ok()
-}
-
-/// The text of the only run's timeline under `state`.
-fn timeline_text(dir: &Path) -> String {
-    try_timeline_text(dir).expect("one run with a timeline")
-}
 
 /// The events of the only run under `state`.
 fn events(dir: &Path) -> Vec<serde_json::Value> {

@@ -6,25 +6,12 @@ mod common;
 #[path = "support/receiver.rs"]
 mod receiver;
 
-use std::path::Path;
-
-use common::{Test, unindent};
+use common::{Test, timeline_text, unindent};
 use receiver::Receiver;
 
 const TOKEN: &str = "s3cr3t-v4lue-xyz";
 
 const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----";
-
-/// The text of the only run's timeline under `state`.
-fn timeline_text(dir: &Path) -> String {
-    let run = std::fs::read_dir(dir.join("state/runs"))
-        .expect("a runs dir")
-        .next()
-        .expect("one run")
-        .expect("readable")
-        .path();
-    std::fs::read_to_string(run.join("timeline.jsonl")).expect("a timeline")
-}
 
 fn playbook(steps: &str) -> String {
     format!(

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{Test, unindent};
+use common::{Test, timeline_events, unindent};
 
 fn playbook(body: &str) -> String {
     format!(
@@ -25,23 +25,9 @@ fn run(yaml: &str, status: i32) -> common::Output {
         .run()
 }
 
-fn events(dir: &Path) -> Vec<serde_json::Value> {
-    let run = std::fs::read_dir(dir.join("state/runs"))
-        .expect("runs")
-        .next()
-        .expect("one run")
-        .expect("entry")
-        .path();
-    std::fs::read_to_string(run.join("timeline.jsonl"))
-        .expect("timeline")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line parses"))
-        .collect()
-}
-
 /// Each step's final status and, when skipped or cancelled, its reason.
 fn outcomes(dir: &Path) -> BTreeMap<String, (String, String)> {
-    events(dir)
+    timeline_events(dir)
         .iter()
         .filter(|e| e["type"] == "step_finished" || e["type"] == "step_skipped")
         .map(|e| {
@@ -219,6 +205,6 @@ fn a_deadline_cancels_the_run_but_escalations_still_fire() {
     );
     assert_eq!(o["page_ops"].0, "succeeded");
     assert_eq!(o["report"].0, "succeeded");
-    let ev = events(dir);
+    let ev = timeline_events(dir);
     assert_eq!(ev.last().map(|e| &e["status"]), Some(&"cancelled".into()));
 }

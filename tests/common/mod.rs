@@ -294,3 +294,26 @@ pub fn unindent(text: &str) -> String {
     out.push('\n');
     out
 }
+
+/// The text of the only run's timeline under `dir/state`, if it exists yet.
+pub fn try_timeline_text(dir: &Path) -> Option<String> {
+    let run = fs::read_dir(dir.join("state/runs"))
+        .ok()?
+        .next()?
+        .ok()?
+        .path();
+    fs::read_to_string(run.join("timeline.jsonl")).ok()
+}
+
+/// The text of the only run's timeline under `dir/state`.
+pub fn timeline_text(dir: &Path) -> String {
+    try_timeline_text(dir).expect("one run with a timeline")
+}
+
+/// The events of the only run's timeline under `dir/state`, each parsed.
+pub fn timeline_events(dir: &Path) -> Vec<serde_json::Value> {
+    timeline_text(dir)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line parses"))
+        .collect()
+}
