@@ -49,10 +49,12 @@ impl<'a> StepRenderer<'a> {
     }
 
     fn context(&self, sink: Sink) -> &minijinja::Value {
-        let cell = match sink {
-            Sink::Shell => &self.shell_context,
-            // Only a shell script sees secrets differently (as references).
-            Sink::Url | Sink::Text | Sink::Slack | Sink::Teams | Sink::JsonText => &self.context,
+        // Only a shell script sees secrets differently (as references), so
+        // every other sink shares one context.
+        let cell = if sink == Sink::Shell {
+            &self.shell_context
+        } else {
+            &self.context
         };
         cell.get_or_init(|| self.base.value(self.outputs, sink))
     }
