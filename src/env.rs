@@ -67,3 +67,10 @@ pub fn secret_values() -> Vec<String> {
         .map(|(_, v)| v.to_string_lossy().into_owned())
         .collect()
 }
+
+/// Turns off the cgroup v2 per step (`IRCTL_NO_CGROUP`, set and not empty),
+/// for hosts where another tool owns the cgroup tree; steps are then
+/// contained by marker and subreaper alone.
+pub fn no_cgroup() -> bool {
+    std::env::var_os("IRCTL_NO_CGROUP").is_some_and(|v| !v.is_empty())
+}

@@ -42,6 +42,7 @@ pub mod matching;
 pub mod memo;
 pub mod playbook;
 pub mod playtest;
+pub mod process;
 pub mod record;
 pub mod report;
 pub mod schedule;

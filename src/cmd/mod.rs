@@ -60,9 +60,13 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
 }
 
 /// Errors that reach `main` are input or environment problems, except a run
-/// that is locked by another one, which is the work not being done.
+/// that is locked by another one (or by a killed one's live processes),
+/// which is the work not being done.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|c| c.is::<irctl::lock::Busy>()) {
+    if err
+        .chain()
+        .any(|c| c.is::<irctl::lock::Busy>() || c.is::<irctl::lock::Leftover>())
+    {
         EXIT_FAILED
     } else {
         EXIT_USAGE

@@ -11,6 +11,7 @@
 //! alike. A later `irctl serve` reuses [`run`] unchanged.
 
 pub mod action;
+mod contain;
 pub mod context;
 pub mod http;
 pub mod judge;

@@ -204,10 +204,12 @@ fn request(h: &RawHttp, r: &StepRenderer<'_>) -> Result<http::Request, RenderErr
     })
 }
 
-/// Carries out a rendered action once and reports what happened.
+/// Carries out a rendered action once and reports what happened; `tag`
+/// (`<run>/<step>/<attempt>`) marks the processes it starts.
 pub(crate) async fn execute(
     action: &Action,
     step: &Step,
+    tag: &str,
     clients: &http::Clients,
     cancel: watch::Receiver<Option<String>>,
     observer: Option<Arc<dyn Observer>>,
@@ -215,7 +217,7 @@ pub(crate) async fn execute(
 ) -> Response {
     match action {
         Action::Process(inv) => {
-            shell::run(&step.id, inv, step.timeout, cancel, observer, redactor).await
+            shell::run(&step.id, tag, inv, step.timeout, cancel, observer, redactor).await
         }
         Action::Http(req) => http::send(clients, req, step.timeout, cancel).await,
         Action::Notify(Notification::Console(_)) => Response::Shown,

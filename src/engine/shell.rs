@@ -1,20 +1,22 @@
-//! `shell` and `command` steps: a child process in its own process group.
+//! `shell` and `command` steps: a child process contained with everything
+//! it starts (see [`super::contain`]).
 //!
-//! The group is what makes "nothing hangs" true: on timeout or cancellation
-//! the whole group gets SIGTERM, then SIGKILL after a grace period, and when
-//! the main process exits any background leftovers are killed too, so no
-//! grandchild outlives its step or keeps our pipes open.
+//! Containment is what makes "nothing hangs" true: on timeout or
+//! cancellation, and after a normal exit for anything left behind, every
+//! process of the step gets SIGTERM, then SIGKILL after a grace period,
+//! however it detached (a new session or group, a double fork), so no
+//! daemon outlives its step or keeps our pipes open. Output read before the
+//! step ended is kept even if an unkillable process still holds a pipe.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::Observer;
+use super::contain;
 use super::response::{Captured, Exit, ProcessRun, Response, StepError, Stopped};
 use crate::secret::Redactor;
 
@@ -104,14 +106,22 @@ impl std::fmt::Debug for Invocation {
 /// `--verbose`, passing it on line by line. Both cuts respect secrets: the
 /// lines are redacted as one stream before they are split, so a secret
 /// across lines or reads is masked whole, and the kept bytes end before any
-/// secret the cap would cut (the record redacts the rest).
+/// secret the cap would cut (the record redacts the rest). Reading stops,
+/// keeping what it has, [`PIPE_GRACE`] after `ended` turns true: a process
+/// outside irctl's reach could hold the pipe open forever.
 async fn read_capped<R: AsyncRead + Unpin>(
     mut reader: R,
     stream: &'static str,
     step: &str,
     observer: Option<std::sync::Arc<dyn Observer>>,
     redactor: &Redactor,
+    mut ended: watch::Receiver<bool>,
 ) -> Captured {
+    let cut = async move {
+        let _ = ended.wait_for(|e| *e).await;
+        tokio::time::sleep(PIPE_GRACE).await;
+    };
+    tokio::pin!(cut);
     // Past the cap, enough to see whole any secret that starts before it.
     let limit = OUTPUT_CAP + redactor.longest().saturating_sub(1);
     let mut kept: Vec<u8> = Vec::new();
@@ -128,7 +138,11 @@ async fn read_capped<R: AsyncRead + Unpin>(
         }
     };
     loop {
-        match reader.read(&mut buf).await {
+        let read = tokio::select! {
+            read = reader.read(&mut buf) => read,
+            () = &mut cut => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let chunk = &buf[..n];
@@ -170,15 +184,12 @@ async fn read_capped<R: AsyncRead + Unpin>(
     }
 }
 
-fn signal_group(pgid: i32, signal: Signal) {
-    // ESRCH (group already gone) is the normal case after a clean exit.
-    let _ = killpg(Pid::from_raw(pgid), signal);
-}
-
 /// Runs the invocation once, bounded by `timeout` and `cancel`, and reports
 /// how the process ended; whether that is a success is the judge's call.
+/// `tag` (`<run>/<step>/<attempt>`) marks every process of the attempt.
 pub async fn run(
     step: &str,
+    tag: &str,
     inv: &Invocation,
     timeout: Duration,
     mut cancel: watch::Receiver<Option<String>>,
@@ -195,7 +206,6 @@ pub async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
     // irctl's own Git credential is not the playbook's to read.
     cmd.env_remove(crate::source::auth::TOKEN_ENV);
@@ -205,7 +215,7 @@ pub async fn run(
     if let Some(cwd) = &inv.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child = match cmd.spawn() {
+    let (mut child, mut scope) = match contain::spawn(cmd, tag) {
         Ok(c) => c,
         Err(source) => {
             let error = match &inv.cwd {
@@ -220,7 +230,6 @@ pub async fn run(
             return Response::failed(error, Duration::ZERO);
         }
     };
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     // Both pipes are read inside this future rather than by tasks of their
     // own: a step is then one task, woken once per event, instead of three
     // handing results to each other across threads.
@@ -242,7 +251,7 @@ pub async fn run(
         ended_rx,
     );
     let process = async {
-        let end = wait_bounded(&mut child, pgid, timeout, &mut cancel).await;
+        let end = wait_bounded(&mut child, &mut scope, timeout, &mut cancel).await;
         let _ = ended_tx.send(true);
         end
     };
@@ -255,91 +264,49 @@ pub async fn run(
     })
 }
 
-/// Waits for the child to exit, or kills its group on timeout or
-/// cancellation; how it ended.
+/// Waits for the child to exit, or stops it on timeout or cancellation;
+/// either way ends everything else the step started. How it ended.
 async fn wait_bounded(
     child: &mut tokio::process::Child,
-    pgid: i32,
+    scope: &mut contain::Scope,
     timeout: Duration,
     cancel: &mut watch::Receiver<Option<String>>,
 ) -> Result<Exit, Stopped> {
-    enum End {
-        Exited(std::io::Result<std::process::ExitStatus>),
-        TimedOut,
-        Cancelled(String),
-    }
-    let end = tokio::select! {
-        status = child.wait() => End::Exited(status),
-        _ = tokio::time::sleep(timeout) => End::TimedOut,
-        reason = wait_cancel(cancel) => End::Cancelled(reason),
+    let stopped = tokio::select! {
+        _ = child.wait() => None,
+        _ = tokio::time::sleep(timeout) => Some(StepError::Timeout { after: timeout }),
+        reason = wait_cancel(cancel) => Some(StepError::Cancelled { reason: Some(reason) }),
     };
-    match end {
-        End::Exited(status) => {
-            // Background leftovers of the script must not outlive the step.
-            if pgid > 0 {
-                signal_group(pgid, Signal::SIGKILL);
-            }
-            match status {
-                Ok(status) => Ok(Exit::from(status)),
-                Err(e) => Err(Stopped {
-                    error: StepError::Wait(e),
-                    exit: None,
-                }),
-            }
-        }
-        End::TimedOut | End::Cancelled(_) => {
-            let error = match end {
-                End::Cancelled(reason) => StepError::Cancelled {
-                    reason: Some(reason),
-                },
-                _ => StepError::Timeout { after: timeout },
-            };
-            if pgid > 0 {
-                signal_group(pgid, Signal::SIGTERM);
-            }
-            let status = match tokio::time::timeout(KILL_GRACE, child.wait()).await {
-                Ok(s) => s,
-                Err(_) => {
-                    if pgid > 0 {
-                        signal_group(pgid, Signal::SIGKILL);
-                    }
-                    child.wait().await
-                }
-            };
-            if pgid > 0 {
-                signal_group(pgid, Signal::SIGKILL);
-            }
-            Err(Stopped {
-                error,
-                exit: status.ok().map(Exit::from),
-            })
-        }
+    // After an exit, only leftovers get the signals; the status is kept.
+    let status = scope.finish(child, KILL_GRACE).await;
+    match stopped {
+        None => match status {
+            Ok(status) => Ok(Exit::from(status)),
+            Err(e) => Err(Stopped {
+                error: StepError::Wait(e),
+                exit: None,
+            }),
+        },
+        Some(error) => Err(Stopped {
+            error,
+            exit: status.ok().map(Exit::from),
+        }),
     }
 }
 
-/// Reads one pipe to its end, but gives up (keeping nothing) when it is
-/// still open [`PIPE_GRACE`] after the process ended: a process that escaped
-/// the group (setsid) could hold the pipe forever.
+/// Reads one pipe, if there is one (see [`read_capped`]).
 async fn read_until_cut<R: AsyncRead + Unpin>(
     reader: Option<R>,
     stream: &'static str,
     step: &str,
     observer: Option<std::sync::Arc<dyn Observer>>,
     redactor: &Redactor,
-    mut ended: watch::Receiver<bool>,
+    ended: watch::Receiver<bool>,
 ) -> Captured {
-    let Some(reader) = reader else {
-        return Captured::default();
-    };
-    let reading = read_capped(reader, stream, step, observer, redactor);
-    tokio::pin!(reading);
-    tokio::select! {
-        captured = &mut reading => return captured,
-        _ = ended.wait_for(|e| *e) => {}
+    match reader {
+        Some(reader) => read_capped(reader, stream, step, observer, redactor, ended).await,
+        None => Captured::default(),
     }
-    tokio::time::timeout(PIPE_GRACE, reading)
-        .await
-        .unwrap_or_default()
 }
 
 /// Resolves when the run is cancelled, with the reason.

@@ -160,6 +160,7 @@ impl StepTask {
                     render::execute(
                         &prepared.action,
                         step,
+                        &format!("{}/{}/{attempt_no}", self.base.run.id, step.id),
                         &self.clients,
                         self.cancel.clone(),
                         observer,

@@ -1,0 +1,387 @@
+//! Containment of a step's processes: started so that every descendant can
+//! be found again, and ended so that none outlives the step.
+//!
+//! Each step leader is started in its own process group, in a cgroup of its
+//! own where the machine allows one ([`crate::process::cgroup`]), with the
+//! marker [`process::MARKER_VAR`] in its environment, and with
+//! `PR_SET_PDEATHSIG(SIGKILL)`, so a SIGKILL of irctl takes the leader with
+//! it. The kernel sends that signal when the *thread* that forked the
+//! leader exits, and tokio's blocking threads exit when idle, so every step
+//! is forked by one thread that lives as long as irctl. irctl is a child
+//! subreaper: an orphaned descendant of a step (a `setsid` or double-forked
+//! daemon) is re-parented to irctl, where it can still be found, and reaped
+//! here once killed. When a step ends, however it ends, [`Scope::finish`]
+//! sends SIGTERM to every process still in it, SIGKILL after a grace period,
+//! and only then lets the step's pipes be read to their end.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::process::{Child, Command};
+
+use crate::process::{self, Proc, cgroup};
+
+/// How long a process that got SIGKILL may take to disappear before irctl
+/// gives up on it (one in uninterruptible sleep, or outside irctl's reach).
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// The leaders of running steps, by pid, with their markers. Spawning holds
+/// the lock until the new leader is listed, and reaping holds it while it
+/// chooses, so irctl never reaps a leader that tokio waits for.
+static LEADERS: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+
+fn leaders() -> std::sync::MutexGuard<'static, Vec<(i32, String)>> {
+    LEADERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One step attempt's processes, from spawn to [`Scope::finish`].
+pub struct Scope {
+    tag: String,
+    run_id: String,
+    leader: i32,
+    cgroup: Option<PathBuf>,
+    finished: bool,
+}
+
+/// Starts `cmd` as the leader of the step attempt marked `tag`
+/// (`<run>/<step>/<attempt>`).
+pub fn spawn(mut cmd: Command, tag: &str) -> std::io::Result<(Child, Scope)> {
+    become_subreaper();
+    cmd.env(process::MARKER_VAR, tag).process_group(0);
+    let cgroup = cgroup::create();
+    // Opened before the fork, so the child joins its cgroup with one write
+    // before exec and nothing it starts can be outside it.
+    let procs_file = cgroup.as_ref().and_then(|c| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(c.join("cgroup.procs"))
+            .ok()
+    });
+    let join_fd = procs_file.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let thread = spawner();
+    let parent = std::process::id() as i32;
+    let on_thread = thread.is_some();
+    // SAFETY: the closure runs between fork and exec and makes only
+    // async-signal-safe system calls (write, prctl, getppid), with no allocation.
+    unsafe {
+        cmd.pre_exec(move || prepare_child(join_fd, parent, on_thread));
+    }
+    let spawned = match thread {
+        Some(tx) => spawn_on(tx, cmd, tag),
+        None => spawn_listed(cmd, tag),
+    };
+    drop(procs_file);
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(c) = &cgroup {
+                cgroup::remove(c);
+            }
+            return Err(e);
+        }
+    };
+    let leader = child.id().map_or(0, |p| p as i32);
+    let run_id = tag.split('/').next().unwrap_or(tag).to_string();
+    let start = process::stat(leader).map_or(0, |p| p.start);
+    crate::lock::track(&run_id, leader, start, cgroup.as_deref());
+    Ok((
+        child,
+        Scope {
+            tag: tag.to_string(),
+            run_id,
+            leader,
+            cgroup,
+            finished: false,
+        },
+    ))
+}
+
+/// Runs in the child before exec: joins the step's cgroup, and dies with
+/// the thread that forked it (that thread lives as long as irctl).
+fn prepare_child(join_fd: Option<i32>, parent: i32, pdeathsig: bool) -> std::io::Result<()> {
+    use nix::libc;
+    if let Some(fd) = join_fd {
+        // SAFETY: a write of a static buffer to an open descriptor. A
+        // refusal leaves the step to the marker and the subreaper.
+        unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    }
+    if pdeathsig {
+        die_with_parent(parent)?;
+    }
+    Ok(())
+}
+
+/// Asks for SIGKILL when the forking thread ends (see the module doc).
+#[cfg(target_os = "linux")]
+fn die_with_parent(parent: i32) -> std::io::Result<()> {
+    use nix::libc;
+    // SAFETY: plain system calls on this process.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // irctl died between fork and prctl: the signal will never come.
+        if libc::getppid() != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_parent: i32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Makes irctl the reaper of its orphaned descendants, once.
+fn become_subreaper() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    });
+}
+
+/// A spawn request for the spawner thread.
+struct Request {
+    cmd: Command,
+    tag: String,
+    runtime: tokio::runtime::Handle,
+    reply: mpsc::SyncSender<std::io::Result<Child>>,
+}
+
+/// The thread that forks every step leader; `None` if it could not start
+/// (then leaders are forked where they are asked for, without PDEATHSIG).
+fn spawner() -> Option<&'static mpsc::Sender<Request>> {
+    static SPAWNER: OnceLock<Option<mpsc::Sender<Request>>> = OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Request>();
+            std::thread::Builder::new()
+                .name("irctl-spawner".into())
+                .spawn(move || {
+                    for req in rx {
+                        let _runtime = req.runtime.enter();
+                        let _ = req.reply.send(spawn_listed(req.cmd, &req.tag));
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+fn spawn_on(tx: &mpsc::Sender<Request>, cmd: Command, tag: &str) -> std::io::Result<Child> {
+    let gone = || std::io::Error::other("the irctl spawner thread is gone");
+    let (reply, answer) = mpsc::sync_channel(1);
+    let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
+    tx.send(Request {
+        cmd,
+        tag: tag.to_string(),
+        runtime,
+        reply,
+    })
+    .map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
+}
+
+/// Spawns and lists the leader under one lock (see [`LEADERS`]).
+fn spawn_listed(mut cmd: Command, tag: &str) -> std::io::Result<Child> {
+    let mut list = leaders();
+    let child = cmd.spawn()?;
+    if let Some(pid) = child.id() {
+        list.push((pid as i32, tag.to_string()));
+    }
+    Ok(child)
+}
+
+/// Whose a process is, as far as one look at `/proc` can tell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    This,
+    Other,
+    Nobody,
+}
+
+impl Scope {
+    /// Ends the step attempt: every process still in it gets SIGTERM, then
+    /// SIGKILL after `grace`; the leader is waited for. Then, if no other
+    /// step runs, any orphan no step claims (one that cleared its
+    /// environment) is ended the same way.
+    pub async fn finish(
+        &mut self,
+        child: &mut Child,
+        grace: Duration,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let mut leader_status = None;
+        let strays = self.converge(child, &mut leader_status, grace, false).await;
+        let status = match leader_status {
+            Some(status) => Ok(status),
+            None => child.wait().await,
+        };
+        let alone = {
+            let mut list = leaders();
+            list.retain(|(pid, _)| *pid != self.leader);
+            list.is_empty()
+        };
+        self.finished = true;
+        if alone && strays {
+            self.converge(child, &mut None, grace, true).await;
+        }
+        self.release();
+        status
+    }
+
+    /// Signals the processes of the scope (with `strays`, every unclaimed
+    /// descendant of irctl instead) until none is left or they outlast
+    /// SIGKILL; whether the last look saw an unclaimed process.
+    async fn converge(
+        &self,
+        child: &mut Child,
+        leader_status: &mut Option<std::process::ExitStatus>,
+        grace: Duration,
+        strays: bool,
+    ) -> bool {
+        let term_until = Instant::now() + grace;
+        let kill_until = term_until + KILL_WAIT;
+        let mut termed: HashSet<i32> = HashSet::new();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if leader_status.is_none() {
+                *leader_status = child.try_wait().ok().flatten();
+            }
+            let (targets, unclaimed) = self.targets(strays);
+            if targets.is_empty() {
+                return unclaimed;
+            }
+            let now = Instant::now();
+            if now < term_until {
+                if termed.insert(self.leader) && !strays {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(self.leader),
+                        Signal::SIGTERM,
+                    );
+                }
+                for pid in targets {
+                    if termed.insert(pid) {
+                        process::signal(pid, Signal::SIGTERM);
+                    }
+                }
+            } else if now < kill_until {
+                self.kill_all(&targets, strays);
+            } else {
+                return unclaimed;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    fn kill_all(&self, targets: &[i32], strays: bool) {
+        if !strays {
+            if let Some(c) = &self.cgroup {
+                cgroup::signal(c, Signal::SIGKILL);
+            }
+            let _ =
+                nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.leader), Signal::SIGKILL);
+        }
+        for pid in targets {
+            process::signal(*pid, Signal::SIGKILL);
+        }
+    }
+
+    /// The live processes to end: this step's (its cgroup, its leader's
+    /// tree, its marker, its process group) or, with `strays`, the
+    /// unclaimed ones; and whether it saw an unclaimed one. Reaps the
+    /// zombies it passes.
+    fn targets(&self, strays: bool) -> (Vec<i32>, bool) {
+        let me = std::process::id() as i32;
+        let found = process::descendants(me);
+        let list = leaders();
+        let live: HashMap<i32, &str> = list.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        let live_tags: HashSet<&str> = live.values().copied().collect();
+        let mut owner: HashMap<i32, Owner> = HashMap::new();
+        let mut out = Vec::new();
+        let mut unclaimed = false;
+        for p in &found {
+            let o = if p.pid == self.leader {
+                Owner::This
+            } else if live.contains_key(&p.pid) {
+                Owner::Other
+            } else {
+                match owner.get(&p.ppid) {
+                    Some(o) if p.ppid != me && *o != Owner::Nobody => *o,
+                    _ => self.claim(p, &live_tags),
+                }
+            };
+            owner.insert(p.pid, o);
+            unclaimed |= o == Owner::Nobody && !p.zombie;
+            let wanted = if strays {
+                o == Owner::Nobody
+            } else {
+                o == Owner::This
+            };
+            if wanted && !p.zombie {
+                out.push(p.pid);
+            }
+        }
+        if !strays && let Some(c) = &self.cgroup {
+            for pid in cgroup::procs(c) {
+                if pid != me && process::stat(pid).is_some_and(|p| !p.zombie) {
+                    out.push(pid);
+                }
+            }
+        }
+        let skip: HashSet<i32> = live.keys().copied().collect();
+        process::reap(&found, &skip);
+        drop(list);
+        out.sort_unstable();
+        out.dedup();
+        (out, unclaimed)
+    }
+
+    /// Whose an orphan (or a process below an unclaimed one) is, by its
+    /// marker or process group.
+    fn claim(&self, p: &Proc, live_tags: &HashSet<&str>) -> Owner {
+        if p.pgid == self.leader {
+            return Owner::This;
+        }
+        match process::marker(p.pid) {
+            Some(tag) if tag == self.tag => Owner::This,
+            Some(tag) if live_tags.contains(tag.as_str()) => Owner::Other,
+            _ => Owner::Nobody,
+        }
+    }
+
+    /// Forgets the scope: the lock no longer lists it, its cgroup goes.
+    fn release(&mut self) {
+        crate::lock::untrack(&self.run_id, self.leader);
+        if let Some(c) = self.cgroup.take() {
+            cgroup::remove(&c);
+        }
+    }
+}
+
+// A step future dropped before `finish` (the whole run torn down) still
+// leaves no process behind: no time to be gentle, so SIGKILL.
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let (targets, _) = self.targets(false);
+        self.kill_all(&targets, false);
+        leaders().retain(|(pid, _)| *pid != self.leader);
+        self.release();
+    }
+}
