@@ -221,7 +221,7 @@ fn the_run_prints_its_final_hash_and_verify_expect_checks_it() {
     let out = run.verify(&[], 0);
     assert_eq!(
         out.stdout,
-        format!("run {}: chain intact, 5 events\n", run.id)
+        format!("run {}: chain intact, 6 events\n", run.id)
     );
     assert!(out.stderr.contains("not anchored"), "{}", out.stderr);
     assert!(out.stderr.contains(&run.hash), "{}", out.stderr);
@@ -270,7 +270,7 @@ fn a_rewritten_keyed_chain_fails_against_the_key() {
     let out = run.verify(&[], 0);
     assert!(
         out.stdout
-            .contains("chain intact, 5 events, keyed and checked"),
+            .contains("chain intact, 6 events, keyed and checked"),
         "{}",
         out.stdout
     );
@@ -354,7 +354,7 @@ fn a_truncated_timeline_is_incomplete_not_intact() {
         std::fs::write(run.path(), kept).unwrap();
         let out = run.verify(&[], 1);
         assert!(
-            out.stdout.contains("incomplete: 4 events chain correctly")
+            out.stdout.contains("incomplete: 5 events chain correctly")
                 && out.stdout.contains("no `run_finished`"),
             "{}",
             out.stdout
@@ -371,26 +371,9 @@ fn a_truncated_timeline_is_incomplete_not_intact() {
 
 #[test]
 fn a_wrong_or_missing_key_cannot_continue_a_keyed_timeline() {
-    let run = Run::new(
-        r#"
-        steps:
-          - id: fail
-            shell: exit 1
-        "#,
-        1,
-        Some(KEY),
-    );
+    let run = Run::new(FAILING, 1, Some(KEY));
     let resume = |key: Option<&str>| {
-        let mut test = run.state.irctl().playbook(
-            "t.yaml",
-            &playbook(
-                r#"
-                steps:
-                  - id: fail
-                    shell: "true"
-                "#,
-            ),
-        );
+        let mut test = run.state.irctl().playbook("t.yaml", &playbook(FAILING));
         if let Some(key) = key {
             test = test.env("IRCTL_TIMELINE_KEY", key);
         }
@@ -410,7 +393,7 @@ fn a_short_timeline_key_is_refused_before_the_run() {
     state
         .irctl()
         .playbook("t.yaml", &playbook(FAILING))
-        .env("IRCTL_TIMELINE_KEY", "short")
+        .env("IRCTL_TIMELINE_KEY", "shortkey12")
         .args(["run", "--label", "app=t"])
         .status(2)
         .stderr_contains("at least 16")
@@ -504,15 +487,24 @@ fn a_symlink_planted_at_a_timeline_is_refused() {
         .status(2)
         .run();
     assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "do not touch");
-    // A run directory that is a link is refused too.
+    // A run directory that is a link is not written through either.
     std::fs::remove_file(run.path()).unwrap();
     let dir = run.path().parent().unwrap().to_path_buf();
     let moved = run.state.path().join("moved");
     std::fs::rename(&dir, &moved).unwrap();
     std::fs::write(moved.join("timeline.jsonl"), &original).unwrap();
     std::os::unix::fs::symlink(&moved, &dir).unwrap();
-    let out = run.verify(&[], 2);
-    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    run.state
+        .irctl()
+        .playbook("t.yaml", &playbook(FAILING))
+        .args(["resume", &run.id])
+        .status(2)
+        .stderr_contains("is a symbolic link")
+        .run();
+    assert_eq!(
+        std::fs::read(moved.join("timeline.jsonl")).unwrap(),
+        original
+    );
 }
 
 #[test]

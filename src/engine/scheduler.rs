@@ -242,6 +242,12 @@ impl Scheduler<'_> {
         };
 
         loop {
+            // A write that failed before this point (even `run_started`'s)
+            // stops the run before anything else starts.
+            if signalled.is_none() && self.recorder.is_broken() {
+                signalled = Some(RECORD_LOST.to_string());
+                let _ = stop_tx.send(signalled.clone());
+            }
             // Start or skip every ready step; skipping can make more steps ready.
             while let Some(Reverse(i)) = board.ready.pop() {
                 let step = &steps[i];
