@@ -445,7 +445,7 @@ pub struct TimelineArgs {
 pub enum TimelineCommand {
     /// Prove a timeline untouched, or name the first event altered, removed or reordered.
     #[command(
-        after_help = "Examples:\n  irctl timeline verify 20240101T100000Z-a1b2c3\n  irctl timeline verify --incident INCIDENT_ID   # every run and the notes\n\nExit status: 0 intact, 1 a chain is broken, 2 no such run."
+        after_help = "Examples:\n  irctl timeline verify 20240101T100000Z-a1b2c3\n  irctl timeline verify 20240101T100000Z-a1b2c3 --expect sha256:9f2c…   # the hash the run printed\n  IRCTL_TIMELINE_KEY=… irctl timeline verify --incident INCIDENT_ID   # every run and the notes\n\nExit status: 0 intact and complete, 1 a chain is broken, incomplete (no `run_finished`), keyed without the key, not keyed although a key is set, or not ending in the `--expect` hash; 2 no such run."
     )]
     Verify(VerifyArgs),
 }
@@ -463,6 +463,13 @@ pub struct VerifyArgs {
     /// Verify every run of this incident and its incident log.
     #[arg(long, value_name = "ID")]
     pub incident: Option<String>,
+    /// Fail unless the run's final hash is HASH (as `irctl run` printed it
+    /// or a notification carried it: `sha256:…`, `hmac-sha256:…`, or bare hex).
+    #[arg(long, value_name = "HASH", conflicts_with = "incident")]
+    pub expect: Option<String>,
+    /// Read the timeline key (`IRCTL_TIMELINE_KEY`) from this dotenv file.
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
 }

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { cmd::EXIT_USAGE } else { 0 });
         }
     };
+    survive_file_size_limit();
     let ui = ui::Ui::new(cli.color);
     match cmd::dispatch(cli.command, ui) {
         Ok(code) => ExitCode::from(code),
@@ -33,4 +34,22 @@ fn main() -> ExitCode {
             ExitCode::from(cmd::exit_code_for(&err))
         }
     }
+}
+
+/// A write past the file-size limit (`ulimit -f`) must fail with `EFBIG`,
+/// which irctl reports (the record could not be written, the run stops),
+/// instead of the default `SIGXFSZ` killing irctl with nothing said. A
+/// handler that does nothing rather than `SIG_IGN`, so the processes steps
+/// start get the default action back when they exec.
+fn survive_file_size_limit() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    extern "C" fn ignore(_: nix::libc::c_int) {}
+    let action = SigAction::new(
+        SigHandler::Handler(ignore),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, which is async-signal-safe, and no
+    // other code in irctl handles SIGXFSZ.
+    let _ = unsafe { sigaction(Signal::SIGXFSZ, &action) };
 }

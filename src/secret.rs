@@ -431,6 +431,26 @@ pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap
     Ok(out)
 }
 
+/// Resolves `name` like [`resolve`] when it is set anywhere (the secrets
+/// file, `IRCTL_SECRET_<NAME>`, `<NAME>`, even to the empty string, which is
+/// refused); `None` when it is set nowhere: for optional secrets.
+pub fn resolve_optional(name: &str, file: Option<&Path>) -> anyhow::Result<Option<Secret>> {
+    let in_file = match file {
+        Some(path) => {
+            let text = crate::capped::read_to_string(path, MAX_SECRETS_FILE_BYTES)
+                .with_context(|| format!("cannot read secrets file `{}`", path.display()))?;
+            parse_dotenv(&text, &path.display().to_string())?.contains_key(name)
+        }
+        None => false,
+    };
+    let mut empty = Vec::new();
+    let in_env = crate::env::secret(name, &mut empty).is_some() || !empty.is_empty();
+    if !in_file && !in_env {
+        return Ok(None);
+    }
+    Ok(resolve(&[name.to_string()], file)?.remove(name))
+}
+
 /// Shortest secret value accepted.
 pub const MIN_SECRET_CHARS: usize = 8;
 

@@ -17,6 +17,8 @@ use irctl::playbook::{Playbook, PlaybookSet};
 use irctl::record::{Scope, Store};
 use irctl::secret::{self, Redactor, Secret};
 use irctl::source::{self, GitSpec, Loaded, Spec};
+use irctl::timeline::ChainKey;
+use irctl::timeline::chain::KEY_SECRET;
 
 /// What one invocation of irctl works with.
 pub struct Context {
@@ -49,6 +51,10 @@ impl Context {
             Command::Run(a) => a.exec.secrets_file.clone(),
             Command::Drill(a) => a.exec.secrets_file.clone(),
             Command::Resume(a) => a.exec.secrets_file.clone(),
+            Command::Timeline(a) => match &a.command {
+                Some(TimelineCommand::Verify(v)) => v.secrets_file.clone(),
+                None => None,
+            },
             _ => None,
         };
         let env_secrets = irctl::env::secret_values()
@@ -97,6 +103,14 @@ impl Context {
     /// `--secrets-file` given reads and parses.
     pub fn resolve_secrets(&self, names: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
         secret::resolve(names, self.secrets_file.as_deref())
+    }
+
+    /// The timeline key (the secret `IRCTL_TIMELINE_KEY`, from
+    /// `--secrets-file` or the environment), when one is set.
+    pub fn timeline_key(&self) -> anyhow::Result<Option<ChainKey>> {
+        secret::resolve_optional(KEY_SECRET, self.secrets_file.as_deref())?
+            .map(ChainKey::new)
+            .transpose()
     }
 
     /// The values of every `IRCTL_SECRET_*` variable, declared or not.

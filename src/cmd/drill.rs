@@ -92,6 +92,7 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
         actor: ctx.actor(),
         clock: ctx.run_clock(),
         secrets: &secrets,
+        timeline_key: ctx.timeline_key()?,
         observer: std::sync::Arc::new(DrillProgress {
             ui: ctx.ui,
             verbose: args.exec.verbose,

@@ -83,7 +83,14 @@ pub fn execute(
         result.status.as_str(),
         irctl::duration::format(result.duration)
     ))?;
-    ui.outln(&format!("timeline: {}", result.timeline.display()))?;
+    // A copy of the final hash outside the state directory is what
+    // `irctl timeline verify --expect` checks a rewritten chain against.
+    ui.outln(&format!(
+        "timeline: {} (final hash {}{})",
+        result.timeline.display(),
+        result.timeline_hash,
+        if result.keyed { ", keyed" } else { "" }
+    ))?;
     Ok(match result.status {
         RunStatus::Succeeded => 0,
         RunStatus::Failed => EXIT_FAILED,

@@ -38,7 +38,10 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
     // Reused steps are taken on the timeline's word: say so when that word
     // may have been edited, and keep the finding in the record.
-    if let Some(problem) = irctl::record::verify::verify(&prior.path)?.problem {
+    let timeline_key = ctx.timeline_key()?;
+    if let Some(problem) =
+        irctl::record::verify::verify_with(&prior.path, timeline_key.as_ref())?.problem
+    {
         ui.warn(&format!(
             "the hash chain of run `{}` is broken ({}); the steps it records as succeeded may have been edited",
             prior.run_id, problem.message
@@ -134,6 +137,7 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         deadline: plan.deadline,
         resume: Some(plan.resume(&prior, note)),
         clock: ctx.run_clock(),
+        timeline_key,
     };
     // Like `irctl run`, the run id comes first on stdout for scripts.
     ui.outln(&format!("run {}", prior.run_id))?;

@@ -108,6 +108,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             deadline: None,
             resume: None,
             clock: ctx.run_clock(),
+            timeline_key: ctx.timeline_key()?,
         };
         let code = live::execute(ui, playbook, &incident, opts)?;
         exit = exit.max(code);

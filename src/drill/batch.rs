@@ -131,6 +131,8 @@ pub struct BatchRequest<'a> {
     pub clock: Clock,
     /// The secrets of each playbook; an error fails only its drill.
     pub secrets: SecretSource<'a>,
+    /// Keys the drills' timelines.
+    pub timeline_key: Option<crate::timeline::ChainKey>,
     /// Sees every drill's events.
     pub observer: Arc<dyn Observer>,
     /// Told a problem that fails no drill (a due-state that could not be saved).
@@ -183,6 +185,7 @@ async fn drill_one(
         actor: req.actor.to_string(),
         verbose: req.verbose,
         clock: req.clock,
+        timeline_key: req.timeline_key.clone(),
     };
     super::run(playbook, drill, opts, Arc::clone(&req.observer), cancel).await
 }

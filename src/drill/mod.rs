@@ -161,6 +161,8 @@ pub struct DrillOptions {
     pub verbose: bool,
     /// Stamps the drill's run and timeline (see [`RunOptions::clock`]).
     pub clock: Clock,
+    /// Keys the drill's timeline (see [`RunOptions::timeline_key`]).
+    pub timeline_key: Option<crate::timeline::ChainKey>,
 }
 
 /// Nobody can be asked during a drill; [`preflight`] makes sure nobody needs to be.
@@ -194,6 +196,7 @@ pub async fn run(
         deadline: drill.max_duration,
         resume: None,
         clock: opts.clock,
+        timeline_key: opts.timeline_key,
     };
     let interrupted_by = cancel.clone();
     let result = engine::run(

@@ -91,6 +91,23 @@ pub struct ContextBase {
     /// The template values that are the same for every step, converted on
     /// first use (start with `OnceLock::new()`).
     pub fixed: OnceLock<FixedValues>,
+    /// The run's timeline hash so far (`run.timeline_hash`), read when a
+    /// step renders; `None` where no timeline is written (a dry run).
+    pub timeline_head: Option<TimelineHead>,
+}
+
+/// Reads the chain head of a run's timeline at the moment a step renders.
+pub type TimelineHead = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
+/// `run.timeline_hash` where no timeline is written.
+pub const NO_TIMELINE_HASH: &str = "(no timeline in a dry run)";
+
+/// The `run` template object: the run's metadata and its timeline hash so far.
+#[derive(Serialize)]
+struct RunValue<'a> {
+    #[serde(flatten)]
+    meta: &'a RunMeta,
+    timeline_hash: String,
 }
 
 /// The parts of a step's template context that do not change during a run,
@@ -99,7 +116,6 @@ pub struct ContextBase {
 pub struct FixedValues {
     incident: minijinja::Value,
     inputs: minijinja::Value,
-    run: minijinja::Value,
     playbook: minijinja::Value,
     /// `secrets` in a shell script: references to environment variables.
     secrets_in_shell: minijinja::Value,
@@ -127,7 +143,7 @@ impl ContextBase {
             inputs => fixed.inputs.clone(),
             // Nothing has run in a dry run: outputs are visible placeholders.
             steps => if self.run.dry_run { super::plan::unknown_steps() } else { crate::template::value(steps) },
-            run => fixed.run.clone(),
+            run => self.run_value(),
             playbook => fixed.playbook.clone(),
             secrets => if sink == Sink::Shell {
                 fixed.secrets_in_shell.clone()
@@ -135,6 +151,22 @@ impl ContextBase {
                 fixed.secrets.clone()
             },
         }
+    }
+
+    /// The chain head now, as people see it (`sha256:…`).
+    pub fn timeline_hash(&self) -> String {
+        match &self.timeline_head {
+            Some(head) => head(),
+            None => NO_TIMELINE_HASH.to_string(),
+        }
+    }
+
+    /// `run`, built per render: the timeline hash moves as the run goes on.
+    fn run_value(&self) -> minijinja::Value {
+        crate::template::value(&RunValue {
+            meta: &self.run,
+            timeline_hash: self.timeline_hash(),
+        })
     }
 
     fn convert_fixed(&self) -> FixedValues {
@@ -156,7 +188,6 @@ impl ContextBase {
         FixedValues {
             incident: crate::template::value(&self.incident),
             inputs: crate::template::value(&self.inputs),
-            run: crate::template::value(&self.run),
             playbook: crate::template::value(&self.playbook),
             secrets_in_shell: secrets(true),
             secrets: secrets(false),

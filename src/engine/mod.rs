@@ -143,6 +143,9 @@ pub struct RunOptions {
     /// the system clock, so the record says what really happened, except in
     /// tests that need fixed times. Timeouts and durations always use real time.
     pub clock: Clock,
+    /// Keys the timeline's hash chain (HMAC-SHA256) when set; see
+    /// [`crate::timeline::chain`].
+    pub timeline_key: Option<timeline::ChainKey>,
 }
 
 pub use crate::timeline::RunStatus;
@@ -173,6 +176,11 @@ pub struct RunResult {
     pub steps: Vec<StepReport>,
     /// The timeline file.
     pub timeline: PathBuf,
+    /// The timeline's final hash, as people see it (`sha256:…` or
+    /// `hmac-sha256:…`): a copy to keep outside the state directory.
+    pub timeline_hash: String,
+    /// Whether the chain is keyed.
+    pub keyed: bool,
     /// Wall time.
     pub duration: Duration,
     /// The signal or reason, when cancelled.
@@ -203,15 +211,35 @@ pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(run_id)
 }
 
-/// Writes events and tells the observer; remembers the first write failure.
+/// Why a run stopped when its timeline could not be written.
+pub const RECORD_LOST: &str = "the timeline could not be written";
+
+/// Writes events and tells the observer; remembers the first write failure
+/// and signals it, so the scheduler stops the run: work the record cannot
+/// show is exactly what the record exists to prevent.
 pub(crate) struct Recorder {
     writer: Mutex<timeline::Writer>,
     observer: Arc<dyn Observer>,
     failure: Mutex<Option<String>>,
+    /// Becomes `true` at the first failed write.
+    broken: watch::Sender<bool>,
     redactor: Redactor,
 }
 
 impl Recorder {
+    /// Whether a write has failed: no step may start after that.
+    pub(crate) fn is_broken(&self) -> bool {
+        *self.broken.borrow()
+    }
+
+    /// The chain head now, as people see it.
+    pub(crate) fn head(&self) -> String {
+        self.writer
+            .lock()
+            .map(|w| timeline::chain::display(w.head()))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn emit(&self, payload: impl Into<timeline::Payload>) {
         let result = match self.writer.lock() {
             Ok(mut w) => w.append(payload),
@@ -223,6 +251,7 @@ impl Recorder {
                 if let Ok(mut f) = self.failure.lock() {
                     f.get_or_insert_with(|| format!("{e:#}"));
                 }
+                self.broken.send_replace(true);
             }
         }
     }
@@ -277,7 +306,8 @@ pub async fn run(
     let _lock = crate::lock::acquire(&opts.state_dir, &incident.id, &playbook.name, &run_id)?;
 
     let credentials = incident.credentials();
-    let redactor = Redactor::new(opts.secrets.values().chain(&credentials));
+    let key_secret = opts.timeline_key.as_ref().map(|k| k.secret());
+    let redactor = Redactor::new(opts.secrets.values().chain(&credentials).chain(key_secret));
     let path = run_dir(&opts.state_dir, &run_id).join(timeline::FILE_NAME);
     let opening: timeline::Payload = match &opts.resume {
         // Appending after a torn line would fuse the first new event into it.
@@ -299,8 +329,15 @@ pub async fn run(
         }
         .into(),
     };
-    let writer = timeline::Writer::open(&path, &run_id, &incident.id, redactor.clone())?
-        .with_clock(opts.clock);
+    let writer = timeline::Writer::open_keyed(
+        &path,
+        &run_id,
+        &incident.id,
+        redactor.clone(),
+        opts.timeline_key.clone(),
+    )?
+    .with_clock(opts.clock);
+    let keyed = writer.keyed();
     let recorder = Arc::new(Recorder {
         writer: Mutex::new(writer),
         observer: Arc::new(RedactingObserver {
@@ -308,8 +345,10 @@ pub async fn run(
             redactor: redactor.clone(),
         }),
         failure: Mutex::new(None),
+        broken: watch::channel(false).0,
         redactor: redactor.clone(),
     });
+    let head = recorder.clone();
     let base = Arc::new(ContextBase {
         incident: incident.to_template_value(),
         inputs,
@@ -319,6 +358,7 @@ pub async fn run(
         clock: opts.clock,
         redactor: redactor.clone(),
         fixed: std::sync::OnceLock::new(),
+        timeline_head: Some(Arc::new(move || head.head())),
     });
     recorder.emit(opening);
     if let Some(w) = &opts.match_warning {
@@ -365,13 +405,18 @@ pub async fn run(
         w.sync();
     }
     if let Some(err) = recorder.failure.lock().ok().and_then(|f| f.clone()) {
-        anyhow::bail!("the timeline could not be written completely: {err}");
+        anyhow::bail!(
+            "the record could not be written, so the run was stopped and no further step started: {err}"
+        );
     }
+    let timeline_hash = recorder.head();
     Ok(RunResult {
         run_id,
         status,
         steps: reports,
         timeline: path,
+        timeline_hash,
+        keyed,
         duration,
         cancelled_by,
     })
@@ -449,6 +494,7 @@ mod tests {
             deadline: None,
             resume: None,
             clock: Clock::Fixed(at),
+            timeline_key: None,
         };
         let (_tx, cancel) = watch::channel(None);
         let result = run(

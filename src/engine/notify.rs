@@ -5,6 +5,12 @@
 //! secret, and a chat channel or pager is no place for one. Only what the
 //! service needs to accept the message stays as rendered (the URL, headers,
 //! a PagerDuty `routing_key`).
+//!
+//! Notifications also carry the run's timeline hash at the moment they are
+//! sent (`run.timeline_hash` in templates; a PagerDuty event's
+//! `custom_details.irctl_timeline_hash`, a webhook's
+//! `X-Irctl-Timeline-Hash` header), so a copy of the chain head exists
+//! outside the state directory for `irctl timeline verify --expect`.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -105,6 +111,37 @@ pub trait Renderer {
     ) -> Result<serde_json::Value, RenderError>;
     /// `value` with every secret masked.
     fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value;
+    /// The run's timeline hash now (`sha256:…`), when a timeline is written.
+    fn timeline_hash(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The field of a PagerDuty event's `custom_details` that carries the
+/// timeline hash.
+pub const PAGERDUTY_HASH_FIELD: &str = "irctl_timeline_hash";
+
+/// The webhook header that carries the timeline hash.
+pub const WEBHOOK_HASH_HEADER: &str = "x-irctl-timeline-hash";
+
+/// `custom_details` with the timeline hash added, unless the author's
+/// details are not an object or already say something under that name.
+fn with_hash(
+    details: Option<serde_json::Value>,
+    hash: Option<String>,
+) -> Option<serde_json::Value> {
+    let Some(hash) = hash else {
+        return details;
+    };
+    match details {
+        None => Some(serde_json::json!({ PAGERDUTY_HASH_FIELD: hash })),
+        Some(serde_json::Value::Object(mut map)) => {
+            map.entry(PAGERDUTY_HASH_FIELD)
+                .or_insert(serde_json::Value::String(hash));
+            Some(serde_json::Value::Object(map))
+        }
+        other => other,
+    }
 }
 
 /// `text` with every secret masked.
@@ -222,6 +259,7 @@ pub fn prepare(
             .as_ref()
             .map(|d| r.json(d).map(|d| r.redact_json(&d)))
             .transpose()?;
+        let custom = with_hash(custom, r.timeline_hash());
         let (url, body, text) = if p.action.value == PagerdutyAction::Change {
             let mut payload = serde_json::json!({ "summary": summary, "source": source, "timestamp": crate::timeline::stamp(clock.now()) });
             if let Some(c) = custom {
@@ -272,6 +310,13 @@ pub fn prepare(
         let mut headers: Vec<(String, String)> = Vec::new();
         for (k, v) in &w.headers {
             headers.push((k.clone(), r.text(v)?));
+        }
+        if let Some(hash) = r.timeline_hash()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(WEBHOOK_HASH_HEADER))
+        {
+            headers.push((WEBHOOK_HASH_HEADER.into(), hash));
         }
         if let Some(secret) = &w.hmac_secret {
             let key = r.text(secret)?;

@@ -105,6 +105,7 @@ pub fn plan(
         clock,
         redactor: redactor.clone(),
         fixed: std::sync::OnceLock::new(),
+        timeline_head: None,
     };
     let levels = levels(playbook);
     let mut out: Vec<PlannedStep> = playbook

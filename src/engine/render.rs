@@ -90,6 +90,12 @@ impl Renderer for StepRenderer<'_> {
     fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
         self.base.redactor.redact_json(value)
     }
+    fn timeline_hash(&self) -> Option<String> {
+        self.base
+            .timeline_head
+            .is_some()
+            .then(|| self.base.timeline_hash())
+    }
 }
 
 /// Renders the step's action and confirmation question.

@@ -233,6 +233,7 @@ impl Scheduler<'_> {
         // `on_failure` and `always` steps still start; a signal stops everything.
         let mut deadline_hit: Option<String> = None;
         let mut signalled: Option<String> = None;
+        let mut record_lost = self.recorder.broken.subscribe();
         // A drill's notification overrides, the same for every step.
         let drill_notify = if self.opts.drill {
             self.playbook.drill.as_ref().and_then(|d| d.notify.as_ref())
@@ -241,6 +242,12 @@ impl Scheduler<'_> {
         };
 
         loop {
+            // A write that failed before this point (even `run_started`'s)
+            // stops the run before anything else starts.
+            if signalled.is_none() && self.recorder.is_broken() {
+                signalled = Some(RECORD_LOST.to_string());
+                let _ = stop_tx.send(signalled.clone());
+            }
             // Start or skip every ready step; skipping can make more steps ready.
             while let Some(Reverse(i)) = board.ready.pop() {
                 let step = &steps[i];
@@ -356,6 +363,11 @@ impl Scheduler<'_> {
                             }
                         }
                     }
+                }
+                // A timeline that cannot be written stops the run like a signal.
+                _ = record_lost.wait_for(|broken| *broken), if signalled.is_none() => {
+                    signalled = Some(RECORD_LOST.to_string());
+                    let _ = stop_tx.send(signalled.clone());
                 }
                 reason = shell::wait_cancel(&mut cancel), if signalled.is_none() => {
                     signalled = Some(reason.clone());

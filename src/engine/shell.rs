@@ -209,6 +209,12 @@ pub async fn run(
         .kill_on_drop(true);
     // irctl's own Git credential is not the playbook's to read.
     cmd.env_remove(crate::source::auth::TOKEN_ENV);
+    // Nor the timeline key: a step that has it could rewrite the record.
+    cmd.env_remove(crate::timeline::chain::KEY_SECRET);
+    cmd.env_remove(format!(
+        "IRCTL_SECRET_{}",
+        crate::timeline::chain::KEY_SECRET
+    ));
     for (k, v) in &inv.env {
         cmd.env(k, v);
     }

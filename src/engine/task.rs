@@ -149,6 +149,12 @@ impl StepTask {
                 .into(),
                 action: prepared.describe(),
             });
+            // A start the record does not show must not happen.
+            if self.recorder.is_broken() {
+                let msg = format!("not started: {RECORD_LOST}");
+                let out = StepOutput::empty(StepStatus::Cancelled);
+                return finish(StepStatus::Cancelled, attempt_no - 1, Some(msg), out);
+            }
             let observer: Option<Arc<dyn Observer>> = if self.verbose {
                 Some(self.recorder.observer.clone())
             } else {

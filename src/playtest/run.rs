@@ -258,6 +258,7 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
         deadline: None,
         resume: None,
         clock: crate::clock::Clock::System,
+        timeline_key: None,
     };
     let (_cancel_tx, cancel_rx) = watch::channel(None);
     let result = engine::run(

@@ -8,13 +8,23 @@
 //! whose missing predecessors appear further down is a reordering, and one
 //! whose predecessors are nowhere is a removal. A torn last line (a killed
 //! writer) is not tampering; it is reported separately.
+//!
+//! A chain anyone can recompute proves nothing against someone who can write
+//! the state directory. So the report says how the chain is anchored: keyed
+//! events (HMAC-SHA256, see [`timeline::chain`]) are checked with the
+//! timeline key — without it they cannot be checked at all, which is a
+//! finding — and a plain event after keyed ones is a break (a rewrite by
+//! someone without the key). The final hash ([`Report::head`]) is what a
+//! copy outside the state directory (`--expect`) is compared with. A run
+//! whose last start has no `run_finished` is [`Report::finished`] `false`:
+//! cutting events off the end leaves an intact but incomplete chain.
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::timeline::{self, Event, Payload};
+use crate::timeline::chain::KEY_SECRET;
+use crate::timeline::{self, ChainKey, Event, Payload, Scheme};
 
 /// What kind of break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -28,6 +38,10 @@ pub enum Break {
     Reordered,
     /// A line that is not an event, before the last line.
     Corrupt,
+    /// A plain event after keyed ones: written by someone without the key.
+    Unkeyed,
+    /// A keyed event, and no key to check it with.
+    Unchecked,
 }
 
 /// The first break in a chain.
@@ -54,6 +68,11 @@ pub struct Report {
     pub finished: bool,
     /// The first break, if any.
     pub problem: Option<Problem>,
+    /// The scheme of the last event (`None` for an empty file).
+    pub scheme: Option<Scheme>,
+    /// The hash of the last event of the intact chain: the final hash when
+    /// there is no problem.
+    pub head: String,
 }
 
 impl Report {
@@ -63,10 +82,15 @@ impl Report {
     }
 }
 
-/// Verifies the chained JSONL file at `path`.
+/// Verifies the chained JSONL file at `path` without a timeline key: a
+/// keyed event is a problem ([`Break::Unchecked`]).
 pub fn verify(path: &Path) -> anyhow::Result<Report> {
-    let text = std::fs::read(path)
-        .with_context(|| format!("cannot read timeline `{}`", path.display()))?;
+    verify_with(path, None)
+}
+
+/// Verifies the chained JSONL file at `path`, checking keyed events with `key`.
+pub fn verify_with(path: &Path, key: Option<&ChainKey>) -> anyhow::Result<Report> {
+    let text = timeline::read_bytes(path)?;
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.split('\n').collect();
     // `split` yields a final "" after a trailing newline; that is not a line.
@@ -81,6 +105,8 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
         torn_tail: false,
         finished: false,
         problem: None,
+        scheme: None,
+        head: String::new(),
     };
     for (i, line) in lines.iter().take(count).enumerate() {
         if line.trim().is_empty() {
@@ -111,26 +137,63 @@ pub fn verify(path: &Path) -> anyhow::Result<Report> {
         })
         .is_some_and(|(_, e)| matches!(e.payload, Payload::RunFinished(_)));
 
+    report.scheme = parsed.last().map(|(_, e)| Scheme::of(&e.hash));
     let mut prev = String::new();
     let mut expected = 1u64;
     for (n, (line, e)) in parsed.iter().enumerate() {
         if report.problem.as_ref().is_some_and(|p| p.line < *line) {
             break;
         }
-        let computed = timeline::chain_hash(&prev, e);
+        let scheme = Scheme::of(&e.hash);
+        let what = || format!("event seq {} (`{}`) at line {line}", e.seq, e.kind());
+        if scheme == Scheme::Plain && Scheme::of(&prev) == Scheme::Keyed {
+            let what = what();
+            report.problem = Some(Problem {
+                kind: Break::Unkeyed,
+                line: *line,
+                expected_seq: expected,
+                message: format!(
+                    "{what} is not keyed although the events before it are: it was written by someone without the timeline key"
+                ),
+            });
+            break;
+        }
+        let computed = match (scheme, key) {
+            (Scheme::Plain, _) => timeline::chain_hash(&prev, e),
+            (Scheme::Keyed, Some(key)) => timeline::chain_hash_with(&prev, e, Some(key)),
+            (Scheme::Keyed, None) => {
+                let what = what();
+                report.problem = Some(Problem {
+                    kind: Break::Unchecked,
+                    line: *line,
+                    expected_seq: expected,
+                    message: format!(
+                        "the chain is keyed from {what} on, and no timeline key (`{KEY_SECRET}`) was given to check it"
+                    ),
+                });
+                break;
+            }
+        };
         if computed == e.hash && e.seq == expected {
             prev = e.hash.clone();
+            report.head = prev.clone();
             expected += 1;
             continue;
         }
-        let what = format!("event seq {} (`{}`) at line {line}", e.seq, e.kind());
+        let what = what();
         let rest = &parsed[n + 1..];
         let problem = if e.seq == expected {
             Problem {
                 kind: Break::Altered,
                 line: *line,
                 expected_seq: expected,
-                message: format!("{what} was altered: its content does not match its hash"),
+                message: if scheme == Scheme::Keyed {
+                    format!(
+                        "{what} was altered: its content does not match its keyed hash (or the timeline key is not the one it was written with)"
+                    )
+                } else {
+                    format!("{what} was altered: its content does not match its hash")
+                },
             }
         } else if e.seq < expected || rest.iter().any(|(_, later)| later.seq == expected) {
             let missing_at = rest

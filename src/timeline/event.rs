@@ -12,13 +12,12 @@
 
 use std::collections::BTreeMap;
 
+use super::Payload;
+use super::chain::ChainKey;
+use crate::id::RunId;
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
-
-use super::Payload;
-use crate::id::RunId;
 
 /// One timeline event.
 #[derive(Clone, Debug, PartialEq)]
@@ -182,28 +181,36 @@ impl Serialize for CanonicalObject<'_> {
     }
 }
 
-/// The chain hash (hex) after `prev` of an event given as its
-/// [`Event::unhashed_object`].
-pub(super) fn hash_object(prev: &str, object: &Map<String, Value>) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
+/// The chain hash after `prev` of an event given as its
+/// [`Event::unhashed_object`]: plain hex without a key, `hmac-sha256:<hex>`
+/// with one (see [`super::chain`]).
+pub(super) fn hash_object(
+    prev: &str,
+    object: &Map<String, Value>,
+    key: Option<&ChainKey>,
+) -> String {
     // Writing JSON into memory cannot fail.
     let text = serde_json::to_vec(&CanonicalObject(object)).unwrap_or_default();
-    h.update(&text);
-    hex::encode(h.finalize())
+    super::chain::link(prev, &text, key)
 }
 
 /// The chain hash of `event` after `prev` (hex): SHA-256 over `prev`, a
 /// newline, and the event's canonical JSON (sorted keys, without `hash`).
 pub fn chain_hash(prev: &str, event: &Event) -> String {
-    hash_object(prev, &event.unhashed_object())
+    hash_object(prev, &event.unhashed_object(), None)
+}
+
+/// The chain hash of `event` after `prev` in the scheme `key` says: the
+/// same as [`chain_hash`] without a key, HMAC-SHA256 under it with one.
+pub fn chain_hash_with(prev: &str, event: &Event, key: Option<&ChainKey>) -> String {
+    hash_object(prev, &event.unhashed_object(), key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::timeline::{RunStatus, StepSimulated};
+    use sha2::{Digest, Sha256};
 
     fn round_trip(line: &str) -> Event {
         let e: Event = serde_json::from_str(line).unwrap();

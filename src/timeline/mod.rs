@@ -4,8 +4,11 @@
 //! Every event shares one envelope — `ts` (RFC 3339 UTC, milliseconds), `seq`,
 //! `run_id`, `incident_id`, `type` — plus its own fields, and `hash`: the
 //! SHA-256 of the previous event's hash and this event's canonical JSON, so an
-//! edited, removed or reordered line is detectable. Every string is redacted
-//! before it is written: the [`Writer`] is the one choke point for secrets.
+//! edited, removed or reordered line is detectable — keyed (HMAC-SHA256) when
+//! a timeline key is set, so that nobody without it can recompute the chain
+//! ([`chain`]). Every string is redacted before it is written: the [`Writer`]
+//! is the one choke point for secrets. Record files are never opened through
+//! a symbolic link.
 //!
 //! [`Event`] is typed — one [`Payload`] variant per event type — and
 //! serialises to exactly the JSON earlier releases wrote, so old timelines
@@ -13,20 +16,22 @@
 //! that turns an event into words for people; [`RecordedIncident`] reads the
 //! incident a run or detection recorded.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::{SecondsFormat, Utc};
 
+pub mod chain;
 mod describe;
 mod event;
 mod payload;
 mod recorded;
 mod writer;
 
+pub use chain::{ChainKey, Scheme};
 pub use describe::{action_text, describe};
-pub use event::{Event, chain_hash};
+pub use event::{Event, chain_hash, chain_hash_with};
 pub use payload::*;
 pub use recorded::{RecordedAlert, RecordedIncident};
 pub use writer::Writer;
@@ -52,10 +57,23 @@ pub struct Timeline {
 
 /// Reads a timeline, tolerating a torn last line.
 pub fn read(path: &Path) -> anyhow::Result<Timeline> {
-    let bytes = std::fs::read(path)
+    Ok(parse(&read_bytes(path)?))
+}
+
+/// The bytes of the timeline at `path`, never through a symbolic link.
+pub fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    open_file(path, OpenOptions::new().read(true))
+        .and_then(|mut f| f.read_to_end(&mut bytes))
         .with_context(|| format!("cannot read timeline `{}`", path.display()))?;
+    Ok(bytes)
+}
+
+/// Parses a timeline's bytes, tolerating a torn last line.
+fn parse(bytes: &[u8]) -> Timeline {
     let mut out = Timeline::default();
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(bytes);
     // Only a last line without its newline is torn (the writer died
     // mid-write); a complete line that does not parse was edited, and is a
     // bad line wherever it is.
@@ -72,7 +90,47 @@ pub fn read(path: &Path) -> anyhow::Result<Timeline> {
             Err(_) => out.bad_lines.push(i + 1),
         }
     }
-    Ok(out)
+    out
+}
+
+/// Opens the file at `path` with `options`, never through a symbolic link
+/// (`O_NOFOLLOW`): in a state directory others can write to, a link planted
+/// at a record's path would make irctl read, append to or truncate whatever
+/// it points at.
+fn open_file(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    options
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(nix::libc::ELOOP) {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "`{}` is a symbolic link; irctl does not follow links to records",
+                        path.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })
+}
+
+/// Creates the directory of a record (a run directory, an incident's
+/// directory) if needed, and refuses one that is a symbolic link.
+fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory `{}`", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .with_context(|| format!("cannot read directory `{}`", dir.display()))?;
+    if meta.file_type().is_symlink() {
+        anyhow::bail!(
+            "directory `{}` is a symbolic link; irctl does not follow links to records",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Cuts a torn last line (a writer killed mid-line) off the timeline, so
@@ -83,7 +141,7 @@ pub fn read(path: &Path) -> anyhow::Result<Timeline> {
 /// by [`Writer::open`] anyway.
 pub fn remove_torn_tail(path: &Path) -> anyhow::Result<u64> {
     use std::io::{Read as _, Seek as _, SeekFrom};
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+    let mut file = match open_file(path, OpenOptions::new().read(true).write(true)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => {

@@ -3,13 +3,14 @@
 
 use crate::id::RunId;
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use super::chain::{ChainKey, KEY_SECRET, Scheme};
 use super::event::hash_object;
-use super::{Event, Payload, read, stamp};
+use super::{Event, Payload, chain_hash_with, ensure_dir, open_file, parse, stamp};
 use crate::clock::Clock;
 use crate::secret::Redactor;
 
@@ -22,36 +23,80 @@ pub struct Writer {
     incident_id: String,
     seq: u64,
     prev_hash: String,
+    key: Option<ChainKey>,
+    /// Why a write failed, once one has.
+    broken: Option<String>,
     redactor: Redactor,
     clock: Clock,
 }
 
 impl Writer {
-    /// Creates (or continues) the timeline at `path`; its events are stamped
-    /// by the system clock unless [`Writer::with_clock`] says otherwise.
+    /// Creates (or continues) the plain-chained timeline at `path`; its
+    /// events are stamped by the system clock unless [`Writer::with_clock`]
+    /// says otherwise.
     pub fn open(
         path: &Path,
         run_id: &RunId,
         incident_id: &str,
         redactor: Redactor,
     ) -> anyhow::Result<Self> {
+        Self::open_keyed(path, run_id, incident_id, redactor, None)
+    }
+
+    /// Creates (or continues) the timeline at `path`, keyed when `key` is
+    /// given (see [`super::chain`]). Never through a symbolic link: the file
+    /// and its directory are refused if either is one, and a new file is
+    /// created exclusively. A keyed timeline is continued only with its key:
+    /// plain events after keyed ones would let anyone extend it.
+    pub fn open_keyed(
+        path: &Path,
+        run_id: &RunId,
+        incident_id: &str,
+        redactor: Redactor,
+        key: Option<ChainKey>,
+    ) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create run directory `{}`", dir.display()))?;
+            ensure_dir(dir)?;
         }
-        let (seq, prev_hash) = match read(path) {
-            Ok(t) => t
-                .events
-                .last()
-                .map(|e| (e.seq, e.hash.clone()))
-                .unwrap_or_default(),
-            Err(_) => (0, String::new()),
+        let opened = open_file(path, OpenOptions::new().read(true).append(true));
+        let (file, events) = match opened {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)
+                    .with_context(|| format!("cannot read timeline `{}`", path.display()))?;
+                (file, parse(&bytes).events)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let file = open_file(path, OpenOptions::new().append(true).create_new(true))
+                    .with_context(|| format!("cannot create timeline `{}`", path.display()))?;
+                (file, Vec::new())
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot open timeline `{}`", path.display()));
+            }
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open timeline `{}`", path.display()))?;
+        let (seq, prev_hash) = events
+            .last()
+            .map(|e| (e.seq, e.hash.clone()))
+            .unwrap_or_default();
+        if let Some(last) = events.last()
+            && Scheme::of(&last.hash) == Scheme::Keyed
+        {
+            let Some(key) = &key else {
+                anyhow::bail!(
+                    "timeline `{}` is keyed: set the timeline key (`{KEY_SECRET}`) to continue it",
+                    path.display()
+                );
+            };
+            let before = events.len().checked_sub(2).map_or("", |i| &events[i].hash);
+            if chain_hash_with(before, last, Some(key)) != last.hash {
+                anyhow::bail!(
+                    "the timeline key (`{KEY_SECRET}`) is not the key timeline `{}` was written with",
+                    path.display()
+                );
+            }
+        }
         Ok(Writer {
             file,
             path: path.to_path_buf(),
@@ -59,9 +104,22 @@ impl Writer {
             incident_id: incident_id.to_string(),
             seq,
             prev_hash,
+            key,
+            broken: None,
             redactor,
             clock: Clock::System,
         })
+    }
+
+    /// The chain's head: the hash of the last event written (empty before
+    /// the first). [`super::chain::display`] shows it.
+    pub fn head(&self) -> &str {
+        &self.prev_hash
+    }
+
+    /// Whether events are keyed.
+    pub fn keyed(&self) -> bool {
+        self.key.is_some()
     }
 
     /// Stamps events by `clock` instead of the system clock.
@@ -77,7 +135,15 @@ impl Writer {
 
     /// Appends one event and flushes it to the OS before returning. Every
     /// string of the payload is redacted first, whatever field it is in.
+    /// After a failed write nothing more is appended: the file stays a valid
+    /// prefix (perhaps with a torn last line) of what happened.
     pub fn append(&mut self, payload: impl Into<Payload>) -> anyhow::Result<Event> {
+        if let Some(why) = &self.broken {
+            anyhow::bail!(
+                "cannot append to timeline `{}`: an earlier write failed ({why})",
+                self.path.display()
+            );
+        }
         let payload = payload.into();
         let (payload, extra) = if self.redactor.is_empty() {
             (payload, serde_json::Map::new())
@@ -104,15 +170,18 @@ impl Writer {
         // the hashed object with `hash` appended, which is exactly what
         // serialising the event writes.
         let mut object = event.unhashed_object();
-        event.hash = hash_object(&self.prev_hash, &object);
+        event.hash = hash_object(&self.prev_hash, &object, self.key.as_ref());
         object.insert("hash".into(), event.hash.clone().into());
         let mut line = serde_json::to_vec(&object).context("cannot serialize timeline event")?;
         line.push(b'\n');
         // One write per line: with O_APPEND a concurrent writer (a note) never interleaves mid-line.
-        self.file
-            .write_all(&line)
-            .and_then(|()| self.file.flush())
-            .with_context(|| format!("cannot append to timeline `{}`", self.path.display()))?;
+        if let Err(e) = self.file.write_all(&line).and_then(|()| self.file.flush()) {
+            // A failed write may have left part of a line; appending after it
+            // would bury that torn line mid-file, so nothing more is written.
+            self.broken = Some(e.to_string());
+            return Err(e)
+                .with_context(|| format!("cannot append to timeline `{}`", self.path.display()));
+        }
         self.prev_hash = event.hash.clone();
         Ok(event)
     }

@@ -50,7 +50,7 @@ pub const STEP_OUTPUTS: &[&str] = &[
     "simulated",
 ];
 
-const RUN_FIELDS: &[&str] = &["id", "started_at", "drill", "dry_run"];
+const RUN_FIELDS: &[&str] = &["id", "started_at", "drill", "dry_run", "timeline_hash"];
 const PLAYBOOK_FIELDS: &[&str] = &["name", "title", "owner", "commit", "path", "blob", "repo"];
 
 /// What a template field is, which decides how it is parsed.
