@@ -301,7 +301,7 @@ fn example(name: &str) -> String {
 
 /// Resolved and acknowledged payloads of every sender irctl reads, each
 /// with the event type it must record.
-fn resolutions() -> Vec<(&'static str, String, &'static str)> {
+fn resolutions() -> Vec<(&'static str, String, &'static str, &'static str)> {
     let grafana = example("grafana-firing.json")
         .replace("\"firing\"", "\"resolved\"")
         .replace("0001-01-01T00:00:00Z", "2021-10-12T10:30:00Z");
@@ -315,45 +315,55 @@ fn resolutions() -> Vec<(&'static str, String, &'static str)> {
             "alertmanager",
             alertmanager("resolved", "2000-01-01T10:30:00Z"),
             "resolved",
+            "payload.json",
         ),
-        ("grafana", grafana, "resolved"),
+        ("grafana", grafana, "resolved", "payload.json"),
         (
             "pagerduty resolved",
             pd.replace("incident.triggered", "incident.resolved"),
             "resolved",
+            "payload.json",
         ),
         (
             "pagerduty acknowledged",
             pd.replace("incident.triggered", "incident.acknowledged")
                 .replace("\"triggered\"", "\"acknowledged\""),
             "acknowledged",
+            "payload.json",
         ),
         (
             "pagerduty event acknowledge",
             json!({ "event_action": "acknowledge", "dedup_key": "disk-1" }).to_string(),
             "acknowledged",
+            "payload.json",
         ),
-        ("cloudevents", cloudevent.to_string(), "resolved"),
+        (
+            "cloudevents",
+            cloudevent.to_string(),
+            "resolved",
+            "payload.json",
+        ),
         (
             "irctl",
             "id: INC-9\ntitle: API is down\nstatus: resolved\n".to_string(),
             "resolved",
+            "payload.yaml",
         ),
     ]
 }
 
 #[test]
 fn a_resolved_or_acknowledged_payload_is_recorded_and_runs_nothing() {
-    for (sender, payload, kind) in resolutions() {
+    for (sender, payload, kind, file) in resolutions() {
         let state = State::new();
         let marks = marks(&state);
         // Even a playbook named on the command line does not run.
         let out = state
             .irctl()
             .playbook("t.yaml", &api_playbook(SHELL_MARKS))
-            .file("payload.json", &payload)
+            .file(file, &payload)
             .env("MARKS", &marks.display().to_string())
-            .args(["run", "t", "--incident", "payload.json"])
+            .args(["run", "t", "--incident", file])
             .status(0)
             .stderr_contains("; recorded, no playbook run")
             .run();
@@ -368,7 +378,11 @@ fn a_resolved_or_acknowledged_payload_is_recorded_and_runs_nothing() {
         let kinds: Vec<String> = logged(&state).into_iter().map(|(_, k)| k).collect();
         assert_eq!(kinds, [kind], "{sender}");
         // The same payload again is recorded once.
-        run_payload(&state, &marks, &api_playbook(SHELL_MARKS), &payload)
+        state
+            .irctl()
+            .playbook("t.yaml", &api_playbook(SHELL_MARKS))
+            .file(file, &payload)
+            .args(["run", "--incident", file])
             .status(0)
             .stderr_contains("already recorded at")
             .run();
@@ -781,9 +795,10 @@ fn incident_ids_that_map_alike_never_share_a_log() {
     h.update(b"a/b");
     let crafted = format!("a_b-{}", &hex::encode(h.finalize())[..12]);
     let long = "x".repeat(200);
+    // The crafted id first: once `a/b` exists, its file-safe form names it.
     let ids = [
-        "a/b".to_string(),
         crafted,
+        "a/b".to_string(),
         "a_b".to_string(),
         "ABC".to_string(),
         "abc".to_string(),
