@@ -733,11 +733,8 @@ fn an_ambiguous_short_id_is_refused() {
     let (a, b) = (0..100_000)
         .map(|n| format!("INC-{n}"))
         .find_map(|id| {
-            let p = prefix(&id);
-            match seen.insert(p, id.clone()) {
-                Some(other) => Some((other, id)),
-                None => None,
-            }
+            seen.insert(prefix(&id), id.clone())
+                .map(|other| (other, id))
         })
         .expect("a shared prefix among 100,000 ids");
     let state = State::new();

@@ -406,7 +406,7 @@ fn check_steps(
             }
         }
     }
-    report_cycles(c, &steps_raw, &needs);
+    report_cycles(c, steps_raw, &needs);
 
     let ancestry = Ancestry::new(&needs);
     let mut steps = Vec::new();
