@@ -277,6 +277,12 @@ pub struct RunArgs {
     /// When several playbooks tie for the best match, run each of them.
     #[arg(long, conflicts_with = "playbook")]
     pub all_matching: bool,
+    /// Run even if the playbook already ran for this episode of the incident (a repeated payload is otherwise recorded and not run).
+    #[arg(long)]
+    pub again: bool,
+    /// Run the playbook's `steps` even for a resolved or acknowledged payload (recorded as forced).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -481,7 +487,7 @@ pub struct NoteArgs {
     /// What you saw or did.
     #[arg(value_name = "TEXT")]
     pub text: String,
-    /// The incident (its id or file-safe id).
+    /// The incident (its id, file-safe id or short id).
     #[arg(long, value_name = "ID")]
     pub incident: Option<String>,
     /// Attach the note to this run (and so to its incident).
@@ -496,6 +502,9 @@ pub struct NoteArgs {
     /// This is when the impact was mitigated (the postmortem's "mitigated" time).
     #[arg(long)]
     pub mitigated: bool,
+    /// Start the record of an incident nothing knows yet (without it, an unknown `--incident` is an error).
+    #[arg(long, requires = "incident")]
+    pub create: bool,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -503,7 +512,7 @@ pub struct NoteArgs {
 /// Arguments of `resolve`.
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
-    /// The incident (its id or file-safe id).
+    /// The incident (its id, file-safe id or short id).
     #[arg(long, value_name = "ID")]
     pub incident: String,
     /// When it was resolved, if not now (RFC 3339; not in the future).
@@ -547,7 +556,7 @@ pub enum PostmortemFormat {
 /// Arguments of `postmortem`.
 #[derive(Debug, Args)]
 pub struct PostmortemArgs {
-    /// The incident (its id or file-safe id).
+    /// The incident (its id, file-safe id or short id).
     #[arg(long, value_name = "ID")]
     pub incident: String,
     /// Write to this file instead of stdout.

@@ -2,7 +2,8 @@
 //!
 //! The modules form layers, and each uses only the layers below it:
 //!
-//! - **operations**: [`engine`] runs a playbook's steps as a DAG, writing the
+//! - **operations**: [`lifecycle`] decides whether a payload starts a run
+//!   (resolutions, repeats, episodes); [`engine`] runs a playbook's steps as a DAG, writing the
 //!   [`timeline`]; [`playtest`] runs playbook tests through it with canned
 //!   results; [`drill`] runs drills, decides which are due, lints and reports
 //!   them; [`validation`] gathers everything `irctl validate` finds; [`record`] reads runs and incident logs back after the fire,
@@ -37,6 +38,7 @@ pub mod engine;
 pub mod env;
 pub mod id;
 pub mod incident;
+pub mod lifecycle;
 pub mod lock;
 pub mod matching;
 pub mod memo;

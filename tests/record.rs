@@ -480,9 +480,9 @@ fn a_torn_note_is_cut_off_before_the_next_note_and_an_edited_line_is_not_torn() 
     let state = State::new();
     state
         .irctl()
-        .args(["note", "--incident", "INC-9", "first"])
+        .args(["note", "--create", "--incident", "INC-9", "first"])
         .run();
-    let log = state.path().join("incidents/INC-9/timeline.jsonl");
+    let log = irctl::record::incident_log::path(&state.path(), "INC-9");
     // `irctl note` killed mid-write: half an event, no newline.
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     std::io::Write::write_all(&mut file, br#"{"ts":"2000-01-0"#).unwrap();
@@ -543,10 +543,11 @@ fn a_note_never_waits_forever_on_a_stuck_lock_holder() {
     let state = State::new();
     state
         .irctl()
-        .args(["note", "--incident", "INC-5", "first"])
+        .args(["note", "--create", "--incident", "INC-5", "first"])
         .run();
     // A process stopped while holding the log's lock (here: this test).
-    let lock = std::fs::File::open(state.path().join("incidents/INC-5/timeline.lock")).unwrap();
+    let log = irctl::record::incident_log::path(&state.path(), "INC-5");
+    let lock = std::fs::File::open(log.with_file_name("timeline.lock")).unwrap();
     lock.lock().unwrap();
     let start = Instant::now();
     state
@@ -598,6 +599,7 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         .irctl()
         .args([
             "note",
+            "--create",
             "--incident",
             "INC-7",
             "\x1b]8;;http://evil\x07click\x1b[2J",
@@ -613,10 +615,23 @@ fn note_needs_a_target_and_text_and_rejects_bad_times() {
         "{}",
         shown.stdout
     );
-    // An incident nothing knows about yet starts its record, with a warning.
+    // An incident nothing knows about yet is an error (a typo would start
+    // a stray record), unless `--create` starts its record, with a warning.
     state
         .irctl()
         .args(["note", "--incident", "INC-42", "phoned the vendor"])
+        .status(2)
+        .stderr_contains("no incident `INC-42` in `")
+        .run();
+    state
+        .irctl()
+        .args([
+            "note",
+            "--create",
+            "--incident",
+            "INC-42",
+            "phoned the vendor",
+        ])
         .stderr_contains("no runs or notes for incident `INC-42` yet")
         .run();
 }

@@ -63,6 +63,8 @@ fn every_event_reads_typed_and_reserialises_byte_for_byte() {
     // Every event type irctl writes, but `engine_error` (a panicking step
     // task, which no real run can be made to produce).
     let expected = [
+        "acknowledged",
+        "alert_repeated",
         "confirmation",
         "detected",
         "note",

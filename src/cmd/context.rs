@@ -147,6 +147,26 @@ impl Context {
         Ok(store)
     }
 
+    /// The exact id of the incident `query` names: its id, file-safe id,
+    /// log directory name or short id. An ambiguous short id is an error;
+    /// an unknown query is one too when `strict` (suggesting near ids), else
+    /// it is returned as given for the command's own "nothing recorded".
+    pub fn incident_id(&self, query: &str, strict: bool) -> anyhow::Result<String> {
+        match irctl::record::resolve_incident(&self.state_dir, query) {
+            Ok(id) => Ok(id),
+            Err(e)
+                if !strict
+                    && matches!(
+                        e.downcast_ref::<irctl::record::UnknownIncident>(),
+                        Some(irctl::record::UnknownIncident::Unknown { .. })
+                    ) =>
+            {
+                Ok(query.to_string())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Prints each warning once.
     pub fn warn_all(&self, warnings: &[String]) {
         let mut seen = std::collections::BTreeSet::new();

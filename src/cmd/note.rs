@@ -18,13 +18,18 @@ pub fn note(args: NoteArgs, ctx: &Context) -> anyhow::Result<u8> {
     }
     let clock = ctx.clock()?;
     let when = at(&args.at, clock)?.unwrap_or_else(|| clock.now());
-    let scope = match (&args.run, &args.incident) {
+    // A typo must not start a stray incident that then shows in `stats`.
+    let incident = match (&args.run, &args.incident) {
+        (None, Some(query)) => Some(ctx.incident_id(query, !args.create)?),
+        _ => None,
+    };
+    let scope = match (&args.run, &incident) {
         (Some(run), _) => Scope::Run(run),
         (None, Some(incident)) => Scope::Incident(incident),
         (None, None) => Scope::All,
     };
     let store = ctx.open_store(scope)?;
-    let (incident_id, run_id) = match (&args.run, &args.incident) {
+    let (incident_id, run_id) = match (&args.run, &incident) {
         (Some(run_id), _) => {
             let run = store.run(run_id)?;
             if run.summary.incident_id.is_empty() {
@@ -35,7 +40,7 @@ pub fn note(args: NoteArgs, ctx: &Context) -> anyhow::Result<u8> {
             }
             (run.summary.incident_id.clone(), run_id.clone())
         }
-        (None, Some(query)) => (known_incident(&store, query, ctx), String::new()),
+        (None, Some(id)) => (known_incident(&store, id, ctx), String::new()),
         (None, None) => {
             anyhow::bail!("name the incident (`--incident ID`) or the run (`--run RUN_ID`)")
         }
@@ -55,12 +60,11 @@ pub fn note(args: NoteArgs, ctx: &Context) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The incident's recorded id; warns when nothing is known of it yet, since
-/// a typo would otherwise start a stray record silently.
+/// The incident's recorded id; warns when nothing is known of it yet
+/// (`note --create`, `resolve`), since that starts a new record.
 fn known_incident(store: &record::Store, query: &str, ctx: &Context) -> String {
     let id = store.canonical_incident_id(query);
-    let logged = incident_log::path(&store.dir, &id).exists();
-    if store.incident_runs(&id).next().is_none() && !logged {
+    if store.incident_runs(&id).next().is_none() && !incident_log::exists(&store.dir, &id) {
         ctx.ui.warn(&format!(
             "no runs or notes for incident `{query}` yet; starting its record (`irctl runs` lists known incidents)"
         ));
@@ -72,8 +76,9 @@ fn known_incident(store: &record::Store, query: &str, ctx: &Context) -> String {
 pub fn resolve(args: ResolveArgs, ctx: &Context) -> anyhow::Result<u8> {
     let clock = ctx.clock()?;
     let when = at(&args.at, clock)?.unwrap_or_else(|| clock.now());
-    let store = ctx.open_store(Scope::Incident(&args.incident))?;
-    let incident_id = known_incident(&store, &args.incident, ctx);
+    let query = ctx.incident_id(&args.incident, false)?;
+    let store = ctx.open_store(Scope::Incident(&query))?;
+    let incident_id = known_incident(&store, &query, ctx);
     let resolved = Resolved {
         at: stamp(when),
         by: ctx.actor().to_string(),
@@ -107,20 +112,20 @@ pub fn ingest(args: IngestArgs, ctx: &Context) -> anyhow::Result<u8> {
     let redactor = Redactor::new(&secrets);
     let out = ctx.out_redacting(redactor.clone());
     let done = ingest::ingest(dir, &incident, given, ctx.actor(), clock, redactor)?;
+    let id = &done.episode.id;
     if let Some(last) = &done.already {
         let since = record::event_time(last)
             .map(record::show_time)
             .unwrap_or_default();
         out.line(&format!(
-            "incident {} already recorded as {} at {since}; nothing recorded, nothing was run",
-            incident.id, done.kind
+            "incident {id} already recorded as {} at {since}; nothing recorded, nothing was run",
+            done.kind
         ))?;
         return Ok(0);
     }
     out.line(&format!(
-        "recorded {} of incident {} ({}) at {}; nothing was run",
+        "recorded {} of incident {id} ({}) at {}; nothing was run",
         done.verb,
-        incident.id,
         incident.title,
         record::show_time(done.when)
     ))?;

@@ -12,8 +12,9 @@ use irctl::record::{Scope, postmortem};
 pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
     let template = postmortem::Template::load(args.template.as_deref())?;
-    let store = ctx.open_store(Scope::Incident(&args.incident))?;
-    let (pm, warnings) = postmortem::build(&store, &args.incident, ctx.clock()?)?;
+    let incident = ctx.incident_id(&args.incident, false)?;
+    let store = ctx.open_store(Scope::Incident(&incident))?;
+    let (pm, warnings) = postmortem::build(&store, &incident, ctx.clock()?)?;
     ctx.warn_all(&warnings);
     for i in pm.integrity.iter().filter(|i| !i.ok) {
         ui.warn(&format!(

@@ -1,13 +1,19 @@
-//! `irctl run`: choose the playbook, resolve secrets, run the engine with live
-//! progress, print the summary, and exit with the run's outcome.
+//! `irctl run`: place the payload in its episode (recording a resolution or
+//! an acknowledgement), choose the playbook, ask the lifecycle rule whether
+//! it runs (a repeat or a resolution may not), resolve secrets, run the
+//! engine with live progress, print the summary and the incident's id, and
+//! exit with the run's outcome.
 
 use super::context::{Context, read_incident};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
 use crate::cli::RunArgs;
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
+use irctl::lifecycle::{self, Arrival, Decision, Phase, Steps};
 use irctl::matching::{self, Choice};
 use irctl::playbook::Playbook;
+use irctl::record;
+use irctl::secret::Redactor;
 
 /// Runs `run`.
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -26,10 +32,29 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // The payload may carry credentials (PagerDuty routing keys): what is
+    // recorded outside a run is redacted with them, as `irctl ingest` does.
+    let secrets: Vec<_> = incident
+        .credentials()
+        .into_iter()
+        .chain(ctx.env_secrets().iter().cloned())
+        .collect();
+    let redactor = Redactor::new(&secrets);
+    let arrival = lifecycle::arrive(
+        ctx.state_dir(),
+        incident,
+        ctx.actor(),
+        ctx.run_clock(),
+        redactor.clone(),
+        !args.dry_run,
+    )?;
+    let incident = &arrival.incident;
+    let firing = arrival.phase == Phase::Firing || args.force;
+
     // Only the playbooks chosen are then checked in full.
     let chosen = match matching::choose(
         &index.entries,
-        &incident,
+        incident,
         args.playbook.as_deref(),
         args.all_matching,
     ) {
@@ -40,6 +65,9 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 index.entries.iter().map(|p| p.name.as_str()),
             ));
         }
+        // A resolution that no playbook answers is still recorded.
+        Choice::NoMatch if !firing => Vec::new(),
+        Choice::Tie(many) if !firing => many.into_iter().map(|n| (n, None)).collect(),
         Choice::NoMatch => {
             ui.errln(&format!(
                 "error: no playbook matches incident `{}`; `irctl match` shows why each did not, `irctl run NAME` runs one anyway",
@@ -57,11 +85,6 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
-    for (_, warning) in &chosen {
-        if let Some(w) = warning {
-            ui.warn(w);
-        }
-    }
     let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
     let set = indexed.load(&names);
     let chosen: Vec<(&Playbook, Option<String>)> = chosen
@@ -75,24 +98,96 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<_>>()?;
 
+    if args.dry_run {
+        return dry_run(ui, ctx, &arrival, &chosen, &inputs, args.force);
+    }
+
+    // Decide for every playbook first, so a resolution is announced once,
+    // saying whether anything runs for it.
+    let opts = lifecycle::Options {
+        again: args.again,
+        force: args.force,
+    };
+    let mut runs = Vec::new();
     let mut exit = 0u8;
     for (playbook, warning) in chosen {
-        if args.dry_run {
-            let secrets = ctx.secrets(playbook).unwrap_or_default();
-            let plan = engine::plan::plan(
-                playbook,
-                &incident,
-                &inputs,
-                &secrets,
-                false,
-                ctx.run_clock(),
-            )?;
-            let ok = print_plan(ui, playbook, &plan)?;
-            if !ok {
-                exit = exit.max(EXIT_FAILED);
+        match lifecycle::decide(ctx.state_dir(), &arrival, playbook, opts)? {
+            Decision::Run {
+                steps,
+                forced,
+                ticket,
+            } => runs.push((playbook, warning, steps, forced, ticket)),
+            Decision::RecordOnly => {}
+            Decision::Repeat { earlier } => {
+                let at = ctx.run_clock().now();
+                lifecycle::record_repeat(
+                    ctx.state_dir(),
+                    &arrival,
+                    &playbook.name,
+                    Some(&earlier.run_id),
+                    ctx.actor(),
+                    at,
+                    redactor.clone(),
+                )?;
+                ui.errln(&ctx.out_redacting(redactor.clone()).redact(&format!(
+                    "incident {} ({}): playbook {} already ran for this episode (run {}, {}); recorded as `alert_repeated`, not run again (`--again` runs it anyway)",
+                    incident.id,
+                    record::short_incident_id(&incident.id),
+                    playbook.name,
+                    earlier.run_id,
+                    earlier.status
+                )));
             }
-            continue;
+            Decision::InProgress => {
+                let what = format!(
+                    "incident {} ({}): playbook {} is being run by another `irctl run` right now",
+                    incident.id,
+                    record::short_incident_id(&incident.id),
+                    playbook.name,
+                );
+                let what = ctx.out_redacting(redactor.clone()).redact(&what);
+                if args.again {
+                    ui.errln(&format!("error: {what}; wait for it to finish"));
+                    exit = exit.max(EXIT_FAILED);
+                    continue;
+                }
+                let at = ctx.run_clock().now();
+                lifecycle::record_repeat(
+                    ctx.state_dir(),
+                    &arrival,
+                    &playbook.name,
+                    None,
+                    ctx.actor(),
+                    at,
+                    redactor.clone(),
+                )?;
+                ui.errln(&format!(
+                    "{what}; recorded as `alert_repeated`, not run again"
+                ));
+            }
         }
+    }
+    announce(ctx, &arrival, &runs, args.force, &redactor);
+
+    for (playbook, warning, steps, forced, ticket) in runs {
+        if let Some(w) = &warning {
+            ui.warn(w);
+        }
+        let mut warnings: Vec<String> = warning.into_iter().collect();
+        if forced {
+            warnings.push(format!(
+                "forced (`--force`): the playbook's steps ran for a {} payload",
+                arrival.phase.as_str()
+            ));
+        }
+        let on_resolved;
+        let playbook = match steps {
+            Steps::Main => playbook,
+            Steps::OnResolved => {
+                on_resolved = on_resolved_playbook(playbook);
+                &on_resolved
+            }
+        };
         let secrets = ctx.secrets(playbook)?;
         let opts = RunOptions {
             state_dir: ctx.state_dir().to_path_buf(),
@@ -103,17 +198,109 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             executor: None,
             inputs: inputs.clone(),
             secrets,
-            match_warning: warning,
+            match_warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
             actor: ctx.actor().to_string(),
             deadline: None,
             resume: None,
             clock: ctx.run_clock(),
             timeline_key: ctx.timeline_key()?,
         };
-        let code = live::execute(ui, playbook, &incident, opts)?;
+        let code = live::execute(ui, playbook, incident, opts)?;
+        drop(ticket);
+        ctx.out_redacting(redactor.clone()).line(&format!(
+            "incident: {} (short id {})",
+            incident.id,
+            record::short_incident_id(&incident.id)
+        ))?;
         exit = exit.max(code);
         if code == EXIT_INTERRUPTED {
             break;
+        }
+    }
+    Ok(exit)
+}
+
+/// Says on stderr what a resolved or acknowledged payload did to the record,
+/// and whether anything runs for it.
+fn announce<T>(ctx: &Context, arrival: &Arrival, runs: &[T], force: bool, redactor: &Redactor) {
+    let Some(done) = &arrival.recorded else {
+        return;
+    };
+    let id = &arrival.incident.id;
+    let short = record::short_incident_id(id);
+    let recorded = match &done.already {
+        Some(last) => format!(
+            "already recorded at {}",
+            record::event_time(last)
+                .map(record::show_time)
+                .unwrap_or_default()
+        ),
+        None => "recorded".to_string(),
+    };
+    let ran = if runs.is_empty() {
+        "no playbook run"
+    } else if force {
+        "running the playbook anyway (`--force`)"
+    } else {
+        "running its playbook's `on_resolved` steps"
+    };
+    let text = format!(
+        "incident {id} ({short}) {} at {}; {recorded}, {ran}",
+        arrival.phase.as_str(),
+        record::show_time(done.when),
+    );
+    ctx.ui
+        .errln(&ctx.out_redacting(redactor.clone()).redact(&text));
+}
+
+/// `playbook` with its `on_resolved` steps as the steps to run.
+fn on_resolved_playbook(playbook: &Playbook) -> Playbook {
+    let mut p = playbook.clone();
+    p.steps = std::mem::take(&mut p.on_resolved);
+    p.tests.clear();
+    p.drill = None;
+    p
+}
+
+/// `--dry-run`: the plan of what would run, recording nothing.
+fn dry_run(
+    ui: &Ui,
+    ctx: &Context,
+    arrival: &Arrival,
+    chosen: &[(&Playbook, Option<String>)],
+    inputs: &[(String, String)],
+    force: bool,
+) -> anyhow::Result<u8> {
+    let mut exit = 0u8;
+    for (playbook, _) in chosen {
+        let on_resolved;
+        let playbook = match lifecycle::steps_for(arrival.phase, playbook, force) {
+            Some(Steps::Main) => *playbook,
+            Some(Steps::OnResolved) => {
+                on_resolved = on_resolved_playbook(playbook);
+                &on_resolved
+            }
+            None => {
+                ui.errln(&format!(
+                    "incident {} is {}: playbook {} would record it and run nothing (`--force` runs its steps)",
+                    arrival.incident.id,
+                    arrival.phase.as_str(),
+                    playbook.name
+                ));
+                continue;
+            }
+        };
+        let secrets = ctx.secrets(playbook).unwrap_or_default();
+        let plan = engine::plan::plan(
+            playbook,
+            &arrival.incident,
+            inputs,
+            &secrets,
+            false,
+            ctx.run_clock(),
+        )?;
+        if !print_plan(ui, playbook, &plan)? {
+            exit = exit.max(EXIT_FAILED);
         }
     }
     Ok(exit)

@@ -21,7 +21,8 @@ pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
         return verify_cmd(v, ctx);
     }
     let ui = &ctx.ui;
-    let query = query(&args.run_id, &args.incident);
+    let incident = incident_id(&args.incident, ctx)?;
+    let query = query(&args.run_id, &incident);
     let store = ctx.open_store(scope(query))?;
     let Some(query) = query else {
         anyhow::bail!("name a run (`irctl timeline RUN_ID`) or `--incident ID`");
@@ -85,8 +86,17 @@ fn scope(query: Option<Query<'_>>) -> Scope<'_> {
     }
 }
 
+/// The exact id of the incident `--incident` names (it may be a short id).
+fn incident_id(incident: &Option<String>, ctx: &Context) -> anyhow::Result<Option<String>> {
+    incident
+        .as_deref()
+        .map(|query| ctx.incident_id(query, false))
+        .transpose()
+}
+
 fn verify_cmd(args: VerifyArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let query = query(&args.run_id, &args.incident);
+    let incident = incident_id(&args.incident, ctx)?;
+    let query = query(&args.run_id, &incident);
     let store = ctx.open_store(scope(query))?;
     let Some(query) = query else {
         anyhow::bail!("name a run (`irctl timeline verify RUN_ID`) or `--incident ID`");

@@ -202,6 +202,8 @@ pub struct Playbook {
     pub secrets: Vec<String>,
     /// Steps in file order; `needs` are indexes into this list.
     pub steps: Vec<Step>,
+    /// `on_resolved` steps, in file order; `needs` index this list.
+    pub on_resolved: Vec<Step>,
     /// Run-level timeout.
     pub timeout: Option<Duration>,
     /// The drill, when there is one.

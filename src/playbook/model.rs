@@ -54,6 +54,12 @@ pub struct RawPlaybook {
     pub allowed_hosts: Vec<Spanned<String>>,
     /// The steps, run as a DAG through `needs`.
     pub steps: Vec<RawStep>,
+    /// Steps run, as a DAG of their own, when a resolved payload of a
+    /// matching incident arrives (`incident.status` is `resolved`,
+    /// `incident.ended_at` when it ended); without them a resolution runs
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_resolved: Vec<RawStep>,
     /// A scheduled drill of this playbook.
     #[serde(default)]
     pub drill: Option<RawDrill>,

@@ -1,23 +1,87 @@
-//! `irctl ingest`: what an alert payload adds to an incident's record
-//! outside any run — a detection when it fires, a resolution when it
-//! resolves — and the rule that only a change of state is recorded.
+//! `irctl ingest` (and `irctl run` given a resolved or acknowledged
+//! payload): what an alert payload adds to an incident's record outside any
+//! run — a detection when it fires, an acknowledgement when someone takes
+//! it, a resolution when it resolves — in the [`episode`] it belongs to,
+//! and the rule that only a change of state is recorded.
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::episode::{self, Episode};
 use super::incident_log::{self, Appended};
 use crate::clock::Clock;
-use crate::incident::{Incident, Status};
+use crate::incident::{Incident, IncidentFormat, Status};
 use crate::secret::Redactor;
-use crate::timeline::{Detected, Event, Payload, Resolved, stamp};
+use crate::timeline::{Acknowledged, Detected, Event, Payload, Resolved, stamp};
+
+/// What a payload says about its incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// It fired (or triggered): the only phase that starts playbooks.
+    Firing,
+    /// Someone took it in the sender (PagerDuty's `incident.acknowledged`,
+    /// an Events API `acknowledge`).
+    Acknowledged,
+    /// It is over.
+    Resolved,
+}
+
+impl Phase {
+    /// The word people read (`firing`, `acknowledged`, `resolved`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Firing => "firing",
+            Phase::Acknowledged => "acknowledged",
+            Phase::Resolved => "resolved",
+        }
+    }
+}
+
+/// The phase of `incident`. The normalised status knows firing from
+/// resolved; an acknowledgement counts as firing there (it is still
+/// ongoing), so it is read from what the sender said.
+pub fn phase(incident: &Incident) -> Phase {
+    if incident.status == Status::Resolved {
+        return Phase::Resolved;
+    }
+    let raw = &incident.raw;
+    // PagerDuty says it in a webhook's event type or an event's action.
+    let pd_acknowledged = |v: &serde_json::Value| {
+        v.pointer("/event/event_type").and_then(|t| t.as_str()) == Some("incident.acknowledged")
+            || v.get("event_action").and_then(|a| a.as_str()) == Some("acknowledge")
+    };
+    let acknowledged = if incident.source == IncidentFormat::PagerdutyWebhook.as_str()
+        || incident.source == IncidentFormat::PagerdutyEvent.as_str()
+    {
+        pd_acknowledged(raw)
+    } else if incident.source == IncidentFormat::Cloudevents.as_str() {
+        raw.get("data").is_some_and(|d| {
+            pd_acknowledged(d)
+                || d.get("status")
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| s.eq_ignore_ascii_case("acknowledged"))
+        })
+    } else {
+        false
+    };
+    if acknowledged {
+        Phase::Acknowledged
+    } else {
+        Phase::Firing
+    }
+}
 
 /// What [`ingest`] recorded, or found already recorded.
 #[derive(Debug)]
 pub struct Ingested {
-    /// The event type for this state (`detected` or `resolved`).
+    /// The episode the payload belongs to; its `id` is the incident id recorded.
+    pub episode: Episode,
+    /// What the payload said.
+    pub phase: Phase,
+    /// The event type for this state (`detected`, `acknowledged` or `resolved`).
     pub kind: String,
-    /// The same, for people (`detection` or `resolution`).
+    /// The same, for people (`detection`, `acknowledgement` or `resolution`).
     pub verb: &'static str,
     /// When it happened, as recorded.
     pub when: DateTime<Utc>,
@@ -26,11 +90,13 @@ pub struct Ingested {
     pub already: Option<Event>,
 }
 
-/// Appends `incident`'s detection (firing) or resolution (resolved) to its
-/// log, by `by`, unless the log's latest state is already this one. The
-/// time is `at`, else a resolved payload's end, else now by `clock`. Every
-/// string is redacted by `redactor`, which must know the payload's own
-/// credentials.
+/// Appends `incident`'s detection (firing), acknowledgement or resolution
+/// to the log of the episode it belongs to, by `by`, unless the log's
+/// latest state is already this one. A firing payload after a resolution
+/// opens the next episode. The time is `at`, else a resolved payload's end,
+/// else now by `clock`. Every string is redacted by `redactor`, which must
+/// know the payload's own credentials. `incident.id` is the sender's key;
+/// the episode's id is returned in [`Ingested::episode`].
 pub fn ingest(
     state_dir: &Path,
     incident: &Incident,
@@ -39,57 +105,81 @@ pub fn ingest(
     clock: Clock,
     redactor: Redactor,
 ) -> anyhow::Result<Ingested> {
+    let phase = phase(incident);
+    let (episode, _key_lock) = episode::assign(state_dir, &incident.id, phase == Phase::Firing)?;
     let mut value = incident.to_template_value();
     if let Some(map) = value.as_object_mut() {
         // The normalised fields are the record; the raw payload is the sender's.
         map.remove("raw");
+        map.insert("id".into(), episode.id.clone().into());
     }
-    let (when, verb) = match incident.status {
-        Status::Firing => (at.unwrap_or_else(|| clock.now()), "detection"),
-        Status::Resolved => (
-            at.or(incident.ended_at).unwrap_or_else(|| clock.now()),
+    let when = match phase {
+        Phase::Resolved => at.or(incident.ended_at).unwrap_or_else(|| clock.now()),
+        Phase::Firing | Phase::Acknowledged => at.unwrap_or_else(|| clock.now()),
+    };
+    let by = by.to_string();
+    let (payload, verb): (Payload, _) = match phase {
+        Phase::Firing => (
+            Detected {
+                at: stamp(when),
+                by,
+                source: incident.source.clone(),
+                title: incident.title.clone(),
+                severity: incident.severity.as_str().to_string(),
+                incident: value,
+            }
+            .into(),
+            "detection",
+        ),
+        Phase::Acknowledged => (
+            Acknowledged {
+                at: stamp(when),
+                by,
+                source: incident.source.clone(),
+                title: incident.title.clone(),
+            }
+            .into(),
+            "acknowledgement",
+        ),
+        Phase::Resolved => (
+            Resolved {
+                at: stamp(when),
+                by,
+                source: incident.source.clone(),
+                summary: None,
+                title: Some(incident.title.clone()),
+                severity: Some(incident.severity.as_str().to_string()),
+                incident: Some(value),
+            }
+            .into(),
             "resolution",
         ),
     };
-    let by = by.to_string();
-    let payload: Payload = match incident.status {
-        Status::Firing => Detected {
-            at: stamp(when),
-            by,
-            source: incident.source.clone(),
-            title: incident.title.clone(),
-            severity: incident.severity.as_str().to_string(),
-            incident: value,
-        }
-        .into(),
-        Status::Resolved => Resolved {
-            at: stamp(when),
-            by,
-            source: incident.source.clone(),
-            summary: None,
-            title: Some(incident.title.clone()),
-            severity: Some(incident.severity.as_str().to_string()),
-            incident: Some(value),
-        }
-        .into(),
-    };
     let kind = payload.kind().to_string();
-    let firing = matches!(payload, Payload::Detected(_));
     // Alertmanager re-sends a firing group every `repeat_interval`, and a
     // webhook may deliver twice (even at once): only a change of state is
     // recorded, so the first detection (or resolution) keeps its time.
     let same_state = |events: &[Event]| {
+        let state = |p: &Payload| match phase {
+            Phase::Acknowledged => matches!(
+                p,
+                Payload::Detected(_) | Payload::Resolved(_) | Payload::Acknowledged(_)
+            ),
+            _ => matches!(p, Payload::Detected(_) | Payload::Resolved(_)),
+        };
         events
             .iter()
             .rev()
-            .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))
-            .filter(|e| matches!(e.payload, Payload::Detected(_)) == firing)
+            .find(|e| state(&e.payload))
+            .filter(|e| e.kind() == kind)
             .cloned()
     };
     let appended =
-        incident_log::append_unless(state_dir, &incident.id, "", payload, redactor, same_state)?;
+        incident_log::append_unless(state_dir, &episode.id, "", payload, redactor, same_state)?;
     Ok(Ingested {
-        kind,
+        episode,
+        phase,
+        kind: kind.clone(),
         verb,
         when,
         already: match appended {

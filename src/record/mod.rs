@@ -6,7 +6,8 @@
 //! people and payloads add to a second chained log per incident
 //! ([`incident_log`]). This module finds both, summarises runs
 //! ([`RunSummary`]) and merges an incident's events into one time-ordered
-//! list ([`merged`]); [`ingest`] records what alert payloads say,
+//! list ([`merged`]); [`ingest`] records what alert payloads say, in the
+//! [`episode`] they belong to,
 //! [`verify`] proves a chain untouched, [`view`] chooses what `irctl timeline`
 //! shows and checks, [`postmortem`]
 //! and [`stats`] turn the record into a report and numbers. Nothing here
@@ -14,9 +15,11 @@
 //! lines) for the CLI to show, so every command keeps working on what a
 //! killed process left behind.
 
+pub mod episode;
 pub mod history;
 pub mod incident_log;
 pub mod ingest;
+mod lookup;
 pub mod postmortem;
 pub mod stats;
 pub mod verify;
@@ -180,14 +183,16 @@ impl Store {
     }
 
     /// The incident's id as recorded, for a query that may be its file-safe
-    /// form; the query itself when no run or log knows it.
+    /// form or its log's directory name; the query itself when no run or
+    /// log knows it.
     pub fn canonical_incident_id(&self, query: &str) -> String {
         if let Some(run) = self.incident_runs(query).next() {
             return run.summary.incident_id.clone();
         }
-        first_event(&incident_log::path(&self.dir, query))
-            .map(|e| e.incident_id)
-            .unwrap_or_else(|| query.to_string())
+        if incident_log::exists(&self.dir, query) {
+            return query.to_string();
+        }
+        logged_by_dir_name(&self.dir, query).unwrap_or_else(|| query.to_string())
     }
 
     /// Every incident id known to the store: from runs and incident logs, sorted.
@@ -280,6 +285,10 @@ pub fn same_incident(query: &str, incident_id: &str) -> bool {
 }
 
 pub use crate::incident::file_safe_id;
+use lookup::logged_by_dir_name;
+pub use lookup::{
+    UnknownIncident, known_incident_ids, resolve_incident, run_incident_ids, short_incident_id,
+};
 
 /// Reads a chained JSONL file, turning a torn last line and unparsable lines
 /// into warnings prefixed with `what`.

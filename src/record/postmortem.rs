@@ -286,9 +286,14 @@ pub fn measure(entries: &[Entry]) -> (KeyTimes, Durations) {
     (times, durations)
 }
 
-/// `to − from`, when both are known.
+/// `to − from`, when both are known and in that order: times in an
+/// impossible order (a resolution typed before the alert started) make no
+/// duration, never a negative one.
 pub fn span(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<Span> {
     let seconds = (to? - from?).num_seconds();
+    if seconds < 0 {
+        return None;
+    }
     Some(Span {
         seconds,
         text: crate::duration::format_seconds(seconds),

@@ -89,6 +89,17 @@ pub fn describe(e: &Event) -> String {
             }
             out
         }
+        Payload::Acknowledged(p) => format!("by {} via {}", p.by, p.source),
+        Payload::AlertRepeated(p) => match &p.earlier_run {
+            Some(run) => format!(
+                "{} payload again; playbook {} already ran ({run}), not run again",
+                p.source, p.playbook
+            ),
+            None => format!(
+                "{} payload again; playbook {} is being run, not run again",
+                p.source, p.playbook
+            ),
+        },
         Payload::Other { .. } => String::new(),
     }
 }

@@ -57,6 +57,8 @@ impl Event {
             Payload::Note(n) => &n.at,
             Payload::Detected(d) => &d.at,
             Payload::Resolved(r) => &r.at,
+            Payload::Acknowledged(a) => &a.at,
+            Payload::AlertRepeated(r) => &r.at,
             _ => &self.ts,
         }
     }

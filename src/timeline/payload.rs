@@ -127,6 +127,11 @@ pub enum Payload {
     Detected(Detected),
     /// The incident was resolved (`resolved`, incident log).
     Resolved(Resolved),
+    /// Someone took the incident in the sender (`acknowledged`, incident log).
+    Acknowledged(Acknowledged),
+    /// A payload arrived again for a playbook that already ran in this
+    /// episode, and was not run again (`alert_repeated`, incident log).
+    AlertRepeated(AlertRepeated),
     /// An event type this version does not know, kept as written.
     Other {
         /// Its `type`.
@@ -416,6 +421,37 @@ pub struct Resolved {
     pub incident: Option<Value>,
 }
 
+/// `acknowledged`: a payload saying someone took the incident (PagerDuty's
+/// `incident.acknowledged`, an Events API `acknowledge`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    /// When it was acknowledged (RFC 3339).
+    pub at: String,
+    /// Who recorded it.
+    pub by: String,
+    /// The payload's format.
+    pub source: String,
+    /// The incident's title.
+    pub title: String,
+}
+
+/// `alert_repeated`: the payload of an incident whose playbook already ran
+/// in this episode arrived again, and nothing was run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRepeated {
+    /// When the repeat arrived (RFC 3339).
+    pub at: String,
+    /// Who ran `irctl run`.
+    pub by: String,
+    /// The payload's format.
+    pub source: String,
+    /// The playbook that was not run again.
+    pub playbook: String,
+    /// The earlier run of it; absent while that run is still being started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_run: Option<String>,
+}
+
 /// Expands to the one table of event types: name, variant, payload type.
 macro_rules! kinds {
     ($($name:literal => $variant:ident),* $(,)?) => {
@@ -476,6 +512,8 @@ kinds! {
     "note" => Note,
     "detected" => Detected,
     "resolved" => Resolved,
+    "acknowledged" => Acknowledged,
+    "alert_repeated" => AlertRepeated,
 }
 
 impl Payload {

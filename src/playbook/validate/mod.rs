@@ -254,9 +254,96 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         );
     }
 
+    let secrets: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
+    let inputs: Vec<&str> = raw.inputs.keys().map(String::as_str).collect();
+    let defaults = StepDefaults {
+        secrets: &secrets,
+        inputs: &inputs,
+        allowed_hosts: &raw.allowed_hosts,
+        timeout: default_timeout,
+        retry: default_retry,
+    };
+    let steps = check_steps(c, &raw.steps, &defaults);
+    // A separate DAG: `needs` and `steps.ID` refer to `on_resolved` steps only.
+    let on_resolved = check_steps(c, &raw.on_resolved, &defaults);
+
+    check_drill_notify(c, &raw, &secrets, &inputs);
+    for s in &raw.secrets {
+        if !c.used_secrets.contains(&s.value) {
+            c.warning(
+                s.pos,
+                "unused-secret",
+                format!("secret `{}` is declared but never used", s.value),
+            )
+            .with_width_mut(s.value.len());
+        }
+    }
+    for name in raw.inputs.keys() {
+        if !c.used_inputs.contains(name) {
+            let pos = c.index.key_path("inputs", &[name]);
+            c.warning(
+                pos,
+                "unused-input",
+                format!("input `{name}` is declared but never used"),
+            )
+            .with_width_mut(name.len());
+        }
+    }
+
+    let drill = check_drill(c, &raw);
+    let match_ = raw.match_.unwrap_or_default();
+    let mut playbook = Playbook {
+        name: raw.name.value,
+        name_pos: raw.name.pos,
+        title: raw.title,
+        owner: raw.owner,
+        priority: raw.priority,
+        matchers,
+        labels: match_.labels.into_iter().map(|l| l.value).collect(),
+        when: match_.when.map(|w| w.value),
+        inputs: raw.inputs,
+        secrets: raw.secrets.into_iter().map(|s| s.value).collect(),
+        steps,
+        on_resolved,
+        timeout,
+        drill,
+        tests: Vec::new(),
+        provenance,
+    };
+    if !raw.tests.is_empty() {
+        let (cases, findings) =
+            crate::playbook::test_check::compile(c.file, c.index.text(), &playbook, &raw.tests);
+        c.diags.extend(findings);
+        playbook.tests = cases;
+    }
+    playbook
+}
+
+/// What every step of a playbook shares.
+struct StepDefaults<'a> {
+    secrets: &'a [&'a str],
+    inputs: &'a [&'a str],
+    allowed_hosts: &'a [Spanned<String>],
+    timeout: Option<std::time::Duration>,
+    retry: Option<crate::playbook::RetryPolicy>,
+}
+
+/// Checks one list of steps (`steps` or `on_resolved`) as a DAG of its own.
+fn check_steps(
+    c: &mut Checker<'_>,
+    steps_raw: &[RawStep],
+    defaults: &StepDefaults<'_>,
+) -> Vec<Step> {
+    let StepDefaults {
+        secrets,
+        inputs,
+        allowed_hosts,
+        timeout: default_timeout,
+        retry: default_retry,
+    } = *defaults;
     // Step ids first, so references can be resolved in any order.
     let mut ids: HashMap<&str, usize> = HashMap::new();
-    for (i, step) in raw.steps.iter().enumerate() {
+    for (i, step) in steps_raw.iter().enumerate() {
         let id = step.id.value.as_str();
         if !is_identifier(id) {
             c.error(
@@ -283,8 +370,8 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 
     // Resolve needs.
-    let mut needs: Vec<Vec<usize>> = vec![Vec::new(); raw.steps.len()];
-    for (i, step) in raw.steps.iter().enumerate() {
+    let mut needs: Vec<Vec<usize>> = vec![Vec::new(); steps_raw.len()];
+    for (i, step) in steps_raw.iter().enumerate() {
         let mut seen = HashSet::new();
         for need in &step.needs {
             let width = need.value.len();
@@ -319,17 +406,15 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
             }
         }
     }
-    report_cycles(c, &raw.steps, &needs);
+    report_cycles(c, steps_raw, &needs);
 
-    let secrets: Vec<&str> = raw.secrets.iter().map(|s| s.value.as_str()).collect();
-    let inputs: Vec<&str> = raw.inputs.keys().map(String::as_str).collect();
     let ancestry = Ancestry::new(&needs);
     let mut steps = Vec::new();
-    for (i, step) in raw.steps.iter().enumerate() {
+    for (i, step) in steps_raw.iter().enumerate() {
         let scope = StepScope {
             ids: &ids,
-            secrets: &secrets,
-            inputs: &inputs,
+            secrets,
+            inputs,
             current: Some(i),
             current_id: &step.id.value,
             ancestry: Some(&ancestry),
@@ -343,7 +428,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         if let Some(argv) = &step.command {
             c.check_argv(&step.id.value, argv);
         }
-        c.check_sinks(step, &raw.allowed_hosts);
+        c.check_sinks(step, allowed_hosts);
         let reads = if c.reads_all_steps {
             None
         } else {
@@ -389,7 +474,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         };
         steps.push(Step {
             id: StepId::from(step.id.value.as_str()),
-            action: step_action(step, &raw.allowed_hosts),
+            action: step_action(step, allowed_hosts),
             needs: needs[i].clone(),
             reads,
             trigger: step.trigger.value,
@@ -403,55 +488,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         });
     }
 
-    check_drill_notify(c, &raw, &secrets, &inputs);
-    for s in &raw.secrets {
-        if !c.used_secrets.contains(&s.value) {
-            c.warning(
-                s.pos,
-                "unused-secret",
-                format!("secret `{}` is declared but never used", s.value),
-            )
-            .with_width_mut(s.value.len());
-        }
-    }
-    for name in raw.inputs.keys() {
-        if !c.used_inputs.contains(name) {
-            let pos = c.index.key_path("inputs", &[name]);
-            c.warning(
-                pos,
-                "unused-input",
-                format!("input `{name}` is declared but never used"),
-            )
-            .with_width_mut(name.len());
-        }
-    }
-
-    let drill = check_drill(c, &raw);
-    let match_ = raw.match_.unwrap_or_default();
-    let mut playbook = Playbook {
-        name: raw.name.value,
-        name_pos: raw.name.pos,
-        title: raw.title,
-        owner: raw.owner,
-        priority: raw.priority,
-        matchers,
-        labels: match_.labels.into_iter().map(|l| l.value).collect(),
-        when: match_.when.map(|w| w.value),
-        inputs: raw.inputs,
-        secrets: raw.secrets.into_iter().map(|s| s.value).collect(),
-        steps,
-        timeout,
-        drill,
-        tests: Vec::new(),
-        provenance,
-    };
-    if !raw.tests.is_empty() {
-        let (cases, findings) =
-            crate::playbook::test_check::compile(c.file, c.index.text(), &playbook, &raw.tests);
-        c.diags.extend(findings);
-        playbook.tests = cases;
-    }
-    playbook
+    steps
 }
 
 /// The step's one action. A step written with none or several is already an

@@ -1,0 +1,254 @@
+//! The incident lifecycle rule every way into a run shares — `irctl run`
+//! today, the webhook receiver (`irctl serve`, which starts `irctl run` per
+//! delivery) next — so both answer the same way:
+//!
+//! - only a firing payload starts a playbook's `steps`; a resolved or
+//!   acknowledged one is recorded (as `irctl ingest` records it) and starts
+//!   nothing, unless the playbook has `on_resolved` steps (for a
+//!   resolution) or the caller forces it;
+//! - a payload belongs to an episode of its key ([`crate::record::episode`]):
+//!   the same key firing after a resolution is a new incident;
+//! - a playbook that already ran in this episode is not run again for a
+//!   repeated payload (Alertmanager's `repeat_interval`, at-least-once
+//!   webhooks, HA pairs): the repeat is recorded as `alert_repeated` in the
+//!   episode's incident log, attributed to the earlier run, unless the
+//!   caller asks for another run. Incidents described by hand (`--label`,
+//!   source `adhoc`) are exempt: a person asking twice means it.
+//!
+//! [`arrive`] places a payload in its episode; [`decide`] answers for one
+//! playbook, under a per-episode-and-playbook lock that the caller keeps for
+//! the whole run ([`Ticket`]), so two deliveries at the same moment never
+//! both run.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::incident::Incident;
+use crate::playbook::Playbook;
+use crate::record::episode::{self, Episode};
+use crate::record::ingest::{self, Ingested};
+use crate::record::{RunSummary, Scope, Store, incident_log};
+use crate::secret::Redactor;
+use crate::timeline::{self, AlertRepeated, Event};
+
+pub use crate::record::ingest::{Phase, phase};
+
+/// The `source` of incidents built from `--label`/`--title` flags.
+pub const ADHOC: &str = "adhoc";
+
+/// A payload placed in its episode.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The incident, its `id` the episode's id (`KEY`, `KEY#2`, …); a
+    /// resolved one without an end time gets the recorded resolution time.
+    pub incident: Incident,
+    /// The sender's key (the payload's own id).
+    pub key: String,
+    /// What the payload says.
+    pub phase: Phase,
+    /// The episode.
+    pub episode: Episode,
+    /// For a resolved or acknowledged payload: what was recorded, or found
+    /// already recorded.
+    pub recorded: Option<Ingested>,
+}
+
+/// Places `incident` in its episode. A resolved or acknowledged payload is
+/// recorded in the episode's log when `record` is set (as `irctl ingest`
+/// does, by `by`, at now by `clock`, redacted by `redactor`); a firing one
+/// is only placed. Without `record` (a dry run) nothing is written.
+pub fn arrive(
+    state_dir: &Path,
+    mut incident: Incident,
+    by: &str,
+    clock: Clock,
+    redactor: Redactor,
+    record: bool,
+) -> anyhow::Result<Arrival> {
+    let key = incident.id.clone();
+    let phase = ingest::phase(&incident);
+    let (episode, recorded) = if record && phase != Phase::Firing {
+        let done = ingest::ingest(state_dir, &incident, None, by, clock, redactor)?;
+        (done.episode.clone(), Some(done))
+    } else {
+        let (episode, _lock) = episode::assign(state_dir, &key, phase == Phase::Firing)?;
+        (episode, None)
+    };
+    incident.id = episode.id.clone();
+    if phase == Phase::Resolved && incident.ended_at.is_none() {
+        incident.ended_at = recorded.as_ref().map(|r| r.when);
+    }
+    Ok(Arrival {
+        incident,
+        key,
+        phase,
+        episode,
+        recorded,
+    })
+}
+
+/// Which of a playbook's step lists a run takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steps {
+    /// `steps`, for a firing payload (or a forced run).
+    Main,
+    /// `on_resolved`, for a resolution.
+    OnResolved,
+}
+
+/// What the caller asks beyond the rule.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Run even if the playbook already ran in this episode (`--again`).
+    pub again: bool,
+    /// Run the playbook's `steps` even for a resolved or acknowledged
+    /// payload (`--force`).
+    pub force: bool,
+}
+
+/// Held from [`decide`] until the run has finished: while it is held, every
+/// other decision for the same episode and playbook is
+/// [`Decision::InProgress`].
+#[derive(Debug)]
+pub struct Ticket {
+    _file: Option<std::fs::File>,
+}
+
+/// What to do with one playbook for an arrival.
+#[derive(Debug)]
+pub enum Decision {
+    /// Run it.
+    Run {
+        /// Which steps.
+        steps: Steps,
+        /// Whether `--force` overrode a resolved or acknowledged payload
+        /// (the run records it as a warning).
+        forced: bool,
+        /// Keep until the run has finished.
+        ticket: Ticket,
+    },
+    /// The playbook already ran in this episode; not again.
+    Repeat {
+        /// The earliest such run.
+        earlier: Box<RunSummary>,
+    },
+    /// Another `irctl run` is deciding or running this playbook for this
+    /// episode right now.
+    InProgress,
+    /// A resolved or acknowledged payload, and nothing of this playbook runs
+    /// for it: it is recorded only.
+    RecordOnly,
+}
+
+/// Which steps of `playbook` a payload in `phase` runs, if any: `steps`
+/// when firing or forced, `on_resolved` (when it has some) for a resolution.
+pub fn steps_for(phase: Phase, playbook: &Playbook, force: bool) -> Option<Steps> {
+    match phase {
+        Phase::Firing => Some(Steps::Main),
+        _ if force => Some(Steps::Main),
+        Phase::Resolved if !playbook.on_resolved.is_empty() => Some(Steps::OnResolved),
+        _ => None,
+    }
+}
+
+/// Decides whether `playbook` runs for `arrival` (see the module doc).
+pub fn decide(
+    state_dir: &Path,
+    arrival: &Arrival,
+    playbook: &Playbook,
+    opts: Options,
+) -> anyhow::Result<Decision> {
+    let Some(steps) = steps_for(arrival.phase, playbook, opts.force) else {
+        return Ok(Decision::RecordOnly);
+    };
+    let forced = opts.force && arrival.phase != Phase::Firing;
+    // Someone typing `--label` twice means it; the engine's own lock still
+    // keeps two such runs from overlapping.
+    if arrival.incident.source == ADHOC {
+        return Ok(Decision::Run {
+            steps,
+            forced,
+            ticket: Ticket { _file: None },
+        });
+    }
+    let Some(ticket) = take_ticket(state_dir, &arrival.incident.id, &playbook.name)? else {
+        return Ok(Decision::InProgress);
+    };
+    if !opts.again
+        && let Some(earlier) = earlier_run(state_dir, &arrival.incident.id, &playbook.name, steps)?
+    {
+        return Ok(Decision::Repeat {
+            earlier: Box::new(earlier),
+        });
+    }
+    Ok(Decision::Run {
+        steps,
+        forced,
+        ticket,
+    })
+}
+
+/// The lock of `incident` × `playbook` decisions, or `None` when another
+/// process holds it.
+fn take_ticket(state_dir: &Path, incident: &str, playbook: &str) -> anyhow::Result<Option<Ticket>> {
+    let hash = incident_log::id_hash(&format!("{incident}\0{playbook}"));
+    let path = state_dir
+        .join("locks")
+        .join(format!("decide-{}.lock", &hash[..24]));
+    let file = crate::lock::open(&path)?;
+    Ok(crate::lock::try_lock(&file, &path)?.then_some(Ticket { _file: Some(file) }))
+}
+
+/// The earliest run of `playbook` for `incident` that took `steps`: a run
+/// recorded with a resolved incident is an `on_resolved` (or forced) run,
+/// any other a firing one. Drills never count.
+fn earlier_run(
+    state_dir: &Path,
+    incident: &str,
+    playbook: &str,
+    steps: Steps,
+) -> anyhow::Result<Option<RunSummary>> {
+    let store = Store::open_scoped(state_dir, Scope::Incident(incident))?;
+    Ok(store
+        .runs
+        .iter()
+        .filter(|r| r.summary.incident_id == incident && r.summary.playbook == playbook)
+        .filter(|r| !r.summary.drill)
+        .find(|r| {
+            let resolved = r
+                .started()
+                .is_some_and(|s| s.recorded_incident().status == "resolved");
+            resolved == (steps == Steps::OnResolved)
+        })
+        .map(|r| r.summary.clone()))
+}
+
+/// Records in the episode's log that `playbook` was not run again for a
+/// repeated payload, attributed to the earlier run when there is one, by
+/// `by`, at `at`.
+pub fn record_repeat(
+    state_dir: &Path,
+    arrival: &Arrival,
+    playbook: &str,
+    earlier: Option<&str>,
+    by: &str,
+    at: DateTime<Utc>,
+    redactor: Redactor,
+) -> anyhow::Result<Event> {
+    let event = AlertRepeated {
+        at: timeline::stamp(at),
+        by: by.to_string(),
+        source: arrival.incident.source.clone(),
+        playbook: playbook.to_string(),
+        earlier_run: earlier.map(str::to_string),
+    };
+    incident_log::append(
+        state_dir,
+        &arrival.incident.id,
+        earlier.unwrap_or_default(),
+        event,
+        redactor,
+    )
+}
