@@ -49,6 +49,7 @@ impl Context {
             Command::Run(a) => a.exec.secrets_file.clone(),
             Command::Drill(a) => a.exec.secrets_file.clone(),
             Command::Resume(a) => a.exec.secrets_file.clone(),
+            Command::Serve(a) => a.secrets_file.clone(),
             _ => None,
         };
         let env_secrets = irctl::env::secret_values()
@@ -63,6 +64,11 @@ impl Context {
             secrets_file,
             env_secrets,
         })
+    }
+
+    /// `--secrets-file`, for the commands that take it.
+    pub fn secrets_file(&self) -> Option<&Path> {
+        self.secrets_file.as_deref()
     }
 
     /// The state directory: `--state-dir`, `IRCTL_STATE_DIR`, or the default.
@@ -240,6 +246,7 @@ fn state_args(command: &Command) -> Option<&StateArgs> {
         Command::Run(a) => Some(&a.exec.state),
         Command::Drill(a) => Some(&a.exec.state),
         Command::Resume(a) => Some(&a.exec.state),
+        Command::Serve(a) => Some(&a.state),
         Command::Runs(a) => Some(&a.state),
         Command::Timeline(a) => match &a.command {
             Some(TimelineCommand::Verify(v)) => Some(&v.state),

@@ -77,6 +77,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
 
     let mut exit = 0u8;
     for (playbook, warning) in chosen {
+        if args.auto_only && !playbook.auto {
+            ui.errln(&format!(
+                "error: playbook `{}` is not `auto: true`, so it is not run unattended; run it by hand with `irctl run {}`",
+                playbook.name, playbook.name
+            ));
+            exit = exit.max(EXIT_FAILED);
+            continue;
+        }
         if args.dry_run {
             let secrets = ctx.secrets(playbook).unwrap_or_default();
             let plan = engine::plan::plan(
