@@ -311,7 +311,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
     pub dedup_window: std::time::Duration,
     /// Grafana's signature header (`hmacConfig.header`).
-    #[arg(long, default_value = "X-Grafana-Alerting-Signature", value_name = "NAME")]
+    #[arg(
+        long,
+        default_value = "X-Grafana-Alerting-Signature",
+        value_name = "NAME"
+    )]
     pub grafana_signature_header: String,
     /// Grafana's timestamp header (`hmacConfig.timestampHeader`): when set, signatures must carry a timestamp less than 5 minutes old.
     #[arg(long, value_name = "NAME")]

@@ -35,7 +35,9 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
 
     let exe = std::env::current_exe().context("cannot find the irctl binary to start runs")?;
     let state_dir = absolute(ctx.state_dir())?;
-    let (run_args, env, mut env_remove) = run_source(&args, ctx)?;
+    let (run_args, mut env, mut env_remove) = run_source(&args, ctx)?;
+    // Runs record who started them.
+    env.push(("IRCTL_ACTOR".into(), "irctl-serve".into()));
     for name in auth::secret_names() {
         env_remove.push(format!("{}{name}", irctl::env::SECRET_PREFIX));
         env_remove.push(name);

@@ -408,7 +408,10 @@ mod tests {
         }
         let h = with(&[("authorization", "Bearer token-new-12".into())]);
         assert!(matches!(c.check(am, &h, b"{}", 0), Err(Denied::Invalid(_))));
-        assert_eq!(c.check(am, &HeaderMap::new(), b"{}", 0), Err(Denied::Missing));
+        assert_eq!(
+            c.check(am, &HeaderMap::new(), b"{}", 0),
+            Err(Denied::Missing)
+        );
         let basic = base64::engine::general_purpose::STANDARD.encode("alice:pa55-w0rd-x");
         let h = with(&[("authorization", format!("Basic {basic}"))]);
         assert_eq!(c.check(am, &h, b"{}", 0), Ok(()));
@@ -419,15 +422,15 @@ mod tests {
         let c = creds();
         let body = br#"{"event":{}}"#;
         let old = sign("pd-secret-old", &[body]);
-        let h = with(&[(
-            "x-pagerduty-signature",
-            format!("v1=deadbeef,v1={old}"),
-        )]);
+        let h = with(&[("x-pagerduty-signature", format!("v1=deadbeef,v1={old}"))]);
         assert_eq!(c.check(Source::Pagerduty, &h, body, 0), Ok(()));
         let altered = br#"{"event":{} }"#;
         assert!(c.check(Source::Pagerduty, &h, altered, 0).is_err());
         let h = with(&[("authorization", "Bearer token-new-123".into())]);
-        assert_eq!(c.check(Source::Pagerduty, &h, body, 0), Err(Denied::Missing));
+        assert_eq!(
+            c.check(Source::Pagerduty, &h, body, 0),
+            Err(Denied::Missing)
+        );
     }
 
     #[test]
@@ -444,8 +447,14 @@ mod tests {
                 ("x-grafana-alerting-timestamp", at.to_string()),
             ])
         };
-        assert_eq!(c.check(Source::Grafana, &signed(now - 10), body, now), Ok(()));
-        assert!(c.check(Source::Grafana, &signed(now - 301), body, now).is_err());
+        assert_eq!(
+            c.check(Source::Grafana, &signed(now - 10), body, now),
+            Ok(())
+        );
+        assert!(
+            c.check(Source::Grafana, &signed(now - 301), body, now)
+                .is_err()
+        );
         assert!(c.check(Source::Grafana, &signed(now), b"{}", now).is_err());
     }
 }

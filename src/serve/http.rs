@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::auth::Denied;
+use super::metrics::RunCounts;
 use super::source::{self, Rejected, Source};
 use super::store::{Enqueued, NewDelivery, Store};
 use crate::record::{self, RunFilter, Scope};
@@ -230,7 +231,7 @@ async fn metrics<S: Store>(State(shared): State<Arc<Shared<S>>>) -> Response {
 
 /// Recorded runs by (playbook, status), read from the state directory at
 /// most every [`RUNS_CACHE`].
-async fn run_counts<S: Store>(shared: &Arc<Shared<S>>) -> BTreeMap<(String, String), u64> {
+async fn run_counts<S: Store>(shared: &Arc<Shared<S>>) -> RunCounts {
     if let Ok(cache) = shared.runs_cache.lock()
         && let Some((at, counts)) = cache.as_ref()
         && at.elapsed() < RUNS_CACHE

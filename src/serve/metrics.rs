@@ -7,6 +7,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Recorded runs by (playbook, status).
+pub type RunCounts = BTreeMap<(String, String), u64>;
+
 /// Counters kept while serve runs.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -34,7 +37,7 @@ impl Metrics {
     }
 
     /// The exposition text; `runs` are the recorded runs by (playbook, status).
-    pub fn render(&self, depth: u64, runs: &BTreeMap<(String, String), u64>) -> String {
+    pub fn render(&self, depth: u64, runs: &RunCounts) -> String {
         let mut out = String::new();
         family(
             &mut out,

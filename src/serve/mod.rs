@@ -76,7 +76,7 @@ pub struct Shared<S> {
     playbooks: usize,
     launcher: Launcher,
     log: Log,
-    runs_cache: Mutex<Option<(Instant, std::collections::BTreeMap<(String, String), u64>)>>,
+    runs_cache: Mutex<Option<(Instant, metrics::RunCounts)>>,
 }
 
 /// Serves until SIGTERM or SIGINT, then drains and returns.

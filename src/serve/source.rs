@@ -115,7 +115,11 @@ fn dedup_key(source: Source, headers: &HeaderMap, body: &[u8], incident: &Incide
         }
         Source::Cloudevents => {
             for field in ["source", "id"] {
-                let v = incident.raw.get(field).and_then(|v| v.as_str()).unwrap_or("");
+                let v = incident
+                    .raw
+                    .get(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
                 hash.update(v.len().to_le_bytes());
                 hash.update(v.as_bytes());
             }
@@ -132,9 +136,10 @@ fn dedup_key(source: Source, headers: &HeaderMap, body: &[u8], incident: &Incide
                 .alerts
                 .iter()
                 .map(|a| {
-                    let who = a.fingerprint.clone().unwrap_or_else(|| {
-                        serde_json::to_string(&a.labels).unwrap_or_default()
-                    });
+                    let who = a
+                        .fingerprint
+                        .clone()
+                        .unwrap_or_else(|| serde_json::to_string(&a.labels).unwrap_or_default());
                     let since = a.starts_at.map(|t| t.timestamp_millis()).unwrap_or(0);
                     format!("{who}\u{0}{}\u{0}{since}", a.status.as_str())
                 })

@@ -115,7 +115,10 @@ impl Sqlite {
         })
     }
 
-    async fn call<T>(&self, op: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Op) -> anyhow::Result<T> {
+    async fn call<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Op,
+    ) -> anyhow::Result<T> {
         let (tx, rx) = oneshot::channel();
         self.ops
             .lock()
@@ -205,8 +208,14 @@ struct Writer {
 
 /// An answer computed inside a transaction, sent only after it commits.
 enum Reply {
-    Enqueue(oneshot::Sender<anyhow::Result<Enqueued>>, rusqlite::Result<Enqueued>),
-    Take(oneshot::Sender<anyhow::Result<Option<Taken>>>, rusqlite::Result<Option<Taken>>),
+    Enqueue(
+        oneshot::Sender<anyhow::Result<Enqueued>>,
+        rusqlite::Result<Enqueued>,
+    ),
+    Take(
+        oneshot::Sender<anyhow::Result<Option<Taken>>>,
+        rusqlite::Result<Option<Taken>>,
+    ),
     Unit(oneshot::Sender<anyhow::Result<()>>, rusqlite::Result<()>),
     Count(oneshot::Sender<anyhow::Result<u64>>, rusqlite::Result<u64>),
 }
@@ -228,7 +237,10 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Op>) {
         let mut depth = self.depth.load(Ordering::Relaxed) as i64;
         let mut replies = Vec::with_capacity(batch.len());
-        let tx = match self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        let tx = match self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
             Ok(tx) => tx,
             Err(e) => {
                 let msg = format!("cannot begin a transaction: {e}");
@@ -316,7 +328,11 @@ fn fail(op: Op, msg: &str) {
     }
 }
 
-fn enqueue(tx: &rusqlite::Transaction<'_>, d: &NewDelivery, full: bool) -> rusqlite::Result<Enqueued> {
+fn enqueue(
+    tx: &rusqlite::Transaction<'_>,
+    d: &NewDelivery,
+    full: bool,
+) -> rusqlite::Result<Enqueued> {
     let known: Option<i64> = tx
         .prepare_cached("SELECT id FROM deliveries WHERE dedup_key = ?1")?
         .query_row([&d.dedup_key], |r| r.get(0))
@@ -346,8 +362,10 @@ fn take(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Option<Taken>> {
     let Some((id, source, payload, attempts)) = row else {
         return Ok(None);
     };
-    tx.prepare_cached("UPDATE deliveries SET state = 'taken', attempts = attempts + 1 WHERE id = ?1")?
-        .execute([id])?;
+    tx.prepare_cached(
+        "UPDATE deliveries SET state = 'taken', attempts = attempts + 1 WHERE id = ?1",
+    )?
+    .execute([id])?;
     let source = Source::from_name(&source).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             1,
@@ -381,9 +399,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.db");
         let store = Sqlite::open(&path, 2).unwrap().store;
-        assert_eq!(store.enqueue(delivery("a")).await.unwrap(), Enqueued::Accepted(1));
-        assert_eq!(store.enqueue(delivery("a")).await.unwrap(), Enqueued::Duplicate(1));
-        assert_eq!(store.enqueue(delivery("b")).await.unwrap(), Enqueued::Accepted(2));
+        assert_eq!(
+            store.enqueue(delivery("a")).await.unwrap(),
+            Enqueued::Accepted(1)
+        );
+        assert_eq!(
+            store.enqueue(delivery("a")).await.unwrap(),
+            Enqueued::Duplicate(1)
+        );
+        assert_eq!(
+            store.enqueue(delivery("b")).await.unwrap(),
+            Enqueued::Accepted(2)
+        );
         assert_eq!(store.enqueue(delivery("c")).await.unwrap(), Enqueued::Full);
         let taken = store.take().await.unwrap().unwrap();
         assert_eq!((taken.id, taken.attempts), (1, 1));

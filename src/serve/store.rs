@@ -94,11 +94,18 @@ pub struct DeliveryRow {
 pub trait Store: Send + Sync + 'static {
     /// Stores `delivery` durably and queues it, unless it is a duplicate or
     /// the queue is full.
-    fn enqueue(&self, delivery: NewDelivery) -> impl Future<Output = anyhow::Result<Enqueued>> + Send;
+    fn enqueue(
+        &self,
+        delivery: NewDelivery,
+    ) -> impl Future<Output = anyhow::Result<Enqueued>> + Send;
     /// Takes the oldest queued delivery, if any.
     fn take(&self) -> impl Future<Output = anyhow::Result<Option<Taken>>> + Send;
     /// Marks a taken delivery done.
-    fn finish(&self, id: i64, finished: Finished) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn finish(
+        &self,
+        id: i64,
+        finished: Finished,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Proves the store can still write durably (for `/readyz`).
     fn probe(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Forgets done deliveries received before `before_ms`: their copies

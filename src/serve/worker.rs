@@ -154,8 +154,8 @@ async fn spawn_and_wait(
     std::fs::create_dir_all(work).with_context(|| format!("cannot create `{}`", work.display()))?;
     std::fs::write(payload, &item.payload)
         .with_context(|| format!("cannot write `{}`", payload.display()))?;
-    let out = std::fs::File::create(log)
-        .with_context(|| format!("cannot create `{}`", log.display()))?;
+    let out =
+        std::fs::File::create(log).with_context(|| format!("cannot create `{}`", log.display()))?;
     let err = out
         .try_clone()
         .with_context(|| format!("cannot reopen `{}`", log.display()))?;
