@@ -413,11 +413,7 @@ fn sigterm_stops_accepting_lets_runs_finish_and_exits_zero() {
         "{}",
         server.stderr()
     );
-    assert!(
-        server
-            .stderr()
-            .contains("stopping: no new deliveries")
-    );
+    assert!(server.stderr().contains("stopping: no new deliveries"));
     // The run finished and was not taken again; a delivery accepted in the
     // moment before the signal stayed queued and runs after the restart.
     let restarted = start(dir.path(), &[]);
