@@ -657,3 +657,36 @@ fn real_alertmanager_alert_becomes_exactly_one_run() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["playbook"], "disk");
 }
+
+/// `validate` warns when an `auto: true` playbook changes things unguarded.
+#[test]
+fn validate_warns_about_unguarded_remediation_in_auto_playbooks() {
+    let fix = |auto: bool, guard: &str| {
+        format!(
+            "version: 1\nname: p\ntitle: P\nauto: {auto}\nmatch:\n  labels: ['alertname=\"A\"']\nsteps:\n  - id: fix\n    shell: \"true\"\n    simulate_in_drill: true\n{guard}"
+        )
+    };
+    let validate = |yaml: String| {
+        let dir = setup(&[("p.yaml", yaml)]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"))
+            .current_dir(dir.path())
+            .args(["validate", "--format", "json"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let unguarded = validate(fix(true, ""));
+    assert!(
+        unguarded.contains("unguarded-auto-remediation"),
+        "{unguarded}"
+    );
+    assert!(unguarded.contains("`fix`"), "{unguarded}");
+    for ok in [
+        fix(true, "    when: incident.labels.alertname == \"A\"\n"),
+        fix(true, "    confirm: Fix it?\n"),
+        fix(false, ""),
+    ] {
+        let out = validate(ok);
+        assert!(!out.contains("unguarded-auto-remediation"), "{out}");
+    }
+}
