@@ -58,6 +58,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl drill disk-filling-up\n  irctl drill --all --report drills.xml\n  irctl drill --due            # hourly from cron: only the drills whose schedule came due\n\nExit status: 0 every drill passed (or none was due, or another `--due` batch is running), 1 a drill failed, 2 bad input, 130 interrupted."
     )]
     Drill(DrillArgs),
+    /// Receive alert webhooks (Alertmanager, Grafana, PagerDuty, CloudEvents) and run their `auto: true` playbooks.
+    #[command(
+        after_help = "Examples:\n  irctl serve --listen 127.0.0.1:9095 --secrets-file /etc/irctl/serve.env\n  irctl serve --listen 0.0.0.0:9095 --repo https://git.example.com/ops/playbooks.git --max-runs 8\n  irctl serve --listen 127.0.0.1:9095 --insecure-no-auth   # local trials only\n\nCredentials (from `--secrets-file` or `IRCTL_SECRET_<NAME>`; `NAME_2` … `NAME_9` for rotation):\n  SERVE_BEARER_TOKEN         bearer token: Alertmanager, Grafana, CloudEvents, /api\n  SERVE_BASIC_AUTH           `user:password`, wherever a token is accepted\n  SERVE_GRAFANA_HMAC_SECRET  Grafana's HMAC signature secret\n  SERVE_PAGERDUTY_SECRET     PagerDuty V3 webhook signing secret\n\nExit status: 0 stopped by SIGTERM or SIGINT after draining, 2 bad flags, credentials or address."
+    )]
+    Serve(ServeArgs),
     /// Continue a failed, cancelled or killed run: succeeded steps are reused, the rest run again.
     #[command(
         after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # resume with the changed playbook file\n\nExit status: 0 succeeded, 1 a step failed or the run timed out (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
@@ -283,6 +288,52 @@ pub struct RunArgs {
     /// Run the playbook's `steps` even for a resolved or acknowledged payload (recorded as forced).
     #[arg(long)]
     pub force: bool,
+    /// Refuse to run a playbook that is not `auto: true` (what `irctl serve` passes).
+    #[arg(long)]
+    pub auto_only: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (`IP:PORT`; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9095", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Runs at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_runs: u16,
+    /// Deliveries waiting before hooks answer 503 with `Retry-After`.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_max: u64,
+    /// Largest request body accepted (bytes); larger ones get 413.
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=10 * 1024 * 1024))]
+    pub max_body: u64,
+    /// After SIGTERM, how long runs in flight may finish before they are stopped.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+    /// How long a delivery is remembered to recognise its copies (cover Alertmanager's `repeat_interval`).
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    pub dedup_window: std::time::Duration,
+    /// Grafana's signature header (`hmacConfig.header`).
+    #[arg(
+        long,
+        default_value = "X-Grafana-Alerting-Signature",
+        value_name = "NAME"
+    )]
+    pub grafana_signature_header: String,
+    /// Grafana's timestamp header (`hmacConfig.timestampHeader`): when set, signatures must carry a timestamp less than 5 minutes old.
+    #[arg(long, value_name = "NAME")]
+    pub grafana_timestamp_header: Option<String>,
+    /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// A dotenv file with serve's credentials (and the secrets runs need).
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
 }

@@ -7,7 +7,8 @@
 //!   [`timeline`]; [`playtest`] runs playbook tests through it with canned
 //!   results; [`drill`] runs drills, decides which are due, lints and reports
 //!   them; [`validation`] gathers everything `irctl validate` finds; [`record`] reads runs and incident logs back after the fire,
-//!   verifies their hash chains, and builds postmortems and stats;
+//!   verifies their hash chains, and builds postmortems and stats; [`serve`]
+//!   receives alert webhooks, stores them durably and starts their runs;
 //! - **model**: [`playbook`] (the file format, its compiled [`playbook::matcher`]s,
 //!   loading and validation, with [`diagnostic::Diagnostic`]s at file, line and
 //!   column); [`matching`] chooses the playbook for an incident and explains
@@ -49,6 +50,7 @@ pub mod record;
 pub mod report;
 pub mod schedule;
 pub mod secret;
+pub mod serve;
 pub mod source;
 pub mod template;
 pub mod timeline;

@@ -55,6 +55,7 @@ impl Context {
                 Some(TimelineCommand::Verify(v)) => v.secrets_file.clone(),
                 None => None,
             },
+            Command::Serve(a) => a.secrets_file.clone(),
             _ => None,
         };
         let env_secrets = irctl::env::secret_values()
@@ -69,6 +70,11 @@ impl Context {
             secrets_file,
             env_secrets,
         })
+    }
+
+    /// `--secrets-file`, for the commands that take it.
+    pub fn secrets_file(&self) -> Option<&Path> {
+        self.secrets_file.as_deref()
     }
 
     /// The state directory: `--state-dir`, `IRCTL_STATE_DIR`, or the default.
@@ -274,6 +280,7 @@ fn state_args(command: &Command) -> Option<&StateArgs> {
         Command::Run(a) => Some(&a.exec.state),
         Command::Drill(a) => Some(&a.exec.state),
         Command::Resume(a) => Some(&a.exec.state),
+        Command::Serve(a) => Some(&a.state),
         Command::Runs(a) => Some(&a.state),
         Command::Timeline(a) => match &a.command {
             Some(TimelineCommand::Verify(v)) => Some(&v.state),

@@ -19,6 +19,7 @@ mod postmortem;
 mod resume;
 mod run;
 mod runs;
+mod serve;
 mod test;
 mod timeline;
 mod validate;
@@ -45,6 +46,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Test(args) => test::run(args, &ctx),
         Command::Drill(args) => drill::run(args, &ctx),
         Command::Resume(args) => resume::run(args, &ctx),
+        Command::Serve(args) => serve::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Schema => describe::schema(&ctx),
         Command::Completions { shell } => describe::completions(shell, &ctx),

@@ -98,8 +98,24 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<_>>()?;
 
+    // Unattended runs (`irctl serve`) start only playbooks that opted in.
+    let mut exit = 0u8;
+    let chosen: Vec<(&Playbook, Option<String>)> = if args.auto_only {
+        let (auto, manual): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(p, _)| p.auto);
+        for (playbook, _) in &manual {
+            ui.errln(&format!(
+                "error: playbook `{}` is not `auto: true`, so it is not run unattended; run it by hand with `irctl run {}`",
+                playbook.name, playbook.name
+            ));
+            exit = EXIT_FAILED;
+        }
+        auto
+    } else {
+        chosen
+    };
+
     if args.dry_run {
-        return dry_run(ui, ctx, &arrival, &chosen, &inputs, args.force);
+        return Ok(exit.max(dry_run(ui, ctx, &arrival, &chosen, &inputs, args.force)?));
     }
 
     // Decide for every playbook first, so a resolution is announced once,
@@ -109,7 +125,6 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         force: args.force,
     };
     let mut runs = Vec::new();
-    let mut exit = 0u8;
     for (playbook, warning) in chosen {
         match lifecycle::decide(ctx.state_dir(), &arrival, playbook, opts)? {
             Decision::Run {

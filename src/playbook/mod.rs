@@ -190,6 +190,8 @@ pub struct Playbook {
     pub owner: Option<String>,
     /// Among matching playbooks the highest priority wins.
     pub priority: i64,
+    /// Whether `irctl serve` may start it unattended (`auto: true`).
+    pub auto: bool,
     /// Parsed `match.labels`.
     pub matchers: Vec<Matcher>,
     /// `match.labels` as written.

@@ -33,6 +33,10 @@ pub struct RawPlaybook {
     /// Among matching playbooks the highest priority wins.
     #[serde(default)]
     pub priority: i64,
+    /// `irctl serve` may start this playbook by itself when an alert
+    /// arrives; without it, serve leaves the playbook to people.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
     /// Which incidents this playbook is for.
     #[serde(default, rename = "match")]
     pub match_: Option<RawMatch>,

@@ -290,6 +290,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         }
     }
 
+    check_auto(c, &raw);
     let drill = check_drill(c, &raw);
     let match_ = raw.match_.unwrap_or_default();
     let mut playbook = Playbook {
@@ -298,6 +299,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         title: raw.title,
         owner: raw.owner,
         priority: raw.priority,
+        auto: raw.auto,
         matchers,
         labels: match_.labels.into_iter().map(|l| l.value).collect(),
         when: match_.when.map(|w| w.value),
@@ -494,6 +496,31 @@ fn check_steps(
 /// The step's one action. A step written with none or several is already an
 /// error, and its playbook never leaves [`check_file`]; it gets the first
 /// written (or an empty script) so the rest of the file is still checked.
+/// An `auto` playbook runs with nobody watching: each step it marks as
+/// changing things (`simulate_in_drill: true` or `idempotent: false`)
+/// should be guarded by a `when` condition or a `confirm` question.
+fn check_auto(c: &mut Checker<'_>, raw: &RawPlaybook) {
+    if !raw.auto {
+        return;
+    }
+    for step in &raw.steps {
+        let remediation = step.simulate_in_drill || !step.idempotent;
+        if remediation && step.when.is_none() && step.confirm.is_none() {
+            c.warning(
+                step.id.pos,
+                "unguarded-auto-remediation",
+                format!(
+                    "step `{}` changes things and runs unattended under `irctl serve` (`auto: true`) with neither `when` nor `confirm`",
+                    step.id.value
+                ),
+            )
+            .help = Some(
+                "add a `when` condition that proves the remediation is needed, or a `confirm` question".into(),
+            );
+        }
+    }
+}
+
 fn step_action(step: &RawStep, allowed_hosts: &[Spanned<String>]) -> StepAction {
     let text = |t: &crate::playbook::model::Text| t.value.clone();
     if step.shell.is_none() && step.command.is_none() {

@@ -1,0 +1,111 @@
+//! `irctl serve`: load the playbooks and credentials once, describe how runs
+//! are started, and hand over to [`irctl::serve`] until SIGTERM.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::context::Context;
+use crate::cli::ServeArgs;
+use irctl::serve::auth::{self, Credentials};
+use irctl::serve::worker::Launcher;
+
+/// Runs `serve`.
+pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let ui = ctx.ui;
+    let set = ctx.load_playbooks(&args.source)?;
+    let auto: Vec<&str> = set
+        .playbooks
+        .iter()
+        .filter(|p| p.auto)
+        .map(|p| p.name.as_str())
+        .collect();
+    if auto.is_empty() {
+        ui.warn(
+            "no playbook is `auto: true`: deliveries are stored and recorded, but no run starts by itself",
+        );
+    } else {
+        ui.errln(&format!("playbooks run unattended: {}", auto.join(", ")));
+    }
+    let mut credentials = Credentials::load(ctx.secrets_file())?;
+    credentials.grafana_signature_header = args.grafana_signature_header.clone();
+    credentials.grafana_timestamp_header = args.grafana_timestamp_header.clone();
+
+    let exe = std::env::current_exe().context("cannot find the irctl binary to start runs")?;
+    let state_dir = absolute(ctx.state_dir())?;
+    let (run_args, mut env, mut env_remove) = run_source(&args, ctx)?;
+    // Runs record who started them.
+    env.push(("IRCTL_ACTOR".into(), "irctl-serve".into()));
+    for name in auth::secret_names() {
+        env_remove.push(format!("{}{name}", irctl::env::SECRET_PREFIX));
+        env_remove.push(name);
+    }
+    let config = irctl::serve::Config {
+        listen: args.listen,
+        credentials,
+        insecure_no_auth: args.insecure_no_auth,
+        launcher: Launcher {
+            exe,
+            state_dir,
+            args: run_args,
+            env,
+            env_remove,
+        },
+        max_runs: usize::from(args.max_runs),
+        queue_max: args.queue_max,
+        max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+        grace: args.grace,
+        dedup_window: args.dedup_window,
+        playbooks: set.playbooks.len(),
+        log: Arc::new(move |line: &str| ui.errln(line)),
+    };
+    irctl::serve::run(config)?;
+    Ok(0)
+}
+
+type RunSource = (Vec<OsString>, Vec<(OsString, OsString)>, Vec<String>);
+
+/// How each run finds the playbooks serve loaded: through the environment
+/// (so a `--repo` URL never shows in a process listing) and flags that
+/// carry no credentials.
+fn run_source(args: &ServeArgs, ctx: &Context) -> anyhow::Result<RunSource> {
+    let s = &args.source;
+    let mut run_args: Vec<OsString> = Vec::new();
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    let mut remove = Vec::new();
+    if let Some(file) = ctx.secrets_file() {
+        run_args.push("--secrets-file".into());
+        run_args.push(absolute(file)?.into());
+    }
+    match &s.repo {
+        Some(repo) => {
+            env.push(("IRCTL_REPO".into(), repo.into()));
+            match &s.git_ref {
+                Some(r) => env.push(("IRCTL_REF".into(), r.into())),
+                None => remove.push("IRCTL_REF".to_string()),
+            }
+            run_args.push("--repo-path".into());
+            run_args.push(s.repo_path.clone().into());
+            if s.offline {
+                run_args.push("--offline".into());
+            }
+            run_args.push("--fetch-timeout".into());
+            run_args.push(irctl::duration::format(s.fetch_timeout).into());
+        }
+        None => {
+            env.push(("IRCTL_PLAYBOOKS".into(), absolute(&s.playbooks)?.into()));
+            remove.push("IRCTL_REPO".to_string());
+            remove.push("IRCTL_REF".to_string());
+        }
+    }
+    if let Some(cache) = &s.cache_dir {
+        env.push(("IRCTL_CACHE_DIR".into(), absolute(cache)?.into()));
+    }
+    Ok((run_args, env, remove))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve `{}`", path.display()))
+}

@@ -1,0 +1,223 @@
+//! Workers: take queued deliveries and start their runs, outside any request.
+//!
+//! A run is the irctl binary itself, `irctl run --incident <payload>
+//! --auto-only …`, so a delivery goes through exactly the CLI's matching and
+//! lifecycle rules (repeats, resolved payloads), a crashing run cannot take
+//! serve down, and each run has its own process group to stop. A delivery
+//! is marked done only after its run exited; one taken when serve was
+//! killed is taken again on the next start (at least once), and the run's
+//! own repeat rule keeps that to one run.
+
+use std::ffi::OsString;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+use super::Shared;
+use super::store::{Finished, Store, Taken};
+
+/// Where serve is in its life; workers watch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepting and working.
+    Running,
+    /// SIGTERM came: finish the runs in flight, take nothing new.
+    Draining,
+    /// The grace period is over: stop the runs in flight.
+    Stopping,
+}
+
+/// How runs are started.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    /// The irctl binary.
+    pub exe: PathBuf,
+    /// Passed as `--state-dir`.
+    pub state_dir: PathBuf,
+    /// More arguments for `irctl run` (the playbook source, `--secrets-file`).
+    pub args: Vec<OsString>,
+    /// Environment variables set for the run (`IRCTL_PLAYBOOKS`, `IRCTL_REPO`, …).
+    pub env: Vec<(OsString, OsString)>,
+    /// Environment variables removed (serve's own credentials).
+    pub env_remove: Vec<String>,
+}
+
+/// Most of a run's output kept with its delivery.
+const OUTPUT_TAIL: u64 = 4096;
+/// How long a run has to exit after SIGTERM before SIGKILL.
+const KILL_AFTER: Duration = Duration::from_secs(5);
+
+/// One worker: takes deliveries until serve drains.
+pub async fn work<S: Store>(shared: Arc<Shared<S>>, mut phase: watch::Receiver<Phase>) {
+    loop {
+        if *phase.borrow() != Phase::Running {
+            return;
+        }
+        match shared.store.take().await {
+            Ok(Some(item)) => {
+                let finished = run(&shared, &item, &mut phase).await;
+                shared.metrics.run_ended(&finished.outcome);
+                (shared.log)(&format!(
+                    "delivery {} ({}, attempt {}): run {}{}",
+                    item.id,
+                    item.source.as_str(),
+                    item.attempts,
+                    finished.outcome,
+                    finished
+                        .exit_code
+                        .map(|c| format!(" (exit {c})"))
+                        .unwrap_or_default()
+                ));
+                if let Err(e) = shared.store.finish(item.id, finished).await {
+                    (shared.log)(&format!(
+                        "error: cannot mark delivery {} done (it will run again after a restart): {e:#}",
+                        item.id
+                    ));
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = phase.changed() => {}
+                }
+            }
+            Err(e) => {
+                (shared.log)(&format!("error: cannot take a delivery: {e:#}"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Runs `irctl run` for `item` and says how it ended.
+async fn run<S: Store>(
+    shared: &Shared<S>,
+    item: &Taken,
+    phase: &mut watch::Receiver<Phase>,
+) -> Finished {
+    let work = shared.launcher.state_dir.join("serve").join("work");
+    let payload = work.join(format!("delivery-{}.json", item.id));
+    let log = work.join(format!("delivery-{}.log", item.id));
+    shared.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let result = spawn_and_wait(&shared.launcher, item, &work, &payload, &log, phase).await;
+    shared.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let output = tail(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&payload);
+    let _ = std::fs::remove_file(&log);
+    let finished_ms = chrono::Utc::now().timestamp_millis();
+    match result {
+        Ok((status, cancelled)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let code = status.code();
+            let outcome = match (cancelled, code) {
+                (true, _) => "cancelled",
+                (false, Some(0)) => "succeeded",
+                (false, Some(1)) => "failed",
+                (false, Some(2)) => "usage-error",
+                (false, Some(130)) => "interrupted",
+                (false, Some(_)) => "failed",
+                (false, None) if status.signal().is_some() => "killed",
+                (false, None) => "failed",
+            };
+            Finished {
+                outcome: outcome.into(),
+                exit_code: code,
+                output,
+                finished_ms,
+            }
+        }
+        Err(e) => Finished {
+            outcome: "crashed".into(),
+            exit_code: None,
+            output: format!("{e:#}"),
+            finished_ms,
+        },
+    }
+}
+
+async fn spawn_and_wait(
+    launcher: &Launcher,
+    item: &Taken,
+    work: &Path,
+    payload: &Path,
+    log: &Path,
+    phase: &mut watch::Receiver<Phase>,
+) -> anyhow::Result<(std::process::ExitStatus, bool)> {
+    std::fs::create_dir_all(work).with_context(|| format!("cannot create `{}`", work.display()))?;
+    std::fs::write(payload, &item.payload)
+        .with_context(|| format!("cannot write `{}`", payload.display()))?;
+    let out =
+        std::fs::File::create(log).with_context(|| format!("cannot create `{}`", log.display()))?;
+    let err = out
+        .try_clone()
+        .with_context(|| format!("cannot reopen `{}`", log.display()))?;
+    let mut cmd = tokio::process::Command::new(&launcher.exe);
+    cmd.arg("run")
+        .arg("--incident")
+        .arg(payload)
+        .arg("--incident-format")
+        .arg(item.source.format().as_str())
+        .arg("--auto-only")
+        .arg("--state-dir")
+        .arg(&launcher.state_dir)
+        .args(&launcher.args)
+        .envs(launcher.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    for name in &launcher.env_remove {
+        cmd.env_remove(name);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", launcher.exe.display()))?;
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
+    let stopping = async {
+        while *phase.borrow_and_update() != Phase::Stopping {
+            if phase.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        status = child.wait() => {
+            let status = status.with_context(|| format!("cannot wait for `{}`", launcher.exe.display()))?;
+            Ok((status, false))
+        }
+        () = stopping => {
+            if let Some(pgid) = pgid {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+            }
+            let status = match tokio::time::timeout(KILL_AFTER, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    if let Some(pgid) = pgid {
+                        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+                    }
+                    child.wait().await
+                }
+            };
+            let status = status.with_context(|| format!("cannot wait for `{}`", launcher.exe.display()))?;
+            Ok((status, true))
+        }
+    }
+}
+
+/// The last [`OUTPUT_TAIL`] bytes of `path`, as text.
+fn tail(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(OUTPUT_TAIL)))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
