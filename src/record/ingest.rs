@@ -28,7 +28,8 @@ pub struct Ingested {
 
 /// Appends `incident`'s detection (firing) or resolution (resolved) to its
 /// log, by `by`, unless the log's latest state is already this one. The
-/// time is `at`, else a resolved payload's end, else now by `clock`. Every
+/// time is `at`, else the payload's start (firing) or end (resolved), else
+/// now by `clock`. Every
 /// string is redacted by `redactor`, which must know the payload's own
 /// credentials.
 pub fn ingest(
@@ -45,7 +46,12 @@ pub fn ingest(
         map.remove("raw");
     }
     let (when, verb) = match incident.status {
-        Status::Firing => (at.unwrap_or_else(|| clock.now()), "detection"),
+        // The payload's own start, like a resolution's end below: detection
+        // and resolution then come from the same clock, the sender's.
+        Status::Firing => (
+            at.or(incident.started_at).unwrap_or_else(|| clock.now()),
+            "detection",
+        ),
         Status::Resolved => (
             at.or(incident.ended_at).unwrap_or_else(|| clock.now()),
             "resolution",
