@@ -9,8 +9,8 @@
 //! list ([`merged`]); [`ingest`] records what alert payloads say,
 //! [`verify`] proves a chain untouched, [`view`] chooses what `irctl timeline`
 //! shows and checks, [`times`] defines an incident's key times, and
-//! [`postmortem`] (with [`sections`]) and [`stats`] turn the record into a
-//! report and numbers. Nothing here
+//! [`postmortem`] (with [`sections`], rendered by [`render`]) and [`stats`]
+//! turn the record into a report and numbers. Nothing here
 //! prints: readers return [`Store::warnings`] (torn last lines, unreadable
 //! lines) for the CLI to show, so every command keeps working on what a
 //! killed process left behind.
@@ -19,6 +19,7 @@ pub mod history;
 pub mod incident_log;
 pub mod ingest;
 pub mod postmortem;
+pub mod render;
 pub mod sections;
 pub mod stats;
 pub mod times;

@@ -8,8 +8,8 @@
 //! analysis), `action.rs` (a step's one action), `fields.rs` (every templated
 //! value of a step), `graph.rs` (`needs` and cycles), `drill.rs` (the drill
 //! section), `injection.rs` (untrusted data in shell contexts and argv),
-//! `schema.rs` (every schema error of a file at once, where serde stops at
-//! the first),
+//! `schema.rs` and `tree.rs` (every schema error of a file at once, where
+//! serde stops at the first),
 //! `sink.rs` (untrusted data choosing a request's host, a JSON text body,
 //! a working directory).
 
@@ -32,6 +32,7 @@ mod graph;
 mod injection;
 mod schema;
 mod sink;
+mod tree;
 
 use action::*;
 use drill::*;

@@ -16,9 +16,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use super::tree::{self, Node};
 use crate::diagnostic::{Diagnostic, backticked, did_you_mean};
 use crate::playbook::model::RawPlaybook;
-use crate::yaml::{self, Node, Pos, Spanned, YamlError, YamlErrorKind};
+use crate::yaml::{self, Pos, Spanned, YamlError, YamlErrorKind};
 
 /// The playbook's JSON Schema, as a value, built once.
 fn playbook_schema() -> &'static Value {
@@ -34,7 +35,7 @@ fn playbook_schema() -> &'static Value {
 /// error the walk finds, plus `first` (serde's) unless the walk found one
 /// on the same line. Sorted by position.
 pub(super) fn collect(file: &str, text: &str, first: Diagnostic) -> Vec<Diagnostic> {
-    let Ok(tree) = yaml::tree(text) else {
+    let Ok(tree) = tree::tree(text) else {
         return vec![first];
     };
     let root = playbook_schema();
