@@ -370,7 +370,7 @@ fn found_at(text: &str, pos: Pos) -> String {
 }
 
 /// Where the mapping that holds the key at `pos` starts: its `{`, or its first key.
-fn mapping_start(text: &str, pos: Pos) -> Pos {
+pub fn mapping_start(text: &str, pos: Pos) -> Pos {
     let lines: Vec<&str> = text.lines().collect();
     let Some(line) = pos.line.checked_sub(1).and_then(|i| lines.get(i as usize)) else {
         return pos;

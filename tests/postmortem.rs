@@ -1,6 +1,7 @@
 //! `irctl postmortem`: the built-in draft (snapshot), key times and
-//! durations from known times, `--template`, `-o`, and playbook history from
-//! a real Git repository.
+//! durations from known times and which clock gave each, the sections
+//! (responders, communications, findings, per-alert detail), `--template`,
+//! `-o`, and playbook history from a real Git repository.
 
 mod common;
 #[path = "support/state.rs"]
@@ -19,8 +20,12 @@ const PLAYBOOK: &str = r#"
     steps:
       - id: check
         shell: echo checking
-      - id: restart
+        report: true
+      - id: tell
         needs: [check]
+        notify: { console: { text: "looking into it" } }
+      - id: restart
+        needs: [tell]
         shell: echo restarting; exit 1
       - id: page
         needs: [restart]
@@ -111,12 +116,73 @@ fn durations_come_from_the_recorded_times() {
     assert_eq!(pm["durations"]["time_to_detect"]["seconds"], 120);
     assert_eq!(pm["durations"]["time_to_detect"]["text"], "2m00s");
     assert_eq!(pm["durations"]["time_to_resolve"]["seconds"], 1800);
+    // Acknowledged: the first human action, bob's note (the run came later).
+    assert_eq!(pm["times"]["acknowledged"], "2000-01-01T10:05:00Z");
+    assert_eq!(pm["durations"]["time_to_acknowledge"]["seconds"], 180);
+    assert_eq!(pm["durations"]["time_to_mitigate"]["seconds"], 1200);
+    // Each time says which clock gave it.
+    assert_eq!(pm["time_sources"]["started"], "from Alertmanager startsAt");
+    assert_eq!(pm["time_sources"]["detected"], "stated by alice (--at)");
+    assert_eq!(pm["time_sources"]["acknowledged"], "stated by bob (--at)");
+    assert_eq!(pm["time_sources"]["first_action"], "irctl's clock");
+    assert_eq!(pm["time_warnings"], serde_json::json!([]));
     assert_eq!(pm["incident"]["status"], "resolved");
+    // Who did what, from the record.
+    let responders: Vec<(String, Vec<String>)> = pm["responders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let roles = r["roles"].as_array().unwrap();
+            (
+                r["name"].as_str().unwrap().to_string(),
+                roles
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        responders,
+        [
+            (
+                "alice".to_string(),
+                vec![
+                    "recorded detection".to_string(),
+                    "wrote 1 note".into(),
+                    "marked mitigated".into(),
+                    "resolved".into(),
+                    "ran api-down".into()
+                ]
+            ),
+            ("bob".to_string(), vec!["wrote 1 note".to_string()]),
+        ]
+    );
+    // What was said where, and the finding of the step marked `report: true`.
+    assert_eq!(pm["communications"][0]["target"], "console");
+    assert_eq!(pm["communications"][0]["step"], "tell");
+    assert_eq!(pm["communications"][0]["text"], "looking into it");
+    assert_eq!(pm["findings"][0]["step"], "check");
+    assert_eq!(pm["findings"][0]["text"], "checking");
+    assert_eq!(pm["findings"][0]["fence"], "```");
+    assert_eq!(pm["findings"].as_array().unwrap().len(), 1);
+    assert!(
+        pm["lessons"]["went_wrong"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("step `restart` of api-down failed in run "),
+        "{}",
+        pm["lessons"]
+    );
+    assert_eq!(pm["action_items"][0]["owner"], "team-api");
+    // One alert: no per-alert section.
+    assert_eq!(pm["alerts"], serde_json::json!([]));
     assert_eq!(pm["incident"]["owner"], "team-api");
     assert_eq!(pm["incident"]["services"], serde_json::json!(["api"]));
     assert_eq!(pm["runs"][0]["status"], "failed");
-    assert_eq!(pm["runs"][0]["steps"][1]["reason"], "exited with status 1");
-    assert_eq!(pm["runs"][0]["steps"][2]["status"], "skipped");
+    assert_eq!(pm["runs"][0]["steps"][2]["reason"], "exited with status 1");
+    assert_eq!(pm["runs"][0]["steps"][3]["status"], "skipped");
     // The file-safe id works as well as the raw one.
     let safe = std::fs::read_dir(state.path().join("incidents"))
         .unwrap()
@@ -286,4 +352,223 @@ fn changes_since_lists_commits_that_touched_the_playbook() {
     )
     .unwrap_err();
     assert!(gone.contains("not available locally"), "{gone}");
+}
+
+/// A postmortem as JSON.
+fn postmortem_json(state: &State) -> serde_json::Value {
+    state
+        .irctl()
+        .args(["postmortem", "--incident", INCIDENT, "--format", "json"])
+        .run()
+        .json()
+}
+
+#[test]
+fn a_delayed_payload_is_never_resolved_before_it_was_detected() {
+    // Both payloads arrive a day late (irctl's clock is 2000-01-02): the
+    // detection and the resolution both come from the sender's own times.
+    let state = State::new();
+    state
+        .irctl()
+        .file(
+            "firing.json",
+            alertmanager("firing", "0001-01-01T00:00:00Z"),
+        )
+        .args(["ingest", "--incident", "firing.json"])
+        .stdout_contains("at 2000-01-01T10:00:00Z")
+        .run();
+    state
+        .irctl()
+        .file(
+            "resolved.json",
+            alertmanager("resolved", "2000-01-01T10:20:00Z"),
+        )
+        .args(["ingest", "--incident", "resolved.json"])
+        .run();
+    let pm = postmortem_json(&state);
+    assert_eq!(pm["times"]["detected"], "2000-01-01T10:00:00Z");
+    assert_eq!(pm["times"]["resolved"], "2000-01-01T10:20:00Z");
+    assert_eq!(pm["time_sources"]["detected"], "from Alertmanager startsAt");
+    assert_eq!(pm["time_sources"]["resolved"], "from Alertmanager endsAt");
+    assert_eq!(pm["durations"]["time_to_detect"]["seconds"], 0);
+    assert_eq!(pm["durations"]["time_to_resolve"]["seconds"], 1200);
+    assert_eq!(pm["time_warnings"], serde_json::json!([]));
+    let md = state
+        .irctl()
+        .args(["postmortem", "--incident", INCIDENT])
+        .run()
+        .stdout;
+    assert!(
+        md.contains(
+            "| Detected (the alert fired) | 2000-01-01T10:00:00Z | from Alertmanager startsAt |"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("Check these times"), "{md}");
+}
+
+#[test]
+fn an_impossible_order_is_flagged_and_no_duration_is_negative() {
+    let state = State::new();
+    state
+        .irctl()
+        .file(
+            "firing.json",
+            alertmanager("firing", "0001-01-01T00:00:00Z"),
+        )
+        .args(["ingest", "--incident", "firing.json"])
+        .run();
+    // Resolved an hour before the alert even started: a mistyped time.
+    state
+        .irctl()
+        .args([
+            "resolve",
+            "--incident",
+            INCIDENT,
+            "--at",
+            "2000-01-01T09:00:00Z",
+        ])
+        .run();
+    let pm = postmortem_json(&state);
+    assert_eq!(pm["durations"]["time_to_resolve"], serde_json::Value::Null);
+    let warnings = pm["time_warnings"].as_array().unwrap();
+    assert_eq!(
+        warnings[0],
+        "resolved (2000-01-01T09:00:00Z, stated by alice (--at)) is before started \
+         (2000-01-01T10:00:00Z, from Alertmanager startsAt): the clocks disagree or a time was mistyped"
+    );
+    let md = state
+        .irctl()
+        .args(["postmortem", "--incident", INCIDENT])
+        .run()
+        .stdout;
+    assert!(
+        md.contains("> **Check these times:** resolved (2000-01-01T09:00:00Z"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Time to resolve (resolved − started) | unknown |"),
+        "{md}"
+    );
+    for l in md.lines().filter(|l| l.starts_with("| Time to")) {
+        assert!(!l.contains("| -"), "a negative duration: {l}");
+    }
+    // `stats` uses the same definitions: no negative figure, and a warning.
+    let out = state.irctl().args(["stats", "--format", "json"]).run();
+    let stats = out.json();
+    assert_eq!(
+        stats["incidents"][0]["time_to_resolve"],
+        serde_json::Value::Null
+    );
+    assert_eq!(stats["mttr"], serde_json::Value::Null);
+    assert!(out.stderr.contains("is before started"), "{}", out.stderr);
+}
+
+#[test]
+fn a_findings_quote_cannot_break_the_document() {
+    // Step output is untrusted: backtick fences, HTML, a terminal escape, a
+    // bidi override and far too many lines.
+    let playbook = r#"
+        version: 1
+        name: probe
+        title: Probe
+        match:
+          labels: ['alertname="ApiDown"']
+        steps:
+          - id: probe
+            report: true
+            shell: |
+              printf '```\n</pre><script>alert(1)</script>\n# not a heading\n\033[31mred\033[0m \342\200\256gnp.exe\n````\n'
+              for i in $(seq 1 100); do echo "line $i"; done
+        "#;
+    let state = State::new();
+    state
+        .irctl()
+        .playbook("probe.yaml", &unindent(playbook))
+        .file(
+            "firing.json",
+            alertmanager("firing", "0001-01-01T00:00:00Z"),
+        )
+        .args(["run", "--incident", "firing.json"])
+        .run();
+    let md = state
+        .irctl()
+        .args(["postmortem", "--incident", INCIDENT])
+        .run()
+        .stdout;
+    let start = md.find("## Key findings").expect("a findings section");
+    let section = &md[start..md[start..].find("## Lessons").unwrap() + start];
+    // Opened and closed by a fence longer than any run of backticks inside.
+    let lines: Vec<&str> = section.lines().collect();
+    let open = lines.iter().position(|l| *l == "`````").expect(section);
+    let close = lines.iter().rposition(|l| *l == "`````").unwrap();
+    assert!(close > open + 1, "{section}");
+    let inside = lines[open + 1..close].join("\n");
+    assert!(inside.starts_with("```\n</pre><script>"), "{section}");
+    assert!(inside.contains("# not a heading"));
+    assert!(inside.contains("[31mred"), "{section}");
+    assert!(!section.contains('\u{1b}'), "a terminal escape survived");
+    assert!(!section.contains('\u{202e}'), "a bidi override survived");
+    // Bounded: 40 lines at most, and it says so.
+    assert_eq!(close - open - 1, 40, "{section}");
+    assert!(section.contains("Cut short; `irctl timeline "), "{section}");
+    assert!(!section.contains("line 100"));
+}
+
+#[test]
+fn a_grouped_incident_lists_each_alert() {
+    let payload = serde_json::json!({
+        "version": "4",
+        "status": "firing",
+        "receiver": "irctl",
+        "groupKey": INCIDENT,
+        "groupLabels": { "alertname": "ApiDown" },
+        "commonLabels": { "alertname": "ApiDown", "severity": "critical" },
+        "commonAnnotations": {},
+        "alerts": [
+            { "status": "firing", "labels": { "alertname": "ApiDown", "pod": "api-1", "severity": "critical" },
+              "annotations": {}, "startsAt": "2000-01-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "a1" },
+            { "status": "firing", "labels": { "alertname": "ApiDown", "pod": "api-2", "severity": "critical" },
+              "annotations": {}, "startsAt": "2000-01-01T09:58:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "a2" }
+        ]
+    });
+    let state = State::new();
+    state
+        .irctl()
+        .file("group.json", payload.to_string())
+        .args(["ingest", "--incident", "group.json"])
+        .run();
+    let pm = postmortem_json(&state);
+    assert_eq!(pm["alerts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        pm["alerts"][1]["labels"],
+        "alertname=ApiDown pod=api-2 severity=critical"
+    );
+    assert_eq!(pm["alerts"][1]["started"], "2000-01-01T09:58:00Z");
+    // Impact started with the earliest alert.
+    assert_eq!(pm["times"]["started"], "2000-01-01T09:58:00Z");
+    assert_eq!(pm["impact"]["alert_count"], 2);
+    let md = state
+        .irctl()
+        .args(["postmortem", "--incident", INCIDENT])
+        .run()
+        .stdout;
+    assert!(
+        md.contains("| firing | alertname=ApiDown pod=api-1 severity=critical | 2000-01-01T10:00:00Z |  | a1 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn custom_templates_see_the_new_sections() {
+    let state = incident_with_history();
+    let template = "{{ time_sources.detected }}|{{ times.acknowledged }}|{{ durations.time_to_mitigate.text }}|{% for r in responders %}{{ r.name }}:{{ r.roles | join(\"+\") }};{% endfor %}|{{ communications[0].target }}|{{ findings[0].fence }}{{ findings[0].text }}{{ findings[0].fence }}|{{ key_times[0].source }}|{{ summary[:11] }}\n";
+    state
+        .irctl()
+        .file("t.j2", template)
+        .args(["postmortem", "--incident", INCIDENT, "--template", "t.j2"])
+        .stdout(
+            "stated by alice (--at)|2000-01-01T10:05:00Z|20m00s|alice:recorded detection+wrote 1 note+marked mitigated+resolved+ran api-down;bob:wrote 1 note;|console|```checking```|from Alertmanager startsAt|API is down\n",
+        )
+        .run();
 }

@@ -2074,9 +2074,11 @@ fn readme_documents_every_check_code_and_no_other() {
         .collect();
     let mut source = String::new();
     let mut emitting = String::new();
+    // Tests written inside a playbook are checked by validate too.
     let mut files = vec![
         root.join("src/diagnostic.rs"),
         root.join("src/drill/lint.rs"),
+        root.join("src/playbook/test_check.rs"),
     ];
     for e in std::fs::read_dir(root.join("src/playbook/validate")).unwrap() {
         files.push(e.unwrap().path());
@@ -2108,4 +2110,168 @@ fn readme_documents_every_check_code_and_no_other() {
             );
         }
     }
+}
+
+#[test]
+fn every_schema_error_of_a_beginners_file_in_one_run() {
+    // Five mistakes a newcomer makes at once: a misspelt field, a dash for
+    // an underscore, a word where a number goes, a list where text goes,
+    // and a step without its id. serde alone reports the first and stops.
+    let f = assert_findings(
+        &playbook(
+            "
+            priority: high
+            steps:
+              - id: check
+                shell: echo a
+                timout: 20s
+              - id: page
+                needs: [check]
+                trigger: on-failure
+                shell: [echo, b]
+              - name: nameless
+                shell: echo c
+            ",
+        ),
+        &[
+            ("error", "schema", 4, 11),
+            ("error", "schema", 8, 5),
+            ("error", "schema", 11, 14),
+            ("error", "schema", 12, 12),
+            ("error", "schema", 13, 5),
+        ],
+    );
+    let said: Vec<(&str, &str)> = f
+        .iter()
+        .map(|d| {
+            (
+                d["message"].as_str().unwrap(),
+                d["help"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("expected an integer, found `high`", ""),
+            ("unknown field `timout`", "did you mean `timeout`?"),
+            (
+                "unknown value `on-failure`, expected one of `on_success`, `on_failure`, `always`",
+                "did you mean `on_failure`?"
+            ),
+            ("expected a string, found a list", ""),
+            ("missing required field `id`", ""),
+        ]
+    );
+    // The human format shows all five too, each with its line and column.
+    let text = human(&[(
+        "p.yaml",
+        &playbook(
+            "
+            priority: high
+            steps:
+              - id: check
+                shell: echo a
+                timout: 20s
+              - id: page
+                needs: [check]
+                trigger: on-failure
+                shell: [echo, b]
+              - name: nameless
+                shell: echo c
+            ",
+        ),
+    )]);
+    for at in [
+        "p.yaml:4:11",
+        "p.yaml:8:5",
+        "p.yaml:11:14",
+        "p.yaml:12:12",
+        "p.yaml:13:5",
+    ] {
+        assert!(text.contains(at), "{at} missing:\n{text}");
+    }
+    assert!(text.contains("help: did you mean `on_failure`?"), "{text}");
+}
+
+#[test]
+fn near_miss_enum_values_get_did_you_mean() {
+    for (written, meant) in [
+        ("on-failure", "on_failure"),
+        ("On_Success", "on_success"),
+        ("alway", "always"),
+    ] {
+        let f = assert_findings(
+            &playbook(&format!(
+                "
+                steps:
+                  - id: a
+                    shell: echo a
+                    trigger: {written}
+                "
+            )),
+            &[("error", "schema", 7, 14)],
+        );
+        assert_eq!(
+            f[0]["help"],
+            format!("did you mean `{meant}`?"),
+            "{written}"
+        );
+    }
+    // Nested enums too: a PagerDuty action.
+    let f = assert_findings(
+        &playbook(
+            "
+            secrets: [PD]
+            steps:
+              - id: a
+                notify:
+                  pagerduty: { routing_key: '{{ secrets.PD }}', action: resolved, dedup_key: x }
+            ",
+        ),
+        &[("error", "schema", 8, 61)],
+    );
+    assert_eq!(f[0]["help"], "did you mean `resolve`?");
+}
+
+#[test]
+fn report_on_a_notification_is_a_warning() {
+    assert_findings(
+        &playbook(
+            "
+            steps:
+              - id: a
+                shell: echo a
+                report: true
+              - id: tell
+                notify: { console: { text: hi } }
+                report: true
+            ",
+        ),
+        &[("warning", "report-without-output", 10, 5)],
+    );
+}
+
+#[test]
+fn a_tests_undeclared_secret_has_the_documented_code() {
+    // The README names one code for a secret missing from `secrets:`,
+    // whether a template or a test names it.
+    let f = assert_findings(
+        &playbook(
+            "
+            steps:
+              - id: a
+                shell: echo a
+            tests:
+              - name: t
+                secrets: { TOKEN: x }
+                results: { a: ok }
+            ",
+        ),
+        &[("error", "undeclared-secret", 9, 16)],
+    );
+    assert_eq!(
+        f[0]["message"],
+        "test `t`: secret `TOKEN` is not declared in `secrets:`"
+    );
 }

@@ -73,18 +73,22 @@ pub fn stats(args: StatsArgs, ctx: &Context) -> anyhow::Result<u8> {
     if args.format == OutputFormat::Json {
         return out.line(&serde_json::to_string_pretty(&s)?).map(|()| 0);
     }
-    let span = |v: &Option<irctl::record::postmortem::Span>| {
+    let span = |v: &Option<irctl::record::times::Span>| {
         v.as_ref()
             .map(|s| s.text.clone())
             .unwrap_or_else(|| "-".into())
     };
-    let mut table = ui.table(&["INCIDENT", "TITLE", "RUNS", "TTD", "TTR", "STATUS", "DRILL"]);
+    let mut table = ui.table(&[
+        "INCIDENT", "TITLE", "RUNS", "TTD", "TTA", "TTM", "TTR", "STATUS", "DRILL",
+    ]);
     for i in &s.incidents {
         table.add_row(vec![
             irctl::record::file_safe_id(&i.id),
             i.title.clone(),
             i.runs.to_string(),
             span(&i.time_to_detect),
+            span(&i.time_to_acknowledge),
+            span(&i.time_to_mitigate),
             span(&i.time_to_resolve),
             if i.resolved { "resolved" } else { "ongoing" }.to_string(),
             if i.drill { "yes" } else { "no" }.to_string(),
@@ -109,8 +113,10 @@ pub fn stats(args: StatsArgs, ctx: &Context) -> anyhow::Result<u8> {
         s.real_incidents, s.resolved, s.drill_incidents
     ))?;
     out.line(&format!(
-        "MTTD: {}   MTTR: {}   (drills excluded)",
+        "MTTD: {}   MTTA: {}   MTTM: {}   MTTR: {}   (drills excluded)",
         span(&s.mttd),
+        span(&s.mtta),
+        span(&s.mttm),
         span(&s.mttr)
     ))?;
     out.line(&format!("runs: {}", counts(&s.runs)))?;

@@ -326,6 +326,12 @@ pub async fn run(
             concurrency: opts.concurrency,
             actor: opts.actor.clone(),
             steps: playbook.steps.iter().map(|s| s.id.clone()).collect(),
+            report: playbook
+                .steps
+                .iter()
+                .filter(|s| s.report)
+                .map(|s| s.id.clone())
+                .collect(),
         }
         .into(),
     };

@@ -151,6 +151,8 @@ pub struct Step {
     pub simulate_in_drill: bool,
     /// Running it twice is safe (`irctl resume` asks first when it is not).
     pub idempotent: bool,
+    /// Its output is a key finding the postmortem quotes.
+    pub report: bool,
 }
 
 impl Step {

@@ -236,6 +236,10 @@ pub struct RawStep {
     /// `false` when running the step twice is unsafe; `irctl resume` then asks first.
     #[serde(default = "default_true")]
     pub idempotent: bool,
+    /// Quote this step's output (stdout, else the HTTP body) in the
+    /// postmortem draft's key findings, redacted and bounded.
+    #[serde(default)]
+    pub report: bool,
 }
 
 fn default_true() -> bool {

@@ -209,7 +209,7 @@ impl Checker<'_> {
                 let pos = self.key(at, k);
                 self.error(
                     pos,
-                    "unknown-secret",
+                    "undeclared-secret",
                     format!("test `{name}`: secret `{k}` is not declared in `secrets:`"),
                     did_you_mean(k, declared.iter().copied()),
                 );

@@ -93,8 +93,8 @@ pub struct Ingested {
 /// Appends `incident`'s detection (firing), acknowledgement or resolution
 /// to the log of the episode it belongs to, by `by`, unless the log's
 /// latest state is already this one. A firing payload after a resolution
-/// opens the next episode. The time is `at`, else a resolved payload's end,
-/// else now by `clock`. Every string is redacted by `redactor`, which must
+/// opens the next episode. The time is `at`, else the payload's start (firing)
+/// or end (resolved), else now by `clock`. Every string is redacted by `redactor`, which must
 /// know the payload's own credentials. `incident.id` is the sender's key;
 /// the episode's id is returned in [`Ingested::episode`].
 pub fn ingest(
@@ -115,7 +115,10 @@ pub fn ingest(
     }
     let when = match phase {
         Phase::Resolved => at.or(incident.ended_at).unwrap_or_else(|| clock.now()),
-        Phase::Firing | Phase::Acknowledged => at.unwrap_or_else(|| clock.now()),
+        // The payload's own start, like a resolution's end: detection and
+        // resolution then come from the same clock, the sender's.
+        Phase::Firing => at.or(incident.started_at).unwrap_or_else(|| clock.now()),
+        Phase::Acknowledged => at.unwrap_or_else(|| clock.now()),
     };
     let by = by.to_string();
     let (payload, verb): (Payload, _) = match phase {

@@ -9,8 +9,9 @@
 //! list ([`merged`]); [`ingest`] records what alert payloads say, in the
 //! [`episode`] they belong to,
 //! [`verify`] proves a chain untouched, [`view`] chooses what `irctl timeline`
-//! shows and checks, [`postmortem`]
-//! and [`stats`] turn the record into a report and numbers. Nothing here
+//! shows and checks, [`times`] defines an incident's key times, and
+//! [`postmortem`] (with [`sections`], rendered by [`render`]) and [`stats`]
+//! turn the record into a report and numbers. Nothing here
 //! prints: readers return [`Store::warnings`] (torn last lines, unreadable
 //! lines) for the CLI to show, so every command keeps working on what a
 //! killed process left behind.
@@ -21,7 +22,10 @@ pub mod incident_log;
 pub mod ingest;
 mod lookup;
 pub mod postmortem;
+pub mod render;
+pub mod sections;
 pub mod stats;
+pub mod times;
 pub mod verify;
 pub mod view;
 

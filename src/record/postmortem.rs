@@ -2,35 +2,26 @@
 //! incident's record, rendered by a built-in Markdown template — or by a
 //! team's own minijinja template over the very same data (`--template`).
 //!
-//! Key times, and why each is defined so:
-//! - **started**: the alert's own start (`startsAt` / `started_at` of the
-//!   payload, the earliest across runs and detections) — the impact began
-//!   then, not when irctl heard of it;
-//! - **detected**: the first detection recorded by `irctl ingest` of a firing
-//!   payload, else the first run's start (the moment a responder acted);
-//! - **first automated action**: the first `step_started` of any run;
-//! - **first human note**: the first `irctl note`;
-//! - **mitigated**: the first note marked `--mitigated` (only people know);
-//! - **resolved**: the last resolution (`irctl resolve` or a resolved payload).
-//!
-//! Time to detect = detected − started, time to resolve = resolved − started,
-//! time to first action = first action − detected (how fast the response
-//! began once someone knew).
+//! The sections follow the Google SRE and PagerDuty templates: summary,
+//! impact, key times ([`super::times`], where each is defined and which
+//! clock gave it), trigger and root cause (for people to fill), detection,
+//! resolution, responders and their roles, communications, key findings,
+//! per-alert detail, lessons learned and action items
+//! ([`super::sections`]), then the full timeline, what automation did, the
+//! playbook versions and the record's integrity.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
-use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
+pub use super::render::{DEFAULT_TEMPLATE, Template, cell, render, to_json};
+pub use super::sections::{ActionItem, AlertDetail, Communication, Finding, Lessons, Responder};
+pub use super::times::{Durations, KeyTime, Span, Times};
 use super::{
-    Entry, Store, history, incident_log, merged, parse_time, show_time, step_outcomes, verify,
+    Entry, Store, history, incident_log, merged, sections, show_time, step_outcomes, verify,
 };
 use crate::clock::Clock;
 use crate::timeline::{Event, Payload, RecordedIncident, describe};
-
-/// The built-in Markdown template.
-pub const DEFAULT_TEMPLATE: &str = include_str!("postmortem.md.j2");
 
 /// Everything a postmortem template sees.
 #[derive(Clone, Debug, Serialize)]
@@ -39,10 +30,34 @@ pub struct Postmortem {
     pub incident: IncidentInfo,
     /// Whether every run of the incident was a drill.
     pub drill: bool,
-    /// The key times.
+    /// One paragraph from the record: what, when, how long, how it ended.
+    pub summary: String,
+    /// Who and what was affected, for how long.
+    pub impact: Impact,
+    /// The key times (RFC 3339 UTC).
     pub times: KeyTimes,
-    /// The durations that matter.
+    /// Which clock gave each key time (`from Alertmanager startsAt`, `irctl's clock`).
+    pub time_sources: KeyTimes,
+    /// The key times as rows, in order, for tables.
+    pub key_times: Vec<KeyTimeRow>,
+    /// The durations that matter; absent when unknown or out of order.
     pub durations: Durations,
+    /// Key times in an impossible order, for people to check.
+    pub time_warnings: Vec<String>,
+    /// How the incident was detected.
+    pub detection: Detection,
+    /// The people who took part, with what they did.
+    pub responders: Vec<Responder>,
+    /// Notifications sent: where and when.
+    pub communications: Vec<Communication>,
+    /// Output of steps marked `report: true`, quoted.
+    pub findings: Vec<Finding>,
+    /// Each alert, when the incident grouped several (empty otherwise).
+    pub alerts: Vec<AlertDetail>,
+    /// Facts that seed "what went well" and "what went wrong".
+    pub lessons: Lessons,
+    /// Follow-ups the runs suggest.
+    pub action_items: Vec<ActionItem>,
     /// Every event, merged in time order.
     pub timeline: Vec<Line>,
     /// What automation did, per run.
@@ -82,13 +97,16 @@ pub struct IncidentInfo {
     pub url: Option<String>,
 }
 
-/// Key times (RFC 3339 UTC), each absent when the record does not say.
+/// Key times as text (RFC 3339 UTC, or a clock's name in `time_sources`),
+/// each absent when the record does not say.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct KeyTimes {
-    /// The alert's own start.
+    /// Impact started: the earliest alert start.
     pub started: Option<String>,
-    /// Detection.
+    /// Detected: when the alert fired.
     pub detected: Option<String>,
+    /// Acknowledged: the first human action.
+    pub acknowledged: Option<String>,
     /// First step started.
     pub first_action: Option<String>,
     /// First note.
@@ -99,24 +117,47 @@ pub struct KeyTimes {
     pub resolved: Option<String>,
 }
 
-/// A duration, both exact and for people.
+/// One key time as a table row.
 #[derive(Clone, Debug, Serialize)]
-pub struct Span {
-    /// Whole seconds (negative if the record's times are out of order).
-    pub seconds: i64,
-    /// `4m30s`, `1h02m`.
-    pub text: String,
+pub struct KeyTimeRow {
+    /// `started`, `detected`, …
+    pub name: String,
+    /// What it means, for people.
+    pub label: String,
+    /// RFC 3339 UTC, when known.
+    pub time: Option<String>,
+    /// Which clock gave it.
+    pub source: Option<String>,
+    /// Who, when a person did it.
+    pub by: Option<String>,
 }
 
-/// The durations that matter.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Durations {
-    /// MTTD: detected − started.
-    pub time_to_detect: Option<Span>,
-    /// MTTR: resolved − started.
-    pub time_to_resolve: Option<Span>,
-    /// First action − detected.
-    pub time_to_first_action: Option<Span>,
+/// The impact, as far as the record knows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Impact {
+    /// Started → resolved (or → now, while ongoing).
+    pub duration: Option<Span>,
+    /// Whether the incident is still open.
+    pub ongoing: bool,
+    /// Values of the `service` label.
+    pub services: Vec<String>,
+    /// Alerts the incident grouped.
+    pub alert_count: usize,
+}
+
+/// How the incident was detected.
+#[derive(Clone, Debug, Serialize)]
+pub struct Detection {
+    /// The sender (`alertmanager`, `pagerduty-webhook`, `adhoc`).
+    pub source: String,
+    /// When (RFC 3339 UTC).
+    pub time: Option<String>,
+    /// Which clock gave it.
+    pub clock: Option<String>,
+    /// Who recorded it, when a detection was ingested.
+    pub recorded_by: Option<String>,
+    /// A link back to the source.
+    pub url: Option<String>,
 }
 
 /// One line of the merged timeline.
@@ -134,7 +175,6 @@ pub struct Line {
     /// What happened.
     pub text: String,
 }
-
 /// One run and its steps.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -217,18 +257,59 @@ pub fn build(
         );
     }
     let runs: Vec<&super::Run> = store.incident_runs(&id).collect();
-    let (times, durations) = measure(&entries);
+    let times = super::times::measure(&entries);
     let mut incident = incident_info(&id, &entries);
     incident.status = if times.resolved.is_some() {
         "resolved".into()
     } else {
         "ongoing".into()
     };
+    let now = clock.now();
+    let alerts = sections::alerts(&entries);
+    let impact = Impact {
+        duration: times.started.as_ref().and_then(|s| {
+            let end = times.resolved.as_ref().map_or(now, |r| r.at);
+            Span::of_seconds((end - s.at).num_seconds())
+        }),
+        ongoing: times.resolved.is_none(),
+        services: incident.services.clone(),
+        alert_count: alerts.len(),
+    };
+    let resolution = entries
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event.payload {
+            Payload::Resolved(r) => Some(r.summary.clone().unwrap_or_default()),
+            _ => None,
+        })
+        .filter(|s| !s.is_empty());
+    let (lessons, action_items) = sections::lessons(&runs);
     let pm = Postmortem {
-        incident,
+        summary: summary(&incident, &times, &impact, &runs, resolution.as_deref()),
         drill: !runs.is_empty() && runs.iter().all(|r| r.summary.drill),
-        times,
-        durations,
+        detection: Detection {
+            source: incident.source.clone(),
+            time: times.detected.as_ref().map(|k| show_time(k.at)),
+            clock: times.detected.as_ref().map(|k| k.source.clone()),
+            recorded_by: entries.iter().find_map(|e| match &e.event.payload {
+                Payload::Detected(d) => Some(d.by.clone()),
+                _ => None,
+            }),
+            url: incident.url.clone(),
+        },
+        impact,
+        times: key_times(&times, |k| show_time(k.at)),
+        time_sources: key_times(&times, |k| k.source.clone()),
+        key_times: key_time_rows(&times),
+        durations: times.durations.clone(),
+        time_warnings: times.warnings.clone(),
+        responders: sections::responders(&entries),
+        communications: sections::communications(&entries),
+        findings: sections::findings(&runs),
+        alerts: if alerts.len() > 1 { alerts } else { Vec::new() },
+        lessons,
+        action_items,
+        incident,
         timeline: entries.iter().map(line).collect(),
         runs: runs.iter().map(|r| run_report(r)).collect(),
         playbooks: playbook_versions(&runs),
@@ -237,67 +318,96 @@ pub fn build(
             .filter(|e| matches!(e.event.payload, Payload::Note(_)))
             .map(line)
             .collect(),
-        resolution: entries
-            .iter()
-            .rev()
-            .find_map(|e| match &e.event.payload {
-                Payload::Resolved(r) => Some(r.summary.clone().unwrap_or_default()),
-                _ => None,
-            })
-            .filter(|s| !s.is_empty()),
+        resolution,
         integrity: integrity(store, &runs, &id),
-        generated_at: show_time(clock.now()),
+        generated_at: show_time(now),
     };
     Ok((pm, warnings))
 }
 
-/// The key times and durations of an incident's merged events.
-pub fn measure(entries: &[Entry]) -> (KeyTimes, Durations) {
-    let first = |is: fn(&Payload) -> bool| {
-        entries
-            .iter()
-            .find(|e| is(&e.event.payload))
-            .map(|e| e.time)
-    };
-    let started = entries.iter().flat_map(|e| alert_starts(&e.event)).min();
-    let detected = first(|p| matches!(p, Payload::Detected(_)))
-        .or_else(|| first(|p| matches!(p, Payload::RunStarted(_))));
-    let first_action = first(|p| matches!(p, Payload::StepStarted(_)));
-    let first_note = first(|p| matches!(p, Payload::Note(_)));
-    let mitigated = first(|p| matches!(p, Payload::Note(n) if n.mitigated == Some(true)));
-    let resolved = entries
-        .iter()
-        .rev()
-        .find(|e| matches!(e.event.payload, Payload::Resolved(_)))
-        .map(|e| e.time);
-    let times = KeyTimes {
-        started: started.map(show_time),
-        detected: detected.map(show_time),
-        first_action: first_action.map(show_time),
-        first_note: first_note.map(show_time),
-        mitigated: mitigated.map(show_time),
-        resolved: resolved.map(show_time),
-    };
-    let durations = Durations {
-        time_to_detect: span(started, detected),
-        time_to_resolve: span(started, resolved),
-        time_to_first_action: span(detected, first_action),
-    };
-    (times, durations)
+/// Each key time of `t` as `show` writes it.
+fn key_times(t: &Times, show: impl Fn(&KeyTime) -> String) -> KeyTimes {
+    let f = |k: &Option<KeyTime>| k.as_ref().map(&show);
+    KeyTimes {
+        started: f(&t.started),
+        detected: f(&t.detected),
+        acknowledged: f(&t.acknowledged),
+        first_action: f(&t.first_action),
+        first_note: f(&t.first_note),
+        mitigated: f(&t.mitigated),
+        resolved: f(&t.resolved),
+    }
 }
 
-/// `to − from`, when both are known and in that order: times in an
-/// impossible order (a resolution typed before the alert started) make no
-/// duration, never a negative one.
-pub fn span(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<Span> {
-    let seconds = (to? - from?).num_seconds();
-    if seconds < 0 {
-        return None;
-    }
-    Some(Span {
-        seconds,
-        text: crate::duration::format_seconds(seconds),
+fn key_time_rows(t: &Times) -> Vec<KeyTimeRow> {
+    [
+        (
+            "started",
+            "Impact started (earliest alert start)",
+            &t.started,
+        ),
+        ("detected", "Detected (the alert fired)", &t.detected),
+        (
+            "acknowledged",
+            "Acknowledged (first human action)",
+            &t.acknowledged,
+        ),
+        ("first_action", "First automated action", &t.first_action),
+        ("mitigated", "Mitigated", &t.mitigated),
+        ("resolved", "Resolved", &t.resolved),
+    ]
+    .into_iter()
+    .map(|(name, label, k)| KeyTimeRow {
+        name: name.into(),
+        label: label.into(),
+        time: k.as_ref().map(|k| show_time(k.at)),
+        source: k.as_ref().map(|k| k.source.clone()),
+        by: k.as_ref().and_then(|k| k.by.clone()),
     })
+    .collect()
+}
+
+/// One paragraph, every clause true of the record.
+fn summary(
+    incident: &IncidentInfo,
+    times: &Times,
+    impact: &Impact,
+    runs: &[&super::Run],
+    resolution: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "{} ({} severity, from {})",
+        incident.title, incident.severity, incident.source
+    );
+    if let Some(s) = &times.started {
+        text.push_str(&format!(" started at {}", show_time(s.at)));
+    }
+    match (&times.resolved, &impact.duration) {
+        (Some(r), Some(d)) => text.push_str(&format!(
+            " and was resolved at {} after {}",
+            show_time(r.at),
+            d.text
+        )),
+        (Some(r), None) => text.push_str(&format!(" and was resolved at {}", show_time(r.at))),
+        (None, _) => text.push_str(" and is not resolved yet"),
+    }
+    text.push('.');
+    if !runs.is_empty() {
+        let list: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{} ({})", r.summary.playbook, r.summary.status))
+            .collect();
+        text.push_str(&format!(
+            " {} run{}: {}.",
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ));
+    }
+    if let Some(fix) = resolution {
+        text.push_str(&format!(" Resolution: {fix}."));
+    }
+    text
 }
 
 /// The incident a run's start or a detection recorded (what a resolution
@@ -307,18 +417,6 @@ fn started_or_detected(e: &Event) -> Option<RecordedIncident> {
         Payload::RunStarted(_) | Payload::Detected(_) => e.payload.recorded_incident(),
         _ => None,
     }
-}
-
-/// The alert start times an event knows: a run's incident (and its alerts),
-/// or a detection's payload.
-fn alert_starts(e: &Event) -> Vec<DateTime<Utc>> {
-    let Some(i) = started_or_detected(e) else {
-        return Vec::new();
-    };
-    std::iter::once(&i.started_at)
-        .chain(i.alerts.iter().map(|a| &a.starts_at))
-        .filter_map(|t| t.as_deref().and_then(parse_time))
-        .collect()
 }
 
 fn incident_info(id: &str, entries: &[Entry]) -> IncidentInfo {
@@ -472,82 +570,5 @@ fn check(record: &str, path: &std::path::Path) -> Integrity {
             ok: false,
             message: format!("{e:#}"),
         },
-    }
-}
-
-/// A Markdown table cell: pipes escaped, line breaks flattened (the
-/// templates' `cell` filter, and `irctl timeline --format markdown`).
-pub fn cell(value: String) -> String {
-    value.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-/// The largest template file read: a template is a page of Markdown.
-const TEMPLATE_CAP: u64 = 1024 * 1024;
-
-/// The template a postmortem is rendered with: the built-in one, or a team's own file.
-#[derive(Clone, Debug)]
-pub struct Template {
-    text: String,
-    name: String,
-}
-
-impl Template {
-    /// The team's template at `path`, else the built-in [`DEFAULT_TEMPLATE`].
-    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Template> {
-        use anyhow::Context as _;
-        Ok(match path {
-            Some(path) => Template {
-                text: crate::capped::read_to_string(path, TEMPLATE_CAP)
-                    .with_context(|| format!("cannot read template `{}`", path.display()))?,
-                name: path.display().to_string(),
-            },
-            None => Template {
-                text: DEFAULT_TEMPLATE.to_string(),
-                name: "postmortem.md".to_string(),
-            },
-        })
-    }
-
-    /// `pm` as this template renders it.
-    pub fn render(&self, pm: &Postmortem) -> anyhow::Result<String> {
-        render(pm, &self.text, &self.name)
-    }
-}
-
-/// `pm` as pretty JSON with a final line break: the data every template sees.
-pub fn to_json(pm: &Postmortem) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(pm)? + "\n")
-}
-
-/// Renders `pm` with `template` (the built-in one, or a team's own); `name`
-/// names the template in errors.
-pub fn render(pm: &Postmortem, template: &str, name: &str) -> anyhow::Result<String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .map_err(|e| anyhow::anyhow!("template syntax: {e}"))?,
-    );
-    // A template is a team's file, but a loop must not hang a responder.
-    env.set_fuel(Some(50_000_000));
-    env.add_filter("cell", cell);
-    env.add_template(name, template)
-        .map_err(|e| anyhow::anyhow!("invalid template `{name}`: {}", template_error(&e)))?;
-    let tmpl = env
-        .get_template(name)
-        .map_err(|e| anyhow::anyhow!("invalid template `{name}`: {}", template_error(&e)))?;
-    tmpl.render(crate::template::value(pm))
-        .map_err(|e| anyhow::anyhow!("cannot render template `{name}`: {}", template_error(&e)))
-}
-
-fn template_error(e: &minijinja::Error) -> String {
-    match e.line() {
-        Some(line) => format!(
-            "line {line}: {}",
-            e.detail().unwrap_or(&e.kind().to_string())
-        ),
-        None => e.to_string(),
     }
 }

@@ -1,5 +1,7 @@
-//! Numbers across incidents: time to detect and to resolve per incident,
-//! their means (MTTD, MTTR), and how runs ended.
+//! Numbers across incidents: time to detect, acknowledge, mitigate and
+//! resolve per incident, their means (MTTD, MTTA, MTTM, MTTR), and how runs
+//! ended. Every figure is the postmortem's own ([`super::times`]), so a
+//! draft and `irctl stats` never disagree.
 //!
 //! Drills are counted apart and never enter MTTD or MTTR: a drill's alert is
 //! made up, and averaging it in would flatter the real numbers.
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::postmortem::{Span, measure, span};
+use super::times::{Span, measure};
 use super::{Store, merged};
 
 /// One incident's numbers.
@@ -27,8 +29,15 @@ pub struct IncidentStats {
     pub runs: usize,
     /// Detected − started.
     pub time_to_detect: Option<Span>,
+    /// Acknowledged − detected.
+    pub time_to_acknowledge: Option<Span>,
+    /// Mitigated − started.
+    pub time_to_mitigate: Option<Span>,
     /// Resolved − started.
     pub time_to_resolve: Option<Span>,
+    /// Key times in an impossible order (their durations are left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub time_warnings: Vec<String>,
     /// Whether a resolution is recorded.
     pub resolved: bool,
 }
@@ -46,6 +55,10 @@ pub struct Stats {
     pub resolved: usize,
     /// Mean time to detect over real incidents where it is known.
     pub mttd: Option<Span>,
+    /// Mean time to acknowledge over real incidents where it is known.
+    pub mtta: Option<Span>,
+    /// Mean time to mitigate over real incidents where it is known.
+    pub mttm: Option<Span>,
     /// Mean time to resolve over real resolved incidents.
     pub mttr: Option<Span>,
     /// Runs of real incidents by status.
@@ -91,7 +104,13 @@ pub fn compute(
                     .map(|i| i.title)
                     .unwrap_or_default()
             });
-        let (times, durations) = measure(&entries);
+        let times = measure(&entries);
+        warnings.extend(
+            times
+                .warnings
+                .iter()
+                .map(|w| format!("incident `{id}`: {w}")),
+        );
         let run_count = incident_runs.len();
         incidents.push(IncidentStats {
             id,
@@ -99,8 +118,11 @@ pub fn compute(
             drill,
             first_seen,
             runs: run_count,
-            time_to_detect: durations.time_to_detect,
-            time_to_resolve: durations.time_to_resolve,
+            time_to_detect: times.durations.time_to_detect,
+            time_to_acknowledge: times.durations.time_to_acknowledge,
+            time_to_mitigate: times.durations.time_to_mitigate,
+            time_to_resolve: times.durations.time_to_resolve,
+            time_warnings: times.warnings.clone(),
             resolved: times.resolved.is_some(),
         });
     }
@@ -111,17 +133,15 @@ pub fn compute(
         if known.is_empty() {
             return None;
         }
-        let avg = known.iter().sum::<i64>() / known.len() as i64;
-        span(
-            Some(DateTime::<Utc>::UNIX_EPOCH),
-            DateTime::from_timestamp(avg, 0),
-        )
+        Span::of_seconds(known.iter().sum::<i64>() / known.len() as i64)
     };
     let stats = Stats {
         real_incidents: real.len(),
         drill_incidents: incidents.len() - real.len(),
         resolved: real.iter().filter(|i| i.resolved).count(),
         mttd: mean(|i| i.time_to_detect.as_ref().map(|s| s.seconds)),
+        mtta: mean(|i| i.time_to_acknowledge.as_ref().map(|s| s.seconds)),
+        mttm: mean(|i| i.time_to_mitigate.as_ref().map(|s| s.seconds)),
         mttr: mean(|i| i.time_to_resolve.as_ref().map(|s| s.seconds)),
         runs,
         drill_runs,

@@ -164,6 +164,9 @@ pub struct RunStarted {
     pub actor: String,
     /// The step ids, in playbook order.
     pub steps: Vec<StepId>,
+    /// The steps marked `report: true`, whose output the postmortem quotes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report: Vec<StepId>,
 }
 
 /// `run_resumed`.

@@ -8,6 +8,8 @@
 //! analysis), `action.rs` (a step's one action), `fields.rs` (every templated
 //! value of a step), `graph.rs` (`needs` and cycles), `drill.rs` (the drill
 //! section), `injection.rs` (untrusted data in shell contexts and argv),
+//! `schema.rs` and `tree.rs` (every schema error of a file at once, where
+//! serde stops at the first),
 //! `sink.rs` (untrusted data choosing a request's host, a JSON text body,
 //! a working directory).
 
@@ -28,7 +30,9 @@ mod drill;
 mod fields;
 mod graph;
 mod injection;
+mod schema;
 mod sink;
+mod tree;
 
 use action::*;
 use drill::*;
@@ -140,7 +144,14 @@ pub fn check_file(
     let raw: RawPlaybook = match yaml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
+            let collects = matches!(
+                e.kind,
+                yaml::YamlErrorKind::Schema | yaml::YamlErrorKind::UnknownField { .. }
+            );
             let d = Diagnostic::from_yaml(file, e, "schema");
+            if collects {
+                return (None, schema::collect(file, text, d));
+            }
             return (None, vec![d]);
         }
     };
@@ -451,6 +462,21 @@ fn check_steps(
                 format!("step `{}` never runs: its `when` is `false`", step.id.value),
             );
         }
+        if step.report && step.notify.is_some() {
+            let pos = c
+                .index
+                .locate_key(step.id.pos, "report")
+                .unwrap_or(step.id.pos);
+            c.warning(
+                pos,
+                "report-without-output",
+                format!(
+                    "step `{}` is a notification: it has no output for the postmortem to quote",
+                    step.id.value
+                ),
+            )
+            .help = Some("mark the step whose output is the finding (`shell`, `command` or `http`) with `report: true`".into());
+        }
         if step.http.as_ref().is_some_and(|h| h.insecure) {
             let pos = c
                 .index
@@ -487,6 +513,7 @@ fn check_steps(
             continue_on_error: step.continue_on_error,
             simulate_in_drill: step.simulate_in_drill,
             idempotent: step.idempotent,
+            report: step.report,
         });
     }
 
