@@ -17,7 +17,8 @@
 //!   a ref, with provenance and history;
 //! - **base**: [`timeline`], [`secret`], [`template`] (rendering with
 //!   context-aware escaping), [`yaml`], [`diagnostic`], [`report`] (human text, JSON, GitHub
-//!   workflow commands, JUnit XML), [`lock`], [`clock`],
+//!   workflow commands, JUnit XML), [`lock`], [`process`] (finding a
+//!   step's processes however they detach), [`clock`],
 //!   [`env`](mod@env) (the only reader of the environment), [`id`] (`StepId`,
 //!   `RunId`), and the small helpers
 //!   [`duration`], [`schedule`], [`memo`] and [`capped`].

@@ -7,7 +7,8 @@
 //! `PR_SET_PDEATHSIG(SIGKILL)`, so a SIGKILL of irctl takes the leader with
 //! it. The kernel sends that signal when the *thread* that forked the
 //! leader exits, and tokio's blocking threads exit when idle, so every step
-//! is forked by one thread that lives as long as irctl. irctl is a child
+//! is forked by a spawner thread that never exits (one per step starting
+//! at the same moment, so starts do not queue). irctl is a child
 //! subreaper: an orphaned descendant of a step (a `setsid` or double-forked
 //! daemon) is re-parented to irctl, where it can still be found, and reaped
 //! here once killed. When a step ends, however it ends, [`Scope::finish`]
@@ -16,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -28,10 +29,14 @@ use crate::process::{self, Proc, cgroup};
 /// gives up on it (one in uninterruptible sleep, or outside irctl's reach).
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
-/// The leaders of running steps, by pid, with their markers. Spawning holds
-/// the lock until the new leader is listed, and reaping holds it while it
-/// chooses, so irctl never reaps a leader that tokio waits for.
+/// The leaders of running steps, by pid, with their markers.
 static LEADERS: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+
+/// Held shared from a leader's fork until it is in [`LEADERS`], and
+/// exclusively while a look at `/proc` decides whose each process is: a
+/// leader caught between fork and listing would otherwise be taken for an
+/// unclaimed orphan (and ended), or reaped under tokio's feet.
+static SPAWNING: RwLock<()> = RwLock::new(());
 
 fn leaders() -> std::sync::MutexGuard<'static, Vec<(i32, String)>> {
     LEADERS.lock().unwrap_or_else(|e| e.into_inner())
@@ -152,7 +157,7 @@ fn become_subreaper() {
     });
 }
 
-/// A spawn request for the spawner thread.
+/// A spawn request for a spawner thread.
 struct Request {
     cmd: Command,
     tag: String,
@@ -160,29 +165,36 @@ struct Request {
     reply: mpsc::SyncSender<std::io::Result<Child>>,
 }
 
-/// The thread that forks every step leader; `None` if it could not start
-/// (then leaders are forked where they are asked for, without PDEATHSIG).
-fn spawner() -> Option<&'static mpsc::Sender<Request>> {
-    static SPAWNER: OnceLock<Option<mpsc::Sender<Request>>> = OnceLock::new();
-    SPAWNER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Request>();
-            std::thread::Builder::new()
-                .name("irctl-spawner".into())
-                .spawn(move || {
-                    for req in rx {
-                        let _runtime = req.runtime.enter();
-                        let _ = req.reply.send(spawn_listed(req.cmd, &req.tag));
-                    }
-                })
-                .ok()
-                .map(|_| tx)
+/// Spawner threads not forking right now. There are as many as steps ever
+/// started at once, so process starts do not queue behind each other.
+static IDLE: Mutex<Vec<mpsc::Sender<Request>>> = Mutex::new(Vec::new());
+
+/// A thread to fork a leader from, which never exits; `None` if none could
+/// be started (then the leader is forked where it is asked for, without
+/// PDEATHSIG).
+fn spawner() -> Option<mpsc::Sender<Request>> {
+    if let Some(tx) = IDLE.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return Some(tx);
+    }
+    let (tx, rx) = mpsc::channel::<Request>();
+    std::thread::Builder::new()
+        .name("irctl-spawner".into())
+        .spawn(move || {
+            for req in rx {
+                let _runtime = req.runtime.enter();
+                let _ = req.reply.send(spawn_listed(req.cmd, &req.tag));
+            }
+            // Its children die with it: it must outlive them all.
+            loop {
+                std::thread::park();
+            }
         })
-        .as_ref()
+        .ok()?;
+    Some(tx)
 }
 
-fn spawn_on(tx: &mpsc::Sender<Request>, cmd: Command, tag: &str) -> std::io::Result<Child> {
-    let gone = || std::io::Error::other("the irctl spawner thread is gone");
+fn spawn_on(tx: mpsc::Sender<Request>, cmd: Command, tag: &str) -> std::io::Result<Child> {
+    let gone = || std::io::Error::other("an irctl spawner thread is gone");
     let (reply, answer) = mpsc::sync_channel(1);
     let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
     tx.send(Request {
@@ -192,15 +204,17 @@ fn spawn_on(tx: &mpsc::Sender<Request>, cmd: Command, tag: &str) -> std::io::Res
         reply,
     })
     .map_err(|_| gone())?;
-    answer.recv().map_err(|_| gone())?
+    let child = answer.recv().map_err(|_| gone())?;
+    IDLE.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+    child
 }
 
-/// Spawns and lists the leader under one lock (see [`LEADERS`]).
+/// Spawns and lists the leader (see [`SPAWNING`]).
 fn spawn_listed(mut cmd: Command, tag: &str) -> std::io::Result<Child> {
-    let mut list = leaders();
+    let _spawning = SPAWNING.read().unwrap_or_else(|e| e.into_inner());
     let child = cmd.spawn()?;
     if let Some(pid) = child.id() {
-        list.push((pid as i32, tag.to_string()));
+        leaders().push((pid as i32, tag.to_string()));
     }
     Ok(child)
 }
@@ -307,6 +321,7 @@ impl Scope {
     fn targets(&self, strays: bool) -> (Vec<i32>, bool) {
         let me = std::process::id() as i32;
         let found = process::descendants(me);
+        let spawning = SPAWNING.write().unwrap_or_else(|e| e.into_inner());
         let list = leaders();
         let live: HashMap<i32, &str> = list.iter().map(|(p, t)| (*p, t.as_str())).collect();
         let live_tags: HashSet<&str> = live.values().copied().collect();
@@ -345,6 +360,7 @@ impl Scope {
         let skip: HashSet<i32> = live.keys().copied().collect();
         process::reap(&found, &skip);
         drop(list);
+        drop(spawning);
         out.sort_unstable();
         out.dedup();
         (out, unclaimed)

@@ -50,6 +50,8 @@ pub fn create() -> Option<PathBuf> {
         return None;
     }
     let base = base()?;
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| remove_stale(base));
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = base.join(format!("irctl-{}-{n}", std::process::id()));
     match std::fs::create_dir(&dir) {
@@ -57,6 +59,28 @@ pub fn create() -> Option<PathBuf> {
         Err(_) => {
             REFUSED.store(true, Ordering::Relaxed);
             None
+        }
+    }
+}
+
+/// Removes the empty step cgroups of irctl processes that no longer exist
+/// (a killed irctl leaves its own behind); one that still holds a process
+/// cannot be removed and stays for the lock check.
+fn remove_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("irctl-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if let Some(pid) = owner
+            && super::stat(pid).is_none()
+        {
+            remove(&entry.path());
         }
     }
 }

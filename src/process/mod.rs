@@ -16,7 +16,6 @@
 pub mod cgroup;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -119,8 +118,11 @@ pub fn cmdline(pid: i32) -> String {
 /// Read from each task's `children` list where the kernel has them, else
 /// from one pass over every process's parent.
 pub fn descendants(root: i32) -> Vec<Proc> {
+    // Whether the kernel lists children (`CONFIG_PROC_CHILDREN`) does not
+    // change while irctl runs: asked once.
+    static LISTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let mut out = Vec::new();
-    if Path::new(&format!("/proc/{root}/task")).is_dir() && children(root).is_some() {
+    if *LISTED.get_or_init(|| children(std::process::id() as i32).is_some()) {
         let mut queue = vec![root];
         let mut seen = HashSet::from([root]);
         while let Some(pid) = queue.pop() {
