@@ -737,12 +737,18 @@ fn a_credential_in_repo_on_the_command_line_is_refused_before_any_connection() {
     assert_eq!(server.requests(), Vec::<String>::new(), "irctl connected");
     assert!(!repo.cache().exists(), "irctl touched the cache");
 
-    // The same URLs from the environment, and the token in `IRCTL_GIT_TOKEN`
-    // with a clean URL on the command line, work.
-    for url in [&with_pw, &with_query] {
-        let out = list_env(&repo, url, &[]).run();
-        assert_eq!(names(&out), ["alpha", "bravo"]);
-    }
+    // From the environment the same URLs are used: the password logs in;
+    // the one with a query token reaches the server (which wants Basic
+    // auth), and its token is masked in the error.
+    let out = list_env(&repo, &with_query, &[])
+        .status(2)
+        .stderr_contains("playbooks.git?private_token=***` asks for credentials")
+        .run();
+    assert!(!out.stderr.contains(token), "{}", out.stderr);
+    assert!(!server.requests().is_empty(), "IRCTL_REPO was not used");
+    let out = list_env(&repo, &with_pw, &[]).run();
+    assert_eq!(names(&out), ["alpha", "bravo"]);
+    // And the token in `IRCTL_GIT_TOKEN`, with a clean URL on the command line.
     let out = list(&repo, &server.url(), &[])
         .env("IRCTL_GIT_TOKEN", token)
         .run();

@@ -56,7 +56,9 @@ fn verbose_output_and_progress_show_escapes_instead_of_acting() {
         r#"
         steps:
           - id: show
-            shell: "printf '%s\n' {{ incident.labels.x }}; printf 'fake\r\033[2K  \342\234\224 deploy succeeded\n'"
+            shell: |
+              printf '%s\n' {{ incident.labels.x }}
+              printf 'fake\r\033[2K  \342\234\224 deploy succeeded\n'
           - id: say
             needs: [show]
             notify: { console: { text: "label {{ incident.labels.x }}" } }
@@ -93,19 +95,20 @@ fn verbose_output_and_progress_show_escapes_instead_of_acting() {
 }
 
 #[test]
-fn the_summary_table_shows_a_hostile_failure_reason_inert() {
+fn the_summary_and_progress_show_a_hostile_failure_reason_inert() {
     let out = hostile_run(
         r#"
         steps:
           - id: bad
-            http: { method: GET, url: "http://127.0.0.1:1/{{ incident.labels.x }}" }
-            timeout: 5s
+            shell: "printf '%s\n' {{ incident.labels.x }} >&2; exit 3"
         "#,
     )
     .status(1)
     .run();
     assert_inert("stdout", &out.stdout, false);
     assert_inert("stderr", &out.stderr, false);
+    let printed = format!("{}{}", out.stdout, out.stderr);
+    assert!(printed.contains(SHOWN), "{printed}");
 }
 
 #[test]
