@@ -6,8 +6,11 @@
 //! the timeline and runs tables — while irctl's own colours still work.
 
 mod common;
+#[path = "support/receiver.rs"]
+mod receiver;
 
 use common::{Output, Test, unindent};
+use receiver::Receiver;
 
 /// Erases the line, returns to its start and clears the screen: what a
 /// hostile label would use to overwrite what irctl shows.
@@ -95,20 +98,35 @@ fn verbose_output_and_progress_show_escapes_instead_of_acting() {
 }
 
 #[test]
-fn the_summary_and_progress_show_a_hostile_failure_reason_inert() {
-    let out = hostile_run(
+fn the_summary_and_progress_show_hostile_text_inert() {
+    // A server's error body becomes the failure reason in the summary
+    // table; the label shows in the progress line of the step it starts.
+    let api = Receiver::start(vec![(500, vec![], HOSTILE)]);
+    let out = hostile_run(&format!(
         r#"
         steps:
           - id: bad
-            shell: "printf '%s\n' {{ incident.labels.x }} >&2; exit 3"
+            http: {{ url: "{url}" }}
+          - id: echo
+            shell: "echo {{{{ incident.labels.x }}}} >&2; exit 3"
         "#,
-    )
+        url = api.url("/api"),
+    ))
     .status(1)
     .run();
     assert_inert("stdout", &out.stdout, false);
     assert_inert("stderr", &out.stderr, false);
-    let printed = format!("{}{}", out.stdout, out.stderr);
-    assert!(printed.contains(SHOWN), "{printed}");
+    assert!(
+        out.stdout
+            .contains(&format!("HTTP 500 (expected 2xx): {SHOWN}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(&format!("echo '{SHOWN}'")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
