@@ -172,6 +172,20 @@ pub struct SourceArgs {
     pub fetch_timeout: std::time::Duration,
 }
 
+/// The `--repo` value typed on the command line, in whichever subcommand
+/// takes one; `None` when it is absent or came from `IRCTL_REPO`.
+pub fn repo_on_command_line(matches: &clap::ArgMatches) -> Option<&str> {
+    let mut m = matches;
+    loop {
+        if m.ids().any(|id| id.as_str() == "repo")
+            && m.value_source("repo") == Some(clap::parser::ValueSource::CommandLine)
+        {
+            return m.get_one::<String>("repo").map(String::as_str);
+        }
+        m = m.subcommand()?.1;
+    }
+}
+
 /// Parses a flag like `10s` or `1m30s`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     irctl::duration::parse(text)

@@ -10,11 +10,16 @@ mod ui;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = cli::Cli::command().try_get_matches().and_then(|matches| {
+        cli::Cli::from_arg_matches(&matches)
+            .map(|cli| (cli, matches))
+            .map_err(|err| err.format(&mut cli::Cli::command()))
+    });
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr.
             let _ = err.print();
@@ -23,6 +28,12 @@ fn main() -> ExitCode {
     };
     survive_file_size_limit();
     let ui = ui::Ui::new(cli.color);
+    if let Some(repo) = cli::repo_on_command_line(&matches)
+        && let Err(err) = irctl::source::auth::refuse_in_argv(repo)
+    {
+        ui.error(&err);
+        return ExitCode::from(cmd::EXIT_USAGE);
+    }
     match cmd::dispatch(cli.command, ui) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -5,7 +5,16 @@
 //! module that touches the standard streams (clippy's `disallowed-methods`
 //! keeps `std::io::stdout`/`stderr` out of the others, and `print_stdout`/
 //! `print_stderr` are denied crate-wide).
+//!
+//! Text that reaches a terminal may come from outside — alert labels and
+//! annotations, step output, notification text — so every writer here runs
+//! it through [`visible`] first: a control character or a bidi override
+//! shows as `\u{1b}` instead of moving the cursor, erasing a line or
+//! reordering what follows. irctl's own colours are added after that, from
+//! [`Styled`] parts, so they are the only escape sequences that get through.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle};
@@ -54,49 +63,83 @@ impl Ui {
         }
     }
 
-    /// Colours for progress on stderr.
-    pub fn err_paint(&self) -> Paint {
+    fn paint(&self) -> Paint {
         Paint {
             color: self.color_err,
         }
     }
 
-    /// Writes `text` to stdout as is.
-    #[allow(clippy::disallowed_methods)] // the one writer to stdout
+    /// Writes `text` to stdout, with control characters made [`visible`].
     pub fn out(&self, text: &str) -> io::Result<()> {
+        self.out_checked(&visible(text))
+    }
+
+    /// Writes one line to stdout, with control characters made [`visible`].
+    pub fn outln(&self, text: &str) -> io::Result<()> {
+        self.out(&format!("{text}\n"))
+    }
+
+    /// Writes one JSON document and a newline to stdout, through [`json_visible`].
+    pub fn json(&self, text: &str) -> io::Result<()> {
+        self.out_checked(&format!("{}\n", json_visible(text)))
+    }
+
+    /// The one writer to stdout: `text` is visible already.
+    #[allow(clippy::disallowed_methods)] // the one writer to stdout
+    fn out_checked(&self, text: &str) -> io::Result<()> {
         let mut stdout = io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
         stdout.flush()
     }
 
-    /// Writes one line to stdout.
-    pub fn outln(&self, text: &str) -> io::Result<()> {
-        self.out(&format!("{text}\n"))
+    /// Writes `text` to stderr, with control characters made [`visible`];
+    /// a failure to write there is not worth failing for.
+    pub fn err(&self, text: &str) {
+        self.err_checked(&visible(text));
     }
 
-    /// Writes `text` to stderr; a failure to write there is not worth failing for.
+    /// The one writer to stderr: `text` is visible already, or irctl's own styling.
     #[allow(clippy::disallowed_methods)] // the one writer to stderr
-    pub fn err(&self, text: &str) {
+    fn err_checked(&self, text: &str) {
         let mut stderr = io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
     }
 
-    /// Writes one line to stderr.
+    /// Writes one line to stderr, with control characters made [`visible`].
     pub fn errln(&self, text: &str) {
         self.err(&format!("{text}\n"));
     }
 
+    /// Writes one line of parts to stderr: each made [`visible`], then coloured.
+    pub fn say(&self, line: &Styled) {
+        let paint = self.paint();
+        let mut text = String::new();
+        for (tone, part) in &line.parts {
+            let part = visible(part);
+            match tone {
+                Some(tone) => text.push_str(&paint.paint(*tone, &part)),
+                None => text.push_str(&part),
+            }
+        }
+        text.push('\n');
+        self.err_checked(&text);
+    }
+
     /// A `warning:` line on stderr.
     pub fn warn(&self, text: &str) {
-        let label = self.err_paint().paint(Tone::Warning, "warning");
-        self.errln(&format!("{label}: {text}"));
+        self.say(
+            &Styled::new()
+                .tone(Tone::Warning, "warning")
+                .text(": ")
+                .text(text),
+        );
     }
 
     /// A finding on stderr, the way rustc shows one, with the line of
     /// `source` it points at.
     pub fn diagnostic(&self, d: &Diagnostic, source: Option<&str>) {
-        let paint = self.err_paint();
+        let paint = self.paint();
         let style = |part: Part, text: &str| {
             let tone = match part {
                 Part::Error => Tone::Alarm,
@@ -106,11 +149,21 @@ impl Ui {
             };
             paint.paint(tone, text)
         };
-        self.err(&human::diagnostic(d, source, &style));
-        self.err("\n");
+        // Made visible before the colours go in: a file name, a message or
+        // a source line may carry what a terminal would act on.
+        let mut shown = d.clone();
+        shown.file = visible(&d.file).into_owned();
+        shown.message = visible(&d.message).into_owned();
+        shown.help = d.help.as_deref().map(|h| visible(h).into_owned());
+        let source = source.map(visible);
+        let mut text = human::diagnostic(&shown, source.as_deref(), &style);
+        text.push('\n');
+        self.err_checked(&text);
     }
 
-    /// Asks `prompt [y/N]` on the terminal; `None` when there is no terminal to ask on.
+    /// Asks `prompt [y/N]` on the terminal; `None` when there is no terminal
+    /// to ask on. The prompt is made [`visible`]: a question rendered from
+    /// alert data must not be able to rewrite itself on the screen.
     #[allow(clippy::disallowed_methods)] // a question is asked on stderr
     pub fn ask(&self, prompt: &str) -> Option<bool> {
         if !io::stdin().is_terminal() || !io::stderr().is_terminal() {
@@ -127,23 +180,119 @@ impl Ui {
 
     /// Prints an error with its chain of causes.
     pub fn error(&self, err: &anyhow::Error) {
-        let label = self.err_paint().paint(Tone::Alarm, "error");
-        let mut text = format!("{label}: {err}");
+        let mut text = format!(": {err}");
         for cause in err.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));
         }
-        self.errln(&text);
+        self.say(&Styled::new().tone(Tone::Alarm, "error").text(text));
     }
 
     /// A table in irctl's house style.
-    pub fn table(&self, header: &[&str]) -> Table {
+    pub fn table(&self, header: &[&str]) -> Grid {
         let mut table = Table::new();
         table
             .load_style(HEADER_RULE_ONLY)
             .set_content_arrangement(ContentArrangement::Disabled)
             .set_header(header.iter().copied());
-        table
+        Grid(table)
     }
+}
+
+/// A table whose cells are made [`visible`] as they go in, so its columns
+/// line up with what the terminal shows.
+pub struct Grid(Table);
+
+impl Grid {
+    /// Adds one row.
+    pub fn add_row<I, S>(&mut self, cells: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let row: Vec<String> = cells
+            .into_iter()
+            .map(|c| visible(c.as_ref()).into_owned())
+            .collect();
+        self.0.add_row(row);
+    }
+}
+
+impl fmt::Display for Grid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A line in parts, some in a colour (see [`Ui::say`]).
+#[derive(Clone, Debug, Default)]
+pub struct Styled {
+    parts: Vec<(Option<Tone>, String)>,
+}
+
+impl Styled {
+    /// No parts yet.
+    pub fn new() -> Self {
+        Styled::default()
+    }
+
+    /// Adds plain text.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.parts.push((None, text.into()));
+        self
+    }
+
+    /// Adds text in `tone`.
+    pub fn tone(mut self, tone: Tone, text: impl Into<String>) -> Self {
+        self.parts.push((Some(tone), text.into()));
+        self
+    }
+}
+
+/// Whether `c` would act on a terminal instead of showing: a control
+/// character other than line feed and tab (C0, DEL, C1), or a bidi
+/// embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which
+/// reorders the text after it.
+fn is_hidden(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A JSON document with nothing [hidden](is_hidden) left raw. JSON
+/// escapes the C0 controls itself; DEL, the C1 controls and bidi overrides,
+/// which it may leave raw (and which can only stand inside strings), become
+/// `\uXXXX` escapes, which every JSON reader decodes to the same text.
+pub fn json_visible(text: &str) -> Cow<'_, str> {
+    let escape = |c: char| is_hidden(c) && c >= '\u{7f}';
+    if !text.chars().any(escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` with every [hidden](is_hidden) character written as its Rust
+/// escape (`\u{1b}`, `\u{d}`, `\u{202e}`), so it shows instead of acting.
+/// Line feeds and tabs stay: output may be multi-line.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// What a piece of progress text says at a glance, for its colour.
@@ -173,16 +322,15 @@ pub enum Tone {
     Strong,
 }
 
-/// Colours text for stderr, or leaves it plain when stderr takes no colour:
-/// a small copyable value that a progress observer can keep.
+/// Colours text for stderr, or leaves it plain when stderr takes no colour.
 #[derive(Clone, Copy, Debug)]
-pub struct Paint {
+struct Paint {
     color: bool,
 }
 
 impl Paint {
     /// `text` in `tone`.
-    pub fn paint(self, tone: Tone, text: &str) -> String {
+    fn paint(self, tone: Tone, text: &str) -> String {
         if !self.color {
             return text.to_string();
         }
@@ -223,5 +371,24 @@ mod tests {
             Paint { color: true }.paint(Tone::Alarm, "error"),
             "\x1b[1;31merror\x1b[0m"
         );
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_show_as_escapes() {
+        assert_eq!(visible("plain\n\ttext"), "plain\n\ttext");
+        assert_eq!(
+            visible("a\r\u{1b}[2Kb\u{7f}\u{9b}c\u{202e}d\u{2066}"),
+            "a\\u{d}\\u{1b}[2Kb\\u{7f}\\u{9b}c\\u{202e}d\\u{2066}"
+        );
+        assert!(matches!(visible("ok ✔"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_with_nothing_hidden() {
+        let doc = serde_json::to_string(&"x\u{1b}\u{85}\u{202e}\u{7f}y").unwrap();
+        let shown = json_visible(&doc);
+        assert_eq!(shown, "\"x\\u001b\\u0085\\u202e\\u007fy\"");
+        let back: String = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, "x\u{1b}\u{85}\u{202e}\u{7f}y");
     }
 }

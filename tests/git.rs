@@ -53,6 +53,16 @@ fn list(repo: &Repo, url: &str, extra: &[&str]) -> Test {
         .args(extra)
 }
 
+/// [`list`] with the URL in `IRCTL_REPO`: the one place a URL that carries
+/// a credential is accepted (a command line is visible in `ps`).
+fn list_env(repo: &Repo, url: &str, extra: &[&str]) -> Test {
+    irctl(repo)
+        .args(["list", "--format", "json", "--cache-dir"])
+        .arg(repo.cache())
+        .args(extra)
+        .env("IRCTL_REPO", url)
+}
+
 /// Playbook names in a `list --format json` output.
 fn names(out: &Output) -> Vec<String> {
     out.json()
@@ -244,7 +254,7 @@ fn nothing_cached_and_server_down_is_exit_2_naming_the_host() {
     let repo = Repo::new();
     let port = free_port();
     let url = format!("http://deploy:hunter2-secret@127.0.0.1:{port}/playbooks.git");
-    let out = list(&repo, &url, &["--fetch-timeout", "2s"])
+    let out = list_env(&repo, &url, &["--fetch-timeout", "2s"])
         .status(2)
         .stderr_contains(&format!(
             "error: cannot fetch playbooks from `http://127.0.0.1:{port}/playbooks.git` (host `127.0.0.1:{port}`) and nothing is cached"
@@ -268,7 +278,7 @@ fn a_token_in_the_url_query_is_masked_like_user_info() {
     let port = free_port();
     let url =
         format!("http://127.0.0.1:{port}/playbooks.git?private_token=glpat-Zx81kq0Lr2mW&ref=main");
-    let out = list(&repo, &url, &["--fetch-timeout", "2s"])
+    let out = list_env(&repo, &url, &["--fetch-timeout", "2s"])
         .status(2)
         .stderr_contains(&format!(
             "`http://127.0.0.1:{port}/playbooks.git?private_token=***&ref=main`"
@@ -404,8 +414,9 @@ fn credentials_never_appear_in_output_errors_or_timelines() {
     let out = irctl(&repo)
         .args(["run", "alpha", "--label", "alertname=alpha", "--state-dir"])
         .arg(repo.root.path().join("state"))
-        .args(["--repo", &with_pw, "--cache-dir"])
+        .args(["--cache-dir"])
         .arg(repo.cache())
+        .env("IRCTL_REPO", &with_pw)
         .run();
     let timeline = std::fs::read_dir(repo.root.path().join("state/runs"))
         .expect("runs")
@@ -428,7 +439,7 @@ fn credentials_never_appear_in_output_errors_or_timelines() {
 
     // Wrong credentials: a loud fallback to the cache, no secret in it.
     let wrong = server.url_with("alice", "wrong-pass-777");
-    let out = list(&repo, &wrong, &[])
+    let out = list_env(&repo, &wrong, &[])
         .stderr_contains("cannot fetch")
         .stderr_contains("USING CACHED PLAYBOOKS")
         .run();
@@ -696,4 +707,85 @@ fn a_run_from_git_resumes_at_the_commit_that_ran() {
         .env("IRCTL_STATE_DIR", state.to_str().unwrap())
         .args(["timeline", "verify", &run_id])
         .run();
+}
+
+#[test]
+fn a_credential_in_repo_on_the_command_line_is_refused_before_any_connection() {
+    let token = "tok-in-argv-5150";
+    let repo = Repo::new();
+    three_versions(&repo);
+    let server = HttpGit::start(&repo, Some(token));
+    let with_pw = server.url_with("alice", token);
+    let with_query = format!("{}?private_token={token}", server.url());
+    for (url, what) in [(&with_pw, "a password"), (&with_query, "an access token")] {
+        for args in [
+            &["list"][..],
+            &["run", "alpha", "--label", "alertname=alpha"][..],
+        ] {
+            let out = irctl(&repo)
+                .args(args)
+                .args(["--repo", url.as_str(), "--cache-dir"])
+                .arg(repo.cache())
+                .status(2)
+                .stderr_contains(&format!("error: `--repo` carries {what}"))
+                .stderr_contains("set the URL in `IRCTL_REPO` instead")
+                .stderr_contains("`IRCTL_GIT_TOKEN`")
+                .run();
+            assert!(!out.stderr.contains(token), "{}", out.stderr);
+        }
+    }
+    assert_eq!(server.requests(), Vec::<String>::new(), "irctl connected");
+    assert!(!repo.cache().exists(), "irctl touched the cache");
+
+    // From the environment the same URLs are used: the password logs in;
+    // the one with a query token reaches the server (which wants Basic
+    // auth), and its token is masked in the error.
+    let out = list_env(&repo, &with_query, &[])
+        .status(2)
+        .stderr_contains("playbooks.git?private_token=***` asks for credentials")
+        .run();
+    assert!(!out.stderr.contains(token), "{}", out.stderr);
+    assert!(!server.requests().is_empty(), "IRCTL_REPO was not used");
+    let out = list_env(&repo, &with_pw, &[]).run();
+    assert_eq!(names(&out), ["alpha", "bravo"]);
+    // And the token in `IRCTL_GIT_TOKEN`, with a clean URL on the command line.
+    let out = list(&repo, &server.url(), &[])
+        .env("IRCTL_GIT_TOKEN", token)
+        .run();
+    assert_eq!(names(&out), ["alpha", "bravo"]);
+}
+
+#[test]
+fn a_huge_blob_is_refused_by_its_size_naming_the_file() {
+    let repo = Repo::new();
+    repo.write("playbooks/a.yaml", &playbook("alpha", "one"));
+    // 50 MB of zeros, sparse on disk; Git stores it compressed to little.
+    let huge = std::fs::File::create(repo.work().join("playbooks/huge.yaml")).expect("create");
+    huge.set_len(50 * 1024 * 1024).expect("grow");
+    drop(huge);
+    repo.commit("add a huge file");
+    repo.push();
+    let out = irctl(&repo)
+        .args([
+            "validate",
+            "--format",
+            "json",
+            "--repo",
+            &repo.file_url(),
+            "--cache-dir",
+        ])
+        .arg(repo.cache())
+        .status(1)
+        .run();
+    let findings = out.json();
+    let findings = findings.as_array().expect("array");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["file"], "playbooks/huge.yaml");
+    assert_eq!(
+        findings[0]["message"],
+        "`playbooks/huge.yaml` is 52428800 bytes, over the 2 MiB limit for a playbook"
+    );
+    // The other playbooks still load.
+    let out = list(&repo, &repo.file_url(), &[]).run();
+    assert_eq!(names(&out), ["alpha"]);
 }

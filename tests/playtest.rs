@@ -512,6 +512,21 @@ fn the_schema_describes_tests() {
 /// refusal does not echo credentials.
 #[test]
 fn a_git_source_is_refused_without_echoing_credentials() {
+    Test::new()
+        .args(["test", "--repo", "https://example.invalid/pb.git"])
+        .status(2)
+        .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
+        .run();
+    // An exported `IRCTL_REPO` is refused the same way, not replaced by
+    // `./playbooks`, and its credentials are not echoed.
+    let out = Test::new()
+        .args(["test"])
+        .env("IRCTL_REPO", "https://ops:hunter2@example.invalid/pb.git")
+        .status(2)
+        .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
+        .run();
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    // A credential on the command line is refused before anything else.
     let out = Test::new()
         .args([
             "test",
@@ -519,16 +534,9 @@ fn a_git_source_is_refused_without_echoing_credentials() {
             "https://ops:hunter2@example.invalid/pb.git",
         ])
         .status(2)
-        .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
+        .stderr_contains("`--repo` carries a password")
         .run();
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
-    // An exported `IRCTL_REPO` is refused the same way, not replaced by `./playbooks`.
-    Test::new()
-        .args(["test"])
-        .env("IRCTL_REPO", "https://example.invalid/pb.git")
-        .status(2)
-        .stderr_contains("cannot use `--repo https://example.invalid/pb.git`")
-        .run();
 }
 
 /// `irctl test --help` offers only what `test` uses: a playbook directory,

@@ -401,24 +401,29 @@ pub struct Out<'a> {
 }
 
 impl Out<'_> {
-    /// `text`, redacted, with control characters other than line breaks and
-    /// tabs escaped: titles and notes come from alert payloads and people,
-    /// and must not drive the terminal (colours, cursor moves, OSC links).
+    /// `text`, redacted, with control characters and bidi overrides made
+    /// [visible](crate::ui::visible): titles and notes come from alert
+    /// payloads and people, and must not drive the terminal (colours,
+    /// cursor moves, OSC links) or a Markdown viewer.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        for c in self.redactor.redact(text).chars() {
-            if c.is_control() && c != '\n' && c != '\t' {
-                out.extend(c.escape_unicode());
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        crate::ui::visible(&self.redactor.redact(text)).into_owned()
+    }
+
+    /// A JSON document, redacted, with nothing hidden left raw in its
+    /// strings (see [`crate::ui::json_visible`]); still the same JSON.
+    pub fn redact_json(&self, text: &str) -> String {
+        crate::ui::json_visible(&self.redactor.redact(text)).into_owned()
     }
 
     /// Prints one redacted line.
     pub fn line(&self, text: &str) -> anyhow::Result<()> {
         self.ui.outln(&self.redact(text))?;
+        Ok(())
+    }
+
+    /// Prints one redacted JSON document.
+    pub fn json(&self, text: &str) -> anyhow::Result<()> {
+        self.ui.json(&self.redactor.redact(text))?;
         Ok(())
     }
 }

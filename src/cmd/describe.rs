@@ -15,7 +15,7 @@ pub fn schema(ctx: &Context) -> anyhow::Result<u8> {
         "$id".into(),
         "https://irctl.dev/schema/playbook-v1.json".into(),
     );
-    ctx.ui.outln(&serde_json::to_string_pretty(&schema)?)?;
+    ctx.ui.json(&serde_json::to_string_pretty(&schema)?)?;
     Ok(0)
 }
 

@@ -22,7 +22,7 @@ pub fn run(args: HistoryArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
     let changes = loaded.history(&file, args.limit.max(1))?;
     match args.format {
-        OutputFormat::Json => ui.outln(&serde_json::to_string_pretty(&changes)?)?,
+        OutputFormat::Json => ui.json(&serde_json::to_string_pretty(&changes)?)?,
         OutputFormat::Table => {
             let mut table = ui.table(&["COMMIT", "DATE", "AUTHOR", "SUBJECT"]);
             for c in &changes {

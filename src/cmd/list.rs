@@ -25,7 +25,7 @@ pub fn run(args: ListArgs, ctx: &Context) -> anyhow::Result<u8> {
                     })
                 })
                 .collect();
-            ui.outln(&serde_json::to_string_pretty(&rows)?)?;
+            ui.json(&serde_json::to_string_pretty(&rows)?)?;
         }
         OutputFormat::Table => {
             let mut table = ui.table(&[

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use super::{EXIT_FAILED, EXIT_INTERRUPTED};
-use crate::ui::{Paint, Tone, Ui};
+use crate::ui::{Styled, Tone, Ui};
 use irctl::engine::{self, Confirmer, Observer, RunOptions, RunStatus, context::StepStatus};
 use irctl::playbook::Playbook;
 use irctl::timeline::{Event, Payload, describe};
@@ -56,10 +56,9 @@ pub fn execute(
     opts: RunOptions,
 ) -> anyhow::Result<u8> {
     let runtime = runtime()?;
-    let paint = ui.err_paint();
     let result = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
-        let observer: Arc<dyn Observer> = Arc::new(Progress { ui: *ui, paint });
+        let observer: Arc<dyn Observer> = Arc::new(Progress { ui: *ui });
         let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer { ui: *ui });
         engine::run(playbook, incident, opts, observer, confirmer, cancel_rx).await
     })?;
@@ -124,54 +123,48 @@ fn progress_words(e: &Event, whole: bool) -> String {
 /// Live progress of a run on stderr.
 struct Progress {
     ui: Ui,
-    paint: Paint,
 }
 
 impl Observer for Progress {
     fn on_event(&self, e: &Event) {
-        let p = self.paint;
         let step = e.step().unwrap_or_default();
         let words = progress_words(e, !matches!(e.payload, Payload::StepStarted(_)));
+        let marked = |tone: Tone, mark: &str| {
+            Styled::new()
+                .text("  ")
+                .tone(tone, mark)
+                .text(format!(" {step} {words}"))
+        };
         let line = match &e.payload {
             Payload::RunStarted(_) => {
                 // The run id goes to stdout first, so scripts can capture it.
                 let _ = self.ui.outln(&format!("run {}", e.run_id));
-                format!("{words} for incident {}", e.incident_id)
+                Styled::new().text(format!("{words} for incident {}", e.incident_id))
             }
-            Payload::Warning(_) => p.paint(Tone::Warning, &format!("warning: {words}")),
-            Payload::StepStarted(_) => {
-                format!("  {} {step} {words}", p.paint(Tone::Running, "\u{25b8}"))
-            }
-            Payload::StepRetrying(_) => {
-                format!("  {} {step} {words}", p.paint(Tone::Retrying, "\u{21bb}"))
-            }
+            Payload::Warning(_) => Styled::new().tone(Tone::Warning, format!("warning: {words}")),
+            Payload::StepStarted(_) => marked(Tone::Running, "\u{25b8}"),
+            Payload::StepRetrying(_) => marked(Tone::Retrying, "\u{21bb}"),
             Payload::StepFinished(f) if f.status == StepStatus::Succeeded => {
-                format!("  {} {step} {words}", p.paint(Tone::Succeeded, "\u{2714}"))
+                marked(Tone::Succeeded, "\u{2714}")
             }
-            Payload::StepFinished(_) => {
-                format!("  {} {step} {words}", p.paint(Tone::Failed, "\u{2718}"))
-            }
-            Payload::StepSkipped(_) => format!("  {} {step} {words}", p.paint(Tone::Muted, "-")),
-            Payload::StepSimulated(_) => {
-                format!("  {} {step} {words}", p.paint(Tone::Simulated, "\u{2248}"))
-            }
-            Payload::Notification(_) => {
-                format!("  {} {step} {words}", p.paint(Tone::Notified, "\u{2709}"))
-            }
-            Payload::Confirmation(_) => format!("  ? {step} {words}"),
-            Payload::RunCancelled(_) => p.paint(Tone::Alarm, &format!("run {words}")),
+            Payload::StepFinished(_) => marked(Tone::Failed, "\u{2718}"),
+            Payload::StepSkipped(_) => marked(Tone::Muted, "-"),
+            Payload::StepSimulated(_) => marked(Tone::Simulated, "\u{2248}"),
+            Payload::Notification(_) => marked(Tone::Notified, "\u{2709}"),
+            Payload::Confirmation(_) => Styled::new().text(format!("  ? {step} {words}")),
+            Payload::RunCancelled(_) => Styled::new().tone(Tone::Alarm, format!("run {words}")),
             _ => return,
         };
-        self.ui.errln(&line);
+        self.ui.say(&line);
     }
 
     fn on_output(&self, step: &str, stream: &str, line: &str) {
         let tag = if stream == "stderr" {
-            self.paint.paint(Tone::Retrying, "!")
+            Styled::new().text("    ").tone(Tone::Retrying, "!")
         } else {
-            self.paint.paint(Tone::Muted, "|")
+            Styled::new().text("    ").tone(Tone::Muted, "|")
         };
-        self.ui.errln(&format!("    {tag} {step}: {line}"));
+        self.ui.say(&tag.text(format!(" {step}: {line}")));
     }
 }
 

@@ -26,7 +26,7 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                 "tied": if selection.winners.len() > 1 { selection.winners.clone() } else { Vec::new() },
                 "playbooks": selection.evaluations,
             });
-            ui.outln(&serde_json::to_string_pretty(&doc)?)?;
+            ui.json(&serde_json::to_string_pretty(&doc)?)?;
         }
         OutputFormat::Table => {
             ui.outln(&format!(

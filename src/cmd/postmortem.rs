@@ -22,11 +22,11 @@ pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
             i.record, i.message
         ));
     }
+    let out = ctx.out();
     let text = match args.format {
-        PostmortemFormat::Json => postmortem::to_json(&pm)?,
-        PostmortemFormat::Markdown => template.render(&pm)?,
+        PostmortemFormat::Json => out.redact_json(&postmortem::to_json(&pm)?),
+        PostmortemFormat::Markdown => out.redact(&template.render(&pm)?),
     };
-    let text = ctx.out().redact(&text);
     match &args.output {
         Some(path) => {
             std::fs::write(path, &text)

@@ -20,7 +20,7 @@ pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
     let rows = record::list_runs(&store, &filter);
     let out = ctx.out();
     match args.format {
-        OutputFormat::Json => out.line(&serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Json => out.json(&serde_json::to_string_pretty(&rows)?)?,
         OutputFormat::Table => {
             let mut table = ui.table(&[
                 "RUN", "INCIDENT", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "DRILL",
@@ -71,7 +71,7 @@ pub fn stats(args: StatsArgs, ctx: &Context) -> anyhow::Result<u8> {
     ctx.warn_all(&warnings);
     let out = ctx.out();
     if args.format == OutputFormat::Json {
-        return out.line(&serde_json::to_string_pretty(&s)?).map(|()| 0);
+        return out.json(&serde_json::to_string_pretty(&s)?).map(|()| 0);
     }
     let span = |v: &Option<irctl::record::times::Span>| {
         v.as_ref()

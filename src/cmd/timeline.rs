@@ -35,7 +35,7 @@ pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
         TimelineFormat::Json => {
             let events: Vec<&irctl::timeline::Event> =
                 view.entries.iter().map(|e| &e.event).collect();
-            out.line(&serde_json::to_string_pretty(&events)?)?;
+            out.json(&serde_json::to_string_pretty(&events)?)?;
         }
         TimelineFormat::Markdown => out.line(&view::markdown(&view))?,
         TimelineFormat::Table => {

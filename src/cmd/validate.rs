@@ -29,7 +29,7 @@ pub fn run(args: ValidateArgs, ctx: &Context) -> anyhow::Result<u8> {
             }
             ui.errln(&outcome.summary.line());
         }
-        ValidateFormat::Json => ui.outln(&report::json(diags))?,
+        ValidateFormat::Json => ui.json(&report::json(diags))?,
         ValidateFormat::Github => {
             ui.out(&github::diagnostics(diags))?;
             ui.errln(&outcome.summary.line());

@@ -37,33 +37,52 @@ pub struct PlannedStep {
     pub action: Result<super::Action, String>,
 }
 
-/// The level of each step: the longest `needs` path leading to it.
+/// The level of each step: the longest `needs` path leading to it. One
+/// depth-first pass over the DAG (each step and each need visited once),
+/// whatever order the file declares the steps in: settling the levels in
+/// rounds over the file took a round per step for a chain declared last
+/// step first, quadratic in the steps.
 pub fn levels(playbook: &Playbook) -> Vec<usize> {
-    let n = playbook.steps.len();
-    let mut level = vec![usize::MAX; n];
-    // Validation guarantees no cycles, so this settles within n rounds.
-    for _ in 0..=n {
-        let mut changed = false;
-        for (i, s) in playbook.steps.iter().enumerate() {
-            let l = s
-                .needs
-                .iter()
-                .map(|&j| level[j].saturating_add(1))
-                .max()
-                .unwrap_or(0);
-            if l != level[i] && s.needs.iter().all(|&j| level[j] != usize::MAX) {
-                level[i] = l;
-                changed = true;
-            }
+    const UNSET: usize = usize::MAX;
+    let steps = &playbook.steps;
+    let mut level = vec![UNSET; steps.len()];
+    let mut on_path = vec![false; steps.len()];
+    // (step, index of its next need to visit): an explicit stack, so a
+    // long chain cannot overflow the thread's stack.
+    let mut path: Vec<(usize, usize)> = Vec::new();
+    for root in 0..steps.len() {
+        if level[root] != UNSET {
+            continue;
         }
-        if !changed {
-            break;
+        on_path[root] = true;
+        path.push((root, 0));
+        while let Some(top) = path.last_mut() {
+            let i = top.0;
+            match steps[i].needs.get(top.1) {
+                Some(&j) => {
+                    top.1 += 1;
+                    // A need already on the path would be a cycle, which
+                    // validation rules out; it is not followed.
+                    if level[j] == UNSET && !on_path[j] {
+                        on_path[j] = true;
+                        path.push((j, 0));
+                    }
+                }
+                None => {
+                    level[i] = steps[i]
+                        .needs
+                        .iter()
+                        .filter(|&&j| level[j] != UNSET)
+                        .map(|&j| level[j] + 1)
+                        .max()
+                        .unwrap_or(0);
+                    on_path[i] = false;
+                    path.pop();
+                }
+            }
         }
     }
     level
-        .iter()
-        .map(|&l| if l == usize::MAX { 0 } else { l })
-        .collect()
 }
 
 /// Builds the plan as if the run started now by `clock`; fails only on

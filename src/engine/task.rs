@@ -183,7 +183,7 @@ impl StepTask {
                 && attempt.retryable
                 && !cancelled;
             if more {
-                let delay = backoff(policy, attempt_no, attempt.retry_after);
+                let delay = backoff(policy, attempt_no, attempt.retry_after, step.timeout);
                 self.recorder.emit(timeline::StepRetrying {
                     step: step.id.clone(),
                     attempt: attempt_no,
@@ -246,11 +246,15 @@ impl StepTask {
     }
 }
 
-/// Exponential backoff with jitter, capped; a server's `Retry-After` wins when longer.
+/// Exponential backoff with jitter, capped at `max_backoff`. A server's
+/// `Retry-After` wins when longer, up to the playbook's bounds: never past
+/// `max_backoff`, nor past the step's `timeout` (a server cannot park a
+/// step for an hour that the playbook gives ten seconds).
 pub(super) fn backoff(
     policy: crate::playbook::RetryPolicy,
     attempt: u32,
     retry_after: Option<Duration>,
+    timeout: Duration,
 ) -> Duration {
     let exp = policy
         .backoff
@@ -261,9 +265,7 @@ pub(super) fn backoff(
     let jitter = capped.mul_f64(unit * 0.2);
     let delay = capped.saturating_sub(jitter);
     match retry_after {
-        Some(ra) => ra
-            .min(policy.max_backoff.max(ra.min(Duration::from_secs(300))))
-            .max(delay),
+        Some(ra) => ra.min(policy.max_backoff).min(timeout).max(delay),
         None => delay,
     }
 }
@@ -281,6 +283,8 @@ mod tests {
         }
     }
 
+    const MINUTE: Duration = Duration::from_secs(60);
+
     /// Jitter takes off up to 20%, never adds.
     fn within(d: Duration, full_ms: u64) -> bool {
         let full = Duration::from_millis(full_ms);
@@ -292,7 +296,7 @@ mod tests {
         let p = policy(1000, 60_000);
         for (attempt, full) in [(1, 1000), (2, 2000), (3, 4000), (6, 32_000)] {
             for _ in 0..50 {
-                let d = backoff(p, attempt, None);
+                let d = backoff(p, attempt, None, MINUTE);
                 assert!(within(d, full), "attempt {attempt}: {d:?}");
             }
         }
@@ -302,40 +306,36 @@ mod tests {
     fn backoff_is_capped_and_never_overflows() {
         let p = policy(1000, 60_000);
         for attempt in [7, 17, 40, u32::MAX] {
-            let d = backoff(p, attempt, None);
+            let d = backoff(p, attempt, None, MINUTE);
             assert!(within(d, 60_000), "attempt {attempt}: {d:?}");
         }
         let huge = policy(u64::MAX / 4, u64::MAX / 2);
-        assert!(backoff(huge, u32::MAX, None) <= huge.max_backoff);
-        assert_eq!(backoff(policy(0, 60_000), 3, None), Duration::ZERO);
+        assert!(backoff(huge, u32::MAX, None, MINUTE) <= huge.max_backoff);
+        assert_eq!(backoff(policy(0, 60_000), 3, None, MINUTE), Duration::ZERO);
     }
 
     #[test]
     fn retry_after_wins_when_longer_than_the_backoff() {
         let p = policy(1000, 60_000);
         assert_eq!(
-            backoff(p, 1, Some(Duration::from_secs(10))),
+            backoff(p, 1, Some(Duration::from_secs(10)), MINUTE),
             Duration::from_secs(10)
         );
-        // Up to five minutes even past `max_backoff`: the server knows best.
-        assert_eq!(
-            backoff(p, 1, Some(Duration::from_secs(240))),
-            Duration::from_secs(240)
-        );
-        let d = backoff(p, 3, Some(Duration::from_millis(100)));
+        let d = backoff(p, 3, Some(Duration::from_millis(100)), MINUTE);
         assert!(within(d, 4000), "{d:?}");
     }
 
     #[test]
-    fn retry_after_is_capped_at_five_minutes_or_max_backoff() {
+    fn retry_after_never_exceeds_max_backoff_nor_the_timeout() {
         let hour = Some(Duration::from_secs(3600));
         assert_eq!(
-            backoff(policy(1000, 60_000), 1, hour),
-            Duration::from_secs(300)
+            backoff(policy(1000, 10_000), 1, hour, MINUTE),
+            Duration::from_secs(10)
         );
+        assert_eq!(backoff(policy(1000, 600_000), 1, hour, MINUTE), MINUTE);
         assert_eq!(
-            backoff(policy(1000, 600_000), 1, hour),
-            Duration::from_secs(600)
+            backoff(policy(100, 1000), 1, Some(Duration::from_secs(240)), MINUTE),
+            Duration::from_secs(1)
         );
     }
 }

@@ -65,6 +65,38 @@ fn mask_query(url: &url::Url) -> (Option<String>, Vec<Secret>) {
     (Some(query), tokens)
 }
 
+/// What credential a `--repo` value carries, if any: a password in the
+/// URL's user-info or a token among its query parameters. Such a value on
+/// irctl's own command line is readable by every user of the machine
+/// (`ps`, `/proc/PID/cmdline`), so it is accepted from `IRCTL_REPO` only.
+pub fn credential_in(input: &str) -> Option<&'static str> {
+    let input = input.trim();
+    if !input.contains("://") {
+        return None;
+    }
+    let url = url::Url::parse(input).ok()?;
+    if url.password().is_some() {
+        return Some("a password");
+    }
+    url.query_pairs()
+        .any(|(k, _)| TOKEN_PARAMS.iter().any(|p| k.eq_ignore_ascii_case(p)))
+        .then_some("an access token")
+}
+
+/// Refuses a `--repo` given on the command line that carries a credential
+/// (see [`credential_in`]), before anything connects. The error never
+/// repeats the value.
+pub fn refuse_in_argv(input: &str) -> anyhow::Result<()> {
+    match credential_in(input) {
+        None => Ok(()),
+        Some(what) => anyhow::bail!(
+            "`--repo` carries {what}, and irctl's command line is visible to every user of this machine (`ps`): \
+             set the URL in `IRCTL_REPO` instead, or pass it without the credential and set the token in `{TOKEN_ENV}` \
+             (or configure a git credential helper)"
+        ),
+    }
+}
+
 impl RemoteUrl {
     /// Parses `--repo`: a URL (`https://`, `ssh://`, `git://`, `file://`), an
     /// scp-like `user@host:path`, or a local path.
@@ -311,6 +343,31 @@ mod tests {
         );
         let r = RemoteUrl::parse("https://h.example/r.git?Access_Token=t0k3n-value").unwrap();
         assert_eq!(r.display, "https://h.example/r.git?Access_Token=***");
+    }
+
+    #[test]
+    fn credentials_are_found_in_user_info_and_token_queries_only() {
+        assert_eq!(
+            credential_in("https://alice:pw@git.example.com/r.git"),
+            Some("a password")
+        );
+        assert_eq!(
+            credential_in("https://h.example/r.git?ref=x&Private_Token=t"),
+            Some("an access token")
+        );
+        for clean in [
+            "https://alice@git.example.com/r.git",
+            "https://h.example/r.git?ref=main",
+            "git@github.com:org/playbooks.git",
+            "ssh://git@h.example/r.git",
+            "/srv/playbooks",
+            "http://[::1",
+        ] {
+            assert_eq!(credential_in(clean), None, "{clean}");
+        }
+        let err = refuse_in_argv("https://u:hunter2@h.example/r.git").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+        assert!(err.to_string().contains("IRCTL_REPO"));
     }
 
     #[test]

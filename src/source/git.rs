@@ -364,8 +364,11 @@ pub fn read_tree(
                 anyhow::anyhow!("`{dir}` is not a directory at commit {short}; set `--repo-path`")
             })?
     };
+    let odb = repo
+        .odb()
+        .context("cannot open the repository's object database")?;
     let mut out = Vec::new();
-    walk(repo, &tree, dir, 0, provenance, &mut out)?;
+    walk(repo, &odb, &tree, dir, 0, provenance, &mut out)?;
     if out.is_empty() {
         let shown = if dir.is_empty() { "/" } else { dir };
         anyhow::bail!("no playbooks (`*.yaml`, `*.yml`) found in `{shown}` at commit {short}");
@@ -376,6 +379,7 @@ pub fn read_tree(
 
 fn walk(
     repo: &Repository,
+    odb: &git2::Odb<'_>,
     tree: &git2::Tree<'_>,
     prefix: &str,
     depth: usize,
@@ -397,26 +401,13 @@ fn walk(
                 let sub = repo
                     .find_tree(entry.id())
                     .with_context(|| format!("cannot read `{path}`"))?;
-                walk(repo, &sub, &path, depth + 1, provenance, out)?;
+                walk(repo, odb, &sub, &path, depth + 1, provenance, out)?;
             }
             // Symlinks (0o120000) point outside the commit's content.
             Some(git2::ObjectType::Blob)
                 if entry.filemode() != 0o120000 && load::is_playbook_file(Path::new(name)) =>
             {
-                let bytes = repo
-                    .find_blob(entry.id())
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        if b.size() as u64 > MAX_PLAYBOOK_BYTES {
-                            Err(format!(
-                                "`{path}` is {} bytes, over the {} MiB limit for a playbook",
-                                b.size(),
-                                MAX_PLAYBOOK_BYTES / 1024 / 1024
-                            ))
-                        } else {
-                            Ok(b.content().to_vec())
-                        }
-                    })
+                let bytes = read_blob(repo, odb, entry.id(), &path)
                     .map_err(|msg| Diagnostic::error(&path, Pos::UNKNOWN, "yaml-syntax", msg));
                 out.push(SourceFile {
                     path,
@@ -432,6 +423,29 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The content of the playbook blob `id` at `path`. Its size comes from the
+/// object's header first, so a huge file is refused without being
+/// inflated into memory.
+fn read_blob(
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    id: Oid,
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let (size, _) = odb
+        .read_header(id)
+        .map_err(|e| format!("cannot read `{path}`: {}", e.message()))?;
+    if size as u64 > MAX_PLAYBOOK_BYTES {
+        return Err(format!(
+            "`{path}` is {size} bytes, over the {} MiB limit for a playbook",
+            MAX_PLAYBOOK_BYTES / 1024 / 1024
+        ));
+    }
+    repo.find_blob(id)
+        .map(|b| b.content().to_vec())
+        .map_err(|e| format!("cannot read `{path}`: {}", e.message()))
 }
 
 /// The first 8 hex digits, as `irctl list` shows commits.
