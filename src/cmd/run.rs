@@ -12,8 +12,8 @@ use irctl::playbook::Playbook;
 /// Runs `run`.
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
-    let incident = read_incident(&args.incident, ctx.run_clock())?;
     let mut indexed = ctx.load_index(&args.source)?;
+    let incident = read_incident(&args.incident, ctx.run_clock(), &indexed.mappings)?;
     let index = &indexed.index;
     let inputs = args
         .inputs
@@ -57,31 +57,35 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
-    for (_, warning) in &chosen {
-        if let Some(w) = warning {
-            ui.warn(w);
-        }
+    for w in chosen.iter().filter_map(|c| c.warning.as_ref()) {
+        ui.warn(w);
     }
-    let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
+    let mut names: Vec<&str> = chosen.iter().map(|c| c.playbook.as_str()).collect();
+    // The runs of a per-alert playbook come together; load it once.
+    names.dedup();
     let set = indexed.load(&names);
-    let chosen: Vec<(&Playbook, Option<String>)> = chosen
+    let chosen: Vec<(&Playbook, Option<String>, Option<usize>)> = chosen
         .iter()
-        .map(|(name, warning)| match set.get(name) {
-            Some(p) => Ok((p, warning.clone())),
+        .map(|c| match set.get(&c.playbook) {
+            Some(p) => Ok((p, c.warning.clone(), c.alert)),
             // Only when the cached summary was wrong about the file.
             None => Err(anyhow::anyhow!(
-                "playbook `{name}` has errors; run `irctl validate` for details"
+                "playbook `{}` has errors; run `irctl validate` for details",
+                c.playbook
             )),
         })
         .collect::<anyhow::Result<_>>()?;
 
     let mut exit = 0u8;
-    for (playbook, warning) in chosen {
+    for (playbook, warning, alert) in chosen {
+        // A per-alert run sees the incident narrowed to its alert.
+        let view = alert.and_then(|i| incident.for_alert(i));
+        let incident = view.as_ref().unwrap_or(&incident);
         if args.dry_run {
             let secrets = ctx.secrets(playbook).unwrap_or_default();
             let plan = engine::plan::plan(
                 playbook,
-                &incident,
+                incident,
                 &inputs,
                 &secrets,
                 false,
@@ -109,7 +113,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             resume: None,
             clock: ctx.run_clock(),
         };
-        let code = live::execute(ui, playbook, &incident, opts)?;
+        let code = live::execute(ui, playbook, incident, opts)?;
         exit = exit.max(code);
         if code == EXIT_INTERRUPTED {
             break;

@@ -29,6 +29,9 @@ use super::{
 };
 use crate::yaml::Pos;
 
+/// The fields of the file, for messages.
+pub(super) const FIELDS: &str = "`id`, `title`, `severity`, `status`, `labels`, `annotations`, `started_at`, `ended_at`, `fingerprint` and `url`";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IncidentFile {

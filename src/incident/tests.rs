@@ -715,7 +715,13 @@ fn detection_is_unambiguous_for_every_fixture() {
         for other in IncidentFormat::ALL.iter().filter(|f| **f != format) {
             // Every other format either refuses the shape or fails to parse it.
             if fits(*other, obj) {
-                let forced = from_document(value.clone(), name, Some(*other), None);
+                let forced = from_document(
+                    value.clone(),
+                    name,
+                    Some(Forced::Builtin(*other)),
+                    None,
+                    &[],
+                );
                 let compatible = matches!(
                     (format, other),
                     (IncidentFormat::Alertmanager, IncidentFormat::Grafana)
