@@ -102,7 +102,7 @@ fn without_a_mapping_the_error_lists_every_format_tried() {
         "  - pagerduty-event: no `event_action` field\n",
         "  - cloudevents: no `specversion` field\n",
         "  - irctl at line 2 column ",
-        ": unknown field `body` (the irctl file takes `id`, `title`,",
+        ": unknown field `body`, expected one of `id`, `title`,",
     ] {
         assert!(err.contains(tried), "{tried}\n{err}");
     }

@@ -597,3 +597,21 @@ fn payloads_beyond_the_label_and_alert_limits_are_refused_by_name() {
         .stderr("error: incident `long.json` is too large: `labels.x` is 65537 bytes, more than the limit of 65536\n")
         .run();
 }
+
+#[test]
+fn a_payload_padded_with_fields_no_parser_reads_is_bounded_too() {
+    // `incident.raw` keeps the payload whole: 600,000 small objects in 9 MB
+    // cost a gigabyte once copied for templates.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example("disk-filling.json")).unwrap()).unwrap();
+    doc["junk"] = (0..600_000)
+        .map(|i| serde_json::json!({ "k": i }))
+        .collect();
+    Test::new()
+        .file("junk.json", doc.to_string())
+        .args(match_args("junk.json"))
+        .status(2)
+        .stdout("")
+        .stderr("error: incident `junk.json` is too large: `payload` has more than 200000 JSON values, the limit\n")
+        .run();
+}

@@ -19,6 +19,11 @@ pub const MAX_ENTRIES: usize = 256;
 pub const MAX_KEY_BYTES: usize = 256;
 /// Longest label or annotation value (and id, title, fingerprint, URL), in bytes.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Most JSON values (objects, arrays, strings, numbers, …) in one payload.
+/// The payload is kept whole for templates (`incident.raw`) and the record,
+/// so fields no parser reads must not be able to cost what labels cannot;
+/// 1,000 Alertmanager alerts are about 40,000.
+pub const MAX_VALUES: usize = 200_000;
 
 /// The error for `field` of `origin` going beyond a limit: `what` says how.
 pub(super) fn exceeded(origin: &str, field: &str, what: String) -> IncidentError {
@@ -93,6 +98,28 @@ fn map(origin: &str, field: &str, map: &BTreeMap<String, String>) -> Result<(), 
     entries(origin, field, map.len())?;
     map.iter()
         .try_for_each(|(key, value)| entry(origin, field, key, value))
+}
+
+/// Checks the number of JSON values in the whole payload.
+pub(super) fn values(origin: &str, payload: &serde_json::Value) -> Result<(), IncidentError> {
+    let mut count = 0usize;
+    let mut stack = vec![payload];
+    while let Some(v) = stack.pop() {
+        count += 1;
+        if count > MAX_VALUES {
+            return Err(exceeded(
+                origin,
+                "payload",
+                format!("has more than {MAX_VALUES} JSON values, the limit"),
+            ));
+        }
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Checks a finished incident, whatever format or mapping built it.

@@ -15,7 +15,7 @@
 //!   - { pointer: /alert/alertId }
 //! id: payload.alert.alertId
 //! title: payload.alert.message
-//! status: "{'Close': 'resolved', 'Acknowledge': 'acknowledged'}.get(payload.action, 'firing')"
+//! status: "'resolved' if payload.action == 'Close' else 'firing'"
 //! labels_from: payload.alert.tags | tags
 //! labels: { entity: payload.alert.entity }
 //! ```

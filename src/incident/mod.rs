@@ -561,6 +561,7 @@ fn from_document(
         None => detect_and_parse(&value, origin, text, mappings)?,
     };
     limit::check(origin, &incident)?;
+    limit::values(origin, &value)?;
     incident.raw = value;
     Ok(incident)
 }
@@ -609,11 +610,7 @@ fn detect_and_parse(
             // A JSON payload with a `title` may be any sender's: say what
             // irctl's file lacks among the rest. YAML is only ever irctl's.
             (Err(IncidentError::Schema { pos, message, .. }), Some(Text::Json(_))) => {
-                tried.push(format!(
-                    "irctl{}: {message} (the irctl file takes {})",
-                    at(pos),
-                    irctl::FIELDS
-                ));
+                tried.push(format!("irctl{}: {message}", at(pos)));
             }
             (Err(e), _) => return Err(e),
         }
