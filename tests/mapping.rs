@@ -3,8 +3,13 @@
 //! `validate` pointing at a bad mapping.
 
 mod common;
+#[path = "support/gitserver.rs"]
+mod gitserver;
+#[path = "support/wait.rs"]
+mod wait;
 
 use common::Test;
+use gitserver::Repo;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -249,4 +254,42 @@ fn a_mapping_producing_too_many_labels_is_refused_by_name() {
         .status(2)
         .stderr_contains("`labels_from` gave 300 entries, more than the limit of 256")
         .run();
+}
+
+#[test]
+fn mappings_come_from_a_git_source_too_and_are_not_playbooks_there() {
+    let repo = Repo::new();
+    repo.write("playbooks/p.yaml", PLAYBOOK);
+    repo.write(
+        "playbooks/sources/datadog.yaml",
+        &std::fs::read_to_string(format!("{ROOT}/playbooks/sources/datadog.yaml")).unwrap(),
+    );
+    repo.commit("playbooks and a mapping");
+    repo.push();
+    let home = repo.home();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let out = Test::new()
+        .env("HOME", &s(&home))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .args([
+            "match",
+            "--repo",
+            &repo.file_url(),
+            "--repo-path",
+            "playbooks",
+        ])
+        .args([
+            "--incident",
+            &example("datadog-webhook.json"),
+            "--format",
+            "json",
+        ])
+        .arg("--cache-dir")
+        .arg(repo.cache())
+        .run();
+    let doc = out.json();
+    assert_eq!(doc["incident"]["source"], "datadog");
+    assert_eq!(doc["selected"], "p");
+    assert!(!out.stderr.contains("skipped"), "{}", out.stderr);
 }

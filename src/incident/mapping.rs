@@ -41,6 +41,9 @@ use crate::yaml::{Pos, Spanned};
 /// The folder of the playbook directory (or `--repo-path`) holding mappings.
 pub const DIR: &str = "sources";
 
+/// The code of a mapping's schema findings, as for a playbook's.
+const SCHEMA: &str = "schema";
+
 /// Fuel for one expression: far above what reading a payload takes.
 const FUEL: u64 = 200_000;
 
@@ -123,17 +126,18 @@ pub fn check(file: &str, text: &str) -> (Option<Mapping>, Vec<Diagnostic>) {
     let raw: RawMapping = match crate::yaml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let d = Diagnostic::error(file, e.pos, "mapping-schema", e.message);
+            let d = Diagnostic::error(file, e.pos, SCHEMA, e.message);
             return (None, vec![d]);
         }
     };
     let mut diags = Vec::new();
-    let mut error = |pos: Pos, message: String| {
-        diags.push(Diagnostic::error(file, pos, "mapping-schema", message));
+    let mut error = |pos: Pos, code: &'static str, message: String| {
+        diags.push(Diagnostic::error(file, pos, code, message));
     };
     if raw.version.value != 1 {
         error(
             raw.version.pos,
+            SCHEMA,
             format!(
                 "unsupported mapping version {}; expected 1",
                 raw.version.value
@@ -144,6 +148,7 @@ pub fn check(file: &str, text: &str) -> (Option<Mapping>, Vec<Diagnostic>) {
     if !is_name(&name) {
         error(
             raw.name.pos,
+            SCHEMA,
             format!(
                 "mapping name `{}` must be lowercase letters, digits and `-`",
                 shown(&name)
@@ -155,12 +160,14 @@ pub fn check(file: &str, text: &str) -> (Option<Mapping>, Vec<Diagnostic>) {
     {
         error(
             raw.name.pos,
+            SCHEMA,
             format!("mapping name `{name}` is a built-in incident format; choose another"),
         );
     }
     if raw.detect.value.is_empty() {
         error(
             raw.detect.pos,
+            SCHEMA,
             "`detect` needs at least one condition, or every payload would match".into(),
         );
     }
@@ -169,6 +176,7 @@ pub fn check(file: &str, text: &str) -> (Option<Mapping>, Vec<Diagnostic>) {
         if !c.pointer.value.is_empty() && !c.pointer.value.starts_with('/') {
             error(
                 c.pointer.pos,
+                SCHEMA,
                 format!(
                     "`{}` is not a JSON pointer; it must start with `/` (e.g. `/alert/id`)",
                     shown(&c.pointer.value)
@@ -183,6 +191,7 @@ pub fn check(file: &str, text: &str) -> (Option<Mapping>, Vec<Diagnostic>) {
             _ => {
                 error(
                     c.pointer.pos,
+                    SCHEMA,
                     "a condition takes one of `exists`, `equals` or `one_of`".into(),
                 );
                 continue;
@@ -217,6 +226,7 @@ pub fn check(file: &str, text: &str) -> (Option<Mapping>, Vec<Diagnostic>) {
             if !super::is_label_name(&key) {
                 error(
                     expr.pos,
+                    SCHEMA,
                     format!(
                         "{what} name `{}` must match `[a-zA-Z_][a-zA-Z0-9_]*`",
                         shown(&key)
@@ -252,9 +262,9 @@ fn is_name(s: &str) -> bool {
 }
 
 /// Reports an expression that does not compile, at its line and column.
-fn check_expression(expr: &Spanned<String>, error: &mut impl FnMut(Pos, String)) {
+fn check_expression(expr: &Spanned<String>, error: &mut impl FnMut(Pos, &'static str, String)) {
     if let Err(e) = environment().compile_expression(&expr.value) {
-        let line = e.line().unwrap_or(1).saturating_sub(1) as u32;
+        let line = u32::try_from(e.line().unwrap_or(1).saturating_sub(1)).unwrap_or(0);
         let pos = if expr.pos.line > 0 {
             Pos::new(expr.pos.line + line, expr.pos.column)
         } else {
@@ -265,6 +275,7 @@ fn check_expression(expr: &Spanned<String>, error: &mut impl FnMut(Pos, String))
             .map_or_else(|| e.kind().to_string(), str::to_string);
         error(
             pos,
+            "invalid-expression",
             format!(
                 "invalid expression `{}`: {detail}",
                 shown(expr.value.trim())

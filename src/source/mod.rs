@@ -99,18 +99,13 @@ pub struct Read {
 /// Reads the playbook files `spec` names, fetching a Git source first.
 pub fn read(spec: &Spec) -> anyhow::Result<Read> {
     match spec {
-        Spec::Dir(paths) => {
-            let (mappings, sources) = load::read_sources(paths)?
-                .into_iter()
-                .partition(|f| is_dir_mapping(paths, &f.path));
-            Ok(Read {
-                sources,
-                mappings,
-                warnings: Vec::new(),
-                origin: None,
-                dir: paths.first().cloned(),
-            })
-        }
+        Spec::Dir(paths) => Ok(Read {
+            sources: load::read_sources(paths)?,
+            mappings: load::read_mappings(paths),
+            warnings: Vec::new(),
+            origin: None,
+            dir: paths.first().cloned(),
+        }),
         Spec::Git(git) => read_git(git),
     }
 }
@@ -175,29 +170,6 @@ impl Read {
     }
 }
 
-/// Whether `file`, read for the directories and files `paths`, is a payload
-/// mapping: under a given directory's `sources/` folder, or given itself
-/// from a folder named `sources`.
-fn is_dir_mapping(paths: &[PathBuf], file: &str) -> bool {
-    let file = Path::new(file);
-    let clean = |p: &Path| -> PathBuf {
-        p.components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect()
-    };
-    let file = clean(file);
-    paths.iter().any(|root| {
-        let root = clean(root);
-        if root == file {
-            return file
-                .parent()
-                .and_then(Path::file_name)
-                .is_some_and(|n| n == mapping::DIR);
-        }
-        file.starts_with(root.join(mapping::DIR))
-    })
-}
-
 /// Checks one mapping file: the mapping, the findings, and its text when it is UTF-8.
 fn check_mapping(src: &load::SourceFile) -> (Option<Mapping>, Vec<Diagnostic>, Option<String>) {
     let bytes = match &src.bytes {
@@ -214,7 +186,7 @@ fn check_mapping(src: &load::SourceFile) -> (Option<Mapping>, Vec<Diagnostic>, O
             vec![Diagnostic::error(
                 &src.path,
                 crate::yaml::Pos::UNKNOWN,
-                "mapping-schema",
+                "yaml-syntax",
                 "file is not valid UTF-8",
             )],
             None,
