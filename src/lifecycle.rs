@@ -158,6 +158,7 @@ pub fn decide(
     state_dir: &Path,
     arrival: &Arrival,
     playbook: &Playbook,
+    alert: Option<&str>,
     opts: Options,
 ) -> anyhow::Result<Decision> {
     let Some(steps) = steps_for(arrival.phase, playbook, opts.force) else {
@@ -173,11 +174,17 @@ pub fn decide(
             ticket: Ticket { _file: None },
         });
     }
-    let Some(ticket) = take_ticket(state_dir, &arrival.incident.id, &playbook.name)? else {
+    let Some(ticket) = take_ticket(state_dir, &arrival.incident.id, &playbook.name, alert)? else {
         return Ok(Decision::InProgress);
     };
     if !opts.again
-        && let Some(earlier) = earlier_run(state_dir, &arrival.incident.id, &playbook.name, steps)?
+        && let Some(earlier) = earlier_run(
+            state_dir,
+            &arrival.incident.id,
+            &playbook.name,
+            alert,
+            steps,
+        )?
     {
         return Ok(Decision::Repeat {
             earlier: Box::new(earlier),
@@ -192,8 +199,16 @@ pub fn decide(
 
 /// The lock of `incident` × `playbook` decisions, or `None` when another
 /// process holds it.
-fn take_ticket(state_dir: &Path, incident: &str, playbook: &str) -> anyhow::Result<Option<Ticket>> {
-    let hash = incident_log::id_hash(&format!("{incident}\0{playbook}"));
+fn take_ticket(
+    state_dir: &Path,
+    incident: &str,
+    playbook: &str,
+    alert: Option<&str>,
+) -> anyhow::Result<Option<Ticket>> {
+    let hash = match alert {
+        Some(alert) => incident_log::id_hash(&format!("{incident}\0{playbook}\0{alert}")),
+        None => incident_log::id_hash(&format!("{incident}\0{playbook}")),
+    };
     let path = state_dir
         .join("locks")
         .join(format!("decide-{}.lock", &hash[..24]));
@@ -201,13 +216,15 @@ fn take_ticket(state_dir: &Path, incident: &str, playbook: &str) -> anyhow::Resu
     Ok(crate::lock::try_lock(&file, &path)?.then_some(Ticket { _file: Some(file) }))
 }
 
-/// The earliest run of `playbook` for `incident` that took `steps`: a run
+/// The earliest run of `playbook` for `incident` (and its `alert`, for a
+/// per-alert playbook) that took `steps`: a run
 /// recorded with a resolved incident is an `on_resolved` (or forced) run,
 /// any other a firing one. Drills never count.
 fn earlier_run(
     state_dir: &Path,
     incident: &str,
     playbook: &str,
+    alert: Option<&str>,
     steps: Steps,
 ) -> anyhow::Result<Option<RunSummary>> {
     let store = Store::open_scoped(state_dir, Scope::Incident(incident))?;
@@ -217,10 +234,16 @@ fn earlier_run(
         .filter(|r| r.summary.incident_id == incident && r.summary.playbook == playbook)
         .filter(|r| !r.summary.drill)
         .find(|r| {
-            let resolved = r
-                .started()
-                .is_some_and(|s| s.recorded_incident().status == "resolved");
-            resolved == (steps == Steps::OnResolved)
+            let recorded = r.started().map(|s| s.recorded_incident());
+            let resolved = recorded.as_ref().is_some_and(|i| i.status == "resolved");
+            // A per-alert playbook's runs for the group's other alerts are
+            // not repeats of this one.
+            let same_alert = alert.is_none_or(|key| {
+                recorded.as_ref().is_some_and(|i| {
+                    crate::incident::alert_key_of(i.fingerprint.as_deref(), &i.labels) == key
+                })
+            });
+            resolved == (steps == Steps::OnResolved) && same_alert
         })
         .map(|r| r.summary.clone()))
 }

@@ -3,10 +3,13 @@
 //! Every playbook (a fully checked one, or the cached summary `irctl match`
 //! and `irctl run` use) is a [`Candidate`]; its matchers come first, then its
 //! `match.when` expression, and of the playbooks that match the ones sharing
-//! the highest priority win.
+//! the highest priority win. A `match.per_alert` playbook is tested against
+//! each firing alert of a group instead (its labels over the group's common
+//! ones), matches when one alert does, and runs once per matching alert.
 
 use std::collections::BTreeMap;
 
+use crate::incident::{Incident, Status};
 use crate::playbook::matcher::{Candidate, Matcher};
 
 /// The outcome of testing one playbook against an incident.
@@ -21,9 +24,31 @@ pub struct Evaluation {
     pub priority: i64,
     /// Its owner.
     pub owner: Option<String>,
-    /// Whether every condition held.
+    /// Whether every condition held (for a per-alert playbook: for at least one firing alert).
     pub matched: bool,
     /// For a playbook that did not match: the first condition that failed, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether the playbook is matched, and runs, once per firing alert.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_alert: bool,
+    /// A per-alert playbook's evaluation against each alert of the incident.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertEvaluation>,
+}
+
+/// A per-alert playbook tested against one alert of the incident.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AlertEvaluation {
+    /// Index into the incident's alerts.
+    pub index: usize,
+    /// What tells the alert apart: its fingerprint, else a hash of its labels.
+    pub key: String,
+    /// The alert's labels that the group does not share (`pod`, `instance`, …).
+    pub distinct: BTreeMap<String, String>,
+    /// Whether every condition held for this alert.
+    pub matched: bool,
+    /// For an alert that did not match: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -45,6 +70,138 @@ impl Selection {
             _ => None,
         }
     }
+
+    /// The evaluation of the playbook `name`.
+    pub fn get(&self, name: &str) -> Option<&Evaluation> {
+        self.evaluations.iter().find(|e| e.name == name)
+    }
+
+    /// The runs the winners make: one per winner, or one per matching
+    /// alert for a per-alert winner.
+    pub fn runs(&self) -> Vec<Run> {
+        self.winners
+            .iter()
+            .filter_map(|name| self.get(name))
+            .flat_map(|e| {
+                let alerts: Vec<Option<usize>> = if e.per_alert {
+                    e.alerts
+                        .iter()
+                        .filter(|a| a.matched)
+                        .map(|a| Some(a.index))
+                        .collect()
+                } else {
+                    vec![None]
+                };
+                alerts.into_iter().map(|alert| Run {
+                    playbook: e.name.clone(),
+                    warning: None,
+                    alert,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One run `irctl run` makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The playbook's name.
+    pub playbook: String,
+    /// The warning to record with the run (a named playbook that does not match).
+    pub warning: Option<String>,
+    /// For a per-alert playbook, the index of the alert it runs for:
+    /// [`Incident::for_alert`](crate::incident::Incident::for_alert) gives its incident.
+    pub alert: Option<usize>,
+}
+
+/// What an incident looks like to matchers and `when`: as a whole, or as
+/// one of its alerts for per-alert playbooks.
+struct Subject {
+    labels: BTreeMap<String, String>,
+    value: minijinja::Value,
+}
+
+impl Subject {
+    fn of(incident: &Incident) -> Subject {
+        Subject {
+            labels: incident.match_labels(),
+            value: crate::template::value(incident.to_template_value()),
+        }
+    }
+}
+
+/// Each alert of an incident as a [`Subject`], built once for every
+/// per-alert playbook, all sharing one copy of the payload; `None` for an
+/// alert that is not firing (only firing alerts select playbooks).
+fn alert_subjects(incident: &Incident) -> Vec<Option<Subject>> {
+    let raw = crate::template::value(&incident.raw);
+    (0..incident.alerts.len())
+        .map(|i| {
+            let view = incident.alert_view(i)?;
+            if view.status != Status::Firing {
+                return None;
+            }
+            let mut value = view.to_template_value();
+            if let Some(m) = value.as_object_mut() {
+                m.remove("raw");
+            }
+            let shared = minijinja::context! { raw => raw.clone() };
+            Some(Subject {
+                labels: view.match_labels(),
+                value: minijinja::value::merge_maps([crate::template::value(value), shared]),
+            })
+        })
+        .collect()
+}
+
+/// A per-alert playbook against each alert; `None` when the playbook matches
+/// at least one, else why not.
+fn per_alert<P: Candidate + ?Sized>(
+    playbook: &P,
+    incident: &Incident,
+    subjects: &[Option<Subject>],
+) -> (Vec<AlertEvaluation>, Option<String>) {
+    let evaluations: Vec<AlertEvaluation> = incident
+        .alerts
+        .iter()
+        .zip(subjects)
+        .enumerate()
+        .map(|(index, (alert, subject))| {
+            let reason = match subject {
+                None => Some(format!("alert is {}, not firing", alert.status)),
+                Some(s) => explain(playbook, &s.labels, &s.value),
+            };
+            AlertEvaluation {
+                index,
+                key: alert.key(),
+                distinct: alert
+                    .labels
+                    .iter()
+                    .filter(|(k, v)| incident.labels.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                matched: reason.is_none(),
+                reason,
+            }
+        })
+        .collect();
+    let reason = if evaluations.iter().any(|a| a.matched) {
+        None
+    } else {
+        Some(match evaluations.first() {
+            Some(AlertEvaluation {
+                reason: Some(why), ..
+            }) if evaluations.len() == 1 => format!("per alert: {why}"),
+            Some(AlertEvaluation {
+                reason: Some(why), ..
+            }) => format!(
+                "per alert: none of {} alerts matches (alert #0: {why})",
+                evaluations.len()
+            ),
+            _ => "per alert: the incident has no alerts".to_string(),
+        })
+    };
+    (evaluations, reason)
 }
 
 /// The first condition of a playbook that fails for an incident.
@@ -127,15 +284,25 @@ fn highest_priority<'a>(matched: impl IntoIterator<Item = (i64, &'a str)>) -> Ve
     winners
 }
 
-/// Evaluates every playbook against `incident` and picks the highest-priority matches.
-pub fn select<P: Candidate>(playbooks: &[P], incident: &crate::incident::Incident) -> Selection {
-    let labels = incident.match_labels();
-    let value = crate::template::value(incident.to_template_value());
+/// Evaluates every playbook against `incident` and picks the highest-priority
+/// matches; a per-alert playbook is evaluated against each firing alert, and
+/// matches when one of them does.
+pub fn select<P: Candidate>(playbooks: &[P], incident: &Incident) -> Selection {
+    let whole = Subject::of(incident);
+    let subjects = if playbooks.iter().any(|p| p.per_alert()) {
+        alert_subjects(incident)
+    } else {
+        Vec::new()
+    };
     let mut evaluations: Vec<Evaluation> = playbooks
         .iter()
         .enumerate()
         .map(|(index, p)| {
-            let reason = explain(p, &labels, &value);
+            let (alerts, reason) = if p.per_alert() {
+                per_alert(p, incident, &subjects)
+            } else {
+                (Vec::new(), explain(p, &whole.labels, &whole.value))
+            };
             Evaluation {
                 index,
                 name: p.name().to_string(),
@@ -143,6 +310,8 @@ pub fn select<P: Candidate>(playbooks: &[P], incident: &crate::incident::Inciden
                 owner: p.owner().map(str::to_string),
                 matched: reason.is_none(),
                 reason,
+                per_alert: p.per_alert(),
+                alerts,
             }
         })
         .collect();
@@ -190,8 +359,8 @@ pub fn top_matches<'a, P: Candidate>(
 /// What `irctl run` runs for an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Choice {
-    /// These playbooks, each with the warning to record with its run.
-    Run(Vec<(String, Option<String>)>),
+    /// These runs, in order.
+    Run(Vec<Run>),
     /// The playbook named is not among those given.
     Unknown(String),
     /// No playbook matches.
@@ -202,29 +371,81 @@ pub enum Choice {
 
 /// Chooses what to run for `incident`: the playbook `named` even when it
 /// does not match (recorded as a warning), else the best match; a tie runs
-/// each only with `all_matching`.
+/// each only with `all_matching`. A per-alert playbook runs once per
+/// firing alert it matches (named and matching none: once per firing alert,
+/// each with a warning).
 pub fn choose<P: Candidate>(
     playbooks: &[P],
-    incident: &crate::incident::Incident,
+    incident: &Incident,
     named: Option<&str>,
     all_matching: bool,
 ) -> Choice {
     if let Some(name) = named {
-        let Some(p) = playbooks.iter().find(|p| p.name() == name) else {
+        let Some(p) = playbooks.iter().position(|p| p.name() == name) else {
             return Choice::Unknown(name.to_string());
         };
-        let labels = incident.match_labels();
-        let value = crate::template::value(incident.to_template_value());
-        let warning = explain(p, &labels, &value).map(|why| {
-            format!("playbook `{name}` does not match this incident ({why}); running it because it was named")
-        });
-        return Choice::Run(vec![(name.to_string(), warning)]);
+        return Choice::Run(named_runs(&playbooks[p..=p], incident));
     }
     let selection = select(playbooks, incident);
     match selection.winners.len() {
         0 => Choice::NoMatch,
-        1 => Choice::Run(selection.winners.into_iter().map(|n| (n, None)).collect()),
+        1 => Choice::Run(selection.runs()),
         _ if !all_matching => Choice::Tie(selection.winners),
-        _ => Choice::Run(selection.winners.into_iter().map(|n| (n, None)).collect()),
+        _ => Choice::Run(selection.runs()),
+    }
+}
+
+/// The runs of the one playbook in `named`, matching or not.
+fn named_runs<P: Candidate>(named: &[P], incident: &Incident) -> Vec<Run> {
+    let selection = select(named, incident);
+    let Some(e) = selection.evaluations.first() else {
+        return Vec::new();
+    };
+    let warn = |why: &str| {
+        Some(format!(
+            "playbook `{}` does not match this incident ({why}); running it because it was named",
+            e.name
+        ))
+    };
+    if !e.per_alert {
+        return vec![Run {
+            playbook: e.name.clone(),
+            warning: e.reason.as_deref().and_then(warn),
+            alert: None,
+        }];
+    }
+    if e.matched {
+        return selection.runs();
+    }
+    let firing: Vec<&AlertEvaluation> = e
+        .alerts
+        .iter()
+        .filter(|a| incident.alerts[a.index].status == Status::Firing)
+        .collect();
+    let alerts = if firing.is_empty() {
+        e.alerts.iter().collect()
+    } else {
+        firing
+    };
+    alerts
+        .into_iter()
+        .map(|a| Run {
+            playbook: e.name.clone(),
+            warning: a.reason.as_deref().and_then(warn),
+            alert: Some(a.index),
+        })
+        .collect()
+}
+
+/// What sets a run of `playbook` for `incident` apart from the playbook's
+/// other runs for the same incident (and episode): the alert in hand's key
+/// (fingerprint, else a hash of its labels) for a per-alert playbook, whose
+/// `incident` is the one [`Incident::for_alert`] gives; `None` for a
+/// playbook that runs once per incident. Runs are deduplicated on it.
+pub fn alert_key<P: Candidate + ?Sized>(playbook: &P, incident: &Incident) -> Option<String> {
+    if playbook.per_alert() {
+        incident.alert_key()
+    } else {
+        None
     }
 }

@@ -426,3 +426,192 @@ fn cached_summaries_follow_edits_and_never_run_a_broken_playbook() {
     std::fs::write(&path, "{not json").unwrap();
     assert_eq!(selected(), "high");
 }
+
+/// A two-pod crash loop as Alertmanager groups it (by alertname and
+/// namespace): the common labels lack `pod`, a third pod has recovered.
+const GROUP: &str = "pod-crashloop-group.json";
+
+#[test]
+fn a_grouped_crash_loop_selects_the_pod_playbook_once_per_firing_alert() {
+    let out = Test::new()
+        .args(match_args(&example(GROUP)))
+        .args(["--format", "json"])
+        .run();
+    let doc = out.json();
+    assert_eq!(doc["selected"], "pod-crash-looping");
+    assert_eq!(
+        doc["runs"],
+        serde_json::json!([
+            {"playbook": "pod-crash-looping", "alert": 0},
+            {"playbook": "pod-crash-looping", "alert": 1},
+        ])
+    );
+    let eval = doc["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "pod-crash-looping")
+        .unwrap();
+    assert_eq!(eval["per_alert"], true);
+    let alerts = eval["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 3);
+    assert_eq!(alerts[0]["key"], "5d8a0c3f71e2b964");
+    assert_eq!(alerts[0]["distinct"]["pod"], "checkout-7d9f8b6c5-x2x9q");
+    assert_eq!(alerts[1]["matched"], true);
+    assert_eq!(alerts[2]["matched"], false);
+    assert_eq!(alerts[2]["reason"], "alert is resolved, not firing");
+
+    // The table shows which alert matched and why the other did not.
+    let out = Test::new().args(match_args(&example(GROUP))).run();
+    for line in [
+        "pod-crash-looping (per alert)",
+        "alert #0 pod=\"checkout-7d9f8b6c5-x2x9q\"",
+        "alert #2 pod=\"checkout-7d9f8b6c5-p4r7t\"",
+        "alert is resolved, not firing",
+        "selected: pod-crash-looping, once per matching alert (#0, #1)",
+    ] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+}
+
+/// A per-alert playbook that records which alert it ran for.
+const PER_POD: &str = r#"version: 1
+name: per-pod
+title: One pod
+match:
+  per_alert: true
+  labels: ['alertname="KubePodCrashLooping"', 'pod=~"checkout-.+"']
+drill:
+  incident: { title: d, labels: { alertname: KubePodCrashLooping, pod: checkout-1 } }
+steps:
+  - id: which
+    command: [echo, "pod={{ incident.alert.labels.pod }} fp={{ incident.alert.fingerprint }} labels={{ incident.labels.pod }}"]
+"#;
+
+#[test]
+fn run_runs_a_per_alert_playbook_for_each_firing_alert_with_that_alert_in_hand() {
+    let out = Test::new()
+        .playbook("per-pod.yaml", PER_POD)
+        .env("IRCTL_STATE_DIR", "state")
+        .args(["run", "--incident", &example(GROUP)])
+        .run();
+    let runs: Vec<std::path::PathBuf> = std::fs::read_dir(out.tempdir.path().join("state/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 2, "one run per firing alert");
+    let mut seen: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let text = std::fs::read_to_string(r.join("timeline.jsonl")).unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.contains("\"step_finished\""))
+                .unwrap();
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            event["stdout"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    seen.sort();
+    assert!(
+        seen[0].contains(
+            "pod=checkout-7d9f8b6c5-k8m2w fp=a41c7e29b0d3f815 labels=checkout-7d9f8b6c5-k8m2w"
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].contains(
+            "pod=checkout-7d9f8b6c5-x2x9q fp=5d8a0c3f71e2b964 labels=checkout-7d9f8b6c5-x2x9q"
+        ),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_per_alert_playbook_matching_no_firing_alert_explains_each() {
+    let pb = PER_POD.replace("checkout-.+", "search-.+");
+    let out = Test::new()
+        .playbook("per-pod.yaml", &pb)
+        .args(["match", "--incident", &example(GROUP), "--format", "json"])
+        .status(1)
+        .run();
+    let doc = out.json();
+    assert!(doc["selected"].is_null());
+    assert_eq!(
+        doc["playbooks"][0]["reason"],
+        "per alert: none of 3 alerts matches (alert #0: pod=~\"search-.+\" \u{2014} incident has pod=\"checkout-7d9f8b6c5-x2x9q\")"
+    );
+}
+
+/// A payload `labels` times `"k{i}": "v"` entries in one alert.
+fn hostile_labels(labels: usize) -> Vec<u8> {
+    let mut out =
+        String::from(r#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"#);
+    for i in 0..labels {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("\"k{i}\":\"v\""));
+    }
+    out.push_str("}}]}");
+    out.into_bytes()
+}
+
+#[test]
+fn payloads_beyond_the_label_and_alert_limits_are_refused_by_name() {
+    // 650,000 labels in under 10 MiB: refused before anything is copied.
+    let payload = hostile_labels(650_000);
+    assert!(payload.len() < 10 * 1024 * 1024);
+    Test::new()
+        .file("labels.json", &payload)
+        .args(match_args("labels.json"))
+        .status(2)
+        .stdout("")
+        .stderr("error: incident `labels.json` is too large: `alerts[0].labels` has 650000 entries, more than the limit of 256\n")
+        .run();
+    // At the limit it is read.
+    Test::new()
+        .file("ok.json", hostile_labels(256))
+        .args(match_args("ok.json"))
+        .status(1)
+        .stdout_contains("no playbook matched")
+        .run();
+    let alerts = format!(
+        r#"{{"status":"firing","alerts":[{}]}}"#,
+        vec![r#"{"labels":{"a":"b"}}"#; 1001].join(",")
+    );
+    Test::new()
+        .file("alerts.json", alerts)
+        .args(match_args("alerts.json"))
+        .status(2)
+        .stderr("error: incident `alerts.json` is too large: `alerts` has 1001 alerts, more than the limit of 1000\n")
+        .run();
+    let long = format!(
+        r#"{{"title":"t","labels":{{"x":"{}"}}}}"#,
+        "a".repeat(64 * 1024 + 1)
+    );
+    Test::new()
+        .file("long.json", long)
+        .args(match_args("long.json"))
+        .status(2)
+        .stderr("error: incident `long.json` is too large: `labels.x` is 65537 bytes, more than the limit of 65536\n")
+        .run();
+}
+
+#[test]
+fn a_payload_padded_with_fields_no_parser_reads_is_bounded_too() {
+    // `incident.raw` keeps the payload whole: 600,000 small objects in 9 MB
+    // cost a gigabyte once copied for templates.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example("disk-filling.json")).unwrap()).unwrap();
+    doc["junk"] = (0..600_000)
+        .map(|i| serde_json::json!({ "k": i }))
+        .collect();
+    Test::new()
+        .file("junk.json", doc.to_string())
+        .args(match_args("junk.json"))
+        .status(2)
+        .stdout("")
+        .stderr("error: incident `junk.json` is too large: `payload` has more than 200000 JSON values, the limit\n")
+        .run();
+}

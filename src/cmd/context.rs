@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Command, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
 use crate::ui::Ui;
 use irctl::clock::{Clock, InvalidNow};
-use irctl::incident::{self, Incident};
+use irctl::incident::{self, Incident, Mapping};
 use irctl::playbook::index::Index;
 use irctl::playbook::{Playbook, PlaybookSet};
 use irctl::record::{Scope, Store};
@@ -212,11 +212,16 @@ impl Context {
         // Without any cache directory the index still works, it just saves nothing.
         let cache = source::cache_dir(args.cache_dir.as_deref()).ok();
         let index = Index::build(std::mem::take(&mut read.sources), cache.as_deref());
-        self.warn_broken(&index.broken);
+        let (mappings, broken) = read.mappings();
+        self.warn_broken(&[index.broken.as_slice(), &broken].concat());
         if index.entries.is_empty() {
             anyhow::bail!("no valid playbooks in {origin}");
         }
-        Ok(Indexed { index, read })
+        Ok(Indexed {
+            index,
+            mappings,
+            read,
+        })
     }
 
     /// Reads (not yet checks) the playbook files the flags name, printing
@@ -345,6 +350,8 @@ fn describe_origin(args: &SourceArgs, read: &source::Read) -> String {
 pub struct Indexed {
     /// What matching needs of every valid playbook.
     pub index: Index,
+    /// The source's payload mappings (`sources/*.yaml`) that check cleanly.
+    pub mappings: Vec<Mapping>,
     read: source::Read,
 }
 
@@ -357,11 +364,17 @@ impl Indexed {
     }
 }
 
-/// Builds the incident from `--incident` or the ad hoc flags; `clock` says
-/// when an ad hoc incident started.
-pub fn read_incident(args: &IncidentArgs, clock: Clock) -> anyhow::Result<Incident> {
+/// Builds the incident from `--incident` (detected among the built-in
+/// formats and the playbook source's `mappings`) or the ad hoc flags;
+/// `clock` says when an ad hoc incident started.
+pub fn read_incident(
+    args: &IncidentArgs,
+    clock: Clock,
+    mappings: &[Mapping],
+) -> anyhow::Result<Incident> {
     if let Some(path) = &args.incident {
-        return read_incident_file(path, args.incident_format.as_deref());
+        let format = args.incident_format.as_deref();
+        return Ok(incident::read_with(path, format, mappings)?);
     }
     if args.labels.is_empty() && args.title.is_none() {
         anyhow::bail!(

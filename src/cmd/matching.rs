@@ -7,9 +7,9 @@ use irctl::matching;
 
 /// Runs `match`.
 pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let incident = read_incident(&args.incident, ctx.run_clock())?;
-    let ui = &ctx.ui;
     let index = ctx.load_index(&args.source)?;
+    let incident = read_incident(&args.incident, ctx.run_clock(), &index.mappings)?;
+    let ui = &ctx.ui;
     let selection = matching::select(&index.index.entries, &incident);
     match args.format {
         OutputFormat::Json => {
@@ -23,6 +23,10 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                     "labels": incident.labels,
                 },
                 "selected": selection.winner(),
+                "runs": selection.runs().iter().map(|r| serde_json::json!({
+                    "playbook": r.playbook,
+                    "alert": r.alert,
+                })).collect::<Vec<_>>(),
                 "tied": if selection.winners.len() > 1 { selection.winners.clone() } else { Vec::new() },
                 "playbooks": selection.evaluations,
             });
@@ -50,18 +54,46 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                 } else {
                     "no"
                 };
+                let name = if e.per_alert {
+                    format!("{} (per alert)", e.name)
+                } else {
+                    e.name.clone()
+                };
                 table.add_row(vec![
-                    e.name.clone(),
+                    name,
                     mark.to_string(),
                     e.priority.to_string(),
                     e.owner.clone().unwrap_or_else(|| "-".into()),
                     e.reason.clone().unwrap_or_default(),
                 ]);
+                for a in &e.alerts {
+                    table.add_row(vec![
+                        format!("  alert #{} {}", a.index, alert_label(a)),
+                        if a.matched { "yes" } else { "no" }.to_string(),
+                        String::new(),
+                        String::new(),
+                        a.reason.clone().unwrap_or_default(),
+                    ]);
+                }
             }
             ui.outln(&table.to_string())?;
             match selection.winners.as_slice() {
                 [] => ui.outln("no playbook matched")?,
-                [one] => ui.outln(&format!("selected: {one}"))?,
+                [one] => match selection.get(one) {
+                    Some(e) if e.per_alert => {
+                        let alerts: Vec<String> = selection
+                            .runs()
+                            .iter()
+                            .filter_map(|r| r.alert)
+                            .map(|i| format!("#{i}"))
+                            .collect();
+                        ui.outln(&format!(
+                            "selected: {one}, once per matching alert ({})",
+                            alerts.join(", ")
+                        ))?
+                    }
+                    _ => ui.outln(&format!("selected: {one}"))?,
+                },
                 many => ui.outln(&format!(
                     "tie at priority {}: {} (`irctl run NAME` picks one, `--all-matching` runs each)",
                     selection.evaluations.first().map(|e| e.priority).unwrap_or_default(),
@@ -75,6 +107,25 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     } else {
         0
     })
+}
+
+/// An alert as one table cell: the labels it does not share with its
+/// group, else its fingerprint; payload text, so control characters are escaped.
+fn alert_label(a: &matching::AlertEvaluation) -> String {
+    if a.distinct.is_empty() {
+        return a.key.escape_debug().to_string();
+    }
+    a.distinct
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                k.escape_debug(),
+                serde_json::Value::String(v.clone())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn status_str(incident: &irctl::incident::Incident) -> &'static str {

@@ -18,8 +18,8 @@ use irctl::secret::Redactor;
 /// Runs `run`.
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
-    let incident = read_incident(&args.incident, ctx.run_clock())?;
     let mut indexed = ctx.load_index(&args.source)?;
+    let incident = read_incident(&args.incident, ctx.run_clock(), &indexed.mappings)?;
     let index = &indexed.index;
     let inputs = args
         .inputs
@@ -67,7 +67,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
         // A resolution that no playbook answers is still recorded.
         Choice::NoMatch if !firing => Vec::new(),
-        Choice::Tie(many) if !firing => many.into_iter().map(|n| (n, None)).collect(),
+        Choice::Tie(many) if !firing => many
+            .into_iter()
+            .map(|playbook| matching::Run {
+                playbook,
+                warning: None,
+                alert: None,
+            })
+            .collect(),
         Choice::NoMatch => {
             ui.errln(&format!(
                 "error: no playbook matches incident `{}`; `irctl match` shows why each did not, `irctl run NAME` runs one anyway",
@@ -85,24 +92,27 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
-    let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
+    let mut names: Vec<&str> = chosen.iter().map(|c| c.playbook.as_str()).collect();
+    // The runs of a per-alert playbook come together; load it once.
+    names.dedup();
     let set = indexed.load(&names);
-    let chosen: Vec<(&Playbook, Option<String>)> = chosen
+    let chosen: Vec<(&Playbook, Option<String>, Option<usize>)> = chosen
         .iter()
-        .map(|(name, warning)| match set.get(name) {
-            Some(p) => Ok((p, warning.clone())),
+        .map(|c| match set.get(&c.playbook) {
+            Some(p) => Ok((p, c.warning.clone(), c.alert)),
             // Only when the cached summary was wrong about the file.
             None => Err(anyhow::anyhow!(
-                "playbook `{name}` has errors; run `irctl validate` for details"
+                "playbook `{}` has errors; run `irctl validate` for details",
+                c.playbook
             )),
         })
         .collect::<anyhow::Result<_>>()?;
 
     // Unattended runs (`irctl serve`) start only playbooks that opted in.
     let mut exit = 0u8;
-    let chosen: Vec<(&Playbook, Option<String>)> = if args.auto_only {
-        let (auto, manual): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(p, _)| p.auto);
-        for (playbook, _) in &manual {
+    let chosen: Vec<(&Playbook, Option<String>, Option<usize>)> = if args.auto_only {
+        let (auto, manual): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(p, _, _)| p.auto);
+        for (playbook, _, _) in &manual {
             ui.errln(&format!(
                 "error: playbook `{}` is not `auto: true`, so it is not run unattended; run it by hand with `irctl run {}`",
                 playbook.name, playbook.name
@@ -125,13 +135,23 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         force: args.force,
     };
     let mut runs = Vec::new();
-    for (playbook, warning) in chosen {
-        match lifecycle::decide(ctx.state_dir(), &arrival, playbook, opts)? {
+    for (playbook, warning, alert) in chosen {
+        // A per-alert run sees the incident narrowed to its alert, and is
+        // told apart from the other alerts' runs by that alert's key.
+        let view = alert.and_then(|i| incident.for_alert(i));
+        let alert_key = view.as_ref().and_then(|v| v.alert_key());
+        match lifecycle::decide(
+            ctx.state_dir(),
+            &arrival,
+            playbook,
+            alert_key.as_deref(),
+            opts,
+        )? {
             Decision::Run {
                 steps,
                 forced,
                 ticket,
-            } => runs.push((playbook, warning, steps, forced, ticket)),
+            } => runs.push((playbook, warning, view, steps, forced, ticket)),
             Decision::RecordOnly => {}
             Decision::Repeat { earlier } => {
                 let at = ctx.run_clock().now();
@@ -184,7 +204,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     }
     announce(ctx, &arrival, &runs, args.force, &redactor);
 
-    for (playbook, warning, steps, forced, ticket) in runs {
+    for (playbook, warning, view, steps, forced, ticket) in runs {
+        let incident = view.as_ref().unwrap_or(incident);
         if let Some(w) = &warning {
             ui.warn(w);
         }
@@ -282,12 +303,13 @@ fn dry_run(
     ui: &Ui,
     ctx: &Context,
     arrival: &Arrival,
-    chosen: &[(&Playbook, Option<String>)],
+    chosen: &[(&Playbook, Option<String>, Option<usize>)],
     inputs: &[(String, String)],
     force: bool,
 ) -> anyhow::Result<u8> {
     let mut exit = 0u8;
-    for (playbook, _) in chosen {
+    for (playbook, _, alert) in chosen {
+        let view = alert.and_then(|i| arrival.incident.for_alert(i));
         let on_resolved;
         let playbook = match lifecycle::steps_for(arrival.phase, playbook, force) {
             Some(Steps::Main) => *playbook,
@@ -308,7 +330,7 @@ fn dry_run(
         let secrets = ctx.secrets(playbook).unwrap_or_default();
         let plan = engine::plan::plan(
             playbook,
-            &arrival.incident,
+            view.as_ref().unwrap_or(&arrival.incident),
             inputs,
             &secrets,
             false,

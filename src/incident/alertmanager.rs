@@ -32,6 +32,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, IncidentErr
             field: ctx.path("alerts"),
         });
     }
+    super::limit::alerts(ctx.origin, &ctx.path("alerts"), entries.len())?;
     let alerts = entries
         .iter()
         .enumerate()

@@ -165,6 +165,8 @@ impl<'a> Ctx<'a> {
         let Some(obj) = self.object(v, field)? else {
             return Ok(BTreeMap::new());
         };
+        let here = self.path(field);
+        super::limit::entries(self.origin, &here, obj.len())?;
         let mut out = BTreeMap::new();
         for (key, value) in obj {
             if value.is_null() {
@@ -177,6 +179,7 @@ impl<'a> Ctx<'a> {
                     value,
                 )
             })?;
+            super::limit::entry(self.origin, &here, key, &text)?;
             out.insert(key.clone(), text);
         }
         Ok(out)

@@ -196,6 +196,8 @@ mod tests {
             "{msg}"
         );
 
+        // JSON may be any sender's: irctl's file is one format tried of
+        // several, with its own reason and position.
         let err = parse(
             b"{\n  \"title\": \"t\",\n  \"colour\": 1\n}",
             "inc.json",
@@ -204,9 +206,10 @@ mod tests {
         .unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.starts_with("invalid irctl payload `inc.json` at line 3 column"),
+            msg.starts_with("could not recognise the incident format of `inc.json`; tried:\n"),
             "{msg}"
         );
+        assert!(msg.contains("\n  - irctl at line 3 column "), "{msg}");
         assert!(msg.contains("unknown field `colour`"), "{msg}");
     }
 

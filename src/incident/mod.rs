@@ -31,189 +31,23 @@ use crate::yaml::Pos;
 
 mod alertmanager;
 mod cloudevents;
+mod error;
 mod field;
 mod irctl;
+pub mod limit;
+pub mod mapping;
 mod model;
 mod pagerduty;
 mod timestamp;
 
+pub use error::IncidentError;
+use error::{at, supported};
 use field::{Ctx, Object};
+pub use mapping::Mapping;
 pub use model::*;
 
 /// The largest incident payload irctl reads; real webhooks are kilobytes.
 pub const MAX_INCIDENT_BYTES: usize = 10 * 1024 * 1024;
-
-/// Why an incident could not be read. Every message names the origin.
-#[derive(Debug, thiserror::Error)]
-pub enum IncidentError {
-    /// The file or stdin could not be read.
-    // The I/O error is part of the message, not a `source`, so printers
-    // that walk the cause chain do not say it twice.
-    #[error("cannot read incident `{origin}`: {error}")]
-    Io {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The underlying I/O error.
-        error: std::io::Error,
-    },
-    /// The payload exceeds [`MAX_INCIDENT_BYTES`].
-    #[error(
-        "incident `{origin}` is larger than the {} MiB limit ({MAX_INCIDENT_BYTES} bytes)",
-        MAX_INCIDENT_BYTES / (1024 * 1024)
-    )]
-    TooLarge {
-        /// File path or `<stdin>`.
-        origin: String,
-    },
-    /// The payload is not UTF-8.
-    #[error("incident `{origin}` is not valid UTF-8 (first invalid byte at offset {offset})")]
-    NotUtf8 {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// Byte offset of the first invalid byte.
-        offset: usize,
-    },
-    /// The payload is empty or only whitespace.
-    #[error("incident `{origin}` is empty")]
-    Empty {
-        /// File path or `<stdin>`.
-        origin: String,
-    },
-    /// Not well-formed JSON or YAML.
-    #[error("invalid {syntax} in `{origin}`{}: {message}", at(*.pos))]
-    Syntax {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// `JSON` or `YAML`.
-        syntax: &'static str,
-        /// Where the parser stopped.
-        pos: Pos,
-        /// The parser's description, without position.
-        message: String,
-    },
-    /// Detection found no known format.
-    #[error(
-        "could not recognise the incident format of `{origin}`; supported: {}",
-        supported()
-    )]
-    UnrecognisedFormat {
-        /// File path or `<stdin>`.
-        origin: String,
-    },
-    /// `--incident-format` named no known format.
-    #[error("unknown incident format `{name}`; supported: {}", supported())]
-    UnknownFormatName {
-        /// The name as given.
-        name: String,
-    },
-    /// A forced format does not fit the payload.
-    #[error("`{origin}` does not match incident format `{format}`: {}", .format.requirement())]
-    FormatMismatch {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The forced format.
-        format: IncidentFormat,
-    },
-    /// A required field is absent.
-    #[error("missing required field `{field}` in {format} payload `{origin}`")]
-    MissingField {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The format being read.
-        format: IncidentFormat,
-        /// Path of the field, e.g. `alerts[0].labels`.
-        field: String,
-    },
-    /// A field has the wrong JSON type.
-    #[error("invalid {format} payload `{origin}`: `{field}` must be {expected}, found {found}")]
-    WrongType {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The format being read.
-        format: IncidentFormat,
-        /// Path of the field.
-        field: String,
-        /// What the format requires.
-        expected: &'static str,
-        /// What the payload has.
-        found: &'static str,
-    },
-    /// A field has a value the format does not allow.
-    #[error("invalid {format} payload `{origin}`: `{field}` is `{value}`, expected {expected}")]
-    InvalidValue {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The format being read.
-        format: IncidentFormat,
-        /// Path of the field.
-        field: String,
-        /// The value, escaped and shortened for display.
-        value: String,
-        /// What the format allows.
-        expected: String,
-    },
-    /// A timestamp that the lenient parser could not read.
-    #[error(
-        "invalid timestamp in `{origin}`: `{field}` is `{value}`, expected RFC 3339 such as `2024-01-01T10:00:00Z`"
-    )]
-    Timestamp {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// Path of the field.
-        field: String,
-        /// The value, escaped and shortened for display.
-        value: String,
-    },
-    /// An alert group with no alerts.
-    #[error("{format} payload `{origin}` has no alerts; `{field}` needs at least one entry")]
-    NoAlerts {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The format being read.
-        format: IncidentFormat,
-        /// Path of the alerts array.
-        field: String,
-    },
-    /// The payload does not fit the format's schema (irctl files: unknown
-    /// field, wrong type), with a position when the text is known.
-    #[error("invalid {format} payload `{origin}`{}: {message}", at(*.pos))]
-    Schema {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The format being read.
-        format: IncidentFormat,
-        /// Where, or [`Pos::UNKNOWN`].
-        pos: Pos,
-        /// What is wrong.
-        message: String,
-    },
-    /// A well-formed payload of a kind irctl does not respond to.
-    #[error("unsupported {format} payload `{origin}`: {message}")]
-    Unsupported {
-        /// File path or `<stdin>`.
-        origin: String,
-        /// The format being read.
-        format: IncidentFormat,
-        /// Why.
-        message: String,
-    },
-}
-
-fn at(pos: Pos) -> String {
-    if pos.line > 0 {
-        format!(" at line {} column {}", pos.line, pos.column)
-    } else {
-        String::new()
-    }
-}
-
-fn supported() -> String {
-    IncidentFormat::ALL
-        .iter()
-        .map(|f| f.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Untrusted text made safe to quote in a one-line message: control
 /// characters escaped, at most 100 characters.
@@ -241,6 +75,55 @@ pub fn parse(
     origin: &str,
     format: Option<IncidentFormat>,
 ) -> Result<Incident, IncidentError> {
+    parse_as(bytes, origin, format.map(Forced::Builtin), &[])
+}
+
+/// [`parse`] that also knows the playbook source's `mappings`: detection
+/// tries them after the built-in formats and before irctl's own file, and
+/// `format` may name one.
+pub fn parse_with(
+    bytes: &[u8],
+    origin: &str,
+    format: Option<&str>,
+    mappings: &[Mapping],
+) -> Result<Incident, IncidentError> {
+    let forced = format.map(|name| forced(name, mappings)).transpose()?;
+    parse_as(bytes, origin, forced, mappings)
+}
+
+/// A format forced by `--incident-format`: built in, or a mapping.
+#[derive(Clone, Copy)]
+enum Forced<'m> {
+    Builtin(IncidentFormat),
+    Mapping(&'m Mapping),
+}
+
+/// The format or mapping `name` names, ignoring case.
+fn forced<'m>(name: &str, mappings: &'m [Mapping]) -> Result<Forced<'m>, IncidentError> {
+    let wanted = name.trim();
+    if let Some(m) = mappings
+        .iter()
+        .find(|m| m.name.eq_ignore_ascii_case(wanted))
+    {
+        return Ok(Forced::Mapping(m));
+    }
+    name.parse::<IncidentFormat>()
+        .map(Forced::Builtin)
+        .map_err(|_| IncidentError::UnknownFormatName {
+            name: shown(name),
+            supported: std::iter::once(supported())
+                .chain(mappings.iter().map(|m| m.name.clone()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn parse_as(
+    bytes: &[u8],
+    origin: &str,
+    format: Option<Forced<'_>>,
+    mappings: &[Mapping],
+) -> Result<Incident, IncidentError> {
     if bytes.len() > MAX_INCIDENT_BYTES {
         return Err(IncidentError::TooLarge {
             origin: origin.to_string(),
@@ -258,7 +141,7 @@ pub fn parse(
     }
     if reads_as_json(origin, text) {
         let value: Value = serde_json::from_str(text).map_err(|e| json_error(origin, &e))?;
-        from_document(value, origin, format, Some(Text::Json(text)))
+        from_document(value, origin, format, Some(Text::Json(text)), mappings)
     } else {
         let value: Value = crate::yaml::from_str(text).map_err(|e| IncidentError::Syntax {
             origin: origin.to_string(),
@@ -266,13 +149,31 @@ pub fn parse(
             pos: e.pos,
             message: e.message,
         })?;
-        from_document(value, origin, format, Some(Text::Yaml(text)))
+        from_document(value, origin, format, Some(Text::Yaml(text)), mappings)
     }
 }
 
 /// Reads an incident from a file, or from stdin when `path` is `-`, never
 /// holding more than [`MAX_INCIDENT_BYTES`] + 1 bytes in memory.
 pub fn read(path: &Path, format: Option<IncidentFormat>) -> Result<Incident, IncidentError> {
+    read_as(path, format.map(Forced::Builtin), &[])
+}
+
+/// [`read`] with the playbook source's `mappings`, as [`parse_with`].
+pub fn read_with(
+    path: &Path,
+    format: Option<&str>,
+    mappings: &[Mapping],
+) -> Result<Incident, IncidentError> {
+    let forced = format.map(|name| forced(name, mappings)).transpose()?;
+    read_as(path, forced, mappings)
+}
+
+fn read_as(
+    path: &Path,
+    format: Option<Forced<'_>>,
+    mappings: &[Mapping],
+) -> Result<Incident, IncidentError> {
     let stdin = path == Path::new("-");
     let origin = if stdin {
         "<stdin>".to_string()
@@ -289,7 +190,7 @@ pub fn read(path: &Path, format: Option<IncidentFormat>) -> Result<Incident, Inc
         let file = std::fs::File::open(path).map_err(io_error)?;
         read_limited(file).map_err(io_error)?
     };
-    parse(&bytes, &origin, format)
+    parse_as(&bytes, &origin, format, mappings)
 }
 
 fn read_limited(reader: impl Read) -> std::io::Result<Vec<u8>> {
@@ -362,10 +263,10 @@ pub fn parse_label_flag(s: &str) -> Result<(String, String), String> {
 /// `drill.incident`), detecting the format as [`parse`] does. Errors carry
 /// no line or column; the caller knows where the value was written.
 pub fn from_value(value: Value, origin: &str) -> Result<Incident, IncidentError> {
-    from_document(value, origin, None, None)
+    from_document(value, origin, None, None, &[])
 }
 
-fn is_label_name(s: &str) -> bool {
+pub(crate) fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()
@@ -423,27 +324,92 @@ fn strip_position(message: &str) -> String {
 fn from_document(
     value: Value,
     origin: &str,
-    forced: Option<IncidentFormat>,
+    forced: Option<Forced<'_>>,
     text: Option<Text<'_>>,
+    mappings: &[Mapping],
 ) -> Result<Incident, IncidentError> {
-    let mismatch = |format| IncidentError::FormatMismatch {
-        origin: origin.to_string(),
-        format,
+    let mut incident = match forced {
+        Some(Forced::Builtin(format)) => {
+            let Some(obj) = value.as_object().filter(|obj| fits(format, obj)) else {
+                return Err(IncidentError::FormatMismatch {
+                    origin: origin.to_string(),
+                    format,
+                });
+            };
+            parse_object(&Ctx::new(origin, format), obj, text)?
+        }
+        Some(Forced::Mapping(m)) => match m.mismatch(&value) {
+            Some(why) => {
+                return Err(IncidentError::MappingMismatch {
+                    origin: origin.to_string(),
+                    name: m.name.clone(),
+                    file: m.file.clone(),
+                    why,
+                });
+            }
+            None => m.apply(&value, origin)?,
+        },
+        None => detect_and_parse(&value, origin, text, mappings)?,
     };
-    let unrecognised = || IncidentError::UnrecognisedFormat {
-        origin: origin.to_string(),
-    };
-    let Some(obj) = value.as_object() else {
-        return Err(forced.map_or_else(unrecognised, mismatch));
-    };
-    let format = match forced {
-        Some(format) if fits(format, obj) => format,
-        Some(format) => return Err(mismatch(format)),
-        None => detect(obj).ok_or_else(unrecognised)?,
-    };
-    let mut incident = parse_object(&Ctx::new(origin, format), obj, text)?;
+    limit::check(origin, &incident)?;
+    limit::values(origin, &value)?;
     incident.raw = value;
     Ok(incident)
+}
+
+/// Detection: the built-in formats with a distinctive field first, then
+/// each mapping in file order, then irctl's own file. When none fits, the
+/// error lists every attempt and why it failed: a payload nobody
+/// recognises is not one format's fault.
+fn detect_and_parse(
+    value: &Value,
+    origin: &str,
+    text: Option<Text<'_>>,
+    mappings: &[Mapping],
+) -> Result<Incident, IncidentError> {
+    let Some(obj) = value.as_object() else {
+        return Err(IncidentError::UnrecognisedFormat {
+            origin: origin.to_string(),
+            tried: vec![format!(
+                "every format reads a JSON object (or YAML mapping); the payload is {}",
+                field::describe(value)
+            )],
+        });
+    };
+    let detected = detect(obj);
+    if let Some(format) = detected.filter(|f| *f != IncidentFormat::Irctl) {
+        return parse_object(&Ctx::new(origin, format), obj, text);
+    }
+    let mut tried = vec![
+        "alertmanager, grafana: no `alerts` field".to_string(),
+        "pagerduty-webhook: no `event` object".to_string(),
+        "pagerduty-event: no `event_action` field".to_string(),
+        "cloudevents: no `specversion` field".to_string(),
+    ];
+    for m in mappings {
+        match m.mismatch(value) {
+            None => return m.apply(value, origin),
+            Some(why) => tried.push(format!("{} (`{}`): {why}", m.name, m.file)),
+        }
+    }
+    if detected.is_none() {
+        tried.push("irctl: no `title` or `labels` field".to_string());
+    } else {
+        let ctx = Ctx::new(origin, IncidentFormat::Irctl);
+        match (irctl::parse(&ctx, obj, text), text) {
+            (Ok(incident), _) => return Ok(incident),
+            // A JSON payload with a `title` may be any sender's: say what
+            // irctl's file lacks among the rest. YAML is only ever irctl's.
+            (Err(IncidentError::Schema { pos, message, .. }), Some(Text::Json(_))) => {
+                tried.push(format!("irctl{}: {message}", at(pos)));
+            }
+            (Err(e), _) => return Err(e),
+        }
+    }
+    Err(IncidentError::UnrecognisedFormat {
+        origin: origin.to_string(),
+        tried,
+    })
 }
 
 /// Detection, in an order where no two formats claim the same payload:

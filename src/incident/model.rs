@@ -179,7 +179,10 @@ impl FromStr for IncidentFormat {
             .iter()
             .copied()
             .find(|f| f.as_str().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| IncidentError::UnknownFormatName { name: shown(s) })
+            .ok_or_else(|| IncidentError::UnknownFormatName {
+                name: shown(s),
+                supported: super::supported(),
+            })
     }
 }
 
@@ -311,8 +314,80 @@ impl Incident {
             "alerts".into(),
             Value::Array(self.alerts.iter().map(Alert::to_template_value).collect()),
         );
+        if let [only] = self.alerts.as_slice() {
+            m.insert("alert".into(), only.to_template_value());
+        }
         m.insert("raw".into(), self.raw.clone());
         Value::Object(m)
+    }
+
+    /// The incident a per-alert run responds to: this one narrowed to its
+    /// alert `index`. It keeps the incident's id, source and payload; its
+    /// labels and annotations are the group's common ones overlaid with the
+    /// alert's own, and its status, severity, times, fingerprint and single
+    /// entry in `alerts` (so `incident.alert`) are the alert's.
+    pub fn for_alert(&self, index: usize) -> Option<Incident> {
+        let mut view = self.alert_view(index)?;
+        view.raw = self.raw.clone();
+        Some(view)
+    }
+
+    /// [`Incident::for_alert`] without the payload (`raw` is null), for
+    /// matching, which shares one copy of the payload between every alert.
+    pub(crate) fn alert_view(&self, index: usize) -> Option<Incident> {
+        let alert = self.alerts.get(index)?;
+        let mut labels = self.labels.clone();
+        labels.extend(alert.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut annotations = self.annotations.clone();
+        annotations.extend(
+            alert
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        let (severity, severity_raw) = match labels.get("severity") {
+            Some(raw) => (Severity::normalise(raw), raw.clone()),
+            None => (self.severity, self.severity_raw.clone()),
+        };
+        let title = ["summary", "title"]
+            .iter()
+            .filter_map(|k| annotations.get(*k))
+            .chain(labels.get("alertname"))
+            .find(|s| !s.trim().is_empty())
+            .cloned()
+            .unwrap_or_else(|| self.title.clone());
+        let merged = Alert {
+            labels: labels.clone(),
+            annotations: annotations.clone(),
+            ..alert.clone()
+        };
+        Some(Incident {
+            id: self.id.clone(),
+            title,
+            severity,
+            severity_raw,
+            status: alert.status,
+            source: self.source.clone(),
+            labels,
+            annotations,
+            started_at: alert.starts_at.or(self.started_at),
+            ended_at: alert.ends_at.filter(|_| alert.status == Status::Resolved),
+            fingerprint: alert.fingerprint.clone(),
+            url: alert.generator_url.clone().or_else(|| self.url.clone()),
+            alerts: vec![merged],
+            raw: Value::Null,
+        })
+    }
+
+    /// What tells this incident's one alert apart from the others of its
+    /// group: the sender's fingerprint, else a hash of the alert's labels.
+    /// `None` for an incident of several alerts. Per-alert runs are told
+    /// apart (and deduplicated) by it.
+    pub fn alert_key(&self) -> Option<String> {
+        match self.alerts.as_slice() {
+            [only] => Some(only.key()),
+            _ => None,
+        }
     }
 }
 
@@ -332,10 +407,17 @@ pub const TEMPLATE_FIELDS: &[&str] = &[
     "fingerprint",
     "url",
     "alerts",
+    "alert",
     "raw",
 ];
 
 impl Alert {
+    /// The sender's fingerprint, else `labels-` and a hash of the labels
+    /// (Alertmanager's own fingerprint is a hash of the labels, too).
+    pub fn key(&self) -> String {
+        alert_key_of(self.fingerprint.as_deref(), &self.labels)
+    }
+
     fn to_template_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("status".into(), Value::String(self.status.as_str().into()));
@@ -409,4 +491,16 @@ pub fn file_safe_id(id: &str) -> String {
     let base = &base[..base.len().min(MAX - 1 - HASH)];
     let hash = hash_hex([id]);
     format!("{base}-{}", &hash[..HASH])
+}
+
+/// An alert's key from its fingerprint and (merged) labels, as
+/// [`Alert::key`] makes it; also read back from a recorded run.
+pub fn alert_key_of(fingerprint: Option<&str>, labels: &BTreeMap<String, String>) -> String {
+    match fingerprint {
+        Some(fp) => fp.to_string(),
+        None => format!(
+            "labels-{}",
+            &hash_hex(labels.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))[..16]
+        ),
+    }
 }

@@ -375,7 +375,12 @@ fn unknown_format_lists_supported_ones() {
     let err = parse(br#"{"hello": "world"}"#, "x.json", None).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "could not recognise the incident format of `x.json`; supported: alertmanager, grafana, pagerduty-webhook, pagerduty-event, cloudevents, irctl"
+        "could not recognise the incident format of `x.json`; tried:\n  \
+         - alertmanager, grafana: no `alerts` field\n  \
+         - pagerduty-webhook: no `event` object\n  \
+         - pagerduty-event: no `event_action` field\n  \
+         - cloudevents: no `specversion` field\n  \
+         - irctl: no `title` or `labels` field"
     );
     let err = parse(b"[1, 2]", "x.json", None).unwrap_err();
     assert!(
@@ -689,8 +694,13 @@ fn template_value_has_every_field() {
     assert_eq!(v["alerts"][0]["ends_at"], "2023-02-06T13:21:45.828Z");
     assert_eq!(v["alerts"][0]["values"], Value::Null);
     assert_eq!(v["raw"]["version"], "4");
-    // Serialize agrees with the template view on everything but `raw` order.
-    assert_eq!(serde_json::to_value(&i).unwrap(), v);
+    // With one alert, `alert` is that alert (the one in hand).
+    assert_eq!(v["alert"], v["alerts"][0]);
+    // Serialize agrees with the template view on everything but `raw`
+    // order and the derived `alert`.
+    let mut without_alert = v.clone();
+    without_alert.as_object_mut().unwrap().remove("alert");
+    assert_eq!(serde_json::to_value(&i).unwrap(), without_alert);
 }
 
 #[test]
@@ -715,7 +725,13 @@ fn detection_is_unambiguous_for_every_fixture() {
         for other in IncidentFormat::ALL.iter().filter(|f| **f != format) {
             // Every other format either refuses the shape or fails to parse it.
             if fits(*other, obj) {
-                let forced = from_document(value.clone(), name, Some(*other), None);
+                let forced = from_document(
+                    value.clone(),
+                    name,
+                    Some(Forced::Builtin(*other)),
+                    None,
+                    &[],
+                );
                 let compatible = matches!(
                     (format, other),
                     (IncidentFormat::Alertmanager, IncidentFormat::Grafana)

@@ -40,6 +40,8 @@ struct Summary {
     labels: Vec<String>,
     #[serde(default)]
     when: Option<String>,
+    #[serde(default)]
+    per_alert: bool,
 }
 
 /// The cache file: summaries by blob id; `None` marks a file with errors.
@@ -62,6 +64,8 @@ pub struct Entry {
     pub matchers: Vec<Matcher>,
     /// `match.when`.
     pub when: Option<String>,
+    /// `match.per_alert`.
+    pub per_alert: bool,
     /// Index into the sources.
     source: usize,
 }
@@ -81,6 +85,9 @@ impl Candidate for Entry {
     }
     fn when(&self) -> Option<&str> {
         self.when.as_deref()
+    }
+    fn per_alert(&self) -> bool {
+        self.per_alert
     }
 }
 
@@ -162,6 +169,7 @@ fn summarize(checked: &load::Checked) -> Option<Summary> {
         priority: p.priority,
         labels: p.labels.clone(),
         when: p.when.clone(),
+        per_alert: p.per_alert,
     })
 }
 
@@ -218,6 +226,7 @@ impl Index {
                         priority: s.priority,
                         matchers,
                         when: s.when,
+                        per_alert: s.per_alert,
                         source: i,
                     })
                 }

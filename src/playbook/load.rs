@@ -95,7 +95,8 @@ fn walk(
             continue;
         }
         if is_dir {
-            if depth < MAX_DEPTH {
+            // The top `sources/` folder holds payload mappings, not playbooks.
+            if depth < MAX_DEPTH && !(depth == 0 && path.file_name() == Some(MAPPINGS.as_ref())) {
                 walk(&path, depth + 1, seen, out)?;
             }
         } else if is_playbook_file(&path) {
@@ -122,12 +123,51 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
             if files.len() == before {
                 return Err(LoadError::NoPlaybooks(display(path)));
             }
-        } else {
+        } else if !is_mapping_file(path) {
             files.push(path.clone());
         }
     }
     files.dedup();
     Ok(files)
+}
+
+/// Folder of payload mappings at the top of a playbook directory.
+const MAPPINGS: &str = crate::incident::mapping::DIR;
+
+/// Whether a file named on its own is a payload mapping (in a `sources/` folder).
+fn is_mapping_file(path: &Path) -> bool {
+    path.parent().and_then(Path::file_name) == Some(MAPPINGS.as_ref())
+}
+
+/// Reads the payload mapping files of `paths`: the `*.yaml`/`*.yml` files
+/// of each directory's `sources/` folder, and files named on their own
+/// from a `sources/` folder. A folder that cannot be listed has none.
+pub fn read_mappings(paths: &[PathBuf]) -> Vec<SourceFile> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let Ok(entries) = fs::read_dir(path.join(MAPPINGS)) else {
+                continue;
+            };
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && is_playbook_file(p))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if is_mapping_file(path) {
+            files.push(path.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|p| SourceFile {
+            path: display(&p),
+            bytes: read_bounded(&p),
+            provenance: Provenance::default(),
+        })
+        .collect()
 }
 
 /// Reads one file, bounded; problems become a finding for that file.

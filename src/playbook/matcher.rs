@@ -204,6 +204,8 @@ pub trait Candidate {
     fn matchers(&self) -> &[Matcher];
     /// Its `match.when` expression.
     fn when(&self) -> Option<&str>;
+    /// Its `match.per_alert`: matched against each firing alert on its own.
+    fn per_alert(&self) -> bool;
 }
 
 impl Candidate for super::Playbook {
@@ -221,6 +223,9 @@ impl Candidate for super::Playbook {
     }
     fn when(&self) -> Option<&str> {
         self.when.as_deref()
+    }
+    fn per_alert(&self) -> bool {
+        self.per_alert
     }
 }
 

@@ -200,6 +200,8 @@ pub struct Playbook {
     pub labels: Vec<String>,
     /// The `match.when` expression.
     pub when: Option<String>,
+    /// `match.per_alert`: matched, and run, once per firing alert.
+    pub per_alert: bool,
     /// Declared inputs, in file order.
     pub inputs: IndexMap<String, RawInput>,
     /// Names of the secrets it needs.

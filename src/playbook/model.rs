@@ -82,6 +82,11 @@ pub struct RawMatch {
     /// A minijinja expression over `incident` that must be true.
     #[serde(default)]
     pub when: Option<Spanned<String>>,
+    /// Match each firing alert of a group on its own labels (merged with the
+    /// group's common labels), and run once per matching alert, with
+    /// `incident.alert` the alert in hand.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_alert: bool,
 }
 
 /// The type of an input value.

@@ -20,6 +20,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use git2::{Oid, Repository};
 
+use crate::diagnostic::Diagnostic;
+use crate::incident::mapping::{self, Mapping};
 use crate::playbook::load;
 use crate::playbook::{PlaybookSet, Provenance};
 use auth::RemoteUrl;
@@ -82,6 +84,9 @@ pub struct Loaded {
 pub struct Read {
     /// The files, with Git provenance when read from a repository.
     pub sources: Vec<load::SourceFile>,
+    /// The payload mapping files (`sources/*.yaml` at the top of the
+    /// playbook folder), which are not playbooks.
+    pub mappings: Vec<load::SourceFile>,
     /// Things the user must know, e.g. that a fetch failed and the cache was used.
     pub warnings: Vec<String>,
     /// `None` for a directory until [`Read::load`] or [`Read::stamp`] looks
@@ -96,6 +101,7 @@ pub fn read(spec: &Spec) -> anyhow::Result<Read> {
     match spec {
         Spec::Dir(paths) => Ok(Read {
             sources: load::read_sources(paths)?,
+            mappings: load::read_mappings(paths),
             warnings: Vec::new(),
             origin: None,
             dir: paths.first().cloned(),
@@ -127,9 +133,30 @@ impl Read {
         }
     }
 
-    /// Checks every file into a set.
+    /// The payload mappings that check cleanly, and the files of those that do not.
+    pub fn mappings(&self) -> (Vec<Mapping>, Vec<String>) {
+        let mut good = Vec::new();
+        let mut broken = Vec::new();
+        for src in &self.mappings {
+            match check_mapping(src) {
+                (Some(m), diags, _) if !diags.iter().any(|d| d.is_error()) => good.push(m),
+                _ => broken.push(src.path.clone()),
+            }
+        }
+        (good, broken)
+    }
+
+    /// Checks every file into a set, the payload mappings included.
     pub fn load(mut self) -> Loaded {
         let mut set = load::from_sources(std::mem::take(&mut self.sources));
+        for src in &self.mappings {
+            let (_, diags, text) = check_mapping(src);
+            set.files.push(src.path.clone());
+            set.diagnostics.extend(diags);
+            if let Some(text) = text {
+                set.sources.insert(src.path.clone(), text);
+            }
+        }
         self.stamp(&mut set);
         let origin = match self.origin.take() {
             Some(o) => o,
@@ -140,6 +167,30 @@ impl Read {
             warnings: self.warnings,
             origin,
         }
+    }
+}
+
+/// Checks one mapping file: the mapping, the findings, and its text when it is UTF-8.
+fn check_mapping(src: &load::SourceFile) -> (Option<Mapping>, Vec<Diagnostic>, Option<String>) {
+    let bytes = match &src.bytes {
+        Ok(b) => b,
+        Err(d) => return (None, vec![d.clone()], None),
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let (m, diags) = mapping::check(&src.path, text);
+            (m, diags, Some(text.to_string()))
+        }
+        Err(_) => (
+            None,
+            vec![Diagnostic::error(
+                &src.path,
+                crate::yaml::Pos::UNKNOWN,
+                "yaml-syntax",
+                "file is not valid UTF-8",
+            )],
+            None,
+        ),
     }
 }
 
@@ -298,10 +349,18 @@ fn read_git(spec: &GitSpec) -> anyhow::Result<Read> {
         commit: Some(resolved.commit.to_string()),
         ..Provenance::default()
     };
-    let sources = git::read_tree(&repo, resolved.commit, dir, &provenance)
-        .with_context(|| format!("cannot load playbooks from `{shown}`"))?;
+    let prefix = if dir.is_empty() {
+        format!("{}/", mapping::DIR)
+    } else {
+        format!("{dir}/{}/", mapping::DIR)
+    };
+    let (mappings, sources) = git::read_tree(&repo, resolved.commit, dir, &provenance)
+        .with_context(|| format!("cannot load playbooks from `{shown}`"))?
+        .into_iter()
+        .partition(|f| f.path.starts_with(&prefix));
     Ok(Read {
         sources,
+        mappings,
         warnings,
         origin: Some(Origin::Git {
             repo,

@@ -314,6 +314,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         matchers,
         labels: match_.labels.into_iter().map(|l| l.value).collect(),
         when: match_.when.map(|w| w.value),
+        per_alert: match_.per_alert,
         inputs: raw.inputs,
         secrets: raw.secrets.into_iter().map(|s| s.value).collect(),
         steps,
