@@ -525,6 +525,34 @@ fn run_runs_a_per_alert_playbook_for_each_firing_alert_with_that_alert_in_hand()
         ),
         "{seen:?}"
     );
+
+    // The same group delivered again (Alertmanager's group_interval): each
+    // alert's run is a repeat of its own earlier run, so nothing runs again.
+    let again = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"));
+        cmd.current_dir(out.tempdir.path())
+            .env("IRCTL_STATE_DIR", "state")
+            .env("XDG_CACHE_HOME", out.tempdir.path().join(".cache"))
+            .args(["run", "--incident", &example(GROUP)])
+            .args(extra);
+        let o = cmd.output().unwrap();
+        let count = std::fs::read_dir(out.tempdir.path().join("state/runs"))
+            .unwrap()
+            .count();
+        (o, count)
+    };
+    let (repeat, count) = again(&[]);
+    let stderr = String::from_utf8_lossy(&repeat.stderr);
+    assert_eq!(repeat.status.code(), Some(0), "{stderr}");
+    assert_eq!(count, 2, "a repeated group runs nothing: {stderr}");
+    assert_eq!(
+        stderr.matches("already ran for this episode").count(),
+        2,
+        "one repeat per alert: {stderr}"
+    );
+    let (forced, count) = again(&["--again"]);
+    assert_eq!(forced.status.code(), Some(0));
+    assert_eq!(count, 4, "`--again` runs once more per alert");
 }
 
 #[test]
