@@ -274,6 +274,27 @@ fn a_rewritten_keyed_chain_fails_against_the_key() {
         "{}",
         out.stdout
     );
+    // The postmortem checks the run with the same key.
+    let incident: serde_json::Value = serde_json::from_str(
+        &run.state
+            .irctl()
+            .args(["runs", "--format", "json"])
+            .run()
+            .stdout,
+    )
+    .unwrap();
+    let incident = incident[0]["incident_id"].as_str().unwrap().to_string();
+    let pm = run
+        .state
+        .irctl()
+        .env("IRCTL_TIMELINE_KEY", KEY)
+        .args(["postmortem", "--incident", &incident])
+        .run();
+    assert!(
+        pm.stdout.contains("6 events, keyed chain intact"),
+        "{}",
+        pm.stdout
+    );
     let original = std::fs::read(run.path()).unwrap();
     for (what, forged) in attacks(&events) {
         // Rehashed plainly (the forger has no key)…

@@ -342,6 +342,12 @@ fn a_killed_run_with_a_torn_line_still_reads_everywhere() {
         pm.stdout
     );
     assert!(pm.stdout.contains("| after | not_started | 0 |"));
+    // The draft's integrity section says what `verify` says: not intact.
+    assert!(
+        pm.stdout.contains("incomplete: 4 events chain correctly"),
+        "{}",
+        pm.stdout
+    );
 
     // …and on a torn last line, with a warning.
     std::fs::write(&path, format!("{text}{{\"ts\":\"2026-01-01T00:")).unwrap();

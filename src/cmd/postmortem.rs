@@ -14,7 +14,12 @@ pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
     let template = postmortem::Template::load(args.template.as_deref())?;
     let incident = ctx.incident_id(&args.incident, false)?;
     let store = ctx.open_store(Scope::Incident(&incident))?;
-    let (pm, warnings) = postmortem::build(&store, &incident, ctx.clock()?)?;
+    let (pm, warnings) = postmortem::build(
+        &store,
+        &incident,
+        ctx.clock()?,
+        ctx.timeline_key()?.as_ref(),
+    )?;
     ctx.warn_all(&warnings);
     for i in pm.integrity.iter().filter(|i| !i.ok) {
         ui.warn(&format!(

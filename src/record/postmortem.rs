@@ -21,7 +21,7 @@ use super::{
     Entry, Store, history, incident_log, merged, sections, show_time, step_outcomes, verify,
 };
 use crate::clock::Clock;
-use crate::timeline::{Event, Payload, RecordedIncident, describe};
+use crate::timeline::{ChainKey, Event, Payload, RecordedIncident, Scheme, describe};
 
 /// Everything a postmortem template sees.
 #[derive(Clone, Debug, Serialize)]
@@ -242,11 +242,13 @@ pub struct Integrity {
     pub message: String,
 }
 
-/// Builds the postmortem of `incident` (its id or file-safe form), generated now by `clock`.
+/// Builds the postmortem of `incident` (its id or file-safe form), generated
+/// now by `clock`; keyed timelines are checked with `key` when it is given.
 pub fn build(
     store: &Store,
     incident: &str,
     clock: Clock,
+    key: Option<&ChainKey>,
 ) -> anyhow::Result<(Postmortem, Vec<String>)> {
     let id = store.canonical_incident_id(incident);
     let (entries, warnings) = merged(store, &id)?;
@@ -319,7 +321,7 @@ pub fn build(
             .map(line)
             .collect(),
         resolution,
-        integrity: integrity(store, &runs, &id),
+        integrity: integrity(store, &runs, &id, key),
         generated_at: show_time(now),
     };
     Ok((pm, warnings))
@@ -543,26 +545,54 @@ fn playbook_versions(runs: &[&super::Run]) -> Vec<PlaybookVersion> {
     out
 }
 
-fn integrity(store: &Store, runs: &[&super::Run], id: &str) -> Vec<Integrity> {
+fn integrity(
+    store: &Store,
+    runs: &[&super::Run],
+    id: &str,
+    key: Option<&ChainKey>,
+) -> Vec<Integrity> {
     let mut out: Vec<Integrity> = runs
         .iter()
-        .map(|r| check(&format!("run {}", r.summary.run_id), &r.summary.timeline))
+        .map(|r| {
+            check(
+                &format!("run {}", r.summary.run_id),
+                &r.summary.timeline,
+                key,
+                true,
+            )
+        })
         .collect();
     let log = incident_log::path(&store.dir, id);
     if log.exists() {
-        out.push(check("incident log", &log));
+        out.push(check("incident log", &log, None, false));
     }
     out
 }
 
-fn check(record: &str, path: &std::path::Path) -> Integrity {
-    match verify::verify(path) {
+/// One record's verdict, in the words `irctl timeline verify` uses: a run
+/// without its `run_finished` is incomplete, not intact, and an unkeyed
+/// chain says it is not anchored.
+fn check(record: &str, path: &std::path::Path, key: Option<&ChainKey>, run: bool) -> Integrity {
+    match verify::verify_with(path, key) {
         Ok(r) => Integrity {
             record: record.to_string(),
-            ok: r.ok(),
+            ok: r.ok() && (r.finished || !run),
             message: match &r.problem {
                 Some(p) => p.message.clone(),
-                None => format!("{} events, chain intact", r.events),
+                None if run && !r.finished => format!(
+                    "incomplete: {} events chain correctly, but there is no `run_finished` after the last start (still running, killed, or cut off)",
+                    r.events
+                ),
+                None if r.scheme == Some(Scheme::Keyed) => format!(
+                    "{} events, keyed chain intact (final hash {})",
+                    r.events,
+                    crate::timeline::chain::display(&r.head)
+                ),
+                None => format!(
+                    "{} events, chain intact (not keyed; final hash {})",
+                    r.events,
+                    crate::timeline::chain::display(&r.head)
+                ),
             },
         },
         Err(e) => Integrity {

@@ -71,5 +71,6 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
         (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
         (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
         (r"\d+d\d\dh", "[DAYS]"),
+        (r"sha256:[0-9a-f]{64}", "[HASH]"),
     ]
 }
