@@ -209,6 +209,38 @@ fn on_resolved_steps_run_for_a_resolution_with_it_in_context() {
 }
 
 #[test]
+fn resuming_a_failed_resolution_run_goes_on_with_its_on_resolved_steps() {
+    let state = State::new();
+    let marks = marks(&state);
+    let yaml = api_playbook(
+        r#"
+        steps:
+          - id: act
+            shell: echo firing-steps >> "$MARKS/ran"
+        on_resolved:
+          - id: close
+            shell: test -f "$MARKS/ok" && echo closed >> "$MARKS/ran"
+        "#,
+    );
+    let resolved = alertmanager("resolved", "2000-01-01T10:30:00Z");
+    let out = run_payload(&state, &marks, &yaml, &resolved)
+        .status(1)
+        .run();
+    let run = run_id(&out);
+    assert_eq!(ran(&marks), "");
+    std::fs::write(marks.join("ok"), "").unwrap();
+    state
+        .irctl()
+        .playbook("t.yaml", &yaml)
+        .env("MARKS", &marks.display().to_string())
+        .args(["resume", &run, "--yes"])
+        .status(0)
+        .run();
+    // The resolution's steps, not the remediation.
+    assert_eq!(ran(&marks), "closed\n");
+}
+
+#[test]
 fn force_runs_the_steps_for_a_resolution_and_the_run_says_so() {
     let state = State::new();
     let marks = marks(&state);

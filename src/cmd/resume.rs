@@ -32,6 +32,13 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
             args.source.playbooks.display()
         );
     };
+    let on_resolved;
+    let playbook = if prior.ran_on_resolved(playbook) {
+        on_resolved = playbook.on_resolved_view();
+        &on_resolved
+    } else {
+        playbook
+    };
     let mut note = ResumeNote {
         previous: Some(prior.ended.as_str().to_string()),
         ..ResumeNote::default()

@@ -220,7 +220,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         let playbook = match steps {
             Steps::Main => playbook,
             Steps::OnResolved => {
-                on_resolved = on_resolved_playbook(playbook);
+                on_resolved = playbook.on_resolved_view();
                 &on_resolved
             }
         };
@@ -290,14 +290,6 @@ fn announce<T>(ctx: &Context, arrival: &Arrival, runs: &[T], force: bool, redact
 }
 
 /// `playbook` with its `on_resolved` steps as the steps to run.
-fn on_resolved_playbook(playbook: &Playbook) -> Playbook {
-    let mut p = playbook.clone();
-    p.steps = std::mem::take(&mut p.on_resolved);
-    p.tests.clear();
-    p.drill = None;
-    p
-}
-
 /// `--dry-run`: the plan of what would run, recording nothing.
 fn dry_run(
     ui: &Ui,
@@ -314,7 +306,7 @@ fn dry_run(
         let playbook = match lifecycle::steps_for(arrival.phase, playbook, force) {
             Some(Steps::Main) => *playbook,
             Some(Steps::OnResolved) => {
-                on_resolved = on_resolved_playbook(playbook);
+                on_resolved = playbook.on_resolved_view();
                 &on_resolved
             }
             None => {

@@ -95,6 +95,8 @@ pub struct Prior {
     pub started: BTreeSet<StepId>,
     /// The timeline ended in a torn line.
     pub torn_tail: bool,
+    /// The steps the run was started with, in order.
+    pub steps: Vec<StepId>,
 }
 
 /// A step's output as its `step_finished` event recorded it.
@@ -150,6 +152,7 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
         done: BTreeMap::new(),
         started: BTreeSet::new(),
         torn_tail: tl.torn_tail,
+        steps: start.steps.clone(),
     };
     for e in &tl.events {
         match &e.payload {
@@ -179,6 +182,17 @@ pub fn read(state_dir: &Path, run_id: &str) -> anyhow::Result<Prior> {
 }
 
 impl Prior {
+    /// Whether the run took `playbook`'s `on_resolved` steps rather than
+    /// its `steps`: a resumed resolution run goes on with the same list.
+    pub fn ran_on_resolved(&self, playbook: &Playbook) -> bool {
+        let ids = |steps: &[crate::playbook::Step]| {
+            steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+        };
+        !playbook.on_resolved.is_empty()
+            && self.steps == ids(&playbook.on_resolved)
+            && self.steps != ids(&playbook.steps)
+    }
+
     fn start_attempt(&mut self, provenance: &Provenance) {
         self.attempts += 1;
         self.ended = Ended::Unfinished;

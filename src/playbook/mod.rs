@@ -230,6 +230,16 @@ impl Playbook {
     pub fn file(&self) -> &str {
         &self.provenance.path
     }
+
+    /// The playbook whose steps are its `on_resolved` steps: what runs (and
+    /// is resumed) for a resolution.
+    pub fn on_resolved_view(&self) -> Playbook {
+        let mut p = self.clone();
+        p.steps = std::mem::take(&mut p.on_resolved);
+        p.tests.clear();
+        p.drill = None;
+        p
+    }
 }
 
 /// Everything loaded from a playbook source: the valid playbooks and every finding.
