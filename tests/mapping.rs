@@ -87,6 +87,38 @@ fn an_opsgenie_alert_action_is_read_through_the_bundled_mapping() {
 }
 
 #[test]
+fn an_opsgenie_acknowledgement_is_recorded_and_starts_no_remediation() {
+    let mapping =
+        std::fs::read_to_string(format!("{ROOT}/playbooks/sources/opsgenie.yaml")).unwrap();
+    let payload = std::fs::read_to_string(example("opsgenie-create.json"))
+        .unwrap()
+        .replace("\"action\": \"Create\"", "\"action\": \"Acknowledge\"");
+    assert!(payload.contains("Acknowledge"));
+    let out = Test::new()
+        .file("playbooks/sources/opsgenie.yaml", mapping)
+        .playbook(
+            "p.yaml",
+            "version: 1\nname: p\ntitle: P\nmatch:\n  labels: ['service=\"payments\"']\nsteps:\n  - id: fix\n    shell: touch remediated\n",
+        )
+        .file("ack.json", payload)
+        .args(["run", "--state-dir", "state", "--incident", "ack.json"])
+        .stderr_contains("acknowledged")
+        .run();
+    assert!(
+        !out.tempdir.path().join("remediated").exists(),
+        "an acknowledgement ran the remediation: {}",
+        out.stderr
+    );
+    assert!(
+        !out.tempdir.path().join("state/runs").exists()
+            || std::fs::read_dir(out.tempdir.path().join("state/runs"))
+                .unwrap()
+                .count()
+                == 0
+    );
+}
+
+#[test]
 fn without_a_mapping_the_error_lists_every_format_tried() {
     // A playbook folder without `sources/`: nothing knows Datadog.
     let out = Test::new()

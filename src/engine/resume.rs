@@ -433,6 +433,7 @@ fn incident_from_recorded(v: &RecordedIncident) -> anyhow::Result<Incident> {
         severity: Severity::normalise(&v.severity),
         severity_raw: v.severity_raw.clone(),
         status: status(&v.status),
+        acknowledged: false,
         source: v.source.clone(),
         labels: v.labels.clone(),
         annotations: v.annotations.clone(),

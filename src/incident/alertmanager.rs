@@ -114,6 +114,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, IncidentErr
         severity,
         severity_raw,
         status,
+        acknowledged: false,
         source: ctx.format.as_str().to_string(),
         labels,
         annotations,

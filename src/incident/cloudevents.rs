@@ -116,6 +116,7 @@ fn generic(
         severity,
         severity_raw,
         status,
+        acknowledged: false,
         source: ctx.format.as_str().to_string(),
         labels,
         annotations,

@@ -160,6 +160,7 @@ fn build(ctx: &Ctx<'_>, file: IncidentFile) -> Result<Incident, IncidentError> {
         severity,
         severity_raw,
         status: file.status.unwrap_or(Status::Firing),
+        acknowledged: false,
         source: ctx.format.as_str().to_string(),
         labels,
         annotations,

@@ -468,7 +468,11 @@ impl Mapping {
         let severity_raw = text("severity")?
             .or_else(|| labels.get("severity").cloned())
             .unwrap_or_default();
-        let status = match text("status")? {
+        let status_word = text("status")?;
+        let acknowledged = status_word
+            .as_deref()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("acknowledged"));
+        let status = match status_word {
             None => Status::Firing,
             Some(s) => status(&s).ok_or_else(|| {
                 fail(
@@ -492,6 +496,7 @@ impl Mapping {
             severity: Severity::normalise(&severity_raw),
             severity_raw,
             status,
+            acknowledged: acknowledged,
             source: self.name.clone(),
             labels,
             annotations,
@@ -534,7 +539,8 @@ fn scalar(v: &JValue) -> Result<Option<String>, String> {
     }
 }
 
-/// A mapping's status words; `acknowledged` is still ongoing, so firing.
+/// A mapping's status words; `acknowledged` is still ongoing, so firing
+/// (and marked acknowledged, so it starts no remediation).
 fn status(s: &str) -> Option<Status> {
     match s.trim().to_ascii_lowercase().as_str() {
         "firing" | "acknowledged" => Some(Status::Firing),

@@ -230,6 +230,7 @@ pub fn from_flags(
         severity: Severity::normalise(&severity_raw),
         severity_raw,
         status: Status::Firing,
+        acknowledged: false,
         source: "adhoc".to_string(),
         labels,
         annotations: BTreeMap::new(),

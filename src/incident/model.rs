@@ -201,6 +201,10 @@ pub struct Incident {
     pub severity_raw: String,
     /// Firing or resolved.
     pub status: Status,
+    /// The sender says someone acknowledged it: still ongoing, but it
+    /// starts no remediation.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub acknowledged: bool,
     /// The [`IncidentFormat`] name, or `adhoc` for incidents built from flags.
     pub source: String,
     /// Labels (untrusted values, kept verbatim).
@@ -367,6 +371,7 @@ impl Incident {
             severity,
             severity_raw,
             status: alert.status,
+            acknowledged: self.acknowledged,
             source: self.source.clone(),
             labels,
             annotations,

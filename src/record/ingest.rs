@@ -65,7 +65,7 @@ pub fn phase(incident: &Incident) -> Phase {
     } else {
         false
     };
-    if acknowledged {
+    if acknowledged || incident.acknowledged {
         Phase::Acknowledged
     } else {
         Phase::Firing
