@@ -496,7 +496,7 @@ impl Mapping {
             severity: Severity::normalise(&severity_raw),
             severity_raw,
             status,
-            acknowledged: acknowledged,
+            acknowledged,
             source: self.name.clone(),
             labels,
             annotations,
