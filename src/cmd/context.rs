@@ -119,9 +119,16 @@ impl Context {
             .transpose()
     }
 
-    /// The values of every `IRCTL_SECRET_*` variable, declared or not.
-    pub fn env_secrets(&self) -> &[Secret] {
-        &self.env_secrets
+    /// What redacts a record written from `incident` outside a run: the
+    /// payload's own credentials (PagerDuty routing keys) and the
+    /// environment's secrets.
+    pub fn payload_redactor(&self, incident: &Incident) -> Redactor {
+        let secrets: Vec<_> = incident
+            .credentials()
+            .into_iter()
+            .chain(self.env_secrets.iter().cloned())
+            .collect();
+        Redactor::new(&secrets)
     }
 
     /// A redactor for the secrets irctl can see in its environment

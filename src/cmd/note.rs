@@ -8,7 +8,6 @@ use super::context::{Context, read_incident_file};
 use crate::cli::{IngestArgs, NoteArgs, ResolveArgs};
 use irctl::clock::Clock;
 use irctl::record::{self, Scope, incident_log, ingest};
-use irctl::secret::Redactor;
 use irctl::timeline::{Note, Resolved, stamp};
 
 /// Runs `note`.
@@ -102,14 +101,7 @@ pub fn ingest(args: IngestArgs, ctx: &Context) -> anyhow::Result<u8> {
     let given = at(&args.at, clock)?;
     let incident = read_incident_file(&args.incident, args.incident_format.as_deref())?;
     let dir = ctx.state_dir();
-    // The payload may carry credentials (PagerDuty routing keys): redact
-    // them with the environment's secrets before anything is written.
-    let secrets: Vec<_> = incident
-        .credentials()
-        .into_iter()
-        .chain(ctx.env_secrets().iter().cloned())
-        .collect();
-    let redactor = Redactor::new(&secrets);
+    let redactor = ctx.payload_redactor(&incident);
     let out = ctx.out_redacting(redactor.clone());
     let done = ingest::ingest(dir, &incident, given, ctx.actor(), clock, redactor)?;
     let id = &done.episode.id;

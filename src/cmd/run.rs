@@ -32,14 +32,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    // The payload may carry credentials (PagerDuty routing keys): what is
-    // recorded outside a run is redacted with them, as `irctl ingest` does.
-    let secrets: Vec<_> = incident
-        .credentials()
-        .into_iter()
-        .chain(ctx.env_secrets().iter().cloned())
-        .collect();
-    let redactor = Redactor::new(&secrets);
+    let redactor = ctx.payload_redactor(&incident);
     let arrival = lifecycle::arrive(
         ctx.state_dir(),
         incident,
