@@ -242,14 +242,6 @@ fn validate_warns_where_a_secret_lands_in_argv() {
 /// the question shows redacted there. `script` gives irctl a real TTY.
 #[test]
 fn the_confirmation_prompt_shows_a_secret_redacted() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: `script` (util-linux) is not installed");
-        return;
-    }
     let dir = tempfile::tempdir().expect("temp dir");
     let yaml = playbook(
         r#"
@@ -262,28 +254,15 @@ fn the_confirmation_prompt_shows_a_secret_redacted() {
     );
     std::fs::create_dir_all(dir.path().join("playbooks")).expect("playbooks dir");
     std::fs::write(dir.path().join("playbooks/t.yaml"), yaml).expect("write playbook");
-    let command = format!(
-        "{} run --label app=t --state-dir state",
-        env!("CARGO_BIN_EXE_irctl")
-    );
-    let out = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .env("IRCTL_SECRET_API_TOKEN", TOKEN)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write as _;
-            if let Some(mut stdin) = child.stdin.take() {
-                // Declines: nothing may run.
-                let _ = stdin.write_all(b"n\n");
-            }
-            child.wait_with_output()
-        })
-        .expect("run irctl under script");
-    let screen = String::from_utf8_lossy(&out.stdout);
+    // Declines: nothing may run.
+    let Some(screen) = common::on_terminal(
+        dir.path(),
+        "run --label app=t --state-dir state",
+        &[("IRCTL_SECRET_API_TOKEN", TOKEN)],
+        b"n\n",
+    ) else {
+        return;
+    };
     assert!(
         screen.contains("Rotate the key *** now?"),
         "the prompt is not shown redacted:\n{screen}"

@@ -228,14 +228,6 @@ fn dry_run_plan_shows_a_hostile_confirm_question_inert() {
 /// replace the question with its own.
 #[test]
 fn the_confirm_prompt_cannot_be_overwritten_by_a_label() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: `script` (util-linux) is not installed");
-        return;
-    }
     let dir = tempfile::tempdir().expect("temp dir");
     let yaml = playbook(
         r#"
@@ -256,26 +248,14 @@ fn the_confirm_prompt_cannot_be_overwritten_by_a_label() {
         .to_string(),
     )
     .expect("write incident");
-    let command = format!(
-        "{} run --incident alert.json --state-dir state --color never",
-        env!("CARGO_BIN_EXE_irctl")
-    );
-    let out = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write as _;
-            if let Some(mut stdin) = child.stdin.take() {
-                let _ = stdin.write_all(b"n\n");
-            }
-            child.wait_with_output()
-        })
-        .expect("run irctl under script");
-    let screen = String::from_utf8_lossy(&out.stdout);
+    let Some(screen) = common::on_terminal(
+        dir.path(),
+        "run --incident alert.json --state-dir state --color never",
+        &[],
+        b"n\n",
+    ) else {
+        return;
+    };
     assert!(
         screen.contains("? [wipe] Wipe db-1\\u{d}\\u{1b}[2K? [wipe] Show the dashboard?? [y/N]"),
         "the real question is not shown whole:\n{screen}"

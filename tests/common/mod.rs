@@ -317,3 +317,35 @@ pub fn timeline_events(dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("every line parses"))
         .collect()
 }
+
+/// What `irctl ARGS` (run in `dir` with `env`) shows on a real terminal —
+/// `script` gives it one — when a person types `answer`; `None`, after
+/// saying so, where `script` (util-linux) is not installed.
+pub fn on_terminal(dir: &Path, args: &str, env: &[(&str, &str)], answer: &[u8]) -> Option<String> {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed");
+        return None;
+    }
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_irctl"));
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(answer);
+            }
+            child.wait_with_output()
+        })
+        .expect("run irctl under script");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
