@@ -78,6 +78,32 @@ fn example(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// Delivers alert `A` and waits until its run is in flight.
+fn start_one_run(server: &Server) {
+    assert_eq!(
+        server
+            .post(
+                "/hooks/alertmanager",
+                &bearer(TOKEN),
+                alertmanager("A", "firing", STARTS).as_bytes()
+            )
+            .status,
+        202
+    );
+    wait_until(
+        Instant::now() + Duration::from_secs(30),
+        Duration::from_millis(50),
+        "the run never started",
+        || {
+            server
+                .get("/metrics", &[])
+                .body
+                .contains("irctl_serve_runs_in_flight 1")
+                .then_some(())
+        },
+    );
+}
+
 /// Waits (bounded) until serve has stored `n` deliveries and finished them all.
 fn wait_done(server: &Server, n: usize, limit: Duration) -> Vec<serde_json::Value> {
     wait_until(
@@ -369,28 +395,7 @@ fn a_full_queue_answers_503_with_retry_after_and_the_retry_is_accepted() {
 fn sigterm_stops_accepting_lets_runs_finish_and_exits_zero() {
     let dir = setup(&[("a.yaml", playbook("a", "A", true, "sleep 2; echo finished"))]);
     let mut server = start(dir.path(), &["--grace", "30s"]);
-    assert_eq!(
-        server
-            .post(
-                "/hooks/alertmanager",
-                &bearer(TOKEN),
-                alertmanager("A", "firing", STARTS).as_bytes()
-            )
-            .status,
-        202
-    );
-    wait_until(
-        Instant::now() + Duration::from_secs(30),
-        Duration::from_millis(50),
-        "the run never started",
-        || {
-            server
-                .get("/metrics", &[])
-                .body
-                .contains("irctl_serve_runs_in_flight 1")
-                .then_some(())
-        },
-    );
+    start_one_run(&server);
     server.signal(Signal::SIGTERM);
     let r = wait_until(
         Instant::now() + Duration::from_secs(10),
@@ -435,28 +440,7 @@ fn sigterm_stops_accepting_lets_runs_finish_and_exits_zero() {
 fn sigterm_past_the_grace_period_stops_the_run() {
     let dir = setup(&[("a.yaml", playbook("a", "A", true, "sleep 60"))]);
     let mut server = start(dir.path(), &["--grace", "1s"]);
-    assert_eq!(
-        server
-            .post(
-                "/hooks/alertmanager",
-                &bearer(TOKEN),
-                alertmanager("A", "firing", STARTS).as_bytes()
-            )
-            .status,
-        202
-    );
-    wait_until(
-        Instant::now() + Duration::from_secs(30),
-        Duration::from_millis(50),
-        "the run never started",
-        || {
-            server
-                .get("/metrics", &[])
-                .body
-                .contains("irctl_serve_runs_in_flight 1")
-                .then_some(())
-        },
-    );
+    start_one_run(&server);
     let t = Instant::now();
     server.signal(Signal::SIGTERM);
     assert_eq!(
