@@ -88,8 +88,12 @@ fn generic(
         }
     };
     let (severity, severity_raw) = severity_of(severity_text.as_deref());
-    // Event data is free-form: only an explicit end state counts as resolved.
-    let status = match ctx.string(d.get("status"), "data.status")? {
+    // Event data is free-form: only an explicit end state counts as
+    // resolved, and only an explicit `acknowledged` as acknowledged
+    // (PagerDuty payloads carried as data have their own parsers).
+    let status_text = ctx.string(d.get("status"), "data.status")?;
+    let acknowledged = status_text.is_some_and(|s| s.eq_ignore_ascii_case("acknowledged"));
+    let status = match status_text {
         Some(s)
             if ["resolved", "ok", "closed"]
                 .iter()
@@ -116,7 +120,7 @@ fn generic(
         severity,
         severity_raw,
         status,
-        acknowledged: false,
+        acknowledged,
         source: ctx.format.as_str().to_string(),
         labels,
         annotations,
@@ -160,6 +164,22 @@ mod tests {
         assert_eq!(incident.annotations["summary"], "replication lag");
         assert_eq!(incident.source, "cloudevents");
         assert!(incident.started_at.is_some());
+    }
+
+    #[test]
+    fn an_acknowledgement_is_read_from_the_data_or_a_pagerduty_event_in_it() {
+        let ce = |data: serde_json::Value| {
+            from_value(
+                json!({"specversion": "1.0", "type": "t", "source": "/s", "id": "1", "data": data}),
+                "ce.json",
+            )
+            .unwrap()
+        };
+        let acked = ce(json!({"summary": "s", "status": "Acknowledged"}));
+        assert!(acked.acknowledged);
+        assert_eq!(acked.status, Status::Firing);
+        assert!(ce(json!({"event_action": "acknowledge", "dedup_key": "d"})).acknowledged);
+        assert!(!ce(json!({"summary": "s", "status": "firing"})).acknowledged);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::episode::{self, Episode};
 use super::incident_log::{self, Appended};
 use crate::clock::Clock;
-use crate::incident::{Incident, IncidentFormat, Status};
+use crate::incident::{Incident, Status};
 use crate::secret::Redactor;
 use crate::timeline::{Acknowledged, Detected, Event, Payload, Resolved, stamp};
 
@@ -38,34 +38,13 @@ impl Phase {
     }
 }
 
-/// The phase of `incident`. The normalised status knows firing from
-/// resolved; an acknowledgement counts as firing there (it is still
-/// ongoing), so it is read from what the sender said.
+/// The phase of `incident`: each format's parser (and a mapping) says
+/// whether the sender reported an acknowledgement, which the normalised
+/// status counts as firing (it is still ongoing).
 pub fn phase(incident: &Incident) -> Phase {
     if incident.status == Status::Resolved {
-        return Phase::Resolved;
-    }
-    let raw = &incident.raw;
-    // PagerDuty says it in a webhook's event type or an event's action.
-    let pd_acknowledged = |v: &serde_json::Value| {
-        v.pointer("/event/event_type").and_then(|t| t.as_str()) == Some("incident.acknowledged")
-            || v.get("event_action").and_then(|a| a.as_str()) == Some("acknowledge")
-    };
-    let acknowledged = if incident.source == IncidentFormat::PagerdutyWebhook.as_str()
-        || incident.source == IncidentFormat::PagerdutyEvent.as_str()
-    {
-        pd_acknowledged(raw)
-    } else if incident.source == IncidentFormat::Cloudevents.as_str() {
-        raw.get("data").is_some_and(|d| {
-            pd_acknowledged(d)
-                || d.get("status")
-                    .and_then(|s| s.as_str())
-                    .is_some_and(|s| s.eq_ignore_ascii_case("acknowledged"))
-        })
-    } else {
-        false
-    };
-    if acknowledged || incident.acknowledged {
+        Phase::Resolved
+    } else if incident.acknowledged {
         Phase::Acknowledged
     } else {
         Phase::Firing
