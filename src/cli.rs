@@ -63,6 +63,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl serve --listen 127.0.0.1:9095 --secrets-file /etc/irctl/serve.env\n  irctl serve --listen 0.0.0.0:9095 --repo https://git.example.com/ops/playbooks.git --max-runs 8\n  irctl serve --listen 127.0.0.1:9095 --insecure-no-auth   # local trials only\n\nCredentials (from `--secrets-file` or `IRCTL_SECRET_<NAME>`; `NAME_2` … `NAME_9` for rotation):\n  SERVE_BEARER_TOKEN         bearer token: Alertmanager, Grafana, CloudEvents, /api\n  SERVE_BASIC_AUTH           `user:password`, wherever a token is accepted\n  SERVE_GRAFANA_HMAC_SECRET  Grafana's HMAC signature secret\n  SERVE_PAGERDUTY_SECRET     PagerDuty V3 webhook signing secret\n\nExit status: 0 stopped by SIGTERM or SIGINT after draining, 2 bad flags, credentials or address."
     )]
     Serve(ServeArgs),
+    /// Approve (or `--deny`) a `confirm` step that waits for an answer: a run under `irctl serve`, or `irctl run --approval wait`.
+    #[command(
+        after_help = "Examples:\n  irctl approve 20250301T101500Z-a1b2c3 restart\n  irctl approve a1b2c3 restart --deny --reason \"not during the deploy\"\n  irctl approve 20250301T101500Z-a1b2c3 restart --as alice\n\nThe run id may be shortened to a unique start or its last six hex digits.\n\nExit status: 0 answered, 1 refused (the step is not waiting, the run is no longer running, or it was already answered), 2 bad input (unknown or ambiguous run, malformed step id)."
+    )]
+    Approve(ApproveArgs),
     /// Continue a failed, cancelled or killed run: succeeded steps are reused, the rest run again.
     #[command(
         after_help = "Examples:\n  irctl resume 20250301T101500Z-a1b2c3\n  irctl resume 20250301T101500Z-a1b2c3 --yes     # approve re-running `idempotent: false` steps\n  irctl resume 20250301T101500Z-a1b2c3 --force   # resume with the changed playbook file\n\nExit status: 0 succeeded, 1 a step failed or the run timed out (or the run is locked, or a repeat was not approved), 2 bad input (unknown run, run already succeeded, playbook changed without --force), 130 interrupted."
@@ -305,6 +310,9 @@ pub struct RunArgs {
     /// Refuse to run a playbook that is not `auto: true` (what `irctl serve` passes).
     #[arg(long)]
     pub auto_only: bool,
+    /// What a `confirm` step does when there is no terminal to ask on: fail at once, or wait for `irctl approve`.
+    #[arg(long, value_enum, default_value_t = ApprovalMode::Fail, value_name = "MODE")]
+    pub approval: ApprovalMode,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -428,10 +436,45 @@ pub struct ResumeArgs {
     /// Approve every `confirm` step, and re-running `idempotent: false` steps, without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// What a `confirm` step does when there is no terminal to ask on: fail at once, or wait for `irctl approve`.
+    #[arg(long, value_enum, default_value_t = ApprovalMode::Fail, value_name = "MODE")]
+    pub approval: ApprovalMode,
     #[command(flatten)]
     pub exec: ExecArgs,
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+/// What a `confirm` step does when there is no terminal to ask on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ApprovalMode {
+    /// Fail the step at once, so cron and CI never hang (the default).
+    #[default]
+    Fail,
+    /// Record `approval_requested` with the commands, and wait for `irctl approve` up to the step's `confirm_timeout`.
+    Wait,
+}
+
+/// Arguments of `approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The run (`irctl run` prints it first; a unique start, or its last six hex digits).
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// The step that waits.
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// Decline instead of approving.
+    #[arg(long)]
+    pub deny: bool,
+    /// Who answers, for the record [default: IRCTL_ACTOR, else the login].
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+    /// Why, for the record.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Where runs, notes and their timelines (and the drill record) are kept.

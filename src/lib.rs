@@ -31,6 +31,7 @@
 // decides where they go (see also `clippy.toml`).
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
 
+pub mod approval;
 pub mod capped;
 pub mod clock;
 pub mod diagnostic;

@@ -275,3 +275,161 @@ pub fn record_repeat(
         redactor,
     )
 }
+
+/// The file in a run's directory that tells it its incident resolved.
+pub const RESOLVED_FILE: &str = "resolved.json";
+
+/// A resolution a run in flight learns of: steps it has not started yet
+/// see `incident.resolved`, and a waiting approval is cancelled.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Resolution {
+    /// When the incident resolved (RFC 3339).
+    pub at: String,
+    /// Who recorded it.
+    pub by: String,
+    /// The payload's format (`alertmanager`, …).
+    pub source: String,
+}
+
+/// The resolution run `run_id` was told of, if any.
+pub fn resolution(state_dir: &Path, run_id: &str) -> Option<Resolution> {
+    crate::approval::check_run_id(run_id).ok()?;
+    let path = crate::engine::run_dir(state_dir, run_id).join(RESOLVED_FILE);
+    let text = crate::approval::read_plain(&path).ok()??;
+    serde_json::from_str(&text).ok()
+}
+
+/// A run of an episode that is still going: its lock's holder is alive.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    /// The run.
+    pub run_id: String,
+    /// Its playbook.
+    pub playbook: String,
+    /// The process running it.
+    pub pid: i32,
+    /// That process's start time, so a reused pid is never signalled.
+    pub start: u64,
+}
+
+/// The runs of episode `incident` in flight now (drills apart).
+pub fn in_flight(state_dir: &Path, incident: &str) -> anyhow::Result<Vec<InFlight>> {
+    let store = Store::open_scoped(state_dir, Scope::Incident(incident))?;
+    let mut found = Vec::new();
+    for run in &store.runs {
+        let s = &run.summary;
+        if s.incident_id != incident || s.drill || s.status != crate::record::UNFINISHED {
+            continue;
+        }
+        if let Some((holder, pid, start)) = crate::lock::holder(state_dir, incident, &s.playbook)
+            && holder == s.run_id
+        {
+            found.push(InFlight {
+                run_id: s.run_id.clone(),
+                playbook: s.playbook.clone(),
+                pid,
+                start,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Tells run `run` its incident resolved (once; a later resolution of the
+/// same episode changes nothing).
+pub fn tell_resolved(
+    state_dir: &Path,
+    run: &InFlight,
+    resolution: &Resolution,
+) -> anyhow::Result<()> {
+    crate::approval::check_run_id(&run.run_id)?;
+    let path = crate::engine::run_dir(state_dir, &run.run_id).join(RESOLVED_FILE);
+    let text = serde_json::to_vec(resolution)?;
+    match crate::approval::write_new(&path, &text) {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::AlreadyExists)
+            }) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// How [`stop`] ended a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It cancelled itself after SIGTERM, within the grace period.
+    Cancelled,
+    /// It was still running after the grace period and got SIGKILL.
+    Killed,
+}
+
+/// Stops run `run` (`cancel_on_resolve`): SIGTERM, which the run turns into
+/// a recorded cancellation, then SIGKILL once `grace` has passed. Polls at
+/// a bounded interval; never signals a pid that now belongs to another process.
+pub fn stop(run: &InFlight, grace: std::time::Duration) -> Stopped {
+    use nix::sys::signal::Signal;
+    let alive = || crate::process::alive(run.pid, run.start);
+    if alive() {
+        crate::process::signal(run.pid, Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while alive() {
+        if std::time::Instant::now() >= deadline {
+            crate::process::signal(run.pid, Signal::SIGKILL);
+            return Stopped::Killed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Stopped::Cancelled
+}
+
+/// How long a run cancelled by its incident's resolution has to record
+/// its cancellation and exit before SIGKILL: longer than the engine takes
+/// to stop a step's processes (SIGTERM, then SIGKILL after its own wait).
+pub const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What a resolution did to one run in flight.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    /// The run.
+    pub run: InFlight,
+    /// `None` when it goes on (no `cancel_on_resolve`), else how it stopped.
+    pub stopped: Option<Stopped>,
+}
+
+/// Tells every run of `arrival`'s episode still in flight that the
+/// incident resolved (a resolved payload, recorded by `by`), and stops
+/// those whose playbook says `cancel_on_resolve` (asked of
+/// `cancel_on_resolve` by playbook name), waiting up to `grace` each.
+pub fn settle_in_flight(
+    state_dir: &Path,
+    arrival: &Arrival,
+    by: &str,
+    mut cancel_on_resolve: impl FnMut(&str) -> bool,
+    grace: std::time::Duration,
+) -> anyhow::Result<Vec<Settled>> {
+    if arrival.phase != Phase::Resolved {
+        return Ok(Vec::new());
+    }
+    let runs = in_flight(state_dir, &arrival.incident.id)?;
+    let when = arrival
+        .incident
+        .ended_at
+        .or(arrival.recorded.as_ref().map(|r| r.when));
+    let resolution = Resolution {
+        at: when.map(timeline::stamp).unwrap_or_default(),
+        by: by.to_string(),
+        source: arrival.incident.source.clone(),
+    };
+    let mut settled = Vec::new();
+    for run in runs {
+        tell_resolved(state_dir, &run, &resolution)?;
+        let stopped = cancel_on_resolve(&run.playbook).then(|| stop(&run, grace));
+        settled.push(Settled { run, stopped });
+    }
+    Ok(settled)
+}

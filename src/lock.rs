@@ -172,7 +172,6 @@ pub fn acquire(
     playbook: &str,
     run_id: &str,
 ) -> anyhow::Result<RunLock> {
-    let key = hex::encode(Sha256::digest(format!("{incident}\0{playbook}").as_bytes()));
     let dir = state_dir.join("locks");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     // irctl makes this directory; a link in its place would send the lock elsewhere.
@@ -182,7 +181,7 @@ pub fn acquire(
             dir.display()
         );
     }
-    let path = dir.join(format!("{playbook}-{}.lock", &key[..16]));
+    let path = run_lock_path(state_dir, incident, playbook);
     let mut file = open(&path)?;
     let mut text = String::new();
     if !try_lock(&file, &path)? {
@@ -219,6 +218,30 @@ pub fn acquire(
         file,
         run_id: run_id.to_string(),
     })
+}
+
+/// Where the run lock of `incident` × `playbook` lives.
+fn run_lock_path(state_dir: &Path, incident: &str, playbook: &str) -> PathBuf {
+    let key = hex::encode(Sha256::digest(format!("{incident}\0{playbook}").as_bytes()));
+    state_dir
+        .join("locks")
+        .join(format!("{playbook}-{}.lock", &key[..16]))
+}
+
+/// The live run holding the lock of `incident` × `playbook`: its run id,
+/// pid and start time, read from the lock's record (never taking the lock).
+pub fn holder(state_dir: &Path, incident: &str, playbook: &str) -> Option<(String, i32, u64)> {
+    let path = run_lock_path(state_dir, incident, playbook);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(&path)
+        .ok()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    let record = Record::parse(&text);
+    let pid = i32::try_from(record.pid).ok().filter(|p| *p > 0)?;
+    crate::process::alive(pid, record.start).then_some((record.run, pid, record.start))
 }
 
 /// Returns once no process of the killed run `prior` is alive, or fails

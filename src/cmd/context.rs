@@ -303,6 +303,7 @@ fn state_args(command: &Command) -> Option<&StateArgs> {
         Command::Ingest(a) => Some(&a.state),
         Command::Postmortem(a) => Some(&a.state),
         Command::Stats(a) => Some(&a.state),
+        Command::Approve(a) => Some(&a.state),
         _ => None,
     }
 }
@@ -312,6 +313,7 @@ fn author_flag(command: &Command) -> Option<&str> {
     match command {
         Command::Note(a) => a.author.as_deref(),
         Command::Resolve(a) => a.author.as_deref(),
+        Command::Approve(a) => a.as_name.as_deref(),
         _ => None,
     }
 }

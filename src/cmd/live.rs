@@ -1,8 +1,9 @@
 //! Live output around the engine, for the commands that run it (`run`,
 //! `resume`, `drill`): the async runtime, Ctrl-C/SIGTERM as a cancel
 //! signal, progress on stderr as events are written, the question a
-//! `confirm` step asks, and the summary of a finished run. One copy, so the
-//! three cannot drift.
+//! `confirm` step asks (or, with `--approval wait` and no terminal, the
+//! `irctl approve` commands it waits for), and the summary of a finished
+//! run. One copy, so the three cannot drift.
 
 use std::sync::Arc;
 
@@ -48,18 +49,21 @@ pub fn cancel_on_signal() -> watch::Receiver<Option<String>> {
     cancel_rx
 }
 
-/// Runs the engine with live progress and prints the summary; the exit code of the run.
+/// Runs the engine with live progress and prints the summary; the exit
+/// code of the run. With `wait`, a `confirm` nobody can be asked on a
+/// terminal waits for `irctl approve` instead of failing.
 pub fn execute(
     ui: &Ui,
     playbook: &Playbook,
     incident: &irctl::incident::Incident,
     opts: RunOptions,
+    wait: bool,
 ) -> anyhow::Result<u8> {
     let runtime = runtime()?;
     let result = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
         let observer: Arc<dyn Observer> = Arc::new(Progress { ui: *ui });
-        let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer { ui: *ui });
+        let confirmer: Arc<dyn Confirmer> = Arc::new(TtyConfirmer { ui: *ui, wait });
         engine::run(playbook, incident, opts, observer, confirmer, cancel_rx).await
     })?;
     // The runtime owns no process after the run; don't wait on stray blocking reads.
@@ -98,6 +102,16 @@ pub fn execute(
         // failing to get done in time.
         RunStatus::Cancelled
             if matches!(result.cancelled_by.as_deref(), Some("SIGINT" | "SIGTERM")) =>
+        {
+            EXIT_INTERRUPTED
+        }
+        // Stopped from outside because the incident resolved
+        // (`cancel_on_resolve`): interrupted, not failed.
+        RunStatus::Cancelled
+            if result
+                .cancelled_by
+                .as_deref()
+                .is_some_and(|r| r.starts_with(engine::RESOLVED_CANCEL)) =>
         {
             EXIT_INTERRUPTED
         }
@@ -152,6 +166,7 @@ impl Observer for Progress {
             Payload::StepSimulated(_) => marked(Tone::Simulated, "\u{2248}"),
             Payload::Notification(_) => marked(Tone::Notified, "\u{2709}"),
             Payload::Confirmation(_) => Styled::new().text(format!("  ? {step} {words}")),
+            Payload::ApprovalRequested(_) => Styled::new().text(format!("  ? {step} {words}")),
             Payload::RunCancelled(_) => Styled::new().tone(Tone::Alarm, format!("run {words}")),
             _ => return,
         };
@@ -168,14 +183,20 @@ impl Observer for Progress {
     }
 }
 
-/// Asks on the terminal; with no terminal, nobody can approve.
+/// Asks on the terminal; with no terminal, nobody can approve here, and
+/// the step fails or (`--approval wait`) waits for `irctl approve`.
 struct TtyConfirmer {
     ui: Ui,
+    wait: bool,
 }
 
 impl Confirmer for TtyConfirmer {
     fn confirm(&self, step: &str, question: &str) -> Option<bool> {
         self.ui.ask(&format!("? [{step}] {question}"))
+    }
+
+    fn waits(&self) -> bool {
+        self.wait
     }
 }
 

@@ -7,6 +7,7 @@
 //! share only [`context`] and the live output around the engine ([`live`]);
 //! none imports another.
 
+mod approve;
 mod context;
 mod describe;
 mod drill;
@@ -46,6 +47,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Test(args) => test::run(args, &ctx),
         Command::Drill(args) => drill::run(args, &ctx),
         Command::Resume(args) => resume::run(args, &ctx),
+        Command::Approve(args) => approve::run(args, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Schema => describe::schema(&ctx),

@@ -148,7 +148,8 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
     // Like `irctl run`, the run id comes first on stdout for scripts.
     ui.outln(&format!("run {}", prior.run_id))?;
-    live::execute(ui, playbook, &prior.incident, opts)
+    let wait = args.approval == crate::cli::ApprovalMode::Wait;
+    live::execute(ui, playbook, &prior.incident, opts, wait)
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a StepId>) -> String {

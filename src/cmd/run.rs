@@ -6,7 +6,7 @@
 
 use super::context::{Context, read_incident};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
-use crate::cli::RunArgs;
+use crate::cli::{ApprovalMode, RunArgs};
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
 use irctl::lifecycle::{self, Arrival, Decision, Phase, Steps};
@@ -20,7 +20,6 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
     let mut indexed = ctx.load_index(&args.source)?;
     let incident = read_incident(&args.incident, ctx.run_clock(), &indexed.mappings)?;
-    let index = &indexed.index;
     let inputs = args
         .inputs
         .iter()
@@ -41,6 +40,10 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         redactor.clone(),
         !args.dry_run,
     )?;
+    if !args.dry_run {
+        settle_in_flight(ctx, &mut indexed, &arrival, &redactor)?;
+    }
+    let index = &indexed.index;
     let incident = &arrival.incident;
     let firing = arrival.phase == Phase::Firing || args.force;
 
@@ -234,7 +237,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             clock: ctx.run_clock(),
             timeline_key: ctx.timeline_key()?,
         };
-        let code = live::execute(ui, playbook, incident, opts)?;
+        let wait = args.approval == ApprovalMode::Wait;
+        let code = live::execute(ui, playbook, incident, opts, wait)?;
         drop(ticket);
         ctx.out_redacting(redactor.clone()).line(&format!(
             "incident: {} (short id {})",
@@ -247,6 +251,43 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(exit)
+}
+
+/// Tells the episode's runs in flight that a resolved payload arrived,
+/// stopping those whose playbook says `cancel_on_resolve`, and says so.
+fn settle_in_flight(
+    ctx: &Context,
+    indexed: &mut super::context::Indexed,
+    arrival: &Arrival,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
+    let settled = lifecycle::settle_in_flight(
+        ctx.state_dir(),
+        arrival,
+        ctx.actor(),
+        |name| {
+            indexed
+                .load(&[name])
+                .get(name)
+                .is_some_and(|p| p.cancel_on_resolve)
+        },
+        lifecycle::CANCEL_GRACE,
+    )?;
+    for s in settled {
+        let what = match s.stopped {
+            None => "goes on; steps not yet started see `incident.resolved`",
+            Some(lifecycle::Stopped::Cancelled) => "was cancelled (`cancel_on_resolve`)",
+            Some(lifecycle::Stopped::Killed) => {
+                "was killed: it did not stop within the grace period after SIGTERM (`cancel_on_resolve`)"
+            }
+        };
+        ctx.ui
+            .errln(&ctx.out_redacting(redactor.clone()).redact(&format!(
+                "incident {} resolved while run {} (playbook {}) was in flight: the run {what}",
+                arrival.incident.id, s.run.run_id, s.run.playbook
+            )));
+    }
+    Ok(())
 }
 
 /// Says on stderr what a resolved or acknowledged payload did to the record,

@@ -115,6 +115,8 @@ struct RunValue<'a> {
 /// (the incident carries its whole raw payload).
 pub struct FixedValues {
     incident: minijinja::Value,
+    /// `incident` once a resolution arrived while the run was in flight.
+    resolved_incident: OnceLock<minijinja::Value>,
     inputs: minijinja::Value,
     playbook: minijinja::Value,
     /// `secrets` in a shell script: references to environment variables.
@@ -139,7 +141,7 @@ impl ContextBase {
     ) -> minijinja::Value {
         let fixed = self.fixed.get_or_init(|| self.convert_fixed());
         minijinja::context! {
-            incident => fixed.incident.clone(),
+            incident => fixed.resolved_incident.get().unwrap_or(&fixed.incident).clone(),
             inputs => fixed.inputs.clone(),
             // Nothing has run in a dry run: outputs are visible placeholders.
             steps => if self.run.dry_run { super::plan::unknown_steps() } else { crate::template::value(steps) },
@@ -151,6 +153,30 @@ impl ContextBase {
                 fixed.secrets.clone()
             },
         }
+    }
+
+    /// Steps not yet started see the incident resolved at `at` (RFC 3339):
+    /// `incident.resolved` true, `incident.resolved_at` and `incident.status`
+    /// set. `false` when they already did.
+    pub fn resolve(&self, at: &str) -> bool {
+        let fixed = self.fixed.get_or_init(|| self.convert_fixed());
+        let mut incident = with_run_fields(&self.incident);
+        if let Some(m) = incident.as_object_mut() {
+            m.insert("resolved".into(), true.into());
+            m.insert("resolved_at".into(), at.into());
+            m.insert("status".into(), "resolved".into());
+        }
+        fixed
+            .resolved_incident
+            .set(crate::template::value(&incident))
+            .is_ok()
+    }
+
+    /// Whether [`ContextBase::resolve`] was called.
+    pub fn is_resolved(&self) -> bool {
+        self.fixed
+            .get()
+            .is_some_and(|f| f.resolved_incident.get().is_some())
     }
 
     /// The chain head now, as people see it (`sha256:…`).
@@ -186,13 +212,31 @@ impl ContextBase {
             minijinja::Value::from(map)
         };
         FixedValues {
-            incident: crate::template::value(&self.incident),
+            incident: crate::template::value(with_run_fields(&self.incident)),
+            resolved_incident: OnceLock::new(),
             inputs: crate::template::value(&self.inputs),
             playbook: crate::template::value(&self.playbook),
             secrets_in_shell: secrets(true),
             secrets: secrets(false),
         }
     }
+}
+
+/// `incident` with the fields a run adds ([`crate::incident::RUN_FIELDS`]),
+/// as the payload says them: a resolved payload is resolved when it ended.
+fn with_run_fields(incident: &serde_json::Value) -> serde_json::Value {
+    let mut incident = incident.clone();
+    if let Some(m) = incident.as_object_mut() {
+        let resolved = m.get("status").and_then(|s| s.as_str()) == Some("resolved");
+        let at = if resolved {
+            m.get("ended_at").cloned().unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        };
+        m.entry("resolved").or_insert(resolved.into());
+        m.entry("resolved_at").or_insert(at);
+    }
+    incident
 }
 
 /// The `playbook` template object.

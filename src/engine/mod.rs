@@ -11,6 +11,7 @@
 //! alike. A later `irctl serve` reuses [`run`] unchanged.
 
 pub mod action;
+mod approval;
 mod contain;
 pub mod context;
 pub mod http;
@@ -99,7 +100,17 @@ pub trait Observer: Send + Sync {
 pub trait Confirmer: Send + Sync {
     /// `Some(answer)` from a person, `None` when nobody can be asked (no TTY).
     fn confirm(&self, step: &str, question: &str) -> Option<bool>;
+
+    /// Whether a question nobody can be asked here waits for an answer
+    /// given with `irctl approve` (else the step fails at once).
+    fn waits(&self) -> bool {
+        false
+    }
 }
+
+/// The reason a run cancelled because its incident resolved starts with
+/// this (`cancel_on_resolve`).
+pub const RESOLVED_CANCEL: &str = "incident resolved";
 
 /// Stands in for the real executors (shell, HTTP, notify): when set in
 /// [`RunOptions::executor`], every attempt of a step is answered by it from
@@ -371,11 +382,19 @@ pub async fn run(
         recorder.emit(timeline::Warning { message: w.clone() });
     }
 
+    let approvals = confirmer.waits().then(|| {
+        Arc::new(approval::Approvals {
+            state_dir: opts.state_dir.clone(),
+            playbook: playbook.name.clone(),
+            notify: playbook.approvals.clone(),
+        })
+    });
     let sched = Scheduler {
         playbook,
         base,
         recorder: recorder.clone(),
         confirmer,
+        approvals,
         opts: &opts,
         clients: Arc::new(http::Clients::new(redactor.clone())),
         confirm_lock: Arc::new(tokio::sync::Mutex::new(())),

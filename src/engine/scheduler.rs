@@ -25,6 +25,7 @@ pub(super) struct Scheduler<'a> {
     pub(super) base: Arc<ContextBase>,
     pub(super) recorder: Arc<Recorder>,
     pub(super) confirmer: Arc<dyn Confirmer>,
+    pub(super) approvals: Option<Arc<super::approval::Approvals>>,
     pub(super) opts: &'a RunOptions,
     pub(super) clients: Arc<http::Clients>,
     pub(super) confirm_lock: Arc<tokio::sync::Mutex<()>>,
@@ -248,6 +249,9 @@ impl Scheduler<'_> {
                 signalled = Some(RECORD_LOST.to_string());
                 let _ = stop_tx.send(signalled.clone());
             }
+            if !board.ready.is_empty() {
+                self.learn_resolution();
+            }
             // Start or skip every ready step; skipping can make more steps ready.
             while let Some(Reverse(i)) = board.ready.pop() {
                 let step = &steps[i];
@@ -332,6 +336,7 @@ impl Scheduler<'_> {
                     verbose: self.opts.verbose,
                     actor: self.opts.actor.clone(),
                     semaphore: semaphore.clone(),
+                    approvals: self.approvals.clone(),
                 };
                 running.insert(tasks.spawn(task.run()).id(), i);
             }
@@ -370,6 +375,7 @@ impl Scheduler<'_> {
                     let _ = stop_tx.send(signalled.clone());
                 }
                 reason = shell::wait_cancel(&mut cancel), if signalled.is_none() => {
+                    let reason = self.cancel_reason(reason);
                     signalled = Some(reason.clone());
                     let _ = stop_tx.send(Some(reason));
                 }
@@ -383,6 +389,42 @@ impl Scheduler<'_> {
             }
         }
         (deadline_hit.or(signalled), reports)
+    }
+}
+
+impl Scheduler<'_> {
+    /// Looks for a resolution of the incident that arrived while the run is
+    /// in flight (see [`crate::lifecycle::resolution`]): once found, steps
+    /// not yet started see `incident.resolved`, and the timeline says so.
+    fn learn_resolution(&self) {
+        if self.opts.drill || self.base.is_resolved() {
+            return;
+        }
+        if let Some(r) = crate::lifecycle::resolution(&self.opts.state_dir, &self.base.run.id)
+            && self.base.resolve(&r.at)
+        {
+            self.recorder.emit(timeline::Warning {
+                message: format!(
+                    "the incident resolved at {} (recorded by {} from {}) while this run was in flight; steps not yet started see `incident.resolved`",
+                    r.at, r.by, r.source
+                ),
+            });
+        }
+    }
+
+    /// A SIGTERM sent because the incident resolved (`cancel_on_resolve`)
+    /// is recorded as that.
+    fn cancel_reason(&self, signal: String) -> String {
+        if signal != "SIGTERM" || !self.playbook.cancel_on_resolve {
+            return signal;
+        }
+        match crate::lifecycle::resolution(&self.opts.state_dir, &self.base.run.id) {
+            Some(r) => format!(
+                "{RESOLVED_CANCEL} at {} (cancel_on_resolve; SIGTERM from {})",
+                r.at, r.by
+            ),
+            None => signal,
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub(super) struct StepTask {
     pub(super) verbose: bool,
     pub(super) actor: String,
     pub(super) semaphore: Arc<Semaphore>,
+    /// Set when a question nobody can answer here waits for `irctl approve`.
+    pub(super) approvals: Option<Arc<super::approval::Approvals>>,
 }
 
 impl StepTask {
@@ -100,29 +102,74 @@ impl StepTask {
 
         if let Some(question) = &prepared.confirm {
             let answer = if self.yes {
-                Some((true, "--yes".to_string()))
+                Some(Answered::by(&self.actor, true, "--yes"))
             } else {
-                let _guard = self.confirm_lock.lock().await;
-                let confirmer = self.confirmer.clone();
-                // A person sees the question, so it gets the redacted form.
-                let (s, q) = (step.id.clone(), self.recorder.redactor.redact(question));
-                let asked = tokio::task::spawn_blocking(move || confirmer.confirm(&s, &q))
-                    .await
-                    .ok()
-                    .flatten();
-                asked.map(|a| (a, "tty".to_string()))
+                let asked = {
+                    let _guard = self.confirm_lock.lock().await;
+                    let confirmer = self.confirmer.clone();
+                    // A person sees the question, so it gets the redacted form.
+                    let (s, q) = (step.id.clone(), self.recorder.redactor.redact(question));
+                    tokio::task::spawn_blocking(move || confirmer.confirm(&s, &q))
+                        .await
+                        .ok()
+                        .flatten()
+                };
+                match (asked, &self.approvals) {
+                    (Some(a), _) => Some(Answered::by(&self.actor, a, "tty")),
+                    (None, Some(approvals)) => {
+                        match self.await_approval(approvals, question).await {
+                            Err(e) => return fail_before_attempt(e),
+                            Ok(super::approval::Waited::Answered(a)) => Some(Answered {
+                                approved: a.approved,
+                                by: a.by,
+                                via: a.via,
+                                reason: a.reason,
+                            }),
+                            Ok(super::approval::Waited::Resolved(at)) => {
+                                let reason = format!(
+                                    "approval cancelled: the incident resolved at {at} while the step waited"
+                                );
+                                self.recorder.emit(timeline::StepSkipped {
+                                    step: step.id.clone(),
+                                    status: StepStatus::Skipped,
+                                    reason: reason.clone(),
+                                });
+                                let out = StepOutput::empty(StepStatus::Skipped);
+                                return finish(StepStatus::Skipped, 0, Some(reason), out);
+                            }
+                            Ok(super::approval::Waited::Cancelled(why)) => {
+                                let reason =
+                                    format!("run cancelled ({why}) while waiting for approval");
+                                self.recorder.emit(timeline::StepSkipped {
+                                    step: step.id.clone(),
+                                    status: StepStatus::Cancelled,
+                                    reason: reason.clone(),
+                                });
+                                let out = StepOutput::empty(StepStatus::Cancelled);
+                                return finish(StepStatus::Cancelled, 0, Some(reason), out);
+                            }
+                        }
+                    }
+                    (None, None) => None,
+                }
             };
             match answer {
-                Some((approved, via)) => {
+                Some(answered) => {
                     self.recorder.emit(timeline::Confirmation {
                         step: step.id.clone(),
                         question: question.clone(),
-                        answer: if approved { "yes" } else { "no" }.into(),
-                        by: self.actor.clone(),
-                        via,
+                        answer: if answered.approved { "yes" } else { "no" }.into(),
+                        by: answered.by,
+                        via: answered.via.clone(),
+                        reason: answered.reason,
                     });
-                    if !approved {
-                        return fail_before_attempt("confirmation declined".to_string());
+                    if !answered.approved {
+                        let why = if answered.via.starts_with("no answer within") {
+                            format!("confirmation declined: {}", answered.via)
+                        } else {
+                            "confirmation declined".to_string()
+                        };
+                        return fail_before_attempt(why);
                     }
                 }
                 None => {
@@ -242,6 +289,25 @@ impl StepTask {
                 attempt.error.clone(),
                 attempt.output,
             );
+        }
+    }
+}
+
+/// Who answered a `confirm`, and how.
+struct Answered {
+    approved: bool,
+    by: String,
+    via: String,
+    reason: Option<String>,
+}
+
+impl Answered {
+    fn by(actor: &str, approved: bool, via: &str) -> Answered {
+        Answered {
+            approved,
+            by: actor.to_string(),
+            via: via.to_string(),
+            reason: None,
         }
     }
 }

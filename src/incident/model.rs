@@ -416,6 +416,10 @@ pub const TEMPLATE_FIELDS: &[&str] = &[
     "raw",
 ];
 
+/// The fields a run adds to `incident` in its templates: whether, and
+/// when, the incident resolved, also while the run was in flight.
+pub const RUN_FIELDS: &[&str] = &["resolved", "resolved_at"];
+
 impl Alert {
     /// The sender's fingerprint, else `labels-` and a hash of the labels
     /// (Alertmanager's own fingerprint is a hash of the labels, too).

@@ -29,6 +29,9 @@ pub use crate::id::StepId;
 use matcher::Matcher;
 use model::{RawDrillNotify, RawHttp, RawInput, RawNotify, Trigger};
 
+/// How long an unattended `confirm` waits for an answer when the step sets no `confirm_timeout`.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Step timeout when neither the step nor `defaults` set one.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -141,6 +144,8 @@ pub struct Step {
     pub when: Option<String>,
     /// The question (a template) asked before it runs.
     pub confirm: Option<String>,
+    /// How long an unattended question waits for `irctl approve`.
+    pub confirm_timeout: Duration,
     /// Resolved timeout.
     pub timeout: Duration,
     /// Resolved retry policy.
@@ -214,6 +219,10 @@ pub struct Playbook {
     pub timeout: Option<Duration>,
     /// The drill, when there is one.
     pub drill: Option<Drill>,
+    /// Where approval requests are sent (`approvals.notify`).
+    pub approvals: Option<RawNotify>,
+    /// Cancel a run in flight when its incident resolves.
+    pub cancel_on_resolve: bool,
     /// Its inline `tests:`, checked.
     pub tests: Vec<test_check::Case>,
     /// Where the file came from.

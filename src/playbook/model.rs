@@ -56,6 +56,16 @@ pub struct RawPlaybook {
     /// (`host`, `host:port`, `*.domain`); see `http.allowed_hosts`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<Spanned<String>>,
+    /// Where `confirm` questions go when the run cannot ask on a terminal
+    /// (`irctl serve`, `--approval wait`): a notification carrying the
+    /// question and the exact `irctl approve` commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<RawApprovals>,
+    /// Cancel a run still in flight when its incident resolves (SIGTERM,
+    /// then SIGKILL after a grace period); without it the run goes on and
+    /// steps not yet started see `incident.resolved`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_on_resolve: bool,
     /// The steps, run as a DAG through `needs`.
     pub steps: Vec<RawStep>,
     /// Steps run, as a DAG of their own, when a resolved payload of a
@@ -232,6 +242,10 @@ pub struct RawStep {
     /// Ask this question before running; `--yes` approves.
     #[serde(default)]
     pub confirm: Option<Text>,
+    /// How long an unattended `confirm` waits for `irctl approve` before
+    /// the step is declined (`30m` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_timeout: Option<Spanned<String>>,
     /// A failure of this step does not fail the run.
     #[serde(default)]
     pub continue_on_error: bool,
@@ -249,6 +263,16 @@ pub struct RawStep {
 
 fn default_true() -> bool {
     true
+}
+
+/// Where approval requests go.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovals {
+    /// A notification, shaped like a `notify` step's; irctl appends the
+    /// step, the question, the timeout and the approve and deny commands
+    /// to its text.
+    pub notify: RawNotify,
 }
 
 /// An HTTP request step.

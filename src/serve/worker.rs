@@ -166,6 +166,9 @@ async fn spawn_and_wait(
         .arg("--incident-format")
         .arg(item.source.format().as_str())
         .arg("--auto-only")
+        // Nobody is at a terminal: a `confirm` waits for `irctl approve`.
+        .arg("--approval")
+        .arg("wait")
         .arg("--state-dir")
         .arg(&launcher.state_dir)
         .args(&launcher.args)

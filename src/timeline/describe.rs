@@ -65,7 +65,17 @@ pub fn describe(e: &Event) -> String {
         }
         Payload::StepSkipped(p) => format!("{}: {}", p.status.as_str(), p.reason),
         Payload::StepSimulated(_) => "simulated (drill)".to_string(),
-        Payload::Confirmation(p) => format!("{} by {} ({})", p.answer, p.by, p.via),
+        Payload::Confirmation(p) => match p.reason.as_deref().filter(|r| !r.is_empty()) {
+            Some(reason) => format!("{} by {} ({}): {reason}", p.answer, p.by, p.via),
+            None => format!("{} by {} ({})", p.answer, p.by, p.via),
+        },
+        Payload::ApprovalRequested(p) => format!(
+            "waiting up to {} for approval: {}\n  approve: {}\n  deny:    {}",
+            took(p.timeout_ms),
+            p.question,
+            p.approve,
+            p.deny
+        ),
         Payload::Notification(p) => match &p.text {
             Some(text) => format!("sent to {}:\n{text}", p.target),
             None => format!("sent to {}", p.target),

@@ -113,6 +113,8 @@ pub enum Payload {
     StepSimulated(StepSimulated),
     /// A person (or `--yes`) answered a step's `confirm` (`confirmation`).
     Confirmation(Confirmation),
+    /// A step's `confirm` waits for `irctl approve` (`approval_requested`).
+    ApprovalRequested(ApprovalRequested),
     /// A notification was delivered (`notification`).
     Notification(Notification),
     /// The run was interrupted (`run_cancelled`).
@@ -328,8 +330,29 @@ pub struct Confirmation {
     pub answer: String,
     /// Who answered.
     pub by: String,
-    /// How (`tty` or `--yes`).
+    /// How (`tty`, `--yes`, `irctl approve`, or the timeout).
     pub via: String,
+    /// Why, as the answerer said (`irctl approve --reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `approval_requested`: nobody could be asked on a terminal, so the step
+/// waits for an answer given with `irctl approve` from another process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequested {
+    /// The step.
+    pub step: StepId,
+    /// What is asked.
+    pub question: String,
+    /// How long it waits before the step is declined.
+    pub timeout_ms: u64,
+    /// When it stops waiting (RFC 3339).
+    pub deadline: String,
+    /// The command that approves.
+    pub approve: String,
+    /// The command that declines.
+    pub deny: String,
 }
 
 /// `notification`.
@@ -508,6 +531,7 @@ kinds! {
     "step_skipped" => StepSkipped,
     "step_simulated" => StepSimulated,
     "confirmation" => Confirmation,
+    "approval_requested" => ApprovalRequested,
     "notification" => Notification,
     "run_cancelled" => RunCancelled,
     "run_finished" => RunFinished,
@@ -529,6 +553,7 @@ impl Payload {
             Payload::StepSkipped(p) => Some(p.step.as_str()),
             Payload::StepSimulated(p) => Some(p.step.as_str()),
             Payload::Confirmation(p) => Some(p.step.as_str()),
+            Payload::ApprovalRequested(p) => Some(p.step.as_str()),
             Payload::Notification(p) => Some(p.step.as_str()),
             _ => None,
         }

@@ -156,7 +156,11 @@ impl<'a> Checker<'a> {
                     width,
                     "incident",
                     name,
-                    crate::incident::TEMPLATE_FIELDS,
+                    &[
+                        crate::incident::TEMPLATE_FIELDS,
+                        crate::incident::RUN_FIELDS,
+                    ]
+                    .concat(),
                 ),
                 ("run", Some(name)) => self.field_ref(at, width, "run", name, RUN_FIELDS),
                 ("playbook", Some(name)) => {

@@ -25,6 +25,7 @@ use crate::template::ROOTS;
 use crate::yaml::{self, Locator, Pos, Spanned};
 
 mod action;
+mod approvals;
 mod checker;
 mod drill;
 mod fields;
@@ -279,6 +280,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     let on_resolved = check_steps(c, &raw.on_resolved, &defaults);
 
     check_drill_notify(c, &raw, &secrets, &inputs);
+    let approvals = approvals::check_approvals(c, &raw, &secrets, &inputs);
     for s in &raw.secrets {
         if !c.used_secrets.contains(&s.value) {
             c.warning(
@@ -321,6 +323,8 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         on_resolved,
         timeout,
         drill,
+        approvals,
+        cancel_on_resolve: raw.cancel_on_resolve,
         tests: Vec::new(),
         provenance,
     };
@@ -509,6 +513,7 @@ fn check_steps(
             trigger: step.trigger.value,
             when: step.when.as_ref().map(|w| w.value.clone()),
             confirm: step.confirm.as_ref().map(|q| q.value.clone()),
+            confirm_timeout: approvals::confirm_timeout(c, step),
             timeout,
             retry,
             continue_on_error: step.continue_on_error,
