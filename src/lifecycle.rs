@@ -433,3 +433,44 @@ pub fn settle_in_flight(
     }
     Ok(settled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_flight_child(script: &str) -> (std::process::Child, InFlight) {
+        let child = std::process::Command::new("sh")
+            .args(["-c", script])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Let the shell install its trap before it is signalled.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let start = crate::process::stat(pid).unwrap().start;
+        let run = InFlight {
+            run_id: "r".into(),
+            playbook: "p".into(),
+            pid,
+            start,
+        };
+        (child, run)
+    }
+
+    #[test]
+    fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
+        let (mut child, run) = in_flight_child("exec sleep 30");
+        assert_eq!(
+            stop(&run, std::time::Duration::from_secs(10)),
+            Stopped::Cancelled
+        );
+        child.wait().unwrap();
+        let (mut child, run) = in_flight_child("trap '' TERM; while :; do sleep 1; done");
+        let began = std::time::Instant::now();
+        assert_eq!(
+            stop(&run, std::time::Duration::from_millis(300)),
+            Stopped::Killed
+        );
+        assert!(began.elapsed() < std::time::Duration::from_secs(5));
+        child.wait().unwrap();
+    }
+}

@@ -65,6 +65,7 @@ fn every_event_reads_typed_and_reserialises_byte_for_byte() {
     let expected = [
         "acknowledged",
         "alert_repeated",
+        "approval_requested",
         "confirmation",
         "detected",
         "note",
