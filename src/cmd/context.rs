@@ -303,6 +303,7 @@ fn state_args(command: &Command) -> Option<&StateArgs> {
         Command::Ingest(a) => Some(&a.state),
         Command::Postmortem(a) => Some(&a.state),
         Command::Stats(a) => Some(&a.state),
+        Command::Graph(a) => Some(&a.state),
         _ => None,
     }
 }

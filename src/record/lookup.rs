@@ -127,3 +127,50 @@ pub fn resolve_incident(state_dir: &Path, query: &str) -> anyhow::Result<String>
     }
     .into())
 }
+
+/// The run `query` names in `state_dir`: its id, or the start or the
+/// random end (`a1b2c3`) of exactly one run's id. An unknown or ambiguous
+/// query is an error that lists what it could mean.
+pub fn resolve_run(state_dir: &Path, query: &str) -> anyhow::Result<String> {
+    let runs_dir = state_dir.join("runs");
+    let ids: Vec<String> = match std::fs::read_dir(&runs_dir) {
+        Ok(e) => e
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join(timeline::FILE_NAME).is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read runs in `{}`", runs_dir.display()));
+        }
+    };
+    if ids.iter().any(|id| id == query) {
+        return Ok(query.to_string());
+    }
+    let mut found: Vec<&String> = ids
+        .iter()
+        .filter(|id| {
+            !query.is_empty() && (id.starts_with(query) || id.rsplit('-').next() == Some(query))
+        })
+        .collect();
+    found.sort();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            let help = crate::diagnostic::did_you_mean(query, ids.iter().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "no run `{query}` in `{}`{help}; `irctl runs` lists them",
+                state_dir.display()
+            )
+        }
+        many => anyhow::bail!(
+            "`{query}` starts or ends several runs' ids: {}; give more of it",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

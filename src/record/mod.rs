@@ -16,6 +16,7 @@
 //! lines) for the CLI to show, so every command keeps working on what a
 //! killed process left behind.
 
+pub mod diagram;
 pub mod episode;
 pub mod history;
 pub mod incident_log;
@@ -291,7 +292,8 @@ pub fn same_incident(query: &str, incident_id: &str) -> bool {
 pub use crate::incident::file_safe_id;
 use lookup::logged_by_dir_name;
 pub use lookup::{
-    UnknownIncident, known_incident_ids, resolve_incident, run_incident_ids, short_incident_id,
+    UnknownIncident, known_incident_ids, resolve_incident, resolve_run, run_incident_ids,
+    short_incident_id,
 };
 
 /// Reads a chained JSONL file, turning a torn last line and unparsable lines
