@@ -38,7 +38,7 @@ pub struct Node {
     pub key: String,
     /// The step id as written (untrusted text).
     pub id: String,
-    /// `shell`, `command`, `http`, `notify` (`notify slack`, …), or `?`.
+    /// `shell`, `command`, `http`, `notify` (`notify slack`, …); empty when unknown.
     pub kind: String,
     /// The step asks before it runs.
     pub confirm: bool,
@@ -254,7 +254,7 @@ impl Graph {
             let at = match g.nodes.iter().position(|n| n.id == r.id) {
                 Some(i) => i,
                 None => {
-                    g.push_node(r.id.clone(), "?".into(), false, false, None);
+                    g.push_node(r.id.clone(), String::new(), false, false, None);
                     g.nodes.len() - 1
                 }
             };
@@ -342,7 +342,10 @@ impl Graph {
         if node.simulate_in_drill {
             kind.push_str(", simulated in drill");
         }
-        let mut lines = vec![node.id.clone(), kind];
+        let mut lines = vec![node.id.clone()];
+        if !kind.is_empty() {
+            lines.push(kind);
+        }
         if let Some(w) = &node.when {
             lines.push(format!("when {w}"));
         }

@@ -215,7 +215,7 @@ pub fn playbook_at(provenance: &Provenance) -> Result<Playbook, String> {
             .and_then(|repo| super::history::blob(repo, wanted))
             .ok_or_else(|| {
                 format!(
-                    "the playbook version that ran (`{}`, blob {}) is not available here, so its `needs` are not drawn",
+                    "the DAG shows no `needs`: the playbook version that ran (`{}`, blob {}) is not available here",
                     provenance.path,
                     &wanted[..wanted.len().min(12)]
                 )
@@ -227,7 +227,7 @@ pub fn playbook_at(provenance: &Provenance) -> Result<Playbook, String> {
         crate::playbook::validate::check_file(&provenance.path, &text, provenance.clone());
     playbook.ok_or_else(|| {
         format!(
-            "the playbook version that ran (`{}`) no longer validates, so its `needs` are not drawn",
+            "the DAG shows no `needs`: the playbook version that ran (`{}`) no longer validates",
             provenance.path
         )
     })
@@ -242,7 +242,7 @@ pub fn recorded_run_graph(run: &Run) -> Graph {
         None => run_graph(
             run,
             None,
-            Some("the run's start is not in its timeline".into()),
+            Some("the DAG shows no `needs`: the run's start is not in its timeline".into()),
         ),
     }
 }
