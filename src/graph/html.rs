@@ -12,7 +12,8 @@ use super::svg::{self, escape};
 use super::text::is_bidi;
 
 /// The Content-Security-Policy of every page.
-pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+pub const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#212121}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.5em}\
