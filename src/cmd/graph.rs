@@ -77,6 +77,10 @@ fn run_graph(query: &str, args: &GraphArgs, ctx: &Context) -> anyhow::Result<Gra
         .ok()
         .and_then(|set| set.get(&started.playbook).cloned());
     Ok(match current {
+        // The same file, read from another directory than the run's.
+        Some(p) if p.provenance.blob == started.provenance.blob => {
+            diagram::run_graph(run, Some(&p), None)
+        }
         Some(p) => diagram::run_graph(
             run,
             Some(&p),
