@@ -110,6 +110,11 @@ pub enum Command {
         after_help = "Examples:\n  irctl postmortem --incident INCIDENT_ID -o postmortem.md\n  irctl postmortem --incident INCIDENT_ID --template our-format.md.j2\n  irctl postmortem --incident INCIDENT_ID --format json   # the data templates see"
     )]
     Postmortem(PostmortemArgs),
+    /// Draw a playbook's DAG (Mermaid or Graphviz DOT), or a run's coloured by what happened.
+    #[command(
+        after_help = "Examples:\n  irctl graph disk-filling-up\n  irctl graph playbooks/db.yaml --format dot | dot -Tsvg > db.svg\n  irctl graph --run 20240101T100000Z-a1b2c3\n\nExit status: 0 drawn, 2 unknown playbook or run, or an invalid playbook file."
+    )]
+    Graph(GraphArgs),
     /// Summarise MTTD, MTTR and run outcomes across incidents (drills counted apart).
     #[command(after_help = "Examples:\n  irctl stats\n  irctl stats --since 30d --format json")]
     Stats(StatsArgs),
@@ -529,6 +534,8 @@ pub enum TimelineFormat {
     Json,
     /// A Markdown table, for a postmortem or a ticket.
     Markdown,
+    /// One self-contained HTML page: the Gantt chart as SVG, the events below it.
+    Html,
 }
 
 /// Arguments of `timeline`.
@@ -659,6 +666,39 @@ pub enum PostmortemFormat {
     Markdown,
     /// The data the template sees, as JSON (for writing templates).
     Json,
+    /// One self-contained HTML page: the Gantt chart as SVG, key times, steps, timeline.
+    Html,
+}
+
+/// Output format of `graph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid `flowchart` (GitHub, GitLab and most wikis render it in Markdown).
+    Mermaid,
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+}
+
+/// Arguments of `graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The playbook: its name in the playbook source, or a file path.
+    #[arg(
+        value_name = "PLAYBOOK",
+        required_unless_present = "run",
+        conflicts_with = "run"
+    )]
+    pub playbook: Option<String>,
+    /// Draw this run's DAG coloured by what happened (a resumed run's combined outcome).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Arguments of `postmortem`.

@@ -7,7 +7,8 @@
 //!   [`timeline`]; [`playtest`] runs playbook tests through it with canned
 //!   results; [`drill`] runs drills, decides which are due, lints and reports
 //!   them; [`validation`] gathers everything `irctl validate` finds; [`record`] reads runs and incident logs back after the fire,
-//!   verifies their hash chains, and builds postmortems and stats; [`serve`]
+//!   verifies their hash chains, and builds postmortems and stats; [`graph`]
+//!   draws a playbook's DAG and an incident's Gantt chart; [`serve`]
 //!   receives alert webhooks, stores them durably and starts their runs;
 //! - **model**: [`playbook`] (the file format, its compiled [`playbook::matcher`]s,
 //!   loading and validation, with [`diagnostic::Diagnostic`]s at file, line and
@@ -39,6 +40,7 @@ pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod env;
+pub mod graph;
 pub mod id;
 pub mod incident;
 pub mod lifecycle;

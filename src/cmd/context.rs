@@ -304,6 +304,7 @@ fn state_args(command: &Command) -> Option<&StateArgs> {
         Command::Postmortem(a) => Some(&a.state),
         Command::Stats(a) => Some(&a.state),
         Command::Approve(a) => Some(&a.state),
+        Command::Graph(a) => Some(&a.state),
         _ => None,
     }
 }

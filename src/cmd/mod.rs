@@ -11,6 +11,7 @@ mod approve;
 mod context;
 mod describe;
 mod drill;
+mod graph;
 mod history;
 mod list;
 mod live;
@@ -59,6 +60,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Resolve(args) => note::resolve(args, &ctx),
         Command::Ingest(args) => note::ingest(args, &ctx),
         Command::Postmortem(args) => postmortem::run(args, &ctx),
+        Command::Graph(args) => graph::run(args, &ctx),
         Command::Stats(args) => runs::stats(args, &ctx),
     }
 }

@@ -31,6 +31,10 @@ pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
     let text = match args.format {
         PostmortemFormat::Json => out.redact_json(&postmortem::to_json(&pm)?),
         PostmortemFormat::Markdown => out.redact(&template.render(&pm)?),
+        // Redacted text by text before it is escaped (see `graph::html`).
+        PostmortemFormat::Html => {
+            irctl::record::diagram::postmortem_page(&pm).render(&|s: &str| out.redact(s))
+        }
     };
     match &args.output {
         Some(path) => {

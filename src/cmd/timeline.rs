@@ -1,5 +1,5 @@
 //! `irctl timeline`: a run's events, or an incident's merged with its notes,
-//! as a table, JSON or Markdown; and `irctl timeline verify`, which checks
+//! as a table, JSON, Markdown or a self-contained HTML page; and `irctl timeline verify`, which checks
 //! the hash chains. [`irctl::record::view`] chooses the events and the
 //! records; this prints them.
 
@@ -38,6 +38,17 @@ pub fn run(args: TimelineArgs, ctx: &Context) -> anyhow::Result<u8> {
             out.json(&serde_json::to_string_pretty(&events)?)?;
         }
         TimelineFormat::Markdown => out.line(&view::markdown(&view))?,
+        TimelineFormat::Html => {
+            let title = match (&args.run_id, &incident) {
+                (Some(run), _) => format!("Timeline of run {run}"),
+                (None, Some(incident)) => format!("Timeline of incident {incident}"),
+                (None, None) => "Timeline".to_string(),
+            };
+            let page = irctl::record::diagram::timeline_page(&title, &view.entries, view.merged);
+            // Redacted text by text before it is escaped, so a secret
+            // with `&` or `<` in it is still found.
+            ui.out(&page.render(&|s: &str| out.redact(s)))?;
+        }
         TimelineFormat::Table => {
             let header: &[&str] = if view.merged {
                 &["TIME (UTC)", "RUN", "EVENT", "STEP", "DETAILS"]

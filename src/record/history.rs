@@ -93,3 +93,11 @@ fn in_tree(commit: &git2::Commit, shown: &str) -> Option<String> {
         .map(|skip| parts[skip..].join("/"))
         .find(|candidate| tree.get_path(std::path::Path::new(candidate)).is_ok())
 }
+
+/// The bytes of blob `id` in the repository at `repo` (or irctl's cached
+/// clone of it), when it is there.
+pub fn blob(repo: &str, id: &str) -> Option<Vec<u8>> {
+    let r = open(repo)?;
+    let oid = Oid::from_str(id).ok()?;
+    Some(r.find_blob(oid).ok()?.content().to_vec())
+}

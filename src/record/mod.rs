@@ -16,6 +16,7 @@
 //! lines) for the CLI to show, so every command keeps working on what a
 //! killed process left behind.
 
+pub mod diagram;
 pub mod episode;
 pub mod history;
 pub mod incident_log;

@@ -72,6 +72,12 @@ pub struct Postmortem {
     pub integrity: Vec<Integrity>,
     /// When this draft was generated.
     pub generated_at: String,
+    /// The incident as a Mermaid `gantt` (key times, notes, each step), when
+    /// anything is on it.
+    pub gantt: Option<String>,
+    /// The chart behind `gantt`, for the HTML page.
+    #[serde(skip)]
+    pub chart: crate::graph::gantt::Chart,
 }
 
 /// The incident's identity and labels.
@@ -192,6 +198,10 @@ pub struct RunReport {
     pub duration: Option<String>,
     /// Per step.
     pub steps: Vec<StepRow>,
+    /// The run's DAG as a Mermaid `flowchart`, coloured by outcome.
+    pub dag: String,
+    /// Why the DAG shows no `needs` (the playbook version that ran is gone).
+    pub dag_note: Option<String>,
 }
 
 /// One step's outcome.
@@ -286,6 +296,7 @@ pub fn build(
         })
         .filter(|s| !s.is_empty());
     let (lessons, action_items) = sections::lessons(&runs);
+    let chart = super::diagram::chart(&incident.title, &entries, &times);
     let pm = Postmortem {
         summary: summary(&incident, &times, &impact, &runs, resolution.as_deref()),
         drill: !runs.is_empty() && runs.iter().all(|r| r.summary.drill),
@@ -323,6 +334,8 @@ pub fn build(
         resolution,
         integrity: integrity(store, &runs, &id, key),
         generated_at: show_time(now),
+        gantt: crate::graph::gantt::render(&chart),
+        chart,
     };
     Ok((pm, warnings))
 }
@@ -486,6 +499,7 @@ fn ms(v: u64) -> String {
 
 fn run_report(run: &super::Run) -> RunReport {
     let s = &run.summary;
+    let dag = super::diagram::recorded_run_graph(run);
     RunReport {
         run_id: s.run_id.clone(),
         playbook: s.playbook.clone(),
@@ -503,6 +517,8 @@ fn run_report(run: &super::Run) -> RunReport {
                 reason: o.reason,
             })
             .collect(),
+        dag: crate::graph::mermaid::render(&dag),
+        dag_note: dag.note,
     }
 }
 

@@ -69,6 +69,8 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]"),
         (r"20[1-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[NOW]"),
+        // The postmortem's gantt writes times with a space and milliseconds.
+        (r"20[1-9]\d-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", "[NOW]"),
         (r"\b\d+ms\b|\b\d+\.\ds\b", "[DUR]"),
         (r"\d+d\d\dh", "[DAYS]"),
         (r"sha256:[0-9a-f]{64}", "[HASH]"),
