@@ -305,6 +305,9 @@ pub struct RunArgs {
     /// Refuse to run a playbook that is not `auto: true` (what `irctl serve` passes).
     #[arg(long)]
     pub auto_only: bool,
+    /// Append what became of each playbook (ran, repeat, throttled) as JSON lines to FILE (what `irctl serve` passes, for its metrics).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub outcome_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
 }

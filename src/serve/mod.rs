@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod http;
 pub mod metrics;
+pub mod outcome;
 pub mod source;
 pub mod sqlite;
 pub mod store;
