@@ -343,6 +343,9 @@ pub struct ServeArgs {
     /// Grafana's timestamp header (`hmacConfig.timestampHeader`): when set, signatures must carry a timestamp less than 5 minutes old.
     #[arg(long, value_name = "NAME")]
     pub grafana_timestamp_header: Option<String>,
+    /// The header carrying the HMAC-SHA256 of the body (`sha256=<hex>`, secret `SERVE_HOOK_HMAC_SECRET`) on `/hooks/cloudevents` and the payload mappings' hooks.
+    #[arg(long, default_value = "X-Irctl-Signature", value_name = "NAME")]
+    pub hook_signature_header: String,
     /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
     #[arg(long)]
     pub insecure_no_auth: bool,
