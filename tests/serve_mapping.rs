@@ -183,7 +183,10 @@ fn datadog_and_opsgenie_payloads_run_through_their_mapping_hooks() {
     let mut dd2 = example("datadog-webhook.json");
     dd2["last_updated"] = "1715705999000".into();
     let dd2 = serde_json::to_vec(&dd2).unwrap();
-    assert_eq!(server.post("/hooks/datadog", &bearer(TOKEN), &dd2).status, 202);
+    assert_eq!(
+        server.post("/hooks/datadog", &bearer(TOKEN), &dd2).status,
+        202
+    );
     let mut og2 = example("opsgenie-create.json");
     og2["alert"]["alertId"] = "b3f3c1de-0000-4000-8000-000000000002".into();
     let og2 = serde_json::to_vec(&og2).unwrap();
