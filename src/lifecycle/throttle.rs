@@ -121,7 +121,7 @@ pub fn admit(
         within.sort_unstable_by(|a, b| b.cmp(a));
         let n = usize::try_from(max.runs).unwrap_or(usize::MAX);
         if within.len() >= n
-            && let Some(oldest_counted) = within.get(n - 1)
+            && let Some(oldest_counted) = within.get(n.saturating_sub(1))
         {
             held = Some(Throttled {
                 rule: format!("max_runs: {max}"),
@@ -308,4 +308,70 @@ pub fn record(
         next_run_at: throttled.next_run_at.map(timeline::stamp),
     };
     incident_log::append(state_dir, &arrival.incident.id, "", event, redactor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn playbook(limits: &str) -> Playbook {
+        let yaml = format!(
+            "version: 1\nname: t\ntitle: T\n{limits}\nsteps:\n  - id: a\n    shell: echo a\n"
+        );
+        let (p, diags) = crate::playbook::validate::check_file("t.yaml", &yaml, Default::default());
+        p.unwrap_or_else(|| panic!("{diags:?}"))
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn admitted(a: Admission) -> bool {
+        matches!(a, Admission::Admitted { .. })
+    }
+
+    #[test]
+    fn max_runs_slides_and_the_log_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = playbook("max_runs: 2 per 10s");
+        let admit_at = |secs| admit(dir.path(), &p, "i", at(secs), false).unwrap();
+        assert!(admitted(admit_at(0)));
+        assert!(admitted(admit_at(4)));
+        match admit_at(5) {
+            Admission::Throttled(t) => {
+                assert_eq!(t.rule, "max_runs: 2 per 10s");
+                assert_eq!(t.next_run_at, Some(at(10)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The run at 0 has left the window; the one at 4 has not.
+        assert!(admitted(admit_at(10)));
+        assert!(!admitted(admit_at(11)));
+        // Hundreds of runs, each outside the last one's window, keep the
+        // log to what the window needs.
+        for i in 0..600 {
+            assert!(admitted(admit_at(100 + i * 20)));
+        }
+        let log = log_path(dir.path(), &key("t"));
+        let lines = std::fs::read_to_string(log).unwrap().lines().count();
+        assert!(lines <= COMPACT_AFTER + 1, "{lines} lines");
+    }
+
+    #[test]
+    fn again_is_admitted_and_counted_with_the_rule_it_overrode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = playbook("once_within: 1m");
+        assert!(admitted(admit(dir.path(), &p, "a", at(0), false).unwrap()));
+        match admit(dir.path(), &p, "b", at(30), true).unwrap() {
+            Admission::Admitted {
+                overridden: Some(t),
+            } => assert_eq!(t.next_run_at, Some(at(60))),
+            other => panic!("{other:?}"),
+        }
+        // The overriding run counts: the window starts again from it.
+        match admit(dir.path(), &p, "c", at(70), false).unwrap() {
+            Admission::Throttled(t) => assert_eq!(t.next_run_at, Some(at(90))),
+            other => panic!("{other:?}"),
+        }
+    }
 }
