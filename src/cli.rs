@@ -318,6 +318,9 @@ pub struct RunArgs {
     /// What a `confirm` step does when there is no terminal to ask on: fail at once, or wait for `irctl approve`.
     #[arg(long, value_enum, default_value_t = ApprovalMode::Fail, value_name = "MODE")]
     pub approval: ApprovalMode,
+    /// Append what became of each playbook (ran, repeat, throttled) as JSON lines to FILE (what `irctl serve` passes, for its metrics).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub outcome_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -353,6 +356,9 @@ pub struct ServeArgs {
     /// Grafana's timestamp header (`hmacConfig.timestampHeader`): when set, signatures must carry a timestamp less than 5 minutes old.
     #[arg(long, value_name = "NAME")]
     pub grafana_timestamp_header: Option<String>,
+    /// The header carrying the HMAC-SHA256 of the body (`sha256=<hex>`, secret `SERVE_HOOK_HMAC_SECRET`) on `/hooks/cloudevents` and the payload mappings' hooks.
+    #[arg(long, default_value = "X-Irctl-Signature", value_name = "NAME")]
+    pub hook_signature_header: String,
     /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
     #[arg(long)]
     pub insecure_no_auth: bool,

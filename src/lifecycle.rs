@@ -18,7 +18,9 @@
 //! [`arrive`] places a payload in its episode; [`decide`] answers for one
 //! playbook, under a per-episode-and-playbook lock that the caller keeps for
 //! the whole run ([`Ticket`]), so two deliveries at the same moment never
-//! both run.
+//! both run. [`throttle`] adds the per-playbook limits across incidents.
+
+pub mod throttle;
 
 use std::path::Path;
 

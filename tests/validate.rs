@@ -210,8 +210,8 @@ fn schema_unknown_field_without_a_close_name_lists_the_fields() {
     );
     assert_eq!(
         f[0]["help"],
-        "expected one of `version`, `name`, `title`, `description`, `owner`, `priority`, `auto`, `match`, \
-         `inputs`, `secrets`, `defaults`, `timeout`, `allowed_hosts`, `approvals`, `cancel_on_resolve`, `steps`, `on_resolved`, `drill`, \
+        "expected one of `version`, `name`, `title`, `description`, `owner`, `priority`, `auto`, \
+         `once_within`, `max_runs`, `concurrency`, `match`, `inputs`, `secrets`, `defaults`, `timeout`, `allowed_hosts`, `approvals`, `cancel_on_resolve`, `steps`, `on_resolved`, `drill`, \
          `tests`"
     );
 }

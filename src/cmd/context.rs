@@ -200,14 +200,24 @@ impl Context {
     /// with errors are skipped with one warning, so a broken playbook
     /// elsewhere in the repo never blocks the one a responder needs at 3 a.m.
     pub fn load_playbooks(&self, args: &SourceArgs) -> anyhow::Result<PlaybookSet> {
+        Ok(self.load_playbooks_and_mappings(args)?.0)
+    }
+
+    /// [`Context::load_playbooks`], with the source's payload mappings that
+    /// check cleanly (`irctl serve` gives each its endpoint).
+    pub fn load_playbooks_and_mappings(
+        &self,
+        args: &SourceArgs,
+    ) -> anyhow::Result<(PlaybookSet, Vec<Mapping>)> {
         let read = self.read_named_source(args)?;
         let origin = describe_origin(args, &read);
+        let (mappings, _) = read.mappings();
         let set = read.load().set;
         self.warn_broken(&set.broken_files());
         if set.playbooks.is_empty() {
             anyhow::bail!("no valid playbooks in {origin}");
         }
-        Ok(set)
+        Ok((set, mappings))
     }
 
     /// Summarises the playbooks for `match` and `run`: only the chosen ones

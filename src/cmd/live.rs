@@ -59,6 +59,17 @@ pub fn execute(
     opts: RunOptions,
     wait: bool,
 ) -> anyhow::Result<u8> {
+    execute_reporting(ui, playbook, incident, opts, wait).map(|(code, _)| code)
+}
+
+/// [`execute`], also handing back what the engine reported.
+pub fn execute_reporting(
+    ui: &Ui,
+    playbook: &Playbook,
+    incident: &irctl::incident::Incident,
+    opts: RunOptions,
+    wait: bool,
+) -> anyhow::Result<(u8, engine::RunResult)> {
     let runtime = runtime()?;
     let result = runtime.block_on(async {
         let cancel_rx = cancel_on_signal();
@@ -94,7 +105,7 @@ pub fn execute(
         result.timeline_hash,
         if result.keyed { ", keyed" } else { "" }
     ))?;
-    Ok(match result.status {
+    let code = match result.status {
         RunStatus::Succeeded => 0,
         RunStatus::Failed => EXIT_FAILED,
         // 130 is for a person or a supervisor stopping irctl; a deadline
@@ -116,7 +127,8 @@ pub fn execute(
             EXIT_INTERRUPTED
         }
         RunStatus::Cancelled => EXIT_FAILED,
-    })
+    };
+    Ok((code, result))
 }
 
 /// An event's description laid out under a progress line: continuation

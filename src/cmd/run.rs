@@ -9,11 +9,13 @@ use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
 use crate::cli::{ApprovalMode, RunArgs};
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
+use irctl::lifecycle::throttle::{self, Admission};
 use irctl::lifecycle::{self, Arrival, Decision, Phase, Steps};
 use irctl::matching::{self, Choice};
 use irctl::playbook::Playbook;
 use irctl::record;
 use irctl::secret::Redactor;
+use irctl::serve::outcome::{self, Outcome};
 
 /// Runs `run`.
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -130,6 +132,13 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         again: args.again,
         force: args.force,
     };
+    let report = |o: Outcome| {
+        if let Some(path) = &args.outcome_file
+            && let Err(e) = outcome::append(path, &o)
+        {
+            ui.warn(&format!("{e:#}"));
+        }
+    };
     let mut runs = Vec::new();
     for (playbook, warning, alert) in chosen {
         // A per-alert run sees the incident narrowed to its alert, and is
@@ -147,9 +156,37 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 steps,
                 forced,
                 ticket,
-            } => runs.push((playbook, warning, view, steps, forced, ticket)),
+            } => {
+                // Throttles count remediation; a resolution's `on_resolved`
+                // steps are neither held back nor counted.
+                let admission = match steps {
+                    Steps::Main => throttle::admit(
+                        ctx.state_dir(),
+                        playbook,
+                        &incident.id,
+                        ctx.run_clock().now(),
+                        args.again,
+                    )?,
+                    Steps::OnResolved => Admission::Admitted { overridden: None },
+                };
+                match admission {
+                    Admission::Admitted { overridden } => {
+                        let warning = match overridden {
+                            Some(t) => Some(overridden_warning(warning, &t)),
+                            None => warning,
+                        };
+                        runs.push((playbook, warning, view, steps, forced, ticket));
+                    }
+                    Admission::Throttled(t) => {
+                        drop(ticket);
+                        throttled(ctx, &arrival, &playbook.name, &t, &redactor)?;
+                        report(Outcome::decided(&playbook.name, "throttled", Some(t.kind)));
+                    }
+                }
+            }
             Decision::RecordOnly => {}
             Decision::Repeat { earlier } => {
+                report(Outcome::decided(&playbook.name, "repeat", None));
                 let at = ctx.run_clock().now();
                 lifecycle::record_repeat(
                     ctx.state_dir(),
@@ -177,6 +214,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                     playbook.name,
                 );
                 let what = ctx.out_redacting(redactor.clone()).redact(&what);
+                report(Outcome::decided(&playbook.name, "in_progress", None));
                 if args.again {
                     ui.errln(&format!("error: {what}; wait for it to finish"));
                     exit = exit.max(EXIT_FAILED);
@@ -221,6 +259,30 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             }
         };
         let secrets = ctx.secrets(playbook)?;
+        // Held until the run has finished, like the ticket.
+        let Some(slot) =
+            throttle::take_slot(ctx.state_dir(), playbook, throttle::slot_wait(playbook))?
+        else {
+            let t = throttle::Throttled {
+                rule: format!(
+                    "concurrency: {}",
+                    playbook.limits.concurrency.unwrap_or_default()
+                ),
+                kind: "concurrency",
+                next_run_at: None,
+            };
+            throttled(ctx, &arrival, &playbook.name, &t, &redactor)?;
+            report(Outcome::decided(&playbook.name, "throttled", Some(t.kind)));
+            exit = exit.max(EXIT_FAILED);
+            continue;
+        };
+        if let Some(waited) = slot.waited {
+            warnings.push(format!(
+                "waited {} for a free slot (`concurrency: {}`)",
+                irctl::duration::format(waited),
+                playbook.limits.concurrency.unwrap_or_default()
+            ));
+        }
         let opts = RunOptions {
             state_dir: ctx.state_dir().to_path_buf(),
             concurrency: usize::from(args.exec.concurrency),
@@ -238,8 +300,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             timeline_key: ctx.timeline_key()?,
         };
         let wait = args.approval == ApprovalMode::Wait;
-        let code = live::execute(ui, playbook, incident, opts, wait)?;
+        let (code, result) = live::execute_reporting(ui, playbook, incident, opts, wait)?;
+        drop(slot);
         drop(ticket);
+        report(Outcome::ran(
+            playbook,
+            result.status.as_str(),
+            &result.steps,
+        ));
         ctx.out_redacting(redactor.clone()).line(&format!(
             "incident: {} (short id {})",
             incident.id,
@@ -287,6 +355,53 @@ fn settle_in_flight(
                 arrival.incident.id, s.run.run_id, s.run.playbook
             )));
     }
+/// `warning` with a note that `--again` overrode the limit `t`.
+fn overridden_warning(warning: Option<String>, t: &throttle::Throttled) -> String {
+    let next = t
+        .next_run_at
+        .map(|at| format!(" (the next run was allowed from {})", record::show_time(at)))
+        .unwrap_or_default();
+    let note = format!("throttle `{}` overridden with `--again`{next}", t.rule);
+    match warning {
+        Some(w) => format!("{w}; {note}"),
+        None => note,
+    }
+}
+
+/// Records and says that `playbook` was not run because `t` held.
+fn throttled(
+    ctx: &Context,
+    arrival: &Arrival,
+    playbook: &str,
+    t: &throttle::Throttled,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
+    let at = ctx.run_clock().now();
+    throttle::record(
+        ctx.state_dir(),
+        arrival,
+        playbook,
+        t,
+        ctx.actor(),
+        at,
+        redactor.clone(),
+    )?;
+    let next = match t.next_run_at {
+        Some(at) => format!(
+            "; the next run is allowed from {} (`--again` runs it anyway)",
+            record::show_time(at)
+        ),
+        None => "; no slot came free in time".to_string(),
+    };
+    let text = format!(
+        "incident {} ({}): playbook {} is throttled by `{}`; recorded as `run_throttled`, not run{next}",
+        arrival.incident.id,
+        record::short_incident_id(&arrival.incident.id),
+        playbook,
+        t.rule
+    );
+    ctx.ui
+        .errln(&ctx.out_redacting(redactor.clone()).redact(&text));
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use irctl::serve::worker::Launcher;
 /// Runs `serve`.
 pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = ctx.ui;
-    let set = ctx.load_playbooks(&args.source)?;
+    let (set, mappings) = ctx.load_playbooks_and_mappings(&args.source)?;
     let auto: Vec<&str> = set
         .playbooks
         .iter()
@@ -32,6 +32,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut credentials = Credentials::load(ctx.secrets_file())?;
     credentials.grafana_signature_header = args.grafana_signature_header.clone();
     credentials.grafana_timestamp_header = args.grafana_timestamp_header.clone();
+    credentials.hook_signature_header = args.hook_signature_header.clone();
 
     let exe = std::env::current_exe().context("cannot find the irctl binary to start runs")?;
     let state_dir = absolute(ctx.state_dir())?;
@@ -59,6 +60,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
         grace: args.grace,
         dedup_window: args.dedup_window,
         playbooks: set.playbooks.len(),
+        mappings,
         log: Arc::new(move |line: &str| ui.errln(line)),
     };
     irctl::serve::run(config)?;

@@ -9,6 +9,7 @@
 //! raw mirror.
 
 pub mod index;
+pub mod limit;
 pub mod load;
 pub mod matcher;
 pub mod model;
@@ -199,6 +200,8 @@ pub struct Playbook {
     pub priority: i64,
     /// Whether `irctl serve` may start it unattended (`auto: true`).
     pub auto: bool,
+    /// `once_within`, `max_runs` and `concurrency`.
+    pub limits: limit::Limits,
     /// Parsed `match.labels`.
     pub matchers: Vec<Matcher>,
     /// `match.labels` as written.

@@ -37,6 +37,18 @@ pub struct RawPlaybook {
     /// arrives; without it, serve leaves the playbook to people.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto: bool,
+    /// At most one run of this playbook, across all incidents, per this
+    /// window (`30m`); later ones are recorded as `run_throttled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub once_within: Option<Spanned<String>>,
+    /// At most N runs of this playbook, across all incidents, per window:
+    /// `N per DURATION` (`3 per 1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs: Option<Spanned<String>>,
+    /// At most N runs of this playbook at once, across processes; more wait
+    /// for a slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Spanned<u32>>,
     /// Which incidents this playbook is for.
     #[serde(default, rename = "match")]
     pub match_: Option<RawMatch>,

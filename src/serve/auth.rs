@@ -6,7 +6,9 @@
 //! (Alertmanager's `http_config.authorization` / `basic_auth`), Grafana
 //! with its HMAC-SHA256 signature header (optionally over a timestamp, then
 //! rejected when older than five minutes) or a token, PagerDuty V3 with
-//! `X-PagerDuty-Signature: v1=…,v1=…` over the unaltered body.
+//! `X-PagerDuty-Signature: v1=…,v1=…` over the unaltered body, and the
+//! generic endpoints (CloudEvents, the payload mappings' `/hooks/NAME`) also
+//! with an HMAC-SHA256 of the body in a configurable header.
 //!
 //! Every comparison is constant-time, and every configured value is tried
 //! (no early exit), so timing tells nothing about which one was close. Each
@@ -34,6 +36,12 @@ pub const BASIC: &str = "SERVE_BASIC_AUTH";
 pub const GRAFANA_HMAC: &str = "SERVE_GRAFANA_HMAC_SECRET";
 /// Signing secrets of PagerDuty V3 webhook subscriptions.
 pub const PAGERDUTY: &str = "SERVE_PAGERDUTY_SECRET";
+/// Secrets of the generic endpoints' HMAC signature (CloudEvents, mappings).
+pub const HOOK_HMAC: &str = "SERVE_HOOK_HMAC_SECRET";
+
+/// The generic endpoints' default signature header: `sha256=<hex>` or
+/// `<hex>`, the HMAC-SHA256 of the raw body.
+pub const HOOK_SIGNATURE_HEADER: &str = "X-Irctl-Signature";
 
 /// Grafana's default signature header (grafana/alerting `http/hmac.go`).
 pub const GRAFANA_SIGNATURE_HEADER: &str = "X-Grafana-Alerting-Signature";
@@ -47,7 +55,7 @@ const ROTATION_SLOTS: usize = 9;
 
 /// Every secret name serve reads, for keeping them out of the runs it starts.
 pub fn secret_names() -> Vec<String> {
-    [BEARER, BASIC, GRAFANA_HMAC, PAGERDUTY]
+    [BEARER, BASIC, GRAFANA_HMAC, PAGERDUTY, HOOK_HMAC]
         .iter()
         .flat_map(|base| slot_names(base))
         .collect()
@@ -66,6 +74,9 @@ pub struct Credentials {
     basic: Vec<Secret>,
     grafana_hmac: Vec<Secret>,
     pagerduty: Vec<Secret>,
+    hook_hmac: Vec<Secret>,
+    /// The generic endpoints' signature header name.
+    pub hook_signature_header: String,
     /// Grafana's signature header name.
     pub grafana_signature_header: String,
     /// Grafana's timestamp header name (`hmacConfig.timestampHeader`), when
@@ -80,6 +91,7 @@ impl std::fmt::Debug for Credentials {
             .field("basic", &self.basic.len())
             .field("grafana_hmac", &self.grafana_hmac.len())
             .field("pagerduty", &self.pagerduty.len())
+            .field("hook_hmac", &self.hook_hmac.len())
             .finish()
     }
 }
@@ -123,6 +135,8 @@ impl Credentials {
             basic: read(BASIC)?,
             grafana_hmac: read(GRAFANA_HMAC)?,
             pagerduty: read(PAGERDUTY)?,
+            hook_hmac: read(HOOK_HMAC)?,
+            hook_signature_header: HOOK_SIGNATURE_HEADER.into(),
             grafana_signature_header: GRAFANA_SIGNATURE_HEADER.into(),
             grafana_timestamp_header: None,
         };
@@ -130,6 +144,13 @@ impl Credentials {
             anyhow::bail!("secret `{BASIC}` must be `user:password`");
         }
         Ok(creds)
+    }
+
+    /// These credentials, also accepting an HMAC signature made with one of
+    /// `secrets` on the generic endpoints.
+    pub fn with_hook_hmac(mut self, secrets: Vec<Secret>) -> Credentials {
+        self.hook_hmac = secrets;
+        self
     }
 
     /// Credentials from literal values, for tests and embedding.
@@ -144,6 +165,8 @@ impl Credentials {
             basic,
             grafana_hmac,
             pagerduty,
+            hook_hmac: Vec::new(),
+            hook_signature_header: HOOK_SIGNATURE_HEADER.into(),
             grafana_signature_header: GRAFANA_SIGNATURE_HEADER.into(),
             grafana_timestamp_header: None,
         }
@@ -155,6 +178,7 @@ impl Credentials {
             && self.basic.is_empty()
             && self.grafana_hmac.is_empty()
             && self.pagerduty.is_empty()
+            && self.hook_hmac.is_empty()
     }
 
     /// The endpoints that have no way to authenticate, with the secret that
@@ -162,10 +186,10 @@ impl Credentials {
     pub fn unconfigured(&self) -> Vec<(Source, &'static str)> {
         Source::ALL
             .iter()
-            .filter(|s| !self.configured(**s))
+            .filter(|s| !self.configured(s))
             .map(|s| {
                 (
-                    *s,
+                    s.clone(),
                     match s {
                         Source::Pagerduty => PAGERDUTY,
                         _ => BEARER,
@@ -175,12 +199,13 @@ impl Credentials {
             .collect()
     }
 
-    fn configured(&self, source: Source) -> bool {
+    fn configured(&self, source: &Source) -> bool {
         let token = !self.bearer.is_empty() || !self.basic.is_empty();
         match source {
             Source::Pagerduty => !self.pagerduty.is_empty(),
             Source::Grafana => token || !self.grafana_hmac.is_empty(),
-            Source::Alertmanager | Source::Cloudevents => token,
+            Source::Alertmanager => token,
+            Source::Cloudevents | Source::Mapping(_) => token || !self.hook_hmac.is_empty(),
         }
     }
 
@@ -188,7 +213,7 @@ impl Credentials {
     /// (Unix seconds).
     pub fn check(
         &self,
-        source: Source,
+        source: &Source,
         headers: &HeaderMap,
         body: &[u8],
         now: i64,
@@ -205,7 +230,13 @@ impl Credentials {
                 }
                 verdict.add(self.token(headers));
             }
-            Source::Alertmanager | Source::Cloudevents => verdict.add(self.token(headers)),
+            Source::Alertmanager => verdict.add(self.token(headers)),
+            Source::Cloudevents | Source::Mapping(_) => {
+                if !self.hook_hmac.is_empty() {
+                    verdict.add(self.hook_signature(headers, body));
+                }
+                verdict.add(self.token(headers));
+            }
         }
         verdict.finish()
     }
@@ -265,6 +296,24 @@ impl Credentials {
         for key in &self.grafana_hmac {
             let mut mac = hmac_of(key);
             mac.update(&prefix);
+            mac.update(body);
+            ok |= mac.verify_slice(&signature).is_ok();
+        }
+        Check::from(ok)
+    }
+
+    fn hook_signature(&self, headers: &HeaderMap, body: &[u8]) -> Check {
+        let Some(value) = header(headers, &self.hook_signature_header) else {
+            return Check::Absent;
+        };
+        let value = value.trim();
+        let hex_sig = value.strip_prefix("sha256=").unwrap_or(value);
+        let Ok(signature) = hex::decode(hex_sig) else {
+            return Check::Invalid("signature is not hex");
+        };
+        let mut ok = false;
+        for key in &self.hook_hmac {
+            let mut mac = hmac_of(key);
             mac.update(body);
             ok |= mac.verify_slice(&signature).is_ok();
         }
@@ -404,17 +453,20 @@ mod tests {
         let am = Source::Alertmanager;
         for t in ["token-new-123", "token-old-456"] {
             let h = with(&[("authorization", format!("Bearer {t}"))]);
-            assert_eq!(c.check(am, &h, b"{}", 0), Ok(()));
+            assert_eq!(c.check(&am, &h, b"{}", 0), Ok(()));
         }
         let h = with(&[("authorization", "Bearer token-new-12".into())]);
-        assert!(matches!(c.check(am, &h, b"{}", 0), Err(Denied::Invalid(_))));
+        assert!(matches!(
+            c.check(&am, &h, b"{}", 0),
+            Err(Denied::Invalid(_))
+        ));
         assert_eq!(
-            c.check(am, &HeaderMap::new(), b"{}", 0),
+            c.check(&am, &HeaderMap::new(), b"{}", 0),
             Err(Denied::Missing)
         );
         let basic = base64::engine::general_purpose::STANDARD.encode("alice:pa55-w0rd-x");
         let h = with(&[("authorization", format!("Basic {basic}"))]);
-        assert_eq!(c.check(am, &h, b"{}", 0), Ok(()));
+        assert_eq!(c.check(&am, &h, b"{}", 0), Ok(()));
     }
 
     #[test]
@@ -423,12 +475,12 @@ mod tests {
         let body = br#"{"event":{}}"#;
         let old = sign("pd-secret-old", &[body]);
         let h = with(&[("x-pagerduty-signature", format!("v1=deadbeef,v1={old}"))]);
-        assert_eq!(c.check(Source::Pagerduty, &h, body, 0), Ok(()));
+        assert_eq!(c.check(&Source::Pagerduty, &h, body, 0), Ok(()));
         let altered = br#"{"event":{} }"#;
-        assert!(c.check(Source::Pagerduty, &h, altered, 0).is_err());
+        assert!(c.check(&Source::Pagerduty, &h, altered, 0).is_err());
         let h = with(&[("authorization", "Bearer token-new-123".into())]);
         assert_eq!(
-            c.check(Source::Pagerduty, &h, body, 0),
+            c.check(&Source::Pagerduty, &h, body, 0),
             Err(Denied::Missing)
         );
     }
@@ -448,13 +500,45 @@ mod tests {
             ])
         };
         assert_eq!(
-            c.check(Source::Grafana, &signed(now - 10), body, now),
+            c.check(&Source::Grafana, &signed(now - 10), body, now),
             Ok(())
         );
         assert!(
-            c.check(Source::Grafana, &signed(now - 301), body, now)
+            c.check(&Source::Grafana, &signed(now - 301), body, now)
                 .is_err()
         );
-        assert!(c.check(Source::Grafana, &signed(now), b"{}", now).is_err());
+        assert!(c.check(&Source::Grafana, &signed(now), b"{}", now).is_err());
+    }
+
+    #[test]
+    fn generic_hooks_take_an_hmac_in_the_configured_header_or_a_token() {
+        let mut c = creds().with_hook_hmac(vec![
+            Secret::new("hook-key-new"),
+            Secret::new("hook-key-old"),
+        ]);
+        c.hook_signature_header = "X-Sig".into();
+        let body = br#"{"action":"Create"}"#;
+        let mapping = Source::Mapping("opsgenie".into());
+        for key in ["hook-key-new", "hook-key-old"] {
+            let signed = sign(key, &[body]);
+            for value in [format!("sha256={signed}"), signed.clone()] {
+                let h = with(&[("x-sig", value)]);
+                assert_eq!(c.check(&mapping, &h, body, 0), Ok(()));
+                assert_eq!(c.check(&Source::Cloudevents, &h, body, 0), Ok(()));
+            }
+        }
+        let h = with(&[("x-sig", format!("sha256={}", sign("hook-key-new", &[body])))]);
+        assert!(c.check(&mapping, &h, b"{}", 0).is_err(), "altered body");
+        // Alertmanager has no HMAC: only its token counts.
+        assert_eq!(
+            c.check(&Source::Alertmanager, &h, body, 0),
+            Err(Denied::Missing)
+        );
+        let h = with(&[("authorization", "Bearer token-new-123".into())]);
+        assert_eq!(c.check(&mapping, &h, body, 0), Ok(()));
+        assert_eq!(
+            c.check(&mapping, &HeaderMap::new(), body, 0),
+            Err(Denied::Missing)
+        );
     }
 }

@@ -5,7 +5,9 @@
 //! draining (503 + `Retry-After`), body size (413), credentials on the raw
 //! bytes (401 none given, 403 wrong or stale), parse (400 with the
 //! parser's message), then stores durably and answers 202 — also for a
-//! copy of a delivery already stored. A full queue or a failing store is
+//! copy of a delivery already stored. `/hooks/NAME` serves the built-in
+//! senders and, by exact name, the playbook source's payload mappings; any
+//! other name is 404. A full queue or a failing store is
 //! 503 + `Retry-After`: Alertmanager and PagerDuty retry a 5xx, and
 //! Alertmanager does not retry a 429.
 
@@ -96,14 +98,17 @@ async fn hook<S: Store>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(source) = Source::from_name(&name) else {
+    // The name is untrusted: it only ever selects a built-in source or a
+    // loaded mapping, is never echoed, and never becomes a metric label.
+    let Some(source) = Source::for_hook(&name, &shared.mappings) else {
         return answer(
             StatusCode::NOT_FOUND,
-            json!({ "error": "no such hook; use alertmanager, grafana, pagerduty or cloudevents" }),
+            json!({ "error": "no such hook; use alertmanager, grafana, pagerduty, cloudevents or the name of a payload mapping" }),
         );
     };
+    let label = source.store_name();
     let (response, outcome) = receive(&shared, source, &headers, body).await;
-    shared.metrics.delivery(source.as_str(), outcome);
+    shared.metrics.delivery(&label, outcome);
     response
 }
 
@@ -139,11 +144,11 @@ async fn receive<S: Store>(
     };
     if !shared.insecure_no_auth {
         let now = chrono::Utc::now().timestamp();
-        if let Err(d) = shared.credentials.check(source, headers, &body, now) {
+        if let Err(d) = shared.credentials.check(&source, headers, &body, now) {
             return denied(d);
         }
     }
-    let parsed = match source::parse(source, headers, &body) {
+    let parsed = match source::parse(&source, headers, &body, &shared.mappings) {
         Ok(p) => p,
         Err(Rejected::Malformed(e)) => {
             return (

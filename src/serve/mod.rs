@@ -7,7 +7,8 @@
 //!    the payload ([`source`]), and stores it durably with its
 //!    deduplication key ([`store`], [`sqlite`]) before answering 202;
 //! 2. [`worker`]s take queued deliveries and start `irctl run --auto-only`
-//!    for each, as a child process — never inside the request;
+//!    for each, as a child process — never inside the request — and read
+//!    back what it decided and how its steps went ([`outcome`]);
 //! 3. SIGTERM (or SIGINT) drains: hooks answer 503 + `Retry-After`,
 //!    `/readyz` fails, runs in flight get `grace` to finish before their
 //!    process groups are stopped, and the queue resumes on the next start.
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod http;
 pub mod metrics;
+pub mod outcome;
 pub mod source;
 pub mod sqlite;
 pub mod store;
@@ -60,6 +62,8 @@ pub struct Config {
     pub dedup_window: Duration,
     /// How many valid playbooks were loaded (0: not ready).
     pub playbooks: usize,
+    /// The playbook source's payload mappings, each served at `/hooks/NAME`.
+    pub mappings: Vec<crate::incident::Mapping>,
     /// Where to report.
     pub log: Log,
 }
@@ -74,6 +78,7 @@ pub struct Shared<S> {
     wake: Notify,
     max_body: usize,
     playbooks: usize,
+    mappings: Vec<crate::incident::Mapping>,
     launcher: Launcher,
     log: Log,
     runs_cache: Mutex<Option<(Instant, metrics::RunCounts)>>,
@@ -129,6 +134,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         log("warning: --insecure-no-auth: hooks accept deliveries without credentials");
     }
+    for m in &config.mappings {
+        if source::reachable(&m.name) {
+            log(&format!(
+                "/hooks/{} reads payloads with mapping `{}` ({})",
+                m.name, m.name, m.file
+            ));
+        } else {
+            log(&format!(
+                "warning: mapping `{}` ({}) is named like a built-in payload format, so it has no endpoint of its own",
+                m.name, m.file
+            ));
+        }
+    }
     let shared = Arc::new(Shared {
         store: Arc::new(opened.store),
         credentials: config.credentials,
@@ -138,6 +156,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         wake: Notify::new(),
         max_body: config.max_body,
         playbooks: config.playbooks,
+        mappings: config.mappings,
         launcher: config.launcher,
         log: log.clone(),
         runs_cache: Mutex::new(None),

@@ -9,13 +9,15 @@
 //! each alert's fingerprint, status and start time — which changes exactly
 //! when the group's state does.
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::incident::{self, Incident, IncidentError, IncidentFormat};
+use crate::incident::{self, Incident, IncidentError, IncidentFormat, Mapping};
 
 /// A sender, and the endpoint it posts to (`/hooks/<name>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {
     /// Prometheus Alertmanager's webhook receiver.
     Alertmanager,
@@ -25,10 +27,16 @@ pub enum Source {
     Pagerduty,
     /// CloudEvents 1.0 (JSON event format).
     Cloudevents,
+    /// A declarative payload mapping of the playbook source
+    /// (`sources/NAME.yaml`), by its name.
+    Mapping(Arc<str>),
 }
 
+/// How a mapping's deliveries are named in the store.
+const MAPPING_PREFIX: &str = "mapping:";
+
 impl Source {
-    /// Every source.
+    /// Every built-in source.
     pub const ALL: &[Source] = &[
         Source::Alertmanager,
         Source::Grafana,
@@ -36,30 +44,80 @@ impl Source {
         Source::Cloudevents,
     ];
 
-    /// The endpoint's name, in paths, metrics and the store.
-    pub const fn as_str(self) -> &'static str {
+    /// The endpoint's name, in paths and messages (a mapping's name).
+    pub fn as_str(&self) -> &str {
         match self {
             Source::Alertmanager => "alertmanager",
             Source::Grafana => "grafana",
             Source::Pagerduty => "pagerduty",
             Source::Cloudevents => "cloudevents",
+            Source::Mapping(name) => name,
         }
     }
 
-    /// The source named `name`.
+    /// The built-in source named `name`.
     pub fn from_name(name: &str) -> Option<Source> {
-        Source::ALL.iter().copied().find(|s| s.as_str() == name)
+        Source::ALL.iter().find(|s| s.as_str() == name).cloned()
     }
 
-    /// The payload format its deliveries are read as (and `irctl run` is told).
-    pub const fn format(self) -> IncidentFormat {
+    /// The source for the endpoint `/hooks/<name>`: a built-in one, else
+    /// one of `mappings` by exact name; `name` is only ever compared, never
+    /// used as a path. A mapping named like a built-in payload format is
+    /// not reachable, since `irctl run --incident-format` would read that
+    /// format instead.
+    pub fn for_hook(name: &str, mappings: &[Mapping]) -> Option<Source> {
+        Source::from_name(name).or_else(|| {
+            mappings
+                .iter()
+                .find(|m| m.name == name && reachable(&m.name))
+                .map(|m| Source::Mapping(Arc::from(m.name.as_str())))
+        })
+    }
+
+    /// The name in the store and in metrics: a built-in source's name, or
+    /// `mapping:NAME`.
+    pub fn store_name(&self) -> String {
         match self {
-            Source::Alertmanager => IncidentFormat::Alertmanager,
-            Source::Grafana => IncidentFormat::Grafana,
-            Source::Pagerduty => IncidentFormat::PagerdutyWebhook,
-            Source::Cloudevents => IncidentFormat::Cloudevents,
+            Source::Mapping(name) => format!("{MAPPING_PREFIX}{name}"),
+            other => other.as_str().to_string(),
         }
     }
+
+    /// The source [`Source::store_name`] wrote.
+    pub fn from_store_name(name: &str) -> Option<Source> {
+        match name.strip_prefix(MAPPING_PREFIX) {
+            Some(m) => Some(Source::Mapping(Arc::from(m))),
+            None => Source::from_name(name),
+        }
+    }
+
+    /// What `irctl run --incident-format` is told: a built-in format's
+    /// name, or the mapping's.
+    pub fn format_name(&self) -> &str {
+        match (self, self.format()) {
+            (Source::Mapping(name), _) => name,
+            (_, Some(format)) => format.as_str(),
+            (_, None) => self.as_str(),
+        }
+    }
+
+    /// The built-in payload format its deliveries are read as; `None` for a
+    /// mapping.
+    pub const fn format(&self) -> Option<IncidentFormat> {
+        match self {
+            Source::Alertmanager => Some(IncidentFormat::Alertmanager),
+            Source::Grafana => Some(IncidentFormat::Grafana),
+            Source::Pagerduty => Some(IncidentFormat::PagerdutyWebhook),
+            Source::Cloudevents => Some(IncidentFormat::Cloudevents),
+            Source::Mapping(_) => None,
+        }
+    }
+}
+
+/// Whether a mapping named `name` can have its own endpoint (see
+/// [`Source::for_hook`]).
+pub fn reachable(name: &str) -> bool {
+    Source::from_name(name).is_none() && name.parse::<IncidentFormat>().is_err()
 }
 
 /// A delivery that parsed: its incident and deduplication key.
@@ -80,10 +138,20 @@ pub enum Rejected {
     Ignored(String),
 }
 
-/// Parses `body`, posted to `source`'s endpoint with `headers`.
-pub fn parse(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Parsed, Rejected> {
+/// Parses `body`, posted to `source`'s endpoint with `headers`; a
+/// mapping's delivery is read by its mapping among `mappings`.
+pub fn parse(
+    source: &Source,
+    headers: &HeaderMap,
+    body: &[u8],
+    mappings: &[Mapping],
+) -> Result<Parsed, Rejected> {
     let origin = format!("/hooks/{}", source.as_str());
-    let incident = match incident::parse(body, &origin, Some(source.format())) {
+    let parsed = match source {
+        Source::Mapping(name) => incident::parse_with(body, &origin, Some(name), mappings),
+        _ => incident::parse(body, &origin, source.format()),
+    };
+    let incident = match parsed {
         Ok(i) => i,
         Err(IncidentError::Unsupported { message, .. }) => return Err(Rejected::Ignored(message)),
         Err(e) => return Err(Rejected::Malformed(e)),
@@ -98,9 +166,12 @@ pub fn parse(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Parsed,
 /// Longest sender-given id kept as a key; longer ones are hashed.
 const MAX_ID_CHARS: usize = 200;
 
-fn dedup_key(source: Source, headers: &HeaderMap, body: &[u8], incident: &Incident) -> String {
+fn dedup_key(source: &Source, headers: &HeaderMap, body: &[u8], incident: &Incident) -> String {
     let mut hash = Sha256::new();
     match source {
+        // A mapped sender has no delivery id irctl knows: a copy of one
+        // delivery is the same bytes.
+        Source::Mapping(_) => hash.update(body),
         Source::Pagerduty => {
             let id = headers
                 .get("x-webhook-id")
@@ -151,7 +222,7 @@ fn dedup_key(source: Source, headers: &HeaderMap, body: &[u8], incident: &Incide
             }
         }
     }
-    format!("{}:{}", source.as_str(), hex::encode(hash.finalize()))
+    format!("{}:{}", source.store_name(), hex::encode(hash.finalize()))
 }
 
 #[cfg(test)]
@@ -173,7 +244,7 @@ mod tests {
     fn the_same_group_state_is_one_key_and_a_change_is_another() {
         let h = HeaderMap::new();
         let key = |body: String| {
-            parse(Source::Alertmanager, &h, body.as_bytes())
+            parse(&Source::Alertmanager, &h, body.as_bytes(), &[])
                 .map(|p| p.dedup_key)
                 .unwrap_or_else(|_| panic!("parse"))
         };
@@ -187,7 +258,7 @@ mod tests {
     #[test]
     fn malformed_deliveries_name_the_problem() {
         let h = HeaderMap::new();
-        match parse(Source::Alertmanager, &h, b"{\"alerts\": 3}") {
+        match parse(&Source::Alertmanager, &h, b"{\"alerts\": 3}", &[]) {
             Err(Rejected::Malformed(e)) => assert!(e.to_string().contains("alerts"), "{e}"),
             other => panic!("{other:?}"),
         }

@@ -348,7 +348,12 @@ fn enqueue(
     tx.prepare_cached(
         "INSERT INTO deliveries (source, dedup_key, received_ms, payload, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
     )?
-    .execute(params![d.source.as_str(), d.dedup_key, d.received_ms, d.payload])?;
+    .execute(params![
+        d.source.store_name(),
+        d.dedup_key,
+        d.received_ms,
+        d.payload
+    ])?;
     Ok(Enqueued::Accepted(tx.last_insert_rowid()))
 }
 
@@ -366,7 +371,7 @@ fn take(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Option<Taken>> {
         "UPDATE deliveries SET state = 'taken', attempts = attempts + 1 WHERE id = ?1",
     )?
     .execute([id])?;
-    let source = Source::from_name(&source).ok_or_else(|| {
+    let source = Source::from_store_name(&source).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             1,
             rusqlite::types::Type::Text,

@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use super::Shared;
+use super::outcome;
 use super::store::{Finished, Store, Taken};
 
 /// Where serve is in its life; workers watch it.
@@ -106,12 +107,22 @@ async fn run<S: Store>(
     let work = shared.launcher.state_dir.join("serve").join("work");
     let payload = work.join(format!("delivery-{}.json", item.id));
     let log = work.join(format!("delivery-{}.log", item.id));
+    let outcomes = work.join(format!("delivery-{}.outcome", item.id));
+    // A file left by a run killed before a restart would be counted twice.
+    let _ = std::fs::remove_file(&outcomes);
     shared.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let result = spawn_and_wait(&shared.launcher, item, &work, &payload, &log, phase).await;
+    let files = Files {
+        payload: &payload,
+        log: &log,
+        outcomes: &outcomes,
+    };
+    let result = spawn_and_wait(&shared.launcher, item, &work, &files, phase).await;
     shared.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     let output = tail(&log).unwrap_or_default();
+    shared.metrics.reported(&outcome::read(&outcomes));
     let _ = std::fs::remove_file(&payload);
     let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&outcomes);
     let finished_ms = chrono::Utc::now().timestamp_millis();
     match result {
         Ok((status, cancelled)) => {
@@ -143,14 +154,26 @@ async fn run<S: Store>(
     }
 }
 
+/// The files of one run: the payload it reads, where its output goes, and
+/// where it reports its outcome.
+struct Files<'a> {
+    payload: &'a Path,
+    log: &'a Path,
+    outcomes: &'a Path,
+}
+
 async fn spawn_and_wait(
     launcher: &Launcher,
     item: &Taken,
     work: &Path,
-    payload: &Path,
-    log: &Path,
+    files: &Files<'_>,
     phase: &mut watch::Receiver<Phase>,
 ) -> anyhow::Result<(std::process::ExitStatus, bool)> {
+    let Files {
+        payload,
+        log,
+        outcomes,
+    } = *files;
     std::fs::create_dir_all(work).with_context(|| format!("cannot create `{}`", work.display()))?;
     std::fs::write(payload, &item.payload)
         .with_context(|| format!("cannot write `{}`", payload.display()))?;
@@ -164,11 +187,13 @@ async fn spawn_and_wait(
         .arg("--incident")
         .arg(payload)
         .arg("--incident-format")
-        .arg(item.source.format().as_str())
+        .arg(item.source.format_name())
         .arg("--auto-only")
         // Nobody is at a terminal: a `confirm` waits for `irctl approve`.
         .arg("--approval")
         .arg("wait")
+        .arg("--outcome-file")
+        .arg(outcomes)
         .arg("--state-dir")
         .arg(&launcher.state_dir)
         .args(&launcher.args)

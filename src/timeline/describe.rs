@@ -110,6 +110,17 @@ pub fn describe(e: &Event) -> String {
                 p.source, p.playbook
             ),
         },
+        Payload::RunThrottled(p) => {
+            let next = p
+                .next_run_at
+                .as_deref()
+                .map(|t| format!("; next run allowed from {t}"))
+                .unwrap_or_default();
+            format!(
+                "{} payload; playbook {} throttled by `{}`, not run{next}",
+                p.source, p.playbook, p.rule
+            )
+        }
         Payload::Other { .. } => String::new(),
     }
 }

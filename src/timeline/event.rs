@@ -59,6 +59,7 @@ impl Event {
             Payload::Resolved(r) => &r.at,
             Payload::Acknowledged(a) => &a.at,
             Payload::AlertRepeated(r) => &r.at,
+            Payload::RunThrottled(r) => &r.at,
             _ => &self.ts,
         }
     }

@@ -134,6 +134,9 @@ pub enum Payload {
     /// A payload arrived again for a playbook that already ran in this
     /// episode, and was not run again (`alert_repeated`, incident log).
     AlertRepeated(AlertRepeated),
+    /// A playbook was not run because its `once_within`, `max_runs` or
+    /// `concurrency` limit held (`run_throttled`, incident log).
+    RunThrottled(RunThrottled),
     /// An event type this version does not know, kept as written.
     Other {
         /// Its `type`.
@@ -478,6 +481,26 @@ pub struct AlertRepeated {
     pub earlier_run: Option<String>,
 }
 
+/// `run_throttled`: a playbook was not run for this incident because one
+/// of its limits across incidents held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunThrottled {
+    /// When it was decided (RFC 3339).
+    pub at: String,
+    /// Who ran `irctl run`.
+    pub by: String,
+    /// The payload's format.
+    pub source: String,
+    /// The playbook that was not run.
+    pub playbook: String,
+    /// The limit that held, as written (`once_within: 30m`,
+    /// `max_runs: 3 per 1h`, `concurrency: 2`).
+    pub rule: String,
+    /// When the playbook may run again (RFC 3339); absent for `concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
+}
+
 /// Expands to the one table of event types: name, variant, payload type.
 macro_rules! kinds {
     ($($name:literal => $variant:ident),* $(,)?) => {
@@ -541,6 +564,7 @@ kinds! {
     "resolved" => Resolved,
     "acknowledged" => Acknowledged,
     "alert_repeated" => AlertRepeated,
+    "run_throttled" => RunThrottled,
 }
 
 impl Payload {

@@ -31,6 +31,7 @@ mod drill;
 mod fields;
 mod graph;
 mod injection;
+mod limit;
 mod schema;
 mod sink;
 mod tree;
@@ -304,6 +305,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
     }
 
     check_auto(c, &raw);
+    let limits = limit::check(c, &raw);
     let drill = check_drill(c, &raw);
     let match_ = raw.match_.unwrap_or_default();
     let mut playbook = Playbook {
@@ -313,6 +315,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         owner: raw.owner,
         priority: raw.priority,
         auto: raw.auto,
+        limits,
         matchers,
         labels: match_.labels.into_iter().map(|l| l.value).collect(),
         when: match_.when.map(|w| w.value),
