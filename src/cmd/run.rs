@@ -355,6 +355,9 @@ fn settle_in_flight(
                 arrival.incident.id, s.run.run_id, s.run.playbook
             )));
     }
+    Ok(())
+}
+
 /// `warning` with a note that `--again` overrode the limit `t`.
 fn overridden_warning(warning: Option<String>, t: &throttle::Throttled) -> String {
     let next = t
