@@ -53,6 +53,7 @@ pub mod schedule;
 pub mod secret;
 pub mod serve;
 pub mod source;
+pub mod teams;
 pub mod template;
 pub mod timeline;
 pub mod tls;

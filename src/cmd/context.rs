@@ -367,6 +367,7 @@ impl Indexed {
     pub fn load(&mut self, names: &[&str]) -> PlaybookSet {
         let mut set = self.index.load(names);
         self.read.stamp(&mut set);
+        self.read.bind_teams(&mut set);
         set
     }
 }
