@@ -10,6 +10,7 @@
 mod context;
 mod describe;
 mod drill;
+mod handoff;
 mod history;
 mod list;
 mod live;
@@ -58,6 +59,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Ingest(args) => note::ingest(args, &ctx),
         Command::Postmortem(args) => postmortem::run(args, &ctx),
         Command::Stats(args) => runs::stats(args, &ctx),
+        Command::Handoff(args) => handoff::run(args, &ctx),
     }
 }
 

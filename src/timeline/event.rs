@@ -59,6 +59,9 @@ impl Event {
             Payload::Resolved(r) => &r.at,
             Payload::Acknowledged(a) => &a.at,
             Payload::AlertRepeated(r) => &r.at,
+            Payload::Handoff(h) => &h.at,
+            Payload::HandoffAccepted(h) => &h.at,
+            Payload::HandoffReminded(h) => &h.at,
             _ => &self.ts,
         }
     }
