@@ -170,7 +170,8 @@ impl Read {
             }
         }
         set.diagnostics.extend(diags);
-        crate::teams::bind(set, teams.as_ref());
+        let found = self.teams.first().map(|f| f.path.as_str());
+        crate::teams::bind(set, teams.as_ref(), found);
         teams
     }
 

@@ -15,18 +15,21 @@ use super::{EntityRef, KEYWORDS, Teams, needs_catalog};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::playbook::{PlaybookSet, Step, StepAction};
 
-/// Binds every team step of `set` to `teams`, reporting into `set.diagnostics`.
-pub fn bind(set: &mut PlaybookSet, teams: Option<&Teams>) {
+/// Binds every team step of `set` to `teams`, reporting into
+/// `set.diagnostics`; `file` is the teams file found, even when it did not
+/// check cleanly (its own findings say why).
+pub fn bind(set: &mut PlaybookSet, teams: Option<&Teams>, file_found: Option<&str>) {
     let mut broken: BTreeSet<String> = BTreeSet::new();
     for playbook in &mut set.playbooks {
         let file = playbook.provenance.path.clone();
+        let teams_file = file_found;
         let mut needed: Vec<String> = Vec::new();
         let steps = playbook
             .steps
             .iter_mut()
             .chain(playbook.on_resolved.iter_mut());
         for step in steps {
-            match bind_step(step, teams, &file) {
+            match bind_step(step, teams, teams_file, &file) {
                 Ok(Some(secrets)) => needed.extend(secrets),
                 Ok(None) => {}
                 Err(d) => {
@@ -53,6 +56,7 @@ pub fn bind(set: &mut PlaybookSet, teams: Option<&Teams>) {
 fn bind_step(
     step: &mut Step,
     teams: Option<&Teams>,
+    teams_file: Option<&str>,
     file: &str,
 ) -> Result<Option<Vec<String>>, Box<Diagnostic>> {
     let StepAction::Notify(n) = &mut step.action else {
@@ -72,6 +76,12 @@ fn bind_step(
         .map_err(|m| at("invalid-team-ref", m))?
         .to_string();
     let Some(teams) = teams else {
+        if let Some(found) = teams_file {
+            return Err(at(
+                "unknown-team",
+                format!("team `{reference}`: `{found}` has errors, so no team can be found in it"),
+            ));
+        }
         return Err(Box::new(
             Diagnostic::error(
                 file,
