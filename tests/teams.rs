@@ -108,7 +108,7 @@ fn a_good_teams_file_is_not_a_playbook_and_team_secrets_are_used() {
         .file("playbooks/catalog/teams.yaml", &teams)
         .file(
             "playbooks/tell.yaml",
-            &playbook("group:dba", "[SLACK_DBA, UNUSED_ONE]"),
+            playbook("group:dba", "[SLACK_DBA, UNUSED_ONE]"),
         )
         .args(["validate", "--format", "json", "--deny-warnings"])
         .status(1)
@@ -121,7 +121,7 @@ fn a_good_teams_file_is_not_a_playbook_and_team_secrets_are_used() {
     );
     Test::new()
         .file("playbooks/catalog/teams.yaml", &teams)
-        .file("playbooks/tell.yaml", &playbook("dab", "[]"))
+        .file("playbooks/tell.yaml", playbook("dab", "[]"))
         .args(["validate"])
         .status(1)
         .stderr_contains("team `group:default/dab` is not in `playbooks/catalog/teams.yaml`")
@@ -131,7 +131,7 @@ fn a_good_teams_file_is_not_a_playbook_and_team_secrets_are_used() {
     Test::new()
         .file("playbooks/teams.yaml", &teams)
         .file("playbooks/catalog/teams.yaml", &teams)
-        .file("playbooks/tell.yaml", &playbook("dba", "[]"))
+        .file("playbooks/tell.yaml", playbook("dba", "[]"))
         .args(["validate"])
         .status(1)
         .stderr_contains("duplicate-teams-file")
@@ -159,7 +159,7 @@ fn a_team_step_sends_to_every_channel_escaped_and_redacted() {
             "playbooks/teams.yaml",
             TEAMS.replace("PD_ENDPOINT", &receiver.url("/pd")),
         )
-        .file("playbooks/tell.yaml", &playbook("dba", "[]"))
+        .file("playbooks/tell.yaml", playbook("dba", "[]"))
         .file("secrets.env", secrets)
         .file("incident.json", incident.to_string())
         .env("IRCTL_STATE_DIR", "state")
@@ -234,7 +234,7 @@ fn a_team_step_needs_its_channels_secrets_before_anything_runs() {
             "playbooks/teams.yaml",
             TEAMS.replace("PD_ENDPOINT", &receiver.url("/pd")),
         )
-        .file("playbooks/tell.yaml", &playbook("dba", "[]"))
+        .file("playbooks/tell.yaml", playbook("dba", "[]"))
         .file(
             "incident.json",
             r#"{"title":"t","labels":{"alertname":"DiskFull","instance":"db-1"}}"#,
@@ -245,4 +245,19 @@ fn a_team_step_needs_its_channels_secrets_before_anything_runs() {
         .stderr_contains("missing secrets `SLACK_DBA`, `TEAMS_DBA`, `PD_DBA`, `HOOK_DBA`")
         .run();
     assert!(receiver.requests().is_empty());
+}
+
+#[test]
+fn the_example_teams_file_checks_cleanly() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/catalog/teams.yaml"
+    ))
+    .unwrap();
+    let out = Test::new()
+        .file("playbooks/catalog/teams.yaml", &example)
+        .file("playbooks/tell.yaml", playbook("dba", "[]"))
+        .args(["validate", "--format", "json"])
+        .run();
+    assert!(codes(&out).is_empty(), "{:#?}", codes(&out));
 }
