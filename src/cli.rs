@@ -115,6 +115,13 @@ pub enum Command {
         after_help = "Examples:\n  irctl graph disk-filling-up\n  irctl graph playbooks/db.yaml --format dot | dot -Tsvg > db.svg\n  irctl graph --run 20240101T100000Z-a1b2c3\n\nExit status: 0 drawn, 2 unknown playbook or run, or an invalid playbook file."
     )]
     Graph(GraphArgs),
+    /// Hand an incident to another team with its whole story; the team owns it once it accepts.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Examples:\n  irctl handoff --incident 3f2a9c1d --to group:default/dba --message \"pool is fine, the disk is not\"\n  irctl handoff accept --incident 3f2a9c1d --as dana\n  irctl handoff remind        # from cron, every few minutes\n\nThe team's channels come from `teams.yaml` beside the playbooks (or `catalog/teams.yaml`).\n\nExit status: 0 sent (or accepted, or reminders done), 1 a channel did not take the message, 2 bad input (unknown incident or team, missing secret, nothing to accept)."
+    )]
+    Handoff(HandoffArgs),
     /// Summarise MTTD, MTTR and run outcomes across incidents (drills counted apart).
     #[command(after_help = "Examples:\n  irctl stats\n  irctl stats --since 30d --format json")]
     Stats(StatsArgs),
@@ -754,4 +761,75 @@ pub struct ExecArgs {
     /// Stream every step's output while it runs (a drill also lists its steps).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+}
+
+/// Arguments of `handoff`.
+#[derive(Debug, Args)]
+pub struct HandoffArgs {
+    /// `accept` or `remind`.
+    #[command(subcommand)]
+    pub command: Option<HandoffCommand>,
+    /// The incident (its id, file-safe id or short id).
+    #[arg(long, value_name = "ID", required = true)]
+    pub incident: Option<String>,
+    /// The receiving team: its Backstage reference (`group:default/dba`, or `dba`).
+    #[arg(long, value_name = "TEAM", required = true)]
+    pub to: Option<String>,
+    /// What you want the team to know first.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Who hands off [default: `IRCTL_ACTOR`, else your login].
+    #[arg(long = "as", value_name = "NAME")]
+    pub by: Option<String>,
+    /// Announce the hand-off again when it is not accepted after this long
+    /// (`irctl handoff remind`) [default: the team's `remind_after`, else 15m].
+    #[arg(long, value_name = "DURATION")]
+    pub remind_after: Option<String>,
+    /// Write the Markdown packet here [default: beside the incident's log].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// A dotenv file with the secrets the team's channels name.
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+}
+
+/// Subcommands of `handoff`.
+#[derive(Debug, Subcommand)]
+pub enum HandoffCommand {
+    /// Accept the incident's open hand-off for the receiving team: it owns the incident from now on.
+    Accept(HandoffAcceptArgs),
+    /// Announce unaccepted hand-offs again, and escalate to the team's PagerDuty channels when due; safe to run from cron as often as you like.
+    Remind(HandoffRemindArgs),
+}
+
+/// Arguments of `handoff accept`.
+#[derive(Debug, Args)]
+pub struct HandoffAcceptArgs {
+    /// The incident (its id, file-safe id or short id).
+    #[arg(long, value_name = "ID")]
+    pub incident: String,
+    /// Who accepts, for the team [default: `IRCTL_ACTOR`, else your login].
+    #[arg(long = "as", value_name = "NAME")]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Arguments of `handoff remind`.
+#[derive(Debug, Args)]
+pub struct HandoffRemindArgs {
+    /// Only this incident [default: every incident with an open hand-off].
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// A dotenv file with the secrets the teams' channels name.
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
 }

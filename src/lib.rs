@@ -8,14 +8,16 @@
 //!   results; [`drill`] runs drills, decides which are due, lints and reports
 //!   them; [`validation`] gathers everything `irctl validate` finds; [`record`] reads runs and incident logs back after the fire,
 //!   verifies their hash chains, and builds postmortems and stats; [`graph`]
-//!   draws a playbook's DAG and an incident's Gantt chart; [`serve`]
+//!   draws a playbook's DAG and an incident's Gantt chart; [`handoff`]
+//!   hands an incident to another team with its whole story; [`serve`]
 //!   receives alert webhooks, stores them durably and starts their runs;
 //! - **model**: [`playbook`] (the file format, its compiled [`playbook::matcher`]s,
 //!   loading and validation, with [`diagnostic::Diagnostic`]s at file, line and
 //!   column); [`matching`] chooses the playbook for an incident and explains
 //!   why; [`incident`] turns an alert payload into one [`incident::Incident`];
 //!   [`source`] reads playbooks from a directory or a cached Git repository at
-//!   a ref, with provenance and history;
+//!   a ref, with provenance and history; [`teams`] says how each team is
+//!   reached (`teams.yaml`);
 //! - **base**: [`timeline`], [`secret`], [`template`] (rendering with
 //!   context-aware escaping), [`yaml`], [`diagnostic`], [`report`] (human text, JSON, GitHub
 //!   workflow commands, JUnit XML), [`lock`], [`process`] (finding a
@@ -41,6 +43,7 @@ pub mod duration;
 pub mod engine;
 pub mod env;
 pub mod graph;
+pub mod handoff;
 pub mod id;
 pub mod incident;
 pub mod lifecycle;
@@ -56,6 +59,7 @@ pub mod schedule;
 pub mod secret;
 pub mod serve;
 pub mod source;
+pub mod teams;
 pub mod template;
 pub mod timeline;
 pub mod tls;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Command, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
+use crate::cli::{Command, HandoffCommand, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
 use crate::ui::Ui;
 use irctl::clock::{Clock, InvalidNow};
 use irctl::incident::{self, Incident, Mapping};
@@ -56,6 +56,11 @@ impl Context {
                 None => None,
             },
             Command::Serve(a) => a.secrets_file.clone(),
+            Command::Handoff(a) => match &a.command {
+                Some(HandoffCommand::Remind(r)) => r.secrets_file.clone(),
+                Some(HandoffCommand::Accept(_)) => None,
+                None => a.secrets_file.clone(),
+            },
             _ => None,
         };
         let env_secrets = irctl::env::secret_values()
@@ -129,6 +134,11 @@ impl Context {
             .chain(self.env_secrets.iter().cloned())
             .collect();
         Redactor::new(&secrets)
+    }
+
+    /// A redactor for `extra` and the secrets irctl can see in its environment.
+    pub fn redactor_with(&self, extra: &BTreeMap<String, Secret>) -> Redactor {
+        Redactor::new(extra.values().chain(self.env_secrets.iter()))
     }
 
     /// A redactor for the secrets irctl can see in its environment
@@ -293,6 +303,7 @@ fn reads_clock(command: &Command) -> bool {
             | Command::Resolve(_)
             | Command::Ingest(_)
             | Command::Postmortem(_)
+            | Command::Handoff(_)
     )
 }
 
@@ -315,6 +326,11 @@ fn state_args(command: &Command) -> Option<&StateArgs> {
         Command::Stats(a) => Some(&a.state),
         Command::Approve(a) => Some(&a.state),
         Command::Graph(a) => Some(&a.state),
+        Command::Handoff(a) => match &a.command {
+            Some(HandoffCommand::Accept(x)) => Some(&x.state),
+            Some(HandoffCommand::Remind(x)) => Some(&x.state),
+            None => Some(&a.state),
+        },
         _ => None,
     }
 }
@@ -325,6 +341,11 @@ fn author_flag(command: &Command) -> Option<&str> {
         Command::Note(a) => a.author.as_deref(),
         Command::Resolve(a) => a.author.as_deref(),
         Command::Approve(a) => a.as_name.as_deref(),
+        Command::Handoff(a) => match &a.command {
+            Some(HandoffCommand::Accept(x)) => x.by.as_deref(),
+            Some(HandoffCommand::Remind(_)) => None,
+            None => a.by.as_deref(),
+        },
         _ => None,
     }
 }
@@ -380,6 +401,7 @@ impl Indexed {
     pub fn load(&mut self, names: &[&str]) -> PlaybookSet {
         let mut set = self.index.load(names);
         self.read.stamp(&mut set);
+        self.read.bind_teams(&mut set);
         set
     }
 }

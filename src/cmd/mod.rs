@@ -12,6 +12,7 @@ mod context;
 mod describe;
 mod drill;
 mod graph;
+mod handoff;
 mod history;
 mod list;
 mod live;
@@ -62,6 +63,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Postmortem(args) => postmortem::run(args, &ctx),
         Command::Graph(args) => graph::run(args, &ctx),
         Command::Stats(args) => runs::stats(args, &ctx),
+        Command::Handoff(args) => handoff::run(args, &ctx),
     }
 }
 

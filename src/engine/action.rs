@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 use super::http::{Body, Request};
 use super::notify::{Notification, Post, Service};
 use super::shell::{Invocation, Program};
+use super::team::TeamPosts;
 use crate::secret::Redactor;
 
 /// A rendered action.
@@ -56,6 +57,7 @@ impl Action {
         match self {
             Action::Notify(Notification::Console(text)) => Some(text.clone()),
             Action::Notify(Notification::Post(post)) => Some(post.text()),
+            Action::Notify(Notification::Team(t)) => t.posts.first().map(Post::text),
             _ => None,
         }
     }
@@ -65,6 +67,7 @@ impl Action {
         let (service, req) = match self {
             Action::Process(_) => return self.command_line().unwrap_or_default(),
             Action::Notify(Notification::Console(_)) => return "console".into(),
+            Action::Notify(Notification::Team(t)) => return format!("team {}", t.summary()),
             Action::Http(req) => (None, req),
             Action::Notify(Notification::Post(post)) => (Some(post.service), &post.request),
         };
@@ -79,20 +82,6 @@ impl Action {
     /// The same action with every secret value masked, for showing it.
     /// A body becomes the text sent, masked.
     pub fn redacted(&self, r: &Redactor) -> Action {
-        let request = |req: &Request| Request {
-            method: r.redact(&req.method),
-            url: r.redact(&req.url),
-            headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| (r.redact(k), r.redact(v)))
-                .collect(),
-            body: req
-                .body
-                .as_ref()
-                .map(|b| Body::Text(r.redact(&b.to_string()))),
-            ..req.clone()
-        };
         match self {
             Action::Process(inv) => Action::Process(Invocation {
                 program: match &inv.program {
@@ -109,16 +98,59 @@ impl Action {
                 cwd: inv.cwd.as_ref().map(|c| r.redact(c)),
                 interpreter: inv.interpreter.clone(),
             }),
-            Action::Http(req) => Action::Http(request(req)),
+            Action::Http(req) => Action::Http(redacted_request(req, r)),
             Action::Notify(Notification::Console(text)) => {
                 Action::Notify(Notification::Console(r.redact(text)))
             }
-            Action::Notify(Notification::Post(post)) => Action::Notify(Notification::Post(Post {
-                service: post.service,
-                request: request(&post.request),
-                text: post.text.as_ref().map(|t| r.redact(t)),
-            })),
+            Action::Notify(Notification::Post(post)) => {
+                Action::Notify(Notification::Post(redacted_post(post, r)))
+            }
+            Action::Notify(Notification::Team(t)) => {
+                Action::Notify(Notification::Team(TeamPosts {
+                    team: t.team.clone(),
+                    posts: t.posts.iter().map(|p| redacted_post(p, r)).collect(),
+                }))
+            }
         }
+    }
+}
+
+/// `req` with every secret value masked; its body becomes the text sent, masked.
+fn redacted_request(req: &Request, r: &Redactor) -> Request {
+    Request {
+        method: r.redact(&req.method),
+        url: r.redact(&req.url),
+        headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (r.redact(k), r.redact(v)))
+            .collect(),
+        body: req
+            .body
+            .as_ref()
+            .map(|b| Body::Text(r.redact(&b.to_string()))),
+        ..req.clone()
+    }
+}
+
+/// `post` with every secret value masked.
+fn redacted_post(post: &Post, r: &Redactor) -> Post {
+    Post {
+        service: post.service,
+        request: redacted_request(&post.request, r),
+        text: post.text.as_ref().map(|t| r.redact(t)),
+    }
+}
+
+/// A post as the timeline writes it: the request and its service.
+struct PostEntry<'a>(&'a Post);
+
+impl serde::Serialize for PostEntry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        request_entries(&mut map, &self.0.request)?;
+        map.serialize_entry("notify", self.0.service.as_str())?;
+        map.end()
     }
 }
 
@@ -150,6 +182,12 @@ impl serde::Serialize for Action {
                 request_entries(&mut map, &post.request)?;
                 map.serialize_entry("notify", post.service.as_str())?;
             }
+            Action::Notify(Notification::Team(t)) => {
+                map.serialize_entry("notify", "team")?;
+                map.serialize_entry("team", &t.team)?;
+                let posts: Vec<PostEntry<'_>> = t.posts.iter().map(PostEntry).collect();
+                map.serialize_entry("channels", &posts)?;
+            }
         }
         map.end()
     }
@@ -171,6 +209,9 @@ struct Recorded {
     #[serde(default)]
     headers: Vec<(String, String)>,
     body: Option<String>,
+    team: Option<String>,
+    #[serde(default)]
+    channels: Vec<Action>,
 }
 
 /// Reads the timeline form back. What the timeline does not record stays
@@ -207,10 +248,24 @@ impl<'de> Deserialize<'de> for Action {
                 let text = r.text.unwrap_or_default();
                 return Ok(Action::Notify(Notification::Console(text)));
             }
+            Some("team") => {
+                let posts = r
+                    .channels
+                    .into_iter()
+                    .filter_map(|a| match a {
+                        Action::Notify(Notification::Post(p)) => Some(p),
+                        _ => None,
+                    })
+                    .collect();
+                return Ok(Action::Notify(Notification::Team(TeamPosts {
+                    team: r.team.unwrap_or_default(),
+                    posts,
+                })));
+            }
             Some(name) => Service::from_name(name).ok_or_else(|| {
                 serde::de::Error::unknown_variant(
                     name,
-                    &["console", "slack", "teams", "pagerduty", "webhook"],
+                    &["console", "slack", "teams", "pagerduty", "webhook", "team"],
                 )
             })?,
         };
@@ -250,6 +305,16 @@ impl fmt::Display for Action {
                 };
             }
             Action::Notify(Notification::Console(text)) => return write!(f, "console: {text}"),
+            Action::Notify(Notification::Team(t)) => {
+                write!(f, "team {}:", t.team)?;
+                for p in &t.posts {
+                    let one = Action::Notify(Notification::Post(p.clone()));
+                    for line in one.to_string().lines() {
+                        write!(f, "\n  {line}")?;
+                    }
+                }
+                return Ok(());
+            }
             Action::Http(req) => (None, req),
             Action::Notify(Notification::Post(post)) => (Some(post.service), &post.request),
         };

@@ -197,62 +197,10 @@ impl StepTask {
         };
         match &mut action {
             Action::Notify(Notification::Console(text)) => *text = join(text, Sink::Text),
-            Action::Notify(Notification::Post(post)) => {
-                let Some(http::Body::Json(body)) = &mut post.request.body else {
-                    return Err("the notification has no JSON body".into());
-                };
-                match post.service {
-                    Service::Slack => {
-                        let text = join(body["text"].as_str().unwrap_or_default(), Sink::Slack);
-                        body["text"] = text.clone().into();
-                        post.text = Some(text);
-                    }
-                    Service::Teams => {
-                        let lines = redact(message::text(ask, Sink::Teams));
-                        if let Some(blocks) = body
-                            .pointer_mut("/attachments/0/content/body")
-                            .and_then(|b| b.as_array_mut())
-                        {
-                            blocks.push(serde_json::json!({
-                                "type": "TextBlock", "text": lines, "wrap": true
-                            }));
-                        }
-                        post.text =
-                            Some(join(post.text.as_deref().unwrap_or_default(), Sink::Teams));
-                    }
-                    Service::Pagerduty => {
-                        let fields = self.recorder.redactor.redact_json(&message::fields(ask));
-                        if let Some(payload) =
-                            body.get_mut("payload").and_then(|p| p.as_object_mut())
-                        {
-                            let summary = payload
-                                .get("summary")
-                                .and_then(|s| s.as_str())
-                                .unwrap_or_default()
-                                .to_string();
-                            let text = join(&summary, Sink::Text);
-                            payload.insert("summary".into(), text.clone().into());
-                            let details = payload
-                                .entry("custom_details")
-                                .or_insert_with(|| serde_json::json!({}));
-                            if let Some(d) = details.as_object_mut() {
-                                d.insert("approval".into(), fields);
-                            }
-                            post.text = Some(text);
-                        }
-                    }
-                    Service::Webhook => {
-                        let fields = self.recorder.redactor.redact_json(&message::fields(ask));
-                        match body {
-                            serde_json::Value::Object(m) => {
-                                m.insert("approval".into(), fields);
-                            }
-                            other => {
-                                *other = serde_json::json!({ "body": other.clone(), "approval": fields });
-                            }
-                        }
-                        self.resign(post, body_text(&post.request.body))?;
-                    }
+            Action::Notify(Notification::Post(post)) => self.attach_post(post, ask)?,
+            Action::Notify(Notification::Team(team)) => {
+                for post in &mut team.posts {
+                    self.attach_post(post, ask)?;
                 }
             }
             Action::Process(_) | Action::Http(_) => {
@@ -260,6 +208,73 @@ impl StepTask {
             }
         }
         Ok(action)
+    }
+
+    /// One post of the request, with its words added for its service.
+    fn attach_post(&self, post: &mut notify::Post, ask: &message::Ask<'_>) -> Result<(), String> {
+        let redact = |s: String| self.recorder.redactor.redact(&s);
+        let join = |head: &str, sink: Sink| {
+            let lines = redact(message::text(ask, sink));
+            if head.trim().is_empty() {
+                lines
+            } else {
+                format!("{head}\n\n{lines}")
+            }
+        };
+        let Some(http::Body::Json(body)) = &mut post.request.body else {
+            return Err("the notification has no JSON body".into());
+        };
+        match post.service {
+            Service::Slack => {
+                let text = join(body["text"].as_str().unwrap_or_default(), Sink::Slack);
+                body["text"] = text.clone().into();
+                post.text = Some(text);
+            }
+            Service::Teams => {
+                let lines = redact(message::text(ask, Sink::Teams));
+                if let Some(blocks) = body
+                    .pointer_mut("/attachments/0/content/body")
+                    .and_then(|b| b.as_array_mut())
+                {
+                    blocks.push(serde_json::json!({
+                        "type": "TextBlock", "text": lines, "wrap": true
+                    }));
+                }
+                post.text = Some(join(post.text.as_deref().unwrap_or_default(), Sink::Teams));
+            }
+            Service::Pagerduty => {
+                let fields = self.recorder.redactor.redact_json(&message::fields(ask));
+                if let Some(payload) = body.get_mut("payload").and_then(|p| p.as_object_mut()) {
+                    let summary = payload
+                        .get("summary")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let text = join(&summary, Sink::Text);
+                    payload.insert("summary".into(), text.clone().into());
+                    let details = payload
+                        .entry("custom_details")
+                        .or_insert_with(|| serde_json::json!({}));
+                    if let Some(d) = details.as_object_mut() {
+                        d.insert("approval".into(), fields);
+                    }
+                    post.text = Some(text);
+                }
+            }
+            Service::Webhook => {
+                let fields = self.recorder.redactor.redact_json(&message::fields(ask));
+                match body {
+                    serde_json::Value::Object(m) => {
+                        m.insert("approval".into(), fields);
+                    }
+                    other => {
+                        *other = serde_json::json!({ "body": other.clone(), "approval": fields });
+                    }
+                }
+                self.resign(post, body_text(&post.request.body))?;
+            }
+        }
+        Ok(())
     }
 
     /// Signs a webhook's body again after the request was added to it, with

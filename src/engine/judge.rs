@@ -28,8 +28,12 @@ pub fn judge(action: &Action, response: Response, redactor: &Redactor) -> Attemp
         Response::Http(reply) => http(action, reply, redactor),
         Response::Shown => {
             let mut output = StepOutput::empty(StepStatus::Succeeded);
-            if let Action::Notify(Notification::Console(text)) = action {
-                output.stdout = text.clone();
+            match action {
+                Action::Notify(Notification::Console(text)) => output.stdout = text.clone(),
+                Action::Notify(Notification::Team(t)) => {
+                    output.stdout = format!("sent to {}", t.summary());
+                }
+                _ => {}
             }
             Attempt::ok(output)
         }
@@ -59,7 +63,8 @@ fn classify(error: &StepError) -> (StepStatus, bool) {
         | StepError::Spawn { .. }
         | StepError::Method(_)
         | StepError::Client(_)
-        | StepError::Unanswered(_) => (StepStatus::Failed, false),
+        | StepError::Unanswered(_)
+        | StepError::Undelivered(_) => (StepStatus::Failed, false),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod resume;
 mod scheduler;
 pub mod shell;
 mod task;
+pub mod team;
 
 pub use action::Action;
 pub use response::{Response, StepError};

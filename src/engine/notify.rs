@@ -68,6 +68,8 @@ pub enum Notification {
     Post(Post),
     /// A message on the responder's terminal.
     Console(String),
+    /// One message to every channel of a team (`notify: { team }`).
+    Team(super::team::TeamPosts),
 }
 
 /// A notification delivered by an HTTP POST.
@@ -185,6 +187,9 @@ pub fn prepare(
     clock: crate::clock::Clock,
 ) -> Result<Notification, RenderError> {
     let tag = |s: String| if drill { format!("[DRILL] {s}") } else { s };
+    if notify.team.is_some() {
+        return super::team::prepare_step(notify, r, drill, clock).map(Notification::Team);
+    }
     if let Some(c) = &notify.console {
         return Ok(Notification::Console(redact(r, &tag(r.text(&c.text)?))));
     }

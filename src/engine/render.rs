@@ -230,6 +230,19 @@ pub(crate) async fn execute(
         Action::Notify(Notification::Post(post)) => {
             http::send(clients, &post.request, step.timeout, cancel).await
         }
+        Action::Notify(Notification::Team(t)) => {
+            let started = std::time::Instant::now();
+            let deliveries = super::team::deliver(
+                &t.posts,
+                clients,
+                step.timeout,
+                step.retry,
+                cancel,
+                redactor,
+            )
+            .await;
+            super::team::response(&deliveries, started)
+        }
     }
 }
 
@@ -255,6 +268,16 @@ pub(crate) fn announce(recorder: &Recorder, step: &Step, action: &Action, attemp
                 http_status: attempt.output.http_status,
             });
         }
+        Action::Notify(Notification::Team(t)) => {
+            for post in &t.posts {
+                recorder.emit(crate::timeline::Notification {
+                    step: step.id.clone(),
+                    target: post.service.as_str().into(),
+                    text: None,
+                    http_status: None,
+                });
+            }
+        }
         Action::Process(_) | Action::Http(_) => {}
     }
 }
@@ -268,34 +291,46 @@ pub(crate) fn reroute_for_drill(
     base: &ContextBase,
     outputs: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<PreparedStep, RenderError> {
-    use notify::Service;
     let r = StepRenderer::new(base, outputs);
-    if let Action::Notify(Notification::Post(Post {
-        service,
-        request: req,
-        ..
-    })) = &mut prepared.action
-    {
-        match service {
-            Service::Slack | Service::Teams | Service::Webhook => {
-                let target = match service {
-                    Service::Slack => &overrides.slack,
-                    Service::Teams => &overrides.teams,
-                    _ => &overrides.webhook,
-                };
-                if let Some(url) = target {
-                    req.url = r.url(url)?;
-                }
+    match &mut prepared.action {
+        Action::Notify(Notification::Post(post)) => reroute_post(post, overrides, &r)?,
+        Action::Notify(Notification::Team(t)) => {
+            for post in &mut t.posts {
+                reroute_post(post, overrides, &r)?;
             }
-            Service::Pagerduty => {
-                if let Some(key) = &overrides.pagerduty {
-                    let key = r.text(key)?;
-                    if let Some(http::Body::Json(body)) = &mut req.body {
-                        body["routing_key"] = key.into();
-                    }
+        }
+        _ => {}
+    }
+    Ok(prepared)
+}
+
+/// Sends one post of a drill to the `drill.notify` override for its service.
+fn reroute_post(
+    post: &mut Post,
+    overrides: &RawDrillNotify,
+    r: &StepRenderer<'_>,
+) -> Result<(), RenderError> {
+    use notify::Service;
+    let req = &mut post.request;
+    match post.service {
+        Service::Slack | Service::Teams | Service::Webhook => {
+            let target = match post.service {
+                Service::Slack => &overrides.slack,
+                Service::Teams => &overrides.teams,
+                _ => &overrides.webhook,
+            };
+            if let Some(url) = target {
+                req.url = r.url(url)?;
+            }
+        }
+        Service::Pagerduty => {
+            if let Some(key) = &overrides.pagerduty {
+                let key = r.text(key)?;
+                if let Some(http::Body::Json(body)) = &mut req.body {
+                    body["routing_key"] = key.into();
                 }
             }
         }
     }
-    Ok(prepared)
+    Ok(())
 }

@@ -183,6 +183,9 @@ pub enum StepError {
     /// A stand-in executor (`irctl test`) has no answer for this attempt.
     #[error("{0}")]
     Unanswered(String),
+    /// Some of a team's channels did not take its message.
+    #[error("{0}")]
+    Undelivered(String),
 }
 
 fn cause_suffix(cause: &Option<String>) -> String {

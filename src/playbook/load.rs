@@ -99,11 +99,26 @@ fn walk(
             if depth < MAX_DEPTH && !(depth == 0 && path.file_name() == Some(MAPPINGS.as_ref())) {
                 walk(&path, depth + 1, seen, out)?;
             }
-        } else if is_playbook_file(&path) {
+        } else if is_playbook_file(&path) && !is_teams_file(dir, depth, &path) {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// Whether `path`, met `depth` folders below the playbook folder in `dir`,
+/// is the teams file ([`crate::teams::FILES`]), which is not a playbook.
+fn is_teams_file(dir: &Path, depth: usize, path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let rel = match depth {
+        0 => name.to_string(),
+        1 => match dir.file_name().and_then(|n| n.to_str()) {
+            Some(parent) => format!("{parent}/{name}"),
+            None => return false,
+        },
+        _ => return false,
+    };
+    crate::teams::is_teams_file(&rel)
 }
 
 /// Lists the playbook files under `paths` (directories are searched, files taken as given).

@@ -364,6 +364,21 @@ pub struct RawNotify {
     /// The responder's terminal.
     #[serde(default)]
     pub console: Option<RawConsole>,
+    /// A team of the repository's `teams.yaml`, by Backstage reference
+    /// (`group:default/dba`, or `dba`): `text` goes to every channel it lists.
+    #[serde(default)]
+    pub team: Option<Spanned<String>>,
+    /// The message for `team`; values are escaped for each channel's markup.
+    #[serde(default)]
+    pub text: Option<Text>,
+    /// A title for `team` (a Teams card's title; the start of a PagerDuty summary).
+    #[serde(default)]
+    pub title: Option<Text>,
+    /// The team's channels, bound from `teams.yaml` when the playbook is
+    /// loaded with its source; never written in a playbook.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub bound: Option<crate::teams::Team>,
 }
 
 /// Slack incoming webhook message.

@@ -156,6 +156,19 @@ fn respond(step: &Step, action: &Action, c: &CannedAttempt) -> Response {
             Duration::ZERO,
         ),
         Action::Notify(Notification::Console(_)) => Response::Shown,
+        Action::Notify(Notification::Team(_)) => match c.http_status {
+            Some(status) if !(200..300).contains(&status) => Response::failed(
+                StepError::Undelivered(format!("the team's channels answered HTTP {status}")),
+                Duration::ZERO,
+            ),
+            _ if c.timeout => Response::failed(
+                StepError::Timeout {
+                    after: step.timeout,
+                },
+                Duration::ZERO,
+            ),
+            _ => Response::Shown,
+        },
         Action::Http(req) | Action::Notify(Notification::Post(Post { request: req, .. })) => {
             if c.timeout {
                 return Response::failed(

@@ -8,6 +8,7 @@
 //! ([`RunSummary`]) and merges an incident's events into one time-ordered
 //! list ([`merged`]); [`ingest`] records what alert payloads say, in the
 //! [`episode`] they belong to,
+//! [`ownership`] says who owned the incident when, and its hand-offs,
 //! [`verify`] proves a chain untouched, [`view`] chooses what `irctl timeline`
 //! shows and checks, [`times`] defines an incident's key times, and
 //! [`postmortem`] (with [`sections`], rendered by [`render`]) and [`stats`]
@@ -22,6 +23,7 @@ pub mod history;
 pub mod incident_log;
 pub mod ingest;
 mod lookup;
+pub mod ownership;
 pub mod postmortem;
 pub mod render;
 pub mod sections;

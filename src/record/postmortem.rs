@@ -5,7 +5,8 @@
 //! The sections follow the Google SRE and PagerDuty templates: summary,
 //! impact, key times ([`super::times`], where each is defined and which
 //! clock gave it), trigger and root cause (for people to fill), detection,
-//! resolution, responders and their roles, communications, key findings,
+//! resolution, responders and their roles, communications, owners over time
+//! and hand-offs ([`super::ownership`]), key findings,
 //! per-alert detail, lessons learned and action items
 //! ([`super::sections`]), then the full timeline, what automation did, the
 //! playbook versions and the record's integrity.
@@ -50,6 +51,8 @@ pub struct Postmortem {
     pub responders: Vec<Responder>,
     /// Notifications sent: where and when.
     pub communications: Vec<Communication>,
+    /// Who owned the incident when, and its hand-offs.
+    pub ownership: super::ownership::Ownership,
     /// Output of steps marked `report: true`, quoted.
     pub findings: Vec<Finding>,
     /// Each alert, when the incident grouped several (empty otherwise).
@@ -318,6 +321,7 @@ pub fn build(
         time_warnings: times.warnings.clone(),
         responders: sections::responders(&entries),
         communications: sections::communications(&entries),
+        ownership: super::ownership::ownership(&entries),
         findings: sections::findings(&runs),
         alerts: if alerts.len() > 1 { alerts } else { Vec::new() },
         lessons,

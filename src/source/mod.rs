@@ -75,6 +75,8 @@ pub struct Loaded {
     pub set: PlaybookSet,
     /// Things the user must know, e.g. that a fetch failed and the cache was used.
     pub warnings: Vec<String>,
+    /// The teams file's teams (`teams.yaml`), when there is one and it checks cleanly.
+    pub teams: Option<crate::teams::Teams>,
     origin: Origin,
 }
 
@@ -89,6 +91,8 @@ pub struct Read {
     pub mappings: Vec<load::SourceFile>,
     /// Things the user must know, e.g. that a fetch failed and the cache was used.
     pub warnings: Vec<String>,
+    /// The teams files found (`teams.yaml`, `catalog/teams.yaml`), which are not playbooks.
+    pub teams: Vec<load::SourceFile>,
     /// `None` for a directory until [`Read::load`] or [`Read::stamp`] looks
     /// for a worktree: opening a repository costs libgit2's start-up, which
     /// `irctl match` does not need to pay.
@@ -102,6 +106,11 @@ pub fn read(spec: &Spec) -> anyhow::Result<Read> {
         Spec::Dir(paths) => Ok(Read {
             sources: load::read_sources(paths)?,
             mappings: load::read_mappings(paths),
+            teams: paths
+                .first()
+                .filter(|p| p.is_dir())
+                .map(|p| crate::teams::find_in_dir(p))
+                .unwrap_or_default(),
             warnings: Vec::new(),
             origin: None,
             dir: paths.first().cloned(),
@@ -146,9 +155,30 @@ impl Read {
         (good, broken)
     }
 
-    /// Checks every file into a set, the payload mappings included.
+    /// The teams, and the teams file's findings and text.
+    pub fn teams(&self) -> (Option<crate::teams::Teams>, Vec<Diagnostic>, Option<String>) {
+        crate::teams::load(&self.teams)
+    }
+
+    /// Binds `set`'s `notify: { team }` steps to the teams file, with its findings.
+    pub fn bind_teams(&self, set: &mut PlaybookSet) -> Option<crate::teams::Teams> {
+        let (teams, diags, text) = self.teams();
+        if let Some(first) = self.teams.first() {
+            set.files.push(first.path.clone());
+            if let Some(text) = text {
+                set.sources.insert(first.path.clone(), text);
+            }
+        }
+        set.diagnostics.extend(diags);
+        let found = self.teams.first().map(|f| f.path.as_str());
+        crate::teams::bind(set, teams.as_ref(), found);
+        teams
+    }
+
+    /// Checks every file into a set, the payload mappings and teams file included.
     pub fn load(mut self) -> Loaded {
         let mut set = load::from_sources(std::mem::take(&mut self.sources));
+        let teams = self.bind_teams(&mut set);
         for src in &self.mappings {
             let (_, diags, text) = check_mapping(src);
             set.files.push(src.path.clone());
@@ -165,6 +195,7 @@ impl Read {
         Loaded {
             set,
             warnings: self.warnings,
+            teams,
             origin,
         }
     }
@@ -354,13 +385,19 @@ fn read_git(spec: &GitSpec) -> anyhow::Result<Read> {
     } else {
         format!("{dir}/{}/", mapping::DIR)
     };
-    let (mappings, sources) = git::read_tree(&repo, resolved.commit, dir, &provenance)
-        .with_context(|| format!("cannot load playbooks from `{shown}`"))?
-        .into_iter()
-        .partition(|f| f.path.starts_with(&prefix));
+    let (mappings, files): (Vec<_>, Vec<_>) =
+        git::read_tree(&repo, resolved.commit, dir, &provenance)
+            .with_context(|| format!("cannot load playbooks from `{shown}`"))?
+            .into_iter()
+            .partition(|f| f.path.starts_with(&prefix));
+    let (teams, sources) = files.into_iter().partition(|f| {
+        let rel = f.path.strip_prefix(dir).unwrap_or(&f.path);
+        crate::teams::is_teams_file(rel.trim_start_matches('/'))
+    });
     Ok(Read {
         sources,
         mappings,
+        teams,
         warnings,
         origin: Some(Origin::Git {
             repo,

@@ -121,8 +121,49 @@ pub fn describe(e: &Event) -> String {
                 p.source, p.playbook, p.rule
             )
         }
+        Payload::Handoff(p) => {
+            let mut out = format!(
+                "{} handed the incident to {} ({})",
+                p.by,
+                p.to,
+                sent(&p.sent)
+            );
+            if let Some(m) = p.message.as_deref().filter(|m| !m.is_empty()) {
+                out.push_str(&format!(": {m}"));
+            }
+            out
+        }
+        Payload::HandoffAccepted(p) => format!(
+            "{} accepted for {} after {}; {} owns the incident",
+            p.by,
+            p.team,
+            took(p.latency_ms),
+            p.team
+        ),
+        Payload::HandoffReminded(p) => format!(
+            "hand-off to {} not accepted: {} {} ({})",
+            p.team,
+            if p.escalated { "escalated" } else { "reminder" },
+            p.reminder,
+            sent(&p.sent)
+        ),
         Payload::Other { .. } => String::new(),
     }
+}
+
+/// `slack HTTP 200, pagerduty failed` for the channels a message went to.
+fn sent(list: &[super::Sent]) -> String {
+    if list.is_empty() {
+        return "no channel".into();
+    }
+    list.iter()
+        .map(|s| match (&s.error, s.http_status) {
+            (Some(_), _) => format!("{} failed", s.target),
+            (None, Some(code)) => format!("{} HTTP {code}", s.target),
+            (None, None) => s.target.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A recorded action (`step_started`, `step_simulated`) as a command line or

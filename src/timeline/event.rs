@@ -60,6 +60,9 @@ impl Event {
             Payload::Acknowledged(a) => &a.at,
             Payload::AlertRepeated(r) => &r.at,
             Payload::RunThrottled(r) => &r.at,
+            Payload::Handoff(h) => &h.at,
+            Payload::HandoffAccepted(h) => &h.at,
+            Payload::HandoffReminded(h) => &h.at,
             _ => &self.ts,
         }
     }

@@ -137,6 +137,13 @@ pub enum Payload {
     /// A playbook was not run because its `once_within`, `max_runs` or
     /// `concurrency` limit held (`run_throttled`, incident log).
     RunThrottled(RunThrottled),
+    /// The incident was handed to a team (`handoff`, incident log).
+    Handoff(Handoff),
+    /// The receiving team took the incident (`handoff_accepted`, incident log).
+    HandoffAccepted(HandoffAccepted),
+    /// An unaccepted hand-off was announced again or escalated
+    /// (`handoff_reminded`, incident log).
+    HandoffReminded(HandoffReminded),
     /// An event type this version does not know, kept as written.
     Other {
         /// Its `type`.
@@ -501,6 +508,76 @@ pub struct RunThrottled {
     pub next_run_at: Option<String>,
 }
 
+/// `handoff`: the incident was handed to a team; it owns the incident
+/// only once it accepts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// When it was handed off (RFC 3339).
+    pub at: String,
+    /// Who handed it off.
+    pub by: String,
+    /// The receiving team's canonical reference.
+    pub to: String,
+    /// What the sender wrote with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where each channel of the team was sent the packet, and how it answered.
+    pub sent: Vec<Sent>,
+    /// The Markdown packet written for pasting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<String>,
+    /// How long it may wait for acceptance before it is announced again,
+    /// when the sender chose (`--remind-after`); else the team's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after_ms: Option<u64>,
+}
+
+/// One channel a hand-off (or its reminder) was sent to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sent {
+    /// `slack`, `teams`, `pagerduty` or `webhook`.
+    pub target: String,
+    /// The service's last HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Why it did not take the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `handoff_accepted`: the receiving team took the incident, and owns it now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandoffAccepted {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who accepted, for the team.
+    pub by: String,
+    /// The team that now owns the incident.
+    pub team: String,
+    /// The `seq` of the `handoff` event accepted.
+    pub handoff: u64,
+    /// From the hand-off to its acceptance.
+    pub latency_ms: u64,
+}
+
+/// `handoff_reminded`: a hand-off still not accepted was announced again,
+/// or escalated to the team's pagers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandoffReminded {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The team reminded.
+    pub team: String,
+    /// The `seq` of the `handoff` event.
+    pub handoff: u64,
+    /// Which interval since the hand-off this covers (1 = the first).
+    pub reminder: u32,
+    /// Whether the team's PagerDuty channels were paged.
+    pub escalated: bool,
+    /// Where it was sent, and how each channel answered.
+    pub sent: Vec<Sent>,
+}
+
 /// Expands to the one table of event types: name, variant, payload type.
 macro_rules! kinds {
     ($($name:literal => $variant:ident),* $(,)?) => {
@@ -565,6 +642,9 @@ kinds! {
     "acknowledged" => Acknowledged,
     "alert_repeated" => AlertRepeated,
     "run_throttled" => RunThrottled,
+    "handoff" => Handoff,
+    "handoff_accepted" => HandoffAccepted,
+    "handoff_reminded" => HandoffReminded,
 }
 
 impl Payload {

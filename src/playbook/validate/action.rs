@@ -96,6 +96,7 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) {
             n.pagerduty.is_some(),
             n.webhook.is_some(),
             n.console.is_some(),
+            n.team.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -104,8 +105,25 @@ pub(super) fn check_action(c: &mut Checker<'_>, step: &RawStep) {
             c.error(
                 step.id.pos,
                 "schema",
-                format!("step `{id}`: `notify` needs exactly one of `slack`, `teams`, `pagerduty`, `webhook`, `console`, found {count}"),
+                format!("step `{id}`: `notify` needs exactly one of `slack`, `teams`, `pagerduty`, `webhook`, `console`, `team`, found {count}"),
             );
+        }
+        match (&n.team, &n.text) {
+            (Some(team), None) => {
+                c.error(
+                    team.pos,
+                    "schema",
+                    format!("step `{id}`: `notify: {{ team }}` needs a `text`"),
+                );
+            }
+            (None, Some(_)) => {
+                c.error(
+                    step.id.pos,
+                    "schema",
+                    format!("step `{id}`: `notify.text` and `notify.title` go with `team`; other targets take their own `text`"),
+                );
+            }
+            _ => {}
         }
         if let Some(pd) = &n.pagerduty {
             use crate::playbook::model::PagerdutyAction as A;

@@ -117,6 +117,12 @@ pub(super) fn step_fields(step: &RawStep) -> Vec<Field<'_>> {
         if let Some(cn) = &n.console {
             add(&mut f, "notify.console.text", &cn.text, Template);
         }
+        if let Some(t) = &n.text {
+            add(&mut f, "notify.text", t, Template);
+        }
+        if let Some(t) = &n.title {
+            add(&mut f, "notify.title", t, Template);
+        }
     }
     f
 }
