@@ -14,7 +14,9 @@
 //!   column); [`matching`] chooses the playbook for an incident and explains
 //!   why; [`incident`] turns an alert payload into one [`incident::Incident`];
 //!   [`source`] reads playbooks from a directory or a cached Git repository at
-//!   a ref, with provenance and history;
+//!   a ref, with provenance and history; [`catalog`] reads the Backstage
+//!   service catalog and CODEOWNERS beside them and decides who owns an
+//!   incident and what it impacts;
 //! - **base**: [`timeline`], [`secret`], [`template`] (rendering with
 //!   context-aware escaping), [`yaml`], [`diagnostic`], [`report`] (human text, JSON, GitHub
 //!   workflow commands, JUnit XML), [`lock`], [`process`] (finding a
@@ -32,6 +34,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
 
 pub mod capped;
+pub mod catalog;
 pub mod clock;
 pub mod diagnostic;
 pub mod drill;

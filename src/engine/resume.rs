@@ -443,5 +443,6 @@ fn incident_from_recorded(v: &RecordedIncident) -> anyhow::Result<Incident> {
         url: v.url.clone(),
         alerts,
         raw: v.raw.clone(),
+        ownership: None,
     })
 }
