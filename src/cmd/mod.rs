@@ -23,6 +23,7 @@ mod serve;
 mod test;
 mod timeline;
 mod validate;
+mod who;
 
 use crate::cli::Command;
 use crate::ui::Ui;
@@ -58,6 +59,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Ingest(args) => note::ingest(args, &ctx),
         Command::Postmortem(args) => postmortem::run(args, &ctx),
         Command::Stats(args) => runs::stats(args, &ctx),
+        Command::Who(args) => who::run(args, &ctx),
     }
 }
 
