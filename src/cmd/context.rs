@@ -259,9 +259,14 @@ impl Context {
     /// playbooks, printing its warnings; `None` when there is none. For
     /// `run` (`strict` false) a catalog that cannot be read is a warning:
     /// ownership must never keep a playbook from running.
-    pub fn load_catalog(&self, args: &SourceArgs, strict: bool) -> anyhow::Result<Option<Catalog>> {
+    pub fn load_catalog(
+        &self,
+        args: &SourceArgs,
+        paths: &[PathBuf],
+        strict: bool,
+    ) -> anyhow::Result<Option<Catalog>> {
         let request = irctl::catalog::Request {
-            playbooks: source_spec(args, &[])?,
+            playbooks: source_spec(args, paths)?,
             catalog: args.catalog.clone().filter(|c| !c.is_empty()),
         };
         let catalog = match irctl::catalog::load(&request) {

@@ -20,7 +20,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
     let mut indexed = ctx.load_index(&args.source)?;
     let incident = read_incident(&args.incident, ctx.run_clock(), &indexed.mappings)?;
-    let catalog = ctx.load_catalog(&args.source, false)?;
+    let catalog = ctx.load_catalog(&args.source, &[], false)?;
     let index = &indexed.index;
     let inputs = args
         .inputs

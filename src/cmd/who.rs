@@ -12,7 +12,7 @@ use irctl::matching;
 pub fn run(args: WhoArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut indexed = ctx.load_index(&args.source)?;
     let incident = read_incident(&args.incident, ctx.run_clock(), &indexed.mappings)?;
-    let catalog = ctx.load_catalog(&args.source, true)?;
+    let catalog = ctx.load_catalog(&args.source, &[], true)?;
     let selection = matching::select(&indexed.index.entries, &incident);
     let names: Vec<&str> = selection.winners.iter().map(String::as_str).collect();
     let set = indexed.load(&names);
