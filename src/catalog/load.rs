@@ -184,7 +184,9 @@ fn given_catalog(given: &str, playbooks: &Spec) -> anyhow::Result<Found> {
         let entry = tree::resolve(&rel, name).unwrap_or_else(|| name.to_string());
         return Ok((tree, vec![entry], format!("`{given}`"), Vec::new()));
     }
-    let Some((repo_text, git_ref)) = split_repo_ref(given) else {
+    let Some((repo_text, git_ref)) =
+        split_repo_ref(given).filter(|(repo, _)| is_remote(repo) || Path::new(repo).exists())
+    else {
         anyhow::bail!("`--catalog {given}`: no such file or directory");
     };
     let (cache_dir, fetch) = match playbooks {
@@ -222,6 +224,14 @@ pub fn split_repo_ref(text: &str) -> Option<(&str, Option<&str>)> {
         Some(at) if !text[at + 1..].is_empty() => Some((&text[..at], Some(&text[at + 1..]))),
         _ => Some((text, None)),
     }
+}
+
+/// Whether `repo` names a remote (a URL or `user@host:path`), not a local path.
+fn is_remote(repo: &str) -> bool {
+    repo.contains("://")
+        || repo
+            .find(':')
+            .is_some_and(|colon| repo[..colon].contains('@'))
 }
 
 /// A directory tree confined to the Git worktree around `dir` (else `dir`
