@@ -418,3 +418,41 @@ fn a_missing_catalog_path_is_a_usage_error_for_who_and_a_warning_for_run() {
         .stderr_contains("warning: the service catalog was not read, so the incident has no owner")
         .run();
 }
+
+#[test]
+fn a_resumed_run_sees_the_owner_the_first_attempt_saw() {
+    let playbook = "version: 1\nname: tell\ntitle: Tell\nmatch:\n  labels: ['alertname=~\".+\"']\nsteps:\n  - id: gate\n    shell: test -f marker\n  - id: say\n    needs: [gate]\n    shell: echo owner={{ incident.owner.ref }} impacted={{ incident.impacted | length }}\n";
+    let catalog = format!(
+        "{HEAD}kind: Group\nmetadata:\n  name: t\nspec:\n  type: team\n\
+         ---\n{HEAD}kind: Component\nmetadata:\n  name: api\nspec:\n  owner: t\n\
+         ---\n{HEAD}kind: Component\nmetadata:\n  name: web\nspec:\n  owner: t\n  dependsOn: [component:api]\n"
+    );
+    let out = Test::new()
+        .playbook("tell.yaml", playbook)
+        .file("playbooks/catalog-info.yaml", catalog)
+        .args([
+            "run",
+            "--state-dir",
+            "state",
+            "--label",
+            "alertname=X",
+            "--label",
+            "service=api",
+        ])
+        .status(1)
+        .run();
+    let dir = out.tempdir.path();
+    let runs: Vec<_> = std::fs::read_dir(dir.join("state/runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let id = runs[0].file_name().to_string_lossy().into_owned();
+    // The catalog changes (here: goes away); the run continues with what it saw.
+    std::fs::remove_file(dir.join("playbooks/catalog-info.yaml")).unwrap();
+    std::fs::write(dir.join("marker"), "").unwrap();
+    Test::new()
+        .current_dir(dir)
+        .args(["resume", "--state-dir", "state", "-v", &id])
+        .stderr_contains("| say: owner=group:default/t impacted=1\n")
+        .run();
+}

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Catalog;
-use super::model::{self, Entity, Kind, Written};
+use super::model::{self, Entity, Written};
 use super::refs::EntityRef;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 
@@ -225,9 +225,4 @@ fn cycles(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-}
-
-/// Whether the catalog defines a Group `r`.
-pub fn is_group(catalog: &Catalog, r: &EntityRef) -> bool {
-    catalog.get(r).is_some_and(|e| e.kind == Kind::Group)
 }

@@ -335,7 +335,6 @@ struct Target {
 
 impl Loader<'_> {
     fn run(&mut self) {
-        let mut first = true;
         while let Some((rel, by)) = self.queue.pop_front() {
             if !self.seen.insert(rel.clone()) {
                 continue;
@@ -351,8 +350,9 @@ impl Loader<'_> {
                 ));
                 return;
             }
-            self.read_file(&rel, by.as_ref(), first);
-            first = false;
+            // Settings come from the entry files' Locations, not from files they pull in.
+            let entry = by.is_none();
+            self.read_file(&rel, by.as_ref(), entry);
         }
     }
 

@@ -27,7 +27,7 @@ pub use refs::EntityRef;
 pub use resolve::{Impacted, Owner, Ownership, Service};
 
 use crate::diagnostic::Diagnostic;
-use crate::yaml::{Pos, Spanned};
+use crate::yaml::Spanned;
 use codeowners::CodeOwners;
 use model::Entity;
 
@@ -159,13 +159,8 @@ impl Catalog {
         self.codeowners.as_ref()?.owner_of(&rel)
     }
 
-    /// The position of a CODEOWNERS line, for messages.
+    /// The CODEOWNERS file read, as shown to users.
     pub fn codeowners_file(&self) -> Option<&str> {
         self.codeowners.as_ref().map(|c| c.file.as_str())
     }
-}
-
-/// A position inside a catalog file, for messages: `file:line:col`.
-pub fn at(file: &str, pos: Pos) -> String {
-    format!("{file}:{}:{}", pos.line, pos.column)
 }

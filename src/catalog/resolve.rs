@@ -137,6 +137,26 @@ impl Ownership {
         let impacted = serde_json::to_value(&self.impacted).unwrap_or_default();
         (owner, impacted)
     }
+
+    /// The ownership a run recorded, read back from its `incident.owner`
+    /// and `incident.impacted` (so a resumed run sees what the first saw);
+    /// `None` when it recorded neither.
+    pub fn from_template_values(
+        owner: &serde_json::Value,
+        impacted: &serde_json::Value,
+    ) -> Option<Ownership> {
+        if owner.is_null() && impacted.as_array().is_none_or(Vec::is_empty) {
+            return None;
+        }
+        Some(Ownership {
+            service: owner
+                .get("service")
+                .and_then(|s| Service::deserialize(s).ok()),
+            owner: Owner::deserialize(owner).ok(),
+            why: Vec::new(),
+            impacted: Vec::<Impacted>::deserialize(impacted).unwrap_or_default(),
+        })
+    }
 }
 
 /// A service found for an alert: the entity, the rule and why.
