@@ -1,8 +1,8 @@
 //! Ownership from the service catalog teams already keep: Backstage catalog
 //! files read with no Backstage server, and CODEOWNERS as the fallback.
 //!
-//! [`load`] finds and reads the files ([`tree`] confines and bounds the
-//! reads) into a [`Catalog`] of [`model::Entity`]s whose references
+//! [`find`] decides where the catalog is and [`load`] reads it ([`tree`]
+//! confines and bounds the reads) into a [`Catalog`] of [`model::Entity`]s whose references
 //! ([`refs`]) follow Backstage's syntax and defaulting rules; [`check`]
 //! reports what `irctl validate` must know (unknown references, services
 //! without an owner, dependency cycles); [`resolve`] turns an incident into
@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod codeowners;
+pub mod find;
 pub mod load;
 pub mod model;
 pub mod refs;
@@ -144,7 +145,7 @@ pub struct Catalog {
     pub settings: Settings,
     /// The repository's CODEOWNERS, when it has one.
     pub codeowners: Option<CodeOwners>,
-    paths: load::PathMap,
+    paths: find::PathMap,
 }
 
 impl Catalog {
