@@ -144,7 +144,9 @@ fn run_source(args: &ServeArgs, ctx: &Context) -> anyhow::Result<RunSource> {
                 run_args.push("--offline".into());
             }
             run_args.push("--fetch-timeout".into());
-            run_args.push(irctl::duration::format(s.fetch_timeout).into());
+            // In milliseconds: `duration::format` writes `10.0s`, which
+            // the flag's parser refuses.
+            run_args.push(format!("{}ms", s.fetch_timeout.as_millis()).into());
         }
         None => {
             env.push(("IRCTL_PLAYBOOKS".into(), absolute(&s.playbooks)?.into()));
