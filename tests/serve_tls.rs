@@ -284,10 +284,11 @@ fn https_deliveries_are_accepted_and_plain_http_and_idle_clients_turned_away() {
     }
     let dir = setup();
     let server = start(dir.path(), &["--tls-handshake-timeout", "1s"]);
-    assert!(
-        server.stderr().contains("listening on https://"),
-        "{}",
-        server.stderr()
+    wait_until(
+        Instant::now() + Duration::from_secs(10),
+        Duration::from_millis(20),
+        "serve says it listens on https://",
+        || server.stderr().contains("listening on https://").then_some(()),
     );
     // A slowloris client connects and sends nothing; it must not stop others.
     let idle: Vec<TcpStream> = (0..20)
@@ -535,4 +536,77 @@ fn bad_tls_files_stop_serve_at_start_naming_the_file() {
     let (code, err) = fails_to_start(d, &["--tls-cert", "server.pem"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--tls-key"), "{err}");
+}
+
+/// The shipped examples: Alertmanager's receiver passes `amtool
+/// check-config`; the Kubernetes manifests and the Grafana contact point
+/// are YAML with the probes, hooks and HMAC serve expects.
+#[test]
+fn serve_examples_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let amtool = ["/usr/bin/amtool", "/usr/local/bin/amtool"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    match amtool {
+        Some(amtool) => {
+            let out = Command::new(amtool)
+                .arg("check-config")
+                .arg(root.join("serve/alertmanager.yml"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => eprintln!("skipped amtool check-config: no amtool"),
+    }
+    let k8s = std::fs::read_to_string(root.join("kubernetes/irctl-serve.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = k8s
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("{e}\n{d}")))
+        .collect();
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "PersistentVolumeClaim",
+            "Certificate",
+            "Deployment",
+            "Service"
+        ]
+    );
+    let pod = &docs[2]["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(args.contains(&"--state-dir=/state"), "{args:?}");
+    assert!(
+        args.contains(&"--tls-cert=/etc/irctl/tls/tls.crt"),
+        "{args:?}"
+    );
+    let grafana = std::fs::read_to_string(root.join("grafana/contact-point.yaml")).unwrap();
+    let g: serde_json::Value = serde_saphyr::from_str(&grafana).unwrap();
+    let settings = &g["contactPoints"][0]["receivers"][0]["settings"];
+    assert_eq!(g["contactPoints"][0]["receivers"][0]["type"], "webhook");
+    assert!(
+        settings["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/hooks/grafana")
+    );
+    assert_eq!(
+        settings["hmacConfig"]["header"],
+        "X-Grafana-Alerting-Signature"
+    );
 }
