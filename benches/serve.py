@@ -109,7 +109,11 @@ async def sender(port, indexes, latencies, statuses, deadline):
             t = time.perf_counter()
             writer.write(req)
             await writer.drain()
-            status = await asyncio.wait_for(read_response(reader), timeout=30)
+            try:
+                status = await asyncio.wait_for(read_response(reader), timeout=30)
+            except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+                statuses["error"] = statuses.get("error", 0) + 1
+                break
             latencies.append(time.perf_counter() - t)
             statuses[status] = statuses.get(status, 0) + 1
     finally:
@@ -230,6 +234,9 @@ def python_receiver(work):
             conn.commit()
             self.answer(202)
 
+    # The stdlib's listen backlog of 5 would make 200 senders time out in
+    # SYN retries; give it the same backlog a tuned server has.
+    http.server.ThreadingHTTPServer.request_queue_size = 1024
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)

@@ -288,7 +288,12 @@ fn https_deliveries_are_accepted_and_plain_http_and_idle_clients_turned_away() {
         Instant::now() + Duration::from_secs(10),
         Duration::from_millis(20),
         "serve says it listens on https://",
-        || server.stderr().contains("listening on https://").then_some(()),
+        || {
+            server
+                .stderr()
+                .contains("listening on https://")
+                .then_some(())
+        },
     );
     // A slowloris client connects and sends nothing; it must not stop others.
     let idle: Vec<TcpStream> = (0..20)
