@@ -264,6 +264,8 @@ def main():
     if args.be_python_receiver:
         python_receiver(args.be_python_receiver)
         return
+    # serve runs in a temp dir: a relative --irctl must not depend on it.
+    args.irctl = os.path.abspath(args.irctl)
 
     work = tempfile.mkdtemp(prefix="irctl-serve-bench")
     os.makedirs(os.path.join(work, "playbooks"))
