@@ -11,14 +11,32 @@ streams), so it runs anywhere CI does. Bounded: every request has a
 timeout and the whole run stops after --max-seconds.
 
     python3 benches/serve.py [--irctl PATH] [--senders 200] [--per-sender 100]
+
+Soak (memory must stay flat): a steady --rate deliveries/s (default 100)
+for --soak SECONDS (600 for the 10-minute soak) on 20 keep-alive
+connections, serve's RSS sampled every 10 s; reports first/last/max RSS.
+
+    python3 benches/serve.py --soak 600 [--rate 100]
+
+Comparison on the same load: --receiver python starts a minimal Python
+receiver instead (stdlib ThreadingHTTPServer, bearer check, each delivery
+inserted into SQLite with journal_mode=WAL and synchronous=FULL and
+committed before the 202, one connection per thread): the durable baseline
+irctl is compared with.
+
+    python3 benches/serve.py --receiver python
+    python3 benches/serve.py --receiver python --soak 600
 """
 
 import argparse
 import asyncio
+import hashlib
+import http.server
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -91,7 +109,11 @@ async def sender(port, indexes, latencies, statuses, deadline):
             t = time.perf_counter()
             writer.write(req)
             await writer.drain()
-            status = await asyncio.wait_for(read_response(reader), timeout=30)
+            try:
+                status = await asyncio.wait_for(read_response(reader), timeout=30)
+            except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+                statuses["error"] = statuses.get("error", 0) + 1
+                break
             latencies.append(time.perf_counter() - t)
             statuses[status] = statuses.get(status, 0) + 1
     finally:
@@ -117,6 +139,111 @@ async def load(port, senders, per_sender, max_seconds):
     return time.perf_counter() - start, latencies, statuses
 
 
+async def soak(port, rate, seconds, pid, connections=20):
+    """Posts `rate` deliveries/s for `seconds` on `connections` keep-alive
+    connections (open loop: each connection keeps its own schedule), and
+    samples the RSS of `pid` every 10 s."""
+    latencies, statuses, rss = [], {}, []
+    start = time.monotonic()
+    end = start + seconds
+    interval = connections / rate
+
+    async def one(c):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i, due = c, start + (c / rate)
+        try:
+            while due < end:
+                now = time.monotonic()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                b = body(1_000_000 + i)
+                req = (
+                    f"POST /hooks/alertmanager HTTP/1.1\r\nHost: bench\r\n"
+                    f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(b)}\r\n\r\n"
+                ).encode() + b
+                t = time.perf_counter()
+                writer.write(req)
+                await writer.drain()
+                status = await asyncio.wait_for(read_response(reader), timeout=30)
+                latencies.append(time.perf_counter() - t)
+                statuses[status] = statuses.get(status, 0) + 1
+                i += connections
+                due += interval
+        finally:
+            writer.close()
+
+    async def sample():
+        while True:
+            rss.append((time.monotonic() - start, rss_kib(pid)))
+            if time.monotonic() >= end:
+                return
+            await asyncio.sleep(min(10, max(0, end - time.monotonic())))
+
+    await asyncio.gather(sample(), *[one(c) for c in range(connections)])
+    return time.monotonic() - start, latencies, statuses, rss
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def python_receiver(work):
+    """The comparison: a minimal durable receiver in Python."""
+    db_path = os.path.join(work, "queue.db")
+    init = sqlite3.connect(db_path)
+    init.execute("PRAGMA journal_mode=WAL")
+    init.execute("CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, body BLOB, received REAL)")
+    init.commit()
+    init.close()
+    local = threading.local()
+
+    def db():
+        if not hasattr(local, "db"):
+            local.db = sqlite3.connect(db_path, timeout=30)
+            local.db.execute("PRAGMA synchronous=FULL")
+        return local.db
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def answer(self, code):
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", "0"))
+            data = self.rfile.read(length)
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self.answer(401)
+            try:
+                json.loads(data)
+            except ValueError:
+                return self.answer(400)
+            conn = db()
+            conn.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)",
+                         (hashlib.sha256(data).hexdigest(), data, time.time()))
+            conn.commit()
+            self.answer(202)
+
+    # The stdlib's listen backlog of 5 would make 200 senders time out in
+    # SYN retries; give it the same backlog a tuned server has.
+    http.server.ThreadingHTTPServer.request_queue_size = 1024
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(f"listening on http://127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
@@ -128,18 +255,29 @@ def main():
     ap.add_argument("--senders", type=int, default=200)
     ap.add_argument("--per-sender", type=int, default=100)
     ap.add_argument("--max-seconds", type=float, default=120)
+    ap.add_argument("--soak", type=float, metavar="SECONDS",
+                    help="steady load for SECONDS instead of the burst, RSS sampled every 10 s")
+    ap.add_argument("--rate", type=float, default=100, help="deliveries/s during --soak")
+    ap.add_argument("--receiver", choices=["irctl", "python"], default="irctl")
+    ap.add_argument("--be-python-receiver", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.be_python_receiver:
+        python_receiver(args.be_python_receiver)
+        return
+    # serve runs in a temp dir: a relative --irctl must not depend on it.
+    args.irctl = os.path.abspath(args.irctl)
 
     work = tempfile.mkdtemp(prefix="irctl-serve-bench")
     os.makedirs(os.path.join(work, "playbooks"))
     with open(os.path.join(work, "playbooks", "bench.yaml"), "w") as f:
         f.write(PLAYBOOK)
     env = dict(os.environ, IRCTL_SECRET_SERVE_BEARER_TOKEN=TOKEN, NO_COLOR="1")
-    proc = subprocess.Popen(
-        [args.irctl, "serve", "--listen", "127.0.0.1:0", "--state-dir", "state",
-         "--playbooks", "playbooks", "--max-runs", "1", "--queue-max", "1000000"],
-        cwd=work, env=env, stderr=subprocess.PIPE, text=True,
-    )
+    if args.receiver == "python":
+        command = [sys.executable, os.path.abspath(__file__), "--be-python-receiver", work]
+    else:
+        command = [args.irctl, "serve", "--listen", "127.0.0.1:0", "--state-dir", "state",
+                   "--playbooks", "playbooks", "--max-runs", "1", "--queue-max", "1000000"]
+    proc = subprocess.Popen(command, cwd=work, env=env, stderr=subprocess.PIPE, text=True)
     try:
         port = None
         started = time.monotonic()
@@ -153,6 +291,19 @@ def main():
             sys.exit("irctl serve did not start")
         # Keep reading serve's log so a full pipe never blocks it.
         threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+        print(f"receiver: {args.receiver} ({' '.join(command[:2])})")
+        if args.soak:
+            elapsed, latencies, statuses, rss = asyncio.run(
+                soak(port, args.rate, args.soak, proc.pid))
+            print(f"soak: {len(latencies)} deliveries in {elapsed:.0f}s "
+                  f"({len(latencies) / elapsed:.1f}/s), statuses: {statuses}")
+            print("ack latency ms: p50 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+                *(1000 * percentile(latencies, p) for p in (50, 99, 100))))
+            print("RSS MiB every 10 s: " + " ".join(f"{kib / 1024:.1f}" for _, kib in rss))
+            kibs = [kib for _, kib in rss]
+            print(f"RSS MiB: first {kibs[0] / 1024:.1f}  last {kibs[-1] / 1024:.1f}  "
+                  f"max {max(kibs) / 1024:.1f}")
+            return
         elapsed, latencies, statuses = asyncio.run(
             load(port, args.senders, args.per_sender, args.max_seconds))
         accepted = statuses.get(202, 0)

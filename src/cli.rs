@@ -60,7 +60,7 @@ pub enum Command {
     Drill(DrillArgs),
     /// Receive alert webhooks (Alertmanager, Grafana, PagerDuty, CloudEvents) and run their `auto: true` playbooks.
     #[command(
-        after_help = "Examples:\n  irctl serve --listen 127.0.0.1:9095 --secrets-file /etc/irctl/serve.env\n  irctl serve --listen 0.0.0.0:9095 --repo https://git.example.com/ops/playbooks.git --max-runs 8\n  irctl serve --listen 127.0.0.1:9095 --insecure-no-auth   # local trials only\n\nCredentials (from `--secrets-file` or `IRCTL_SECRET_<NAME>`; `NAME_2` … `NAME_9` for rotation):\n  SERVE_BEARER_TOKEN         bearer token: Alertmanager, Grafana, CloudEvents, /api\n  SERVE_BASIC_AUTH           `user:password`, wherever a token is accepted\n  SERVE_GRAFANA_HMAC_SECRET  Grafana's HMAC signature secret\n  SERVE_PAGERDUTY_SECRET     PagerDuty V3 webhook signing secret\n\nExit status: 0 stopped by SIGTERM or SIGINT after draining, 2 bad flags, credentials or address."
+        after_help = "Examples:\n  irctl serve --listen 127.0.0.1:9095 --secrets-file /etc/irctl/serve.env\n  irctl serve --listen 0.0.0.0:9095 --repo https://git.example.com/ops/playbooks.git --max-runs 8\n  irctl serve --listen 127.0.0.1:9095 --insecure-no-auth   # local trials only\n\nCredentials (from `--secrets-file` or `IRCTL_SECRET_<NAME>`; `NAME_2` … `NAME_9` for rotation):\n  SERVE_BEARER_TOKEN         bearer token: Alertmanager, Grafana, CloudEvents, /api\n  SERVE_BASIC_AUTH           `user:password`, wherever a token is accepted\n  SERVE_GRAFANA_HMAC_SECRET  Grafana's HMAC signature secret\n  SERVE_PAGERDUTY_SECRET     PagerDuty V3 webhook signing secret\n\nExit status: 0 stopped by SIGTERM or SIGINT after draining, 2 bad flags, credentials, address or TLS files (missing, not PEM, key not matching the certificate)."
     )]
     Serve(ServeArgs),
     /// Approve (or `--deny`) a `confirm` step that waits for an answer: a run under `irctl serve`, or `irctl run --approval wait`.
@@ -195,6 +195,10 @@ pub struct SourceArgs {
     /// The service catalog (Backstage files): a file, a directory, or `REPO[@REF]` [default: `catalog-info.yaml` at the top of the playbook folder].
     #[arg(long, env = "IRCTL_CATALOG", value_name = "PATH|REPO@REF")]
     pub catalog: Option<String>,
+    /// Read `--repo` at this commit, recorded as reached through `--ref`
+    /// (what `irctl serve` passes so a run keeps the commit it started with).
+    #[arg(long, hide = true, value_name = "COMMIT", requires = "repo")]
+    pub pin_commit: Option<String>,
 }
 
 /// The `--repo` value typed on the command line, in whichever subcommand
@@ -389,6 +393,21 @@ pub struct ServeArgs {
     /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP or when the file changes).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate chaining to a CA in this PEM file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// How long a client has to finish the TLS handshake before it is closed.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub tls_handshake_timeout: std::time::Duration,
+    /// With `--repo`: fetch it in the background this often; each run uses the commit current when it starts.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    pub refresh: std::time::Duration,
     #[command(flatten)]
     pub state: StateArgs,
     /// A dotenv file with serve's credentials (and the secrets runs need).

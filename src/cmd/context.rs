@@ -405,6 +405,7 @@ pub fn source_spec(args: &SourceArgs, paths: &[PathBuf]) -> anyhow::Result<Spec>
                 cache_dir: args.cache_dir.clone(),
                 offline: args.offline,
                 fetch_timeout: args.fetch_timeout,
+                pin_commit: args.pin_commit.clone(),
             }))
         }
         None => {

@@ -11,6 +11,8 @@ use super::context::Context;
 use crate::cli::ServeArgs;
 use irctl::serve::auth::{self, Credentials};
 use irctl::serve::worker::Launcher;
+use irctl::serve::{refresh, tls};
+use irctl::source::GitSpec;
 
 /// Runs `serve`.
 pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -37,6 +39,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("cannot find the irctl binary to start runs")?;
     let state_dir = absolute(ctx.state_dir())?;
     let (run_args, mut env, mut env_remove) = run_source(&args, ctx)?;
+    let refresh = refresh(&args)?;
     // Runs record who started them.
     env.push(("IRCTL_ACTOR".into(), "irctl-serve".into()));
     for name in auth::secret_names() {
@@ -53,6 +56,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
             args: run_args,
             env,
             env_remove,
+            pin: refresh.as_ref().map(|r| r.pin.clone()),
         },
         max_runs: usize::from(args.max_runs),
         queue_max: args.queue_max,
@@ -61,10 +65,58 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
         dedup_window: args.dedup_window,
         playbooks: set.playbooks.len(),
         mappings,
+        tls: tls(&args)?,
+        refresh,
         log: Arc::new(move |line: &str| ui.errln(line)),
     };
     irctl::serve::run(config)?;
     Ok(0)
+}
+
+/// HTTPS settings, when `--tls-cert` is given.
+fn tls(args: &ServeArgs) -> anyhow::Result<Option<tls::Settings>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    if args.tls_handshake_timeout.is_zero() {
+        anyhow::bail!("`--tls-handshake-timeout` must be longer than 0s");
+    }
+    Ok(Some(tls::Settings {
+        cert: absolute(cert)?,
+        key: absolute(key)?,
+        client_ca: args.tls_client_ca.as_deref().map(absolute).transpose()?,
+        handshake_timeout: args.tls_handshake_timeout,
+    }))
+}
+
+/// Background refresh of a `--repo` source (not with `--offline`), and the
+/// commit runs start pinned to.
+fn refresh(args: &ServeArgs) -> anyhow::Result<Option<refresh::Settings>> {
+    let s = &args.source;
+    let Some(repo) = &s.repo else {
+        return Ok(None);
+    };
+    if s.offline {
+        return Ok(None);
+    }
+    if args.refresh < std::time::Duration::from_secs(1) {
+        anyhow::bail!("`--refresh` must be at least 1s");
+    }
+    let spec = GitSpec {
+        repo: repo.clone(),
+        git_ref: s.git_ref.clone(),
+        repo_path: s.repo_path.clone(),
+        cache_dir: s.cache_dir.clone(),
+        offline: false,
+        fetch_timeout: s.fetch_timeout,
+        pin_commit: None,
+    };
+    let pin = refresh::pin(&spec)?;
+    Ok(Some(refresh::Settings {
+        spec,
+        every: args.refresh,
+        pin,
+    }))
 }
 
 type RunSource = (Vec<OsString>, Vec<(OsString, OsString)>, Vec<String>);
@@ -94,7 +146,9 @@ fn run_source(args: &ServeArgs, ctx: &Context) -> anyhow::Result<RunSource> {
                 run_args.push("--offline".into());
             }
             run_args.push("--fetch-timeout".into());
-            run_args.push(irctl::duration::format(s.fetch_timeout).into());
+            // In milliseconds: `duration::format` writes `10.0s`, which
+            // the flag's parser refuses.
+            run_args.push(format!("{}ms", s.fetch_timeout.as_millis()).into());
         }
         None => {
             env.push(("IRCTL_PLAYBOOKS".into(), absolute(&s.playbooks)?.into()));

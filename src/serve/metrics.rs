@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::outcome::Outcome;
 
@@ -148,6 +148,62 @@ pub struct Metrics {
     reported: Mutex<Reported>,
     /// Runs started and not yet ended.
     pub in_flight: AtomicU64,
+    /// Background fetches of a `--repo` source.
+    pub git: GitRefresh,
+}
+
+/// Background fetches of a `--repo` source (see `serve::refresh`).
+#[derive(Debug, Default)]
+pub struct GitRefresh {
+    enabled: AtomicBool,
+    last_success: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl GitRefresh {
+    /// Shows the refresh families (only a `--repo` source has them).
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
+    }
+
+    /// Records a fetch that succeeded now.
+    pub fn succeeded(&self) {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        self.last_success.store(now, Ordering::Relaxed);
+    }
+
+    /// Counts a fetch that failed.
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        family(
+            out,
+            "irctl_serve_git_refresh_last_success_timestamp_seconds",
+            "gauge",
+            "When the playbook repository was last fetched successfully (Unix time).",
+        );
+        let _ = writeln!(
+            out,
+            "irctl_serve_git_refresh_last_success_timestamp_seconds {}",
+            self.last_success.load(Ordering::Relaxed)
+        );
+        family(
+            out,
+            "irctl_serve_git_refresh_failures_total",
+            "counter",
+            "Background fetches of the playbook repository that failed.",
+        );
+        let _ = writeln!(
+            out,
+            "irctl_serve_git_refresh_failures_total {}",
+            self.failures.load(Ordering::Relaxed)
+        );
+    }
 }
 
 impl Metrics {
@@ -245,6 +301,7 @@ impl Metrics {
         if let Ok(r) = self.reported.lock() {
             render_reported(&mut out, &r);
         }
+        self.git.render(&mut out);
         out
     }
 }

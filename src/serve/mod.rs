@@ -13,15 +13,20 @@
 //!    `/readyz` fails, runs in flight get `grace` to finish before their
 //!    process groups are stopped, and the queue resumes on the next start.
 //!
-//! [`metrics`] counts what happened, for `/metrics`.
+//! [`metrics`] counts what happened, for `/metrics`. [`tls`] serves HTTPS
+//! (optionally mutual) with certificates reloaded in place, and
+//! [`refresh`] keeps a Git source fresh in the background and pins each run
+//! to a commit.
 
 pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod outcome;
+pub mod refresh;
 pub mod source;
 pub mod sqlite;
 pub mod store;
+pub mod tls;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -64,6 +69,10 @@ pub struct Config {
     pub playbooks: usize,
     /// The playbook source's payload mappings, each served at `/hooks/NAME`.
     pub mappings: Vec<crate::incident::Mapping>,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<tls::Settings>,
+    /// Fetch the Git source in the background (the launcher pins runs to it).
+    pub refresh: Option<refresh::Settings>,
     /// Where to report.
     pub log: Log,
 }
@@ -100,15 +109,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             auth::GRAFANA_HMAC
         );
     }
+    // Before anything listens: a bad certificate is a startup error.
+    let certs = config
+        .tls
+        .clone()
+        .map(tls::Certs::load)
+        .transpose()?
+        .map(Arc::new);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, certs))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result<()> {
     let log = config.log.clone();
     let db = config.launcher.state_dir.join("serve").join("queue.db");
     let opened = sqlite::Sqlite::open(&db, config.queue_max)?;
@@ -167,17 +183,39 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         workers.spawn(worker::work(shared.clone(), phase_rx.clone()));
     }
     let pruner = tokio::spawn(prune(shared.clone(), config.dedup_window));
+    let refresher = config.refresh.map(|settings| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            refresh::keep_fresh(settings, &shared.metrics.git, shared.log.clone()).await;
+        })
+    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(shared.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let stopped = async {
+        let _ = stop_rx.await;
+    };
+    let (server, scheme, watcher) = match certs {
+        Some(certs) => {
+            let watcher = tokio::spawn(tls::watch(certs.clone(), log.clone()));
+            let listener = tls::listen(listener, certs, log.clone())?;
+            let server = tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            });
+            (server, "https", Some(watcher))
+        }
+        None => {
+            let server = tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            });
+            (server, "http", None)
+        }
+    };
     log(&format!(
-        "listening on http://{local} ({} runs at once, queue up to {})",
+        "listening on {scheme}://{local} ({} runs at once, queue up to {})",
         config.max_runs.max(1),
         config.queue_max
     ));
@@ -199,6 +237,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         while workers.join_next().await.is_some() {}
     }
     pruner.abort();
+    if let Some(r) = refresher {
+        r.abort();
+    }
+    if let Some(w) = watcher {
+        w.abort();
+    }
     let _ = stop_tx.send(());
     match tokio::time::timeout(Duration::from_secs(10), server).await {
         Ok(Ok(Ok(()))) | Err(_) => {}

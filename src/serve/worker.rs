@@ -48,6 +48,8 @@ pub struct Launcher {
     pub env: Vec<(OsString, OsString)>,
     /// Environment variables removed (serve's own credentials).
     pub env_remove: Vec<String>,
+    /// The `--repo` commit each run is pinned to when it starts.
+    pub pin: Option<super::refresh::Pin>,
 }
 
 /// Most of a run's output kept with its delivery.
@@ -204,6 +206,9 @@ async fn spawn_and_wait(
         .process_group(0);
     for name in &launcher.env_remove {
         cmd.env_remove(name);
+    }
+    if let Some(pin) = &launcher.pin {
+        cmd.arg("--pin-commit").arg(pin.get());
     }
     let mut child = cmd
         .spawn()

@@ -44,6 +44,9 @@ pub struct GitSpec {
     pub offline: bool,
     /// `--fetch-timeout`.
     pub fetch_timeout: Duration,
+    /// Read this commit, recorded as reached through `git_ref` (what
+    /// `irctl serve` passes so a run uses the commit it started with).
+    pub pin_commit: Option<String>,
 }
 
 /// Where to load playbooks from.
@@ -328,8 +331,11 @@ fn read_git(spec: &GitSpec) -> anyhow::Result<Read> {
     let shown = &remote.display;
     let git_ref = spec.git_ref.as_deref();
     // A full commit id already cached cannot change: no need to ask the server.
-    let pinned =
-        git_ref.is_some_and(|r| cache.open().is_some_and(|repo| git::has_commit(&repo, r)));
+    let pinned = spec
+        .pin_commit
+        .as_deref()
+        .or(git_ref)
+        .is_some_and(|r| cache.open().is_some_and(|repo| git::has_commit(&repo, r)));
     let fetch_error = if spec.offline || pinned {
         None
     } else {
@@ -351,12 +357,15 @@ fn read_git(spec: &GitSpec) -> anyhow::Result<Read> {
             None => anyhow::bail!("`{shown}` has no branches or tags"),
         },
     };
-    let resolved = git::resolve(&repo, git_ref, shown).map_err(|e| match &fetch_error {
-        Some(f) => anyhow::anyhow!(
-            "{e}\n  (only cached branches and tags were searched: cannot fetch: {f})"
-        ),
-        None => e,
-    })?;
+    let resolved = match spec.pin_commit.as_deref() {
+        Some(pin) => pinned_at(&repo, git_ref, pin, shown)?,
+        None => git::resolve(&repo, git_ref, shown).map_err(|e| match &fetch_error {
+            Some(f) => anyhow::anyhow!(
+                "{e}\n  (only cached branches and tags were searched: cannot fetch: {f})"
+            ),
+            None => e,
+        })?,
+    };
     let mut warnings = Vec::new();
     if let Some(e) = &fetch_error {
         let committed = git::commit_time(&repo, resolved.commit)
@@ -406,6 +415,23 @@ fn read_git(spec: &GitSpec) -> anyhow::Result<Read> {
         }),
         dir: None,
     })
+}
+
+/// `pin` (a full commit id) in `repo`, named as `git_ref` names it today.
+fn pinned_at(
+    repo: &Repository,
+    git_ref: Option<&str>,
+    pin: &str,
+    shown: &str,
+) -> anyhow::Result<git::Resolved> {
+    let commit = Oid::from_str(pin)
+        .ok()
+        .filter(|oid| pin.len() == 40 && repo.find_commit(*oid).is_ok())
+        .with_context(|| format!("commit `{pin}` is not in the cache of `{shown}`"))?;
+    let name = git::resolve(repo, git_ref, shown)
+        .map(|r| r.name)
+        .unwrap_or_else(|_| git_ref.unwrap_or(pin).to_string());
+    Ok(git::Resolved { commit, name })
 }
 
 impl Loaded {

@@ -66,7 +66,11 @@ impl Server {
         let reader = std::thread::spawn(move || {
             let mut lines = BufReader::new(pipe).lines();
             while let Some(Ok(line)) = lines.next() {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let rest = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1));
+                if let Some(rest) = rest {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }
