@@ -254,6 +254,7 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         held().retain(|(_, r)| r.run != self.run_id);
         let _ = self.file.set_len(0);
+        crate::process::cgroup::drain();
     }
 }
 
