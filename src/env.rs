@@ -74,3 +74,9 @@ pub fn secret_values() -> Vec<String> {
 pub fn no_cgroup() -> bool {
     std::env::var_os("IRCTL_NO_CGROUP").is_some_and(|v| !v.is_empty())
 }
+
+/// The whole environment, which a step's processes inherit before their own
+/// settings change it.
+pub fn inherited() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().collect()
+}

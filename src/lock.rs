@@ -155,12 +155,15 @@ pub fn track(run_id: &str, pid: i32, start: u64, cgroup: Option<&Path>) {
     }
 }
 
-/// Notes in run `run_id`'s lock that the step led by `pid` has ended.
+/// Notes in run `run_id`'s lock that the step led by `pid` has ended. The
+/// file keeps it until the next step starts or the run ends: one write per
+/// step instead of two, and a killed run's ended leader names no live
+/// process (its pid comes with its start time), while any process left in
+/// its group is one the next run should know of anyway.
 pub fn untrack(run_id: &str, pid: i32) {
     let mut held = held();
-    if let Some((file, record)) = held.iter_mut().find(|(_, r)| r.run == run_id) {
+    if let Some((_, record)) = held.iter_mut().find(|(_, r)| r.run == run_id) {
         record.steps.retain(|s| s.pid != pid);
-        let _ = write_record(file, record);
     }
 }
 
@@ -277,6 +280,7 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         held().retain(|(_, r)| r.run != self.run_id);
         let _ = self.file.set_len(0);
+        crate::process::cgroup::drain();
     }
 }
 
@@ -394,6 +398,10 @@ mod tests {
         let record = Record::parse(&std::fs::read_to_string(&path).unwrap());
         assert_eq!((record.run.as_str(), record.steps.len()), ("run-1", 1));
         untrack("run-1", 4_000_000);
+        track("run-1", 4_000_001, 2, None);
+        let record = Record::parse(&std::fs::read_to_string(&path).unwrap());
+        let pids: Vec<i32> = record.steps.iter().map(|s| s.pid).collect();
+        assert_eq!(pids, [4_000_001], "an ended step leaves the record");
         drop(lock);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }

@@ -5,10 +5,12 @@
 //! own where the machine allows one ([`crate::process::cgroup`]), with the
 //! marker [`process::MARKER_VAR`] in its environment, and with
 //! `PR_SET_PDEATHSIG(SIGKILL)`, so a SIGKILL of irctl takes the leader with
-//! it. The kernel sends that signal when the *thread* that forked the
-//! leader exits, and tokio's blocking threads exit when idle, so every step
-//! is forked by a spawner thread that never exits (one per step starting
-//! at the same moment, so starts do not queue). irctl is a child
+//! it. The leader is cloned without copying irctl ([`crate::process::spawn`]:
+//! a full fork cost more than a trivial step's whole shell). The kernel
+//! sends that signal when the *thread* that cloned the leader exits, and
+//! tokio's blocking threads exit when idle, so every leader is cloned by a
+//! spawner thread that never exits (one per step starting at the same
+//! moment, so starts do not queue). irctl is a child
 //! subreaper: an orphaned descendant of a step (a `setsid` or double-forked
 //! daemon) is re-parented to irctl, where it can still be found, and reaped
 //! here once killed. When a step ends, however it ends, [`Scope::finish`]
@@ -21,8 +23,8 @@ use std::sync::{Mutex, OnceLock, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use tokio::process::{Child, Command};
 
+use crate::process::spawn::{self, Child};
 use crate::process::{self, Proc, cgroup};
 
 /// How long a process that got SIGKILL may take to disappear before irctl
@@ -52,12 +54,15 @@ pub struct Scope {
 }
 
 /// Starts `cmd` as the leader of the step attempt marked `tag`
-/// (`<run>/<step>/<attempt>`).
-pub fn spawn(mut cmd: Command, tag: &str) -> std::io::Result<(Child, Scope)> {
+/// (`<run>/<step>/<attempt>`), with stdin from `/dev/null` and its stdout
+/// and stderr on pipes (the command's own stdio settings are not used).
+pub fn spawn(mut cmd: spawn::Command, tag: &str) -> std::io::Result<(Child, Scope)> {
     become_subreaper();
-    cmd.env(process::MARKER_VAR, tag).process_group(0);
+    cmd.env(process::MARKER_VAR, tag);
+    let prepared = spawn::Prepared::new(&cmd, crate::env::inherited())?;
+    let stdio = spawn::Stdio::new()?;
     let cgroup = cgroup::create();
-    // Opened before the fork, so the child joins its cgroup with one write
+    // Opened before the clone, so the child joins its cgroup with one write
     // before exec and nothing it starts can be outside it.
     let procs_file = cgroup.as_ref().and_then(|c| {
         std::fs::OpenOptions::new()
@@ -66,86 +71,53 @@ pub fn spawn(mut cmd: Command, tag: &str) -> std::io::Result<(Child, Scope)> {
             .ok()
     });
     let join_fd = procs_file.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let thread = spawner();
-    let parent = std::process::id() as i32;
-    let on_thread = thread.is_some();
-    // SAFETY: the closure runs between fork and exec and makes only
-    // async-signal-safe system calls (write, prctl, getppid), with no allocation.
-    unsafe {
-        cmd.pre_exec(move || prepare_child(join_fd, parent, on_thread));
-    }
-    let spawned = match thread {
-        Some(tx) => spawn_on(tx, cmd, tag),
-        None => spawn_listed(cmd, tag),
+    let req = Request {
+        prepared,
+        stdio,
+        join_fd,
+        tag: tag.to_string(),
+    };
+    let started = match spawner() {
+        Some(tx) => spawn_on(tx, req),
+        None => spawn_listed(req, false),
     };
     drop(procs_file);
-    let child = match spawned {
-        Ok(child) => child,
+    let (stdio, pid) = match started {
+        Ok(started) => started,
         Err(e) => {
             if let Some(c) = &cgroup {
-                cgroup::remove(c);
+                cgroup::release(c);
             }
             return Err(e);
         }
     };
-    let leader = child.id().map_or(0, |p| p as i32);
+    let child = match Child::new(pid, stdio) {
+        Ok(child) => child,
+        Err(e) => {
+            // Unwatchable: end it now rather than leave it unowned.
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            process::signal(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            leaders().retain(|(p, _)| *p != pid);
+            if let Some(c) = &cgroup {
+                cgroup::release(c);
+            }
+            return Err(e);
+        }
+    };
     let run_id = tag.split('/').next().unwrap_or(tag).to_string();
-    let start = process::stat(leader).map_or(0, |p| p.start);
-    crate::lock::track(&run_id, leader, start, cgroup.as_deref());
+    let start = process::stat(pid).map_or(0, |p| p.start);
+    crate::lock::track(&run_id, pid, start, cgroup.as_deref());
     Ok((
         child,
         Scope {
             tag: tag.to_string(),
             run_id,
-            leader,
+            leader: pid,
             cgroup,
             finished: false,
         },
     ))
-}
-
-/// Runs in the child before exec: joins the step's cgroup, and dies with
-/// the thread that forked it (that thread lives as long as irctl).
-fn prepare_child(join_fd: Option<i32>, parent: i32, pdeathsig: bool) -> std::io::Result<()> {
-    use nix::libc;
-    if let Some(fd) = join_fd {
-        // SAFETY: a write of a static buffer to an open descriptor. A
-        // refusal leaves the step to the marker and the subreaper.
-        unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
-    }
-    if pdeathsig {
-        die_with_parent(parent)?;
-    }
-    Ok(())
-}
-
-/// Asks for SIGKILL when the forking thread ends (see the module doc).
-#[cfg(target_os = "linux")]
-fn die_with_parent(parent: i32) -> std::io::Result<()> {
-    use nix::libc;
-    // SAFETY: plain system calls on this process.
-    unsafe {
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        // irctl died between fork and prctl: the signal will never come.
-        if libc::getppid() != parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_parent: i32) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// Makes irctl the reaper of its orphaned descendants, once.
@@ -157,32 +129,37 @@ fn become_subreaper() {
     });
 }
 
-/// A spawn request for a spawner thread.
+/// A leader to start, all of it made by the step's own thread.
 struct Request {
-    cmd: Command,
+    prepared: spawn::Prepared,
+    stdio: spawn::Stdio,
+    join_fd: Option<i32>,
     tag: String,
-    runtime: tokio::runtime::Handle,
-    reply: mpsc::SyncSender<std::io::Result<Child>>,
 }
 
-/// Spawner threads not forking right now. There are as many as steps ever
-/// started at once, so process starts do not queue behind each other.
-static IDLE: Mutex<Vec<mpsc::Sender<Request>>> = Mutex::new(Vec::new());
+/// What a spawner thread hands back: the descriptors and the leader's pid.
+type Started = std::io::Result<(spawn::Stdio, i32)>;
 
-/// A thread to fork a leader from, which never exits; `None` if none could
-/// be started (then the leader is forked where it is asked for, without
-/// PDEATHSIG).
-fn spawner() -> Option<mpsc::Sender<Request>> {
+/// The way to a spawner thread: a request and where to answer it.
+type ToSpawner = mpsc::Sender<(Request, mpsc::SyncSender<Started>)>;
+
+/// Spawner threads not starting a leader right now. There are as many as
+/// steps ever started at once, so process starts do not queue behind each other.
+static IDLE: Mutex<Vec<ToSpawner>> = Mutex::new(Vec::new());
+
+/// A thread to start a leader from, which never exits; `None` if none
+/// could be started (then the leader is started where it is asked for,
+/// without PDEATHSIG).
+fn spawner() -> Option<ToSpawner> {
     if let Some(tx) = IDLE.lock().unwrap_or_else(|e| e.into_inner()).pop() {
         return Some(tx);
     }
-    let (tx, rx) = mpsc::channel::<Request>();
+    let (tx, rx) = mpsc::channel::<(Request, mpsc::SyncSender<Started>)>();
     std::thread::Builder::new()
         .name("irctl-spawner".into())
         .spawn(move || {
-            for req in rx {
-                let _runtime = req.runtime.enter();
-                let _ = req.reply.send(spawn_listed(req.cmd, &req.tag));
+            for (req, reply) in rx {
+                let _ = reply.send(spawn_listed(req, true));
             }
             // Its children die with it: it must outlive them all.
             loop {
@@ -193,30 +170,25 @@ fn spawner() -> Option<mpsc::Sender<Request>> {
     Some(tx)
 }
 
-fn spawn_on(tx: mpsc::Sender<Request>, cmd: Command, tag: &str) -> std::io::Result<Child> {
-    let gone = || std::io::Error::other("an irctl spawner thread is gone");
+fn spawn_on(tx: ToSpawner, req: Request) -> Started {
     let (reply, answer) = mpsc::sync_channel(1);
-    let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
-    tx.send(Request {
-        cmd,
-        tag: tag.to_string(),
-        runtime,
-        reply,
-    })
-    .map_err(|_| gone())?;
-    let child = answer.recv().map_err(|_| gone())?;
-    IDLE.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
-    child
-}
-
-/// Spawns and lists the leader (see [`SPAWNING`]).
-fn spawn_listed(mut cmd: Command, tag: &str) -> std::io::Result<Child> {
-    let _spawning = SPAWNING.read().unwrap_or_else(|e| e.into_inner());
-    let child = cmd.spawn()?;
-    if let Some(pid) = child.id() {
-        leaders().push((pid as i32, tag.to_string()));
+    if let Err(mpsc::SendError((req, _))) = tx.send((req, reply)) {
+        return spawn_listed(req, false);
     }
-    Ok(child)
+    let started = answer
+        .recv()
+        .map_err(|_| std::io::Error::other("an irctl spawner thread is gone"))?;
+    IDLE.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+    started
+}
+/// Starts and lists the leader (see [`SPAWNING`]); with `pdeathsig` it
+/// dies with the calling thread.
+fn spawn_listed(req: Request, pdeathsig: bool) -> Started {
+    let _spawning = SPAWNING.read().unwrap_or_else(|e| e.into_inner());
+    let parent = std::process::id() as i32;
+    let pid = spawn::start(&req.prepared, &req.stdio, req.join_fd, parent, pdeathsig)?;
+    leaders().push((pid, req.tag));
+    Ok((req.stdio, pid))
 }
 
 /// Whose a process is, as far as one look at `/proc` can tell.
@@ -383,7 +355,7 @@ impl Scope {
     fn release(&mut self) {
         crate::lock::untrack(&self.run_id, self.leader);
         if let Some(c) = self.cgroup.take() {
-            cgroup::remove(&c);
+            cgroup::release(&c);
         }
     }
 }

@@ -8,16 +8,15 @@
 //! daemon outlives its step or keeps our pipes open. Output read before the
 //! step ended is kept even if an unkillable process still holds a pipe.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::Observer;
 use super::contain;
 use super::response::{Captured, Exit, ProcessRun, Response, StepError, Stopped};
+use crate::process::spawn::Command;
 use crate::secret::Redactor;
 
 /// Most bytes kept of each of stdout and stderr.
@@ -201,12 +200,9 @@ pub async fn run(
     let Some((program, args)) = argv.split_first() else {
         return Response::failed(StepError::EmptyCommand, Duration::ZERO);
     };
+    // Its stdio is the leader's: stdin from /dev/null, two pipes out.
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args(args);
     // irctl's own Git credential is not the playbook's to read.
     cmd.env_remove(crate::source::auth::TOKEN_ENV);
     // Nor the timeline key: a step that has it could rewrite the record.
@@ -273,7 +269,7 @@ pub async fn run(
 /// Waits for the child to exit, or stops it on timeout or cancellation;
 /// either way ends everything else the step started. How it ended.
 async fn wait_bounded(
-    child: &mut tokio::process::Child,
+    child: &mut crate::process::spawn::Child,
     scope: &mut contain::Scope,
     timeout: Duration,
     cancel: &mut watch::Receiver<Option<String>>,

@@ -5,10 +5,14 @@
 //! once. Where no cgroup can be created (no cgroup v2, read-only, not
 //! delegated, or `IRCTL_NO_CGROUP` set) irctl falls back silently to the
 //! marker and subreaper of [`super`], tried once per process.
+//!
+//! A step's cgroup is not made for it: creating and removing one costs the
+//! kernel more than a trivial step, so an ended step's cgroup, once empty,
+//! waits in a pool for the next step, and the pool goes when the run ends.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use nix::sys::signal::Signal;
 
@@ -42,14 +46,26 @@ fn base() -> Option<&'static Path> {
 /// Set once creating a step cgroup failed: the machine does not allow it.
 static REFUSED: AtomicBool = AtomicBool::new(false);
 
-/// Creates a fresh, empty cgroup for one step, or `None` where the machine
-/// does not allow it.
+/// Empty step cgroups of this process, ready for the next step: creating
+/// and removing a cgroup costs the kernel far more than a step's own
+/// `true`, and an empty cgroup is as good as a new one.
+static POOL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pool() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An empty cgroup for one step (a pooled one, else a new one), or `None`
+/// where the machine does not allow it.
 pub fn create() -> Option<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     if REFUSED.load(Ordering::Relaxed) {
         return None;
     }
     let base = base()?;
+    if let Some(dir) = pool().pop() {
+        return Some(dir);
+    }
     static SWEPT: OnceLock<()> = OnceLock::new();
     SWEPT.get_or_init(|| remove_stale(base));
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -109,4 +125,22 @@ pub fn signal(dir: &Path, signal: Signal) {
 /// process is left for the next run's lock check to find.
 pub fn remove(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
+}
+
+/// Gives back the cgroup of an ended step: to the pool if it is empty (and
+/// still there), else left for the next run's lock check to find.
+pub fn release(dir: &Path) {
+    let empty =
+        std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+    if empty {
+        pool().push(dir.to_path_buf());
+    }
+}
+
+/// Removes the pooled cgroups, when a run ends; a killed irctl leaves its
+/// pool to the next irctl's sweep.
+pub fn drain() {
+    for dir in std::mem::take(&mut *pool()) {
+        remove(&dir);
+    }
 }

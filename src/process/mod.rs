@@ -14,6 +14,7 @@
 //! only their process group.
 
 pub mod cgroup;
+pub mod spawn;
 
 use std::collections::{HashMap, HashSet};
 
