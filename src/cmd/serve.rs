@@ -61,6 +61,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
         dedup_window: args.dedup_window,
         playbooks: set.playbooks.len(),
         mappings,
+        slack_approvers: args.slack_approvers.clone(),
         log: Arc::new(move |line: &str| ui.errln(line)),
     };
     irctl::serve::run(config)?;

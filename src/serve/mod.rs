@@ -13,12 +13,14 @@
 //!    `/readyz` fails, runs in flight get `grace` to finish before their
 //!    process groups are stopped, and the queue resumes on the next start.
 //!
-//! [`metrics`] counts what happened, for `/metrics`.
+//! [`metrics`] counts what happened, for `/metrics`; [`slack`] takes the
+//! clicks on the Approve, Deny and Accept buttons of irctl's Slack messages.
 
 pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod outcome;
+pub mod slack;
 pub mod source;
 pub mod sqlite;
 pub mod store;
@@ -64,6 +66,8 @@ pub struct Config {
     pub playbooks: usize,
     /// The playbook source's payload mappings, each served at `/hooks/NAME`.
     pub mappings: Vec<crate::incident::Mapping>,
+    /// Slack user ids whose approval clicks count; empty: anyone's.
+    pub slack_approvers: Vec<String>,
     /// Where to report.
     pub log: Log,
 }
@@ -79,6 +83,7 @@ pub struct Shared<S> {
     max_body: usize,
     playbooks: usize,
     mappings: Vec<crate::incident::Mapping>,
+    slack_approvers: Vec<String>,
     launcher: Launcher,
     log: Log,
     runs_cache: Mutex<Option<(Instant, metrics::RunCounts)>>,
@@ -157,6 +162,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_body: config.max_body,
         playbooks: config.playbooks,
         mappings: config.mappings,
+        slack_approvers: config.slack_approvers,
         launcher: config.launcher,
         log: log.clone(),
         runs_cache: Mutex::new(None),
