@@ -125,6 +125,11 @@ pub enum Command {
     /// Summarise MTTD, MTTR and run outcomes across incidents (drills counted apart).
     #[command(after_help = "Examples:\n  irctl stats\n  irctl stats --since 30d --format json")]
     Stats(StatsArgs),
+    /// Show who owns an incident (from the service catalog or CODEOWNERS), why, what it impacts, and the playbooks that would run.
+    #[command(
+        after_help = "Examples:\n  irctl who --incident examples/incidents/disk-filling.json\n  irctl who --label service=checkout --format json\n  irctl who --incident alert.json --catalog ../catalog/catalog-info.yaml\n\nThe catalog is `--catalog`, else `catalog-info.yaml` at the top of the playbook folder.\n\nExit status: 0 an owner was found, 1 none was, 2 bad input."
+    )]
+    Who(WhoArgs),
     /// Print the JSON Schema (draft-07) of the playbook format, for editors.
     #[command(
         after_help = "Example:\n  irctl schema > irctl.schema.json\n  # then, first line of a playbook:\n  # yaml-language-server: $schema=./irctl.schema.json"
@@ -187,6 +192,9 @@ pub struct SourceArgs {
     /// Give up fetching `--repo` after this long and use the cache.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub fetch_timeout: std::time::Duration,
+    /// The service catalog (Backstage files): a file, a directory, or `REPO[@REF]` [default: `catalog-info.yaml` at the top of the playbook folder].
+    #[arg(long, env = "IRCTL_CATALOG", value_name = "PATH|REPO@REF")]
+    pub catalog: Option<String>,
 }
 
 /// The `--repo` value typed on the command line, in whichever subcommand
@@ -277,6 +285,18 @@ pub struct IncidentArgs {
     /// Severity of an ad hoc incident (critical, high, warning, info).
     #[arg(long, conflicts_with = "incident")]
     pub severity: Option<String>,
+}
+
+/// Arguments of `who`.
+#[derive(Debug, Args)]
+pub struct WhoArgs {
+    #[command(flatten)]
+    pub incident: IncidentArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Arguments of `match`.

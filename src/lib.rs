@@ -17,7 +17,9 @@
 //!   why; [`incident`] turns an alert payload into one [`incident::Incident`];
 //!   [`source`] reads playbooks from a directory or a cached Git repository at
 //!   a ref, with provenance and history; [`teams`] says how each team is
-//!   reached (`teams.yaml`);
+//!   reached (`teams.yaml`); [`catalog`] reads the Backstage
+//!   service catalog and CODEOWNERS beside them and decides who owns an
+//!   incident and what it impacts;
 //! - **base**: [`timeline`], [`secret`], [`template`] (rendering with
 //!   context-aware escaping), [`yaml`], [`diagnostic`], [`report`] (human text, JSON, GitHub
 //!   workflow commands, JUnit XML), [`lock`], [`process`] (finding a
@@ -36,6 +38,7 @@
 
 pub mod approval;
 pub mod capped;
+pub mod catalog;
 pub mod clock;
 pub mod diagnostic;
 pub mod drill;

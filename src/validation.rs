@@ -11,13 +11,17 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::catalog::Catalog;
 use crate::diagnostic::Diagnostic;
 use crate::report::Summary;
 use crate::source::{Loaded, Spec};
 
 /// What to check beyond the loaded set.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Request {
+    /// The service catalog beside the playbooks (or `--catalog`): its
+    /// files' findings and [`crate::catalog::check`]'s are reported too.
+    pub catalog: Option<Catalog>,
     /// Directories whose `NAME.test.yaml` files are checked too; empty for a
     /// Git source, whose test files `irctl test` cannot run anyway.
     pub test_dirs: Vec<PathBuf>,
@@ -34,6 +38,7 @@ impl Request {
             Spec::Git(_) => Vec::new(),
         };
         Request {
+            catalog: None,
             test_dirs,
             changed_since,
         }
@@ -74,7 +79,17 @@ impl Outcome {
 }
 
 /// Validates `loaded` as `request` asks.
-pub fn run(loaded: Loaded, request: &Request) -> anyhow::Result<Outcome> {
+pub fn run(mut loaded: Loaded, request: &Request) -> anyhow::Result<Outcome> {
+    // Catalog files are reported like playbook files, narrowed alike.
+    if let Some(catalog) = &request.catalog {
+        let set = &mut loaded.set;
+        set.diagnostics.extend(catalog.diagnostics.iter().cloned());
+        set.diagnostics
+            .extend(crate::catalog::check::check(catalog));
+        set.files.extend(catalog.files.iter().cloned());
+        set.sources
+            .extend(catalog.sources.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let changed = match &request.changed_since {
         Some(base) => Some((loaded.changed_since(base)?, base)),
         None => None,

@@ -171,6 +171,26 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| convert_error(e, text))
 }
 
+/// Parses a file of several YAML documents (`---`-separated, as Backstage
+/// catalog files are), at most `max_documents`, under the same budgets;
+/// empty documents are skipped.
+pub fn from_multiple<T: DeserializeOwned>(
+    text: &str,
+    max_documents: usize,
+) -> Result<Vec<T>, YamlError> {
+    let mut opts = options();
+    if let Some(budget) = opts.budget.as_mut() {
+        budget.max_documents = max_documents;
+    }
+    serde_saphyr::from_multiple_with_options::<T>(text, opts).map_err(|e| {
+        let mut err = convert_error(e, text);
+        if err.message.starts_with("file holds more than one") {
+            err.message = format!("file holds more than {max_documents} YAML documents");
+        }
+        err
+    })
+}
+
 fn convert_error(err: serde_saphyr::Error, text: &str) -> YamlError {
     use serde_saphyr::Error as E;
     let pos = err

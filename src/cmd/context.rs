@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Command, HandoffCommand, IncidentArgs, SourceArgs, StateArgs, TimelineCommand};
 use crate::ui::Ui;
+use irctl::catalog::Catalog;
 use irctl::clock::{Clock, InvalidNow};
 use irctl::incident::{self, Incident, Mapping};
 use irctl::playbook::index::Index;
@@ -274,6 +275,44 @@ impl Context {
         })
     }
 
+    /// The service catalog `--catalog` names, else the one beside the
+    /// playbooks, printing its warnings; `None` when there is none. For
+    /// `run` (`strict` false) a catalog that cannot be read is a warning:
+    /// ownership must never keep a playbook from running.
+    pub fn load_catalog(
+        &self,
+        args: &SourceArgs,
+        paths: &[PathBuf],
+        strict: bool,
+    ) -> anyhow::Result<Option<Catalog>> {
+        let request = irctl::catalog::Request {
+            playbooks: source_spec(args, paths)?,
+            catalog: args.catalog.clone().filter(|c| !c.is_empty()),
+        };
+        let catalog = match irctl::catalog::load(&request) {
+            Ok(c) => c,
+            Err(e) if !strict => {
+                self.ui.warn(&format!(
+                    "the service catalog was not read, so the incident has no owner: {e:#}"
+                ));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.context("cannot read the service catalog")),
+        };
+        if let Some(c) = &catalog {
+            self.warn_all(&c.warnings);
+            let errors = c.diagnostics.iter().filter(|d| d.is_error()).count();
+            if errors > 0 && !strict {
+                self.ui.warn(&format!(
+                    "the service catalog {} has {errors} error{}; `irctl validate` shows them",
+                    c.origin,
+                    if errors == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        Ok(catalog)
+    }
+
     fn warn_broken(&self, broken: &[impl AsRef<str>]) {
         if !broken.is_empty() {
             self.ui.warn(&format!(
@@ -436,6 +475,19 @@ pub fn read_incident(
         args.severity.as_deref(),
         clock,
     ))
+}
+
+/// `incident` as answered by `playbook`, carrying who owns it and what it
+/// impacts (`incident.owner`, `incident.impacted`) when there is a catalog.
+pub fn with_ownership(
+    incident: &Incident,
+    catalog: Option<&Catalog>,
+    playbook: &Playbook,
+) -> Option<Incident> {
+    let ownership = catalog?.resolve(incident, Some(&playbook.provenance.path));
+    let mut owned = incident.clone();
+    owned.ownership = Some(std::sync::Arc::new(ownership));
+    Some(owned)
 }
 
 /// Reads an alert payload (`-` is stdin), in `format` when one is forced.

@@ -26,6 +26,7 @@ mod serve;
 mod test;
 mod timeline;
 mod validate;
+mod who;
 
 use crate::cli::Command;
 use crate::ui::Ui;
@@ -64,6 +65,7 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
         Command::Graph(args) => graph::run(args, &ctx),
         Command::Stats(args) => runs::stats(args, &ctx),
         Command::Handoff(args) => handoff::run(args, &ctx),
+        Command::Who(args) => who::run(args, &ctx),
     }
 }
 

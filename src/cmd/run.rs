@@ -4,7 +4,7 @@
 //! engine with live progress, print the summary and the incident's id, and
 //! exit with the run's outcome.
 
-use super::context::{Context, read_incident};
+use super::context::{Context, read_incident, with_ownership};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
 use crate::cli::{ApprovalMode, RunArgs};
 use crate::ui::Ui;
@@ -22,6 +22,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
     let mut indexed = ctx.load_index(&args.source)?;
     let incident = read_incident(&args.incident, ctx.run_clock(), &indexed.mappings)?;
+    let catalog = ctx.load_catalog(&args.source, &[], false)?;
     let inputs = args
         .inputs
         .iter()
@@ -123,7 +124,10 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
 
     if args.dry_run {
-        return Ok(exit.max(dry_run(ui, ctx, &arrival, &chosen, &inputs, args.force)?));
+        let catalog = catalog.as_ref();
+        return Ok(exit.max(dry_run(
+            ui, ctx, &arrival, &chosen, &inputs, args.force, catalog,
+        )?));
     }
 
     // Decide for every playbook first, so a resolution is announced once,
@@ -240,6 +244,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
 
     for (playbook, warning, view, steps, forced, ticket) in runs {
         let incident = view.as_ref().unwrap_or(incident);
+        let owned = with_ownership(incident, catalog.as_ref(), playbook);
+        let incident = owned.as_ref().unwrap_or(incident);
         if let Some(w) = &warning {
             ui.warn(w);
         }
@@ -450,6 +456,7 @@ fn dry_run(
     chosen: &[(&Playbook, Option<String>, Option<usize>)],
     inputs: &[(String, String)],
     force: bool,
+    catalog: Option<&irctl::catalog::Catalog>,
 ) -> anyhow::Result<u8> {
     let mut exit = 0u8;
     for (playbook, _, alert) in chosen {
@@ -472,9 +479,11 @@ fn dry_run(
             }
         };
         let secrets = ctx.secrets(playbook).unwrap_or_default();
+        let incident = view.as_ref().unwrap_or(&arrival.incident);
+        let owned = with_ownership(incident, catalog, playbook);
         let plan = engine::plan::plan(
             playbook,
-            view.as_ref().unwrap_or(&arrival.incident),
+            owned.as_ref().unwrap_or(incident),
             inputs,
             &secrets,
             false,

@@ -12,7 +12,8 @@ pub fn run(args: ValidateArgs, ctx: &Context) -> anyhow::Result<u8> {
     let ui = &ctx.ui;
     let loaded = ctx.load_source(&args.source, &args.paths)?;
     let spec = source_spec(&args.source, &args.paths)?;
-    let request = Request::for_spec(&spec, args.changed_since.clone());
+    let mut request = Request::for_spec(&spec, args.changed_since.clone());
+    request.catalog = ctx.load_catalog(&args.source, &args.paths, true)?;
     let outcome = validation::run(loaded, &request)?;
     if let Some(n) = &outcome.narrowed {
         ui.errln(&format!(

@@ -443,5 +443,7 @@ fn incident_from_recorded(v: &RecordedIncident) -> anyhow::Result<Incident> {
         url: v.url.clone(),
         alerts,
         raw: v.raw.clone(),
+        ownership: crate::catalog::Ownership::from_template_values(&v.owner, &v.impacted)
+            .map(std::sync::Arc::new),
     })
 }

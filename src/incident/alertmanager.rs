@@ -124,6 +124,7 @@ pub(super) fn parse(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, IncidentErr
         url,
         alerts,
         raw: Value::Null,
+        ownership: None,
     })
 }
 

@@ -130,6 +130,7 @@ fn generic(
         url: ctx.text(d.get("url"), "data.url")?,
         alerts: Vec::new(),
         raw: Value::Null,
+        ownership: None,
     };
     out.alerts.push(Alert::mirror(&out));
     Ok(out)

@@ -170,6 +170,7 @@ fn build(ctx: &Ctx<'_>, file: IncidentFile) -> Result<Incident, IncidentError> {
         url: file.url.filter(|s| !s.is_empty()),
         alerts: Vec::new(),
         raw: Value::Null,
+        ownership: None,
     };
     out.alerts.push(Alert::mirror(&out));
     Ok(out)

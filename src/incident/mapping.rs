@@ -506,6 +506,7 @@ impl Mapping {
             url: text("url")?,
             alerts: Vec::new(),
             raw: Value::Null,
+            ownership: None,
         };
         incident.alerts.push(Alert::mirror(&incident));
         Ok(incident)

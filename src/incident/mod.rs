@@ -240,6 +240,7 @@ pub fn from_flags(
         url: None,
         alerts: Vec::new(),
         raw: Value::Object(raw),
+        ownership: None,
     };
     incident.alerts.push(Alert::mirror(&incident));
     incident

@@ -226,6 +226,10 @@ pub struct Incident {
     pub alerts: Vec<Alert>,
     /// The payload as received.
     pub raw: Value,
+    /// Who owns it and what it impacts, from the service catalog
+    /// (`incident.owner`, `incident.impacted`); set by the caller before a run.
+    #[serde(skip)]
+    pub ownership: Option<std::sync::Arc<crate::catalog::Ownership>>,
 }
 
 /// One alert inside an incident.
@@ -322,6 +326,12 @@ impl Incident {
             m.insert("alert".into(), only.to_template_value());
         }
         m.insert("raw".into(), self.raw.clone());
+        let (owner, impacted) = match &self.ownership {
+            Some(o) => o.template_values(),
+            None => (Value::Null, Value::Array(Vec::new())),
+        };
+        m.insert("owner".into(), owner);
+        m.insert("impacted".into(), impacted);
         Value::Object(m)
     }
 
@@ -381,6 +391,7 @@ impl Incident {
             url: alert.generator_url.clone().or_else(|| self.url.clone()),
             alerts: vec![merged],
             raw: Value::Null,
+            ownership: self.ownership.clone(),
         })
     }
 
@@ -414,6 +425,8 @@ pub const TEMPLATE_FIELDS: &[&str] = &[
     "alerts",
     "alert",
     "raw",
+    "owner",
+    "impacted",
 ];
 
 /// The fields a run adds to `incident` in its templates: whether, and

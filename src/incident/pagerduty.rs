@@ -106,6 +106,7 @@ pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Inc
         url: ctx.text(incident.get("html_url"), &f("html_url"))?,
         alerts: Vec::new(),
         raw: Value::Null,
+        ownership: None,
     };
     out.alerts.push(Alert::mirror(&out));
     Ok(out)
@@ -232,6 +233,7 @@ pub(super) fn parse_event(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Incid
         url,
         alerts: Vec::new(),
         raw: Value::Null,
+        ownership: None,
     };
     out.alerts.push(Alert::mirror(&out));
     Ok(out)

@@ -696,10 +696,17 @@ fn template_value_has_every_field() {
     assert_eq!(v["raw"]["version"], "4");
     // With one alert, `alert` is that alert (the one in hand).
     assert_eq!(v["alert"], v["alerts"][0]);
+    // Without a catalog nobody owns it and nothing is impacted.
+    assert_eq!(v["owner"], Value::Null);
+    assert_eq!(v["impacted"], Value::Array(Vec::new()));
     // Serialize agrees with the template view on everything but `raw`
-    // order and the derived `alert`.
+    // order, the derived `alert`, and the catalog's `owner` and `impacted`
+    // (added by whoever resolved them, not part of the payload).
     let mut without_alert = v.clone();
-    without_alert.as_object_mut().unwrap().remove("alert");
+    let m = without_alert.as_object_mut().unwrap();
+    for derived in ["alert", "owner", "impacted"] {
+        m.remove(derived);
+    }
     assert_eq!(serde_json::to_value(&i).unwrap(), without_alert);
 }
 

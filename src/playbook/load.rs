@@ -99,7 +99,11 @@ fn walk(
             if depth < MAX_DEPTH && !(depth == 0 && path.file_name() == Some(MAPPINGS.as_ref())) {
                 walk(&path, depth + 1, seen, out)?;
             }
-        } else if is_playbook_file(&path) && !is_teams_file(dir, depth, &path) {
+        } else if is_playbook_file(&path)
+            && !is_teams_file(dir, depth, &path)
+            // The top `catalog-info.yaml` is the service catalog's entry file.
+            && !(depth == 0 && path.file_name() == Some(crate::catalog::ENTRY_FILE.as_ref()))
+        {
             out.push(path);
         }
     }

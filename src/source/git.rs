@@ -405,7 +405,9 @@ fn walk(
             }
             // Symlinks (0o120000) point outside the commit's content.
             Some(git2::ObjectType::Blob)
-                if entry.filemode() != 0o120000 && load::is_playbook_file(Path::new(name)) =>
+                if entry.filemode() != 0o120000
+                    && load::is_playbook_file(Path::new(name))
+                    && !(depth == 0 && name == crate::catalog::ENTRY_FILE) =>
             {
                 let bytes = read_blob(repo, odb, entry.id(), &path)
                     .map_err(|msg| Diagnostic::error(&path, Pos::UNKNOWN, "yaml-syntax", msg));

@@ -38,6 +38,10 @@ pub struct RecordedIncident {
     pub alerts: Vec<RecordedAlert>,
     /// The raw payload, when recorded.
     pub raw: Value,
+    /// `incident.owner` as the run saw it (null before the service catalog).
+    pub owner: Value,
+    /// `incident.impacted` as the run saw it (null before the service catalog).
+    pub impacted: Value,
 }
 
 /// One alert of a [`RecordedIncident`].
@@ -109,6 +113,8 @@ impl RecordedIncident {
             url: opt_text(v, "url"),
             alerts,
             raw: v.get("raw").cloned().unwrap_or(Value::Null),
+            owner: v.get("owner").cloned().unwrap_or(Value::Null),
+            impacted: v.get("impacted").cloned().unwrap_or(Value::Null),
         }
     }
 
