@@ -390,6 +390,9 @@ pub struct ServeArgs {
     /// The header carrying the HMAC-SHA256 of the body (`sha256=<hex>`, secret `SERVE_HOOK_HMAC_SECRET`) on `/hooks/cloudevents` and the payload mappings' hooks.
     #[arg(long, default_value = "X-Irctl-Signature", value_name = "NAME")]
     pub hook_signature_header: String,
+    /// A Slack user id (`U…`) whose Approve/Deny clicks count (repeatable); without it, anyone who sees the message may answer.
+    #[arg(long = "slack-approver", value_name = "USER_ID")]
+    pub slack_approvers: Vec<String>,
     /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
     #[arg(long)]
     pub insecure_no_auth: bool,

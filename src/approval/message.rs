@@ -17,6 +17,8 @@ pub struct Ask<'a> {
     pub run: &'a str,
     /// The step.
     pub step: &'a str,
+    /// The request's nonce, which its buttons name.
+    pub nonce: &'a str,
     /// The question, rendered and redacted.
     pub question: &'a str,
     /// How long the step waits before it is declined.
@@ -75,6 +77,7 @@ mod tests {
             playbook: "p",
             run: "r-1",
             step: "restart",
+            nonce: "00ff",
             question: "Restart <!channel> <http://evil|db-1>?",
             timeout: Duration::from_secs(1800),
             approve: "irctl approve r-1 restart --state-dir /s",

@@ -11,12 +11,12 @@ use super::context::{Context, source_spec};
 use super::{EXIT_FAILED, EXIT_USAGE};
 use crate::cli::{HandoffAcceptArgs, HandoffArgs, HandoffCommand, HandoffRemindArgs, SourceArgs};
 use irctl::engine::team::{self, Delivery, Outgoing};
-use irctl::handoff::{self, Due, packet};
+use irctl::handoff::{self, Acceptance, Due, packet};
 use irctl::record::ownership::open_handoff;
 use irctl::record::{self, Scope, incident_log, postmortem, short_incident_id, show_time};
 use irctl::secret::Secret;
 use irctl::teams::{Channel, Team, Teams};
-use irctl::timeline::{Handoff, HandoffAccepted, HandoffReminded, Payload, Sent, stamp};
+use irctl::timeline::{Handoff, HandoffReminded, Sent, stamp};
 
 /// Runs `handoff` and its subcommands.
 pub fn run(args: HandoffArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -61,6 +61,7 @@ fn deliver(
         title: redactor.redact(&message.title),
         text: redactor.redact(&message.text),
         dedup_key: message.dedup_key.clone(),
+        buttons: message.buttons.clone(),
     };
     let deliveries = team::send(
         team,
@@ -154,6 +155,7 @@ fn send(args: HandoffArgs, ctx: &Context) -> anyhow::Result<u8> {
         title: packet.title.clone(),
         text: markdown,
         dedup_key: None,
+        buttons: vec![handoff::accept_button(&id, &team.reference, &at)],
     };
     let sent = deliver(ctx, team, &channels, &outgoing, &secrets)?;
     let delivered = report(ctx, &sent);
@@ -214,56 +216,26 @@ fn accept(args: HandoffAcceptArgs, ctx: &Context) -> anyhow::Result<u8> {
     let id = ctx.incident_id(&args.incident, true)?;
     let log = incident_log::read(ctx.state_dir(), &id)?;
     ctx.warn_all(&log.warnings);
-    let Some((event, handoff)) = open_handoff(&log.events) else {
-        ctx.ui.errln(&format!(
-            "incident {id} has no hand-off waiting for acceptance (`irctl handoff --incident {} --to TEAM` offers one)",
-            short_incident_id(&id)
-        ));
-        return Ok(EXIT_USAGE);
-    };
-    let now = clock.now();
-    let latency = record::parse_time(&handoff.at)
-        .and_then(|t| (now - t).to_std().ok())
-        .unwrap_or_default();
-    let seq = event.seq;
-    let team = handoff.to.clone();
-    let accepted = HandoffAccepted {
-        at: stamp(now),
-        by: ctx.actor().to_string(),
-        team: team.clone(),
-        handoff: seq,
-        latency_ms: latency.as_millis() as u64,
-    };
-    // Under the log's lock: two people accepting at once record one acceptance.
-    let appended = incident_log::append_unless(
-        ctx.state_dir(),
-        &id,
-        "",
-        accepted,
-        ctx.redactor(),
-        |events| {
-            events
-                .iter()
-                .find(|e| matches!(&e.payload, Payload::HandoffAccepted(a) if a.handoff == seq))
-                .cloned()
-        },
-    )?;
-    match appended {
-        incident_log::Appended::New(_) => {
+    let by = ctx.actor().to_string();
+    match handoff::accept(ctx.state_dir(), &id, &by, clock.now(), ctx.redactor(), None)? {
+        Acceptance::Accepted { accepted, latency } => {
+            let team = accepted.team;
             ctx.out().line(&format!(
-                "{} accepted incident {id} for {team} after {}; {team} owns it now",
-                ctx.actor(),
+                "{by} accepted incident {id} for {team} after {}; {team} owns it now",
                 irctl::duration::format(latency)
             ))?;
             Ok(0)
         }
-        incident_log::Appended::Already(e) => {
-            let by = match &e.payload {
-                Payload::HandoffAccepted(a) => a.by.clone(),
-                _ => String::new(),
-            };
+        Acceptance::Already { by, team } => {
             ctx.ui.errln(&format!(
                 "the hand-off to {team} was already accepted by {by}"
+            ));
+            Ok(EXIT_USAGE)
+        }
+        Acceptance::NoneOpen | Acceptance::Unknown | Acceptance::Superseded { .. } => {
+            ctx.ui.errln(&format!(
+                "incident {id} has no hand-off waiting for acceptance (`irctl handoff --incident {} --to TEAM` offers one)",
+                short_incident_id(&id)
             ));
             Ok(EXIT_USAGE)
         }
@@ -333,6 +305,7 @@ fn remind(args: HandoffRemindArgs, ctx: &Context) -> anyhow::Result<u8> {
                     event.seq
                 )
             }),
+            buttons: vec![handoff::accept_button(&id, &handoff.to, &handoff.at)],
         };
         let sent = deliver(ctx, team, &channels, &outgoing, &secrets)?;
         if !report(ctx, &sent) {

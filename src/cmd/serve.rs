@@ -67,6 +67,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
         mappings,
         tls: tls(&args)?,
         refresh,
+        slack_approvers: args.slack_approvers.clone(),
         log: Arc::new(move |line: &str| ui.errln(line)),
     };
     irctl::serve::run(config)?;

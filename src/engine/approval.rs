@@ -3,11 +3,14 @@
 //! commands, send the playbook's `approvals.notify`, then wait — at a
 //! bounded poll, never busy — for the answer, the step's `confirm_timeout`
 //! (declined), the incident's resolution (cancelled), or the run's cancel.
+//! A Slack request also carries Approve and Deny buttons ([`super::blocks`]),
+//! which `irctl serve` turns into the same answer `irctl approve` gives.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::action::Action;
+use super::blocks;
 use super::notify::{Notification, Service};
 use super::*;
 use crate::approval::{self, Answer, message};
@@ -72,6 +75,7 @@ impl StepTask {
                 playbook: &approvals.playbook,
                 run,
                 step: &step.id,
+                nonce: &request.nonce,
                 question: &question,
                 timeout,
                 approve: &approve,
@@ -226,8 +230,23 @@ impl StepTask {
         };
         match post.service {
             Service::Slack => {
+                let lines = redact(message::text(ask, Sink::Slack));
                 let text = join(body["text"].as_str().unwrap_or_default(), Sink::Slack);
                 body["text"] = text.clone().into();
+                let step = blocks::StepRef {
+                    run: ask.run.to_string(),
+                    step: ask.step.to_string(),
+                    nonce: ask.nonce.to_string(),
+                };
+                blocks::add_buttons(
+                    body,
+                    &text,
+                    Some(&lines),
+                    &[
+                        blocks::Button::Approve(step.clone()),
+                        blocks::Button::Deny(step),
+                    ],
+                );
                 post.text = Some(text);
             }
             Service::Teams => {

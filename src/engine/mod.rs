@@ -12,6 +12,7 @@
 
 pub mod action;
 mod approval;
+pub mod blocks;
 mod contain;
 pub mod context;
 pub mod http;

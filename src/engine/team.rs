@@ -290,11 +290,14 @@ pub struct Outgoing {
     pub text: String,
     /// PagerDuty's `dedup_key`.
     pub dedup_key: Option<String>,
+    /// Buttons a Slack channel's message carries (a hand-off's Accept).
+    pub buttons: Vec<super::blocks::Button>,
 }
 
 /// Sends `message` to `channels` of `team`: every value escaped for its
 /// channel's markup, every secret of `secrets` (and `redactor`) masked in
-/// what is sent, each channel retried on its own.
+/// what is sent, each channel retried on its own; Slack channels also get
+/// the message's buttons.
 pub fn send(
     team: &Team,
     channels: &[&Channel],
@@ -334,6 +337,15 @@ pub fn send(
             team.reference
         )
     })?;
+    let mut posts = posts;
+    for post in &mut posts.posts {
+        if post.service == notify::Service::Slack
+            && let Some(super::http::Body::Json(body)) = &mut post.request.body
+        {
+            let text = post.text.clone().unwrap_or_default();
+            super::blocks::add_buttons(body, &text, None, &message.buttons);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

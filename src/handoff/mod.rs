@@ -9,17 +9,155 @@
 //! accepts (`handoff_accepted`, see [`crate::record::ownership`]).
 //! [`reminder_due`] decides, from the log alone, whether an unaccepted
 //! hand-off is due to be announced again or escalated, so a cron job can
-//! run `irctl handoff remind` as often as it likes.
+//! run `irctl handoff remind` as often as it likes. [`accept`] records an
+//! acceptance, for `irctl handoff accept` and for the Accept button a
+//! Slack channel gets ([`accept_button`], clicked through `irctl serve`).
 
 pub mod packet;
 
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::record::parse_time;
+use crate::engine::blocks::{Button, HandoffRef};
+use crate::record::ownership::open_handoff;
+use crate::record::{incident_log, parse_time};
+use crate::secret::Redactor;
 use crate::teams::Team;
-use crate::timeline::{Event, Handoff, Payload};
+use crate::timeline::{Event, Handoff, HandoffAccepted, Payload, stamp};
+
+/// The Accept button of the hand-off of `incident` to `team` made at `at`.
+pub fn accept_button(incident: &str, team: &str, at: &str) -> Button {
+    Button::Accept(HandoffRef {
+        incident: incident.to_string(),
+        team: team.to_string(),
+        at: at.to_string(),
+    })
+}
+
+/// What [`accept`] did.
+#[derive(Debug)]
+pub enum Acceptance {
+    /// Recorded: the team owns the incident now.
+    Accepted {
+        /// The event written.
+        accepted: HandoffAccepted,
+        /// From the hand-off to its acceptance.
+        latency: Duration,
+    },
+    /// Someone accepted this hand-off first.
+    Already {
+        /// Who.
+        by: String,
+        /// The team.
+        team: String,
+    },
+    /// No hand-off of the incident waits for acceptance (none was named).
+    NoneOpen,
+    /// The hand-off named is not in the incident's log.
+    Unknown,
+    /// The hand-off named was followed by another one, which is the one to accept.
+    Superseded {
+        /// The team the newer hand-off goes to.
+        to: String,
+    },
+}
+
+/// Records that `by` accepts, at `now`, the open hand-off of incident
+/// `incident` — or, when `named` (a button's), exactly that hand-off.
+/// Under the log's lock, so two people accepting at once record one
+/// acceptance.
+pub fn accept(
+    state_dir: &Path,
+    incident: &str,
+    by: &str,
+    now: DateTime<Utc>,
+    redactor: Redactor,
+    named: Option<&HandoffRef>,
+) -> anyhow::Result<Acceptance> {
+    let log = incident_log::read(state_dir, incident)?;
+    let (event, handoff) = match named {
+        None => match open_handoff(&log.events) {
+            Some(found) => found,
+            None => return Ok(Acceptance::NoneOpen),
+        },
+        Some(named) => {
+            let handoffs: Vec<(&Event, &Handoff)> = log
+                .events
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    Payload::Handoff(h) => Some((e, h)),
+                    _ => None,
+                })
+                .collect();
+            let Some(i) = handoffs
+                .iter()
+                .rposition(|(_, h)| h.to == named.team && h.at == named.at)
+            else {
+                return Ok(Acceptance::Unknown);
+            };
+            let (event, handoff) = handoffs[i];
+            if let Some(first) = accepted_of(&log.events, event.seq) {
+                return Ok(Acceptance::Already {
+                    by: first.by.clone(),
+                    team: first.team.clone(),
+                });
+            }
+            if let Some((_, newer)) = handoffs.get(i + 1..).and_then(|n| n.last()) {
+                return Ok(Acceptance::Superseded {
+                    to: newer.to.clone(),
+                });
+            }
+            (event, handoff)
+        }
+    };
+    let latency = parse_time(&handoff.at)
+        .and_then(|t| (now - t).to_std().ok())
+        .unwrap_or_default();
+    let seq = event.seq;
+    let accepted = HandoffAccepted {
+        at: stamp(now),
+        by: by.to_string(),
+        team: handoff.to.clone(),
+        handoff: seq,
+        latency_ms: latency.as_millis() as u64,
+    };
+    let appended = incident_log::append_unless(
+        state_dir,
+        incident,
+        "",
+        accepted.clone(),
+        redactor,
+        |events| {
+            events
+                .iter()
+                .find(|e| matches!(&e.payload, Payload::HandoffAccepted(a) if a.handoff == seq))
+                .cloned()
+        },
+    )?;
+    Ok(match appended {
+        incident_log::Appended::New(_) => Acceptance::Accepted { accepted, latency },
+        incident_log::Appended::Already(e) => match &e.payload {
+            Payload::HandoffAccepted(a) => Acceptance::Already {
+                by: a.by.clone(),
+                team: a.team.clone(),
+            },
+            _ => Acceptance::Already {
+                by: String::new(),
+                team: accepted.team,
+            },
+        },
+    })
+}
+
+/// The acceptance of the hand-off recorded as event `seq`, if any.
+fn accepted_of(events: &[Event], seq: u64) -> Option<&HandoffAccepted> {
+    events.iter().find_map(|e| match &e.payload {
+        Payload::HandoffAccepted(a) if a.handoff == seq => Some(a),
+        _ => None,
+    })
+}
 
 /// What is due for an open hand-off now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

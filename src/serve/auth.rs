@@ -38,6 +38,8 @@ pub const GRAFANA_HMAC: &str = "SERVE_GRAFANA_HMAC_SECRET";
 pub const PAGERDUTY: &str = "SERVE_PAGERDUTY_SECRET";
 /// Secrets of the generic endpoints' HMAC signature (CloudEvents, mappings).
 pub const HOOK_HMAC: &str = "SERVE_HOOK_HMAC_SECRET";
+/// Slack app signing secrets (`/hooks/slack/interactivity`).
+pub const SLACK_SIGNING: &str = "SERVE_SLACK_SIGNING_SECRET";
 
 /// The generic endpoints' default signature header: `sha256=<hex>` or
 /// `<hex>`, the HMAC-SHA256 of the raw body.
@@ -55,10 +57,17 @@ const ROTATION_SLOTS: usize = 9;
 
 /// Every secret name serve reads, for keeping them out of the runs it starts.
 pub fn secret_names() -> Vec<String> {
-    [BEARER, BASIC, GRAFANA_HMAC, PAGERDUTY, HOOK_HMAC]
-        .iter()
-        .flat_map(|base| slot_names(base))
-        .collect()
+    [
+        BEARER,
+        BASIC,
+        GRAFANA_HMAC,
+        PAGERDUTY,
+        HOOK_HMAC,
+        SLACK_SIGNING,
+    ]
+    .iter()
+    .flat_map(|base| slot_names(base))
+    .collect()
 }
 
 fn slot_names(base: &str) -> Vec<String> {
@@ -75,6 +84,7 @@ pub struct Credentials {
     grafana_hmac: Vec<Secret>,
     pagerduty: Vec<Secret>,
     hook_hmac: Vec<Secret>,
+    slack_signing: Vec<Secret>,
     /// The generic endpoints' signature header name.
     pub hook_signature_header: String,
     /// Grafana's signature header name.
@@ -92,6 +102,7 @@ impl std::fmt::Debug for Credentials {
             .field("grafana_hmac", &self.grafana_hmac.len())
             .field("pagerduty", &self.pagerduty.len())
             .field("hook_hmac", &self.hook_hmac.len())
+            .field("slack_signing", &self.slack_signing.len())
             .finish()
     }
 }
@@ -136,6 +147,7 @@ impl Credentials {
             grafana_hmac: read(GRAFANA_HMAC)?,
             pagerduty: read(PAGERDUTY)?,
             hook_hmac: read(HOOK_HMAC)?,
+            slack_signing: read(SLACK_SIGNING)?,
             hook_signature_header: HOOK_SIGNATURE_HEADER.into(),
             grafana_signature_header: GRAFANA_SIGNATURE_HEADER.into(),
             grafana_timestamp_header: None,
@@ -153,6 +165,17 @@ impl Credentials {
         self
     }
 
+    /// These credentials, also accepting Slack requests signed with one of `secrets`.
+    pub fn with_slack_signing(mut self, secrets: Vec<Secret>) -> Credentials {
+        self.slack_signing = secrets;
+        self
+    }
+
+    /// The Slack app signing secrets, every one accepted.
+    pub fn slack_signing(&self) -> &[Secret] {
+        &self.slack_signing
+    }
+
     /// Credentials from literal values, for tests and embedding.
     pub fn new(
         bearer: Vec<Secret>,
@@ -166,6 +189,7 @@ impl Credentials {
             grafana_hmac,
             pagerduty,
             hook_hmac: Vec::new(),
+            slack_signing: Vec::new(),
             hook_signature_header: HOOK_SIGNATURE_HEADER.into(),
             grafana_signature_header: GRAFANA_SIGNATURE_HEADER.into(),
             grafana_timestamp_header: None,

@@ -44,6 +44,10 @@ pub fn router<S: Store>(shared: Arc<Shared<S>>) -> Router {
     let limit = shared.max_body;
     Router::new()
         .route("/hooks/{source}", post(hook::<S>))
+        .route(
+            "/hooks/slack/interactivity",
+            post(super::slack::interactivity::<S>),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz::<S>))
         .route("/metrics", get(metrics::<S>))
@@ -54,7 +58,7 @@ pub fn router<S: Store>(shared: Arc<Shared<S>>) -> Router {
         .with_state(shared)
 }
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+pub(super) fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 

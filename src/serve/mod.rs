@@ -14,15 +14,17 @@
 //!    process groups are stopped, and the queue resumes on the next start.
 //!
 //! [`metrics`] counts what happened, for `/metrics`. [`tls`] serves HTTPS
-//! (optionally mutual) with certificates reloaded in place, and
+//! (optionally mutual) with certificates reloaded in place,
 //! [`refresh`] keeps a Git source fresh in the background and pins each run
-//! to a commit.
+//! to a commit, and [`slack`] takes the clicks on the Approve, Deny and
+//! Accept buttons of irctl's Slack messages.
 
 pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod outcome;
 pub mod refresh;
+pub mod slack;
 pub mod source;
 pub mod sqlite;
 pub mod store;
@@ -73,6 +75,8 @@ pub struct Config {
     pub tls: Option<tls::Settings>,
     /// Fetch the Git source in the background (the launcher pins runs to it).
     pub refresh: Option<refresh::Settings>,
+    /// Slack user ids whose approval clicks count; empty: anyone's.
+    pub slack_approvers: Vec<String>,
     /// Where to report.
     pub log: Log,
 }
@@ -88,6 +92,7 @@ pub struct Shared<S> {
     max_body: usize,
     playbooks: usize,
     mappings: Vec<crate::incident::Mapping>,
+    slack_approvers: Vec<String>,
     launcher: Launcher,
     log: Log,
     runs_cache: Mutex<Option<(Instant, metrics::RunCounts)>>,
@@ -173,6 +178,7 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
         max_body: config.max_body,
         playbooks: config.playbooks,
         mappings: config.mappings,
+        slack_approvers: config.slack_approvers,
         launcher: config.launcher,
         log: log.clone(),
         runs_cache: Mutex::new(None),
