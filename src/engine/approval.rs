@@ -190,15 +190,7 @@ impl StepTask {
     /// `action` (a rendered notification) with the request's words added to
     /// the text people read, escaped for the service's markup.
     fn attach(&self, mut action: Action, ask: &message::Ask<'_>) -> Result<Action, String> {
-        let redact = |s: String| self.recorder.redactor.redact(&s);
-        let join = |head: &str, sink: Sink| {
-            let lines = redact(message::text(ask, sink));
-            if head.trim().is_empty() {
-                lines
-            } else {
-                format!("{head}\n\n{lines}")
-            }
-        };
+        let join = |head: &str, sink: Sink| self.joined(head, ask, sink);
         match &mut action {
             Action::Notify(Notification::Console(text)) => *text = join(text, Sink::Text),
             Action::Notify(Notification::Post(post)) => self.attach_post(post, ask)?,
@@ -214,17 +206,21 @@ impl StepTask {
         Ok(action)
     }
 
+    /// `head` (the playbook's own text) followed by the request's words for
+    /// `sink`, redacted.
+    fn joined(&self, head: &str, ask: &message::Ask<'_>, sink: Sink) -> String {
+        let lines = self.recorder.redactor.redact(&message::text(ask, sink));
+        if head.trim().is_empty() {
+            lines
+        } else {
+            format!("{head}\n\n{lines}")
+        }
+    }
+
     /// One post of the request, with its words added for its service.
     fn attach_post(&self, post: &mut notify::Post, ask: &message::Ask<'_>) -> Result<(), String> {
         let redact = |s: String| self.recorder.redactor.redact(&s);
-        let join = |head: &str, sink: Sink| {
-            let lines = redact(message::text(ask, sink));
-            if head.trim().is_empty() {
-                lines
-            } else {
-                format!("{head}\n\n{lines}")
-            }
-        };
+        let join = |head: &str, sink: Sink| self.joined(head, ask, sink);
         let Some(http::Body::Json(body)) = &mut post.request.body else {
             return Err("the notification has no JSON body".into());
         };
