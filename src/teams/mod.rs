@@ -14,15 +14,14 @@
 //! ([`crate::engine::notify::team`]).
 
 pub mod bind;
-pub mod entity_ref;
 mod file;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+pub use crate::catalog::EntityRef;
 pub use bind::bind;
-pub use entity_ref::EntityRef;
 pub use file::check;
 
 use crate::playbook::load::SourceFile;

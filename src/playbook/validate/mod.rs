@@ -315,6 +315,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         owner: raw.owner,
         priority: raw.priority,
         auto: raw.auto,
+        kind: raw.kind,
         limits,
         matchers,
         labels: match_.labels.into_iter().map(|l| l.value).collect(),
