@@ -3,6 +3,14 @@
 //! it runs (a repeat or a resolution may not), resolve secrets, run the
 //! engine with live progress, print the summary and the incident's id, and
 //! exit with the run's outcome.
+//!
+//! Several playbooks may answer one incident: every matching `kind:
+//! routing` playbook and the one remediation playbook. Each gets its own
+//! run, timeline, repeat and throttle decision. They run one after the
+//! other, routing first: routing playbooks only send messages (seconds),
+//! so telling the owner and the impacted teams never waits behind a
+//! remediation that may take many minutes, and the terminal shows one run's
+//! progress at a time rather than two interleaved.
 
 use super::context::{Context, read_incident, with_ownership};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
@@ -72,6 +80,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 playbook,
                 warning: None,
                 alert: None,
+                routing: false,
             })
             .collect(),
         Choice::NoMatch => {
@@ -91,6 +100,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
+    let chosen_remediation = chosen.iter().any(|c| !c.routing);
     let mut names: Vec<&str> = chosen.iter().map(|c| c.playbook.as_str()).collect();
     // The runs of a per-alert playbook come together; load it once.
     names.dedup();
@@ -241,15 +251,31 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     announce(ctx, &arrival, &runs, args.force, &redactor);
+    if !chosen_remediation && firing && !runs.is_empty() {
+        ui.warn(&format!(
+            "no remediation playbook matches incident `{}`; running its routing playbooks only",
+            incident.id
+        ));
+    }
+    let teams = indexed.teams();
 
     for (playbook, warning, view, steps, forced, ticket) in runs {
         let incident = view.as_ref().unwrap_or(incident);
-        let owned = with_ownership(incident, catalog.as_ref(), playbook);
+        let mut owned = with_ownership(incident, catalog.as_ref(), playbook);
+        if let Some(o) = owned.as_mut().and_then(|i| i.ownership.as_mut()) {
+            std::sync::Arc::make_mut(o).reach(teams.as_ref());
+        }
         let incident = owned.as_ref().unwrap_or(incident);
         if let Some(w) = &warning {
             ui.warn(w);
         }
         let mut warnings: Vec<String> = warning.into_iter().collect();
+        let (targeted, targets) = target_teams(ctx, &arrival, playbook, incident)?;
+        let playbook = targeted.as_ref().unwrap_or(playbook);
+        for w in &targets.warnings {
+            ui.warn(w);
+        }
+        warnings.extend(targets.warnings.iter().cloned());
         if forced {
             warnings.push(format!(
                 "forced (`--force`): the playbook's steps ran for a {} payload",
@@ -314,6 +340,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             result.status.as_str(),
             &result.steps,
         ));
+        record_notices(ctx, &arrival, playbook, &targets, &result, &redactor)?;
         ctx.out_redacting(redactor.clone()).line(&format!(
             "incident: {} (short id {})",
             incident.id,
@@ -325,6 +352,91 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(exit)
+}
+
+/// `playbook` with its `team: owner|impacted` steps aimed at the teams of
+/// `incident` (`None` when it has none), and what that decided.
+fn target_teams(
+    ctx: &Context,
+    arrival: &Arrival,
+    playbook: &Playbook,
+    incident: &irctl::incident::Incident,
+) -> anyhow::Result<(Option<Playbook>, engine::team::Targets)> {
+    let keyword = |s: &irctl::playbook::Step| {
+        matches!(&s.action, irctl::playbook::StepAction::Notify(n)
+            if n.team.as_ref().is_some_and(|t| irctl::teams::KEYWORDS.contains(&t.value.trim())))
+    };
+    if !playbook
+        .steps
+        .iter()
+        .chain(&playbook.on_resolved)
+        .any(keyword)
+    {
+        return Ok((None, engine::team::Targets::default()));
+    }
+    // Teams already told in this episode are not told again (a repeat
+    // delivery, `--again`, a second routing playbook).
+    let log = record::incident_log::read(ctx.state_dir(), &arrival.incident.id)?;
+    let noticed = log
+        .events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            irctl::timeline::Payload::ImpactNotice(n) => Some(n.team.clone()),
+            _ => None,
+        })
+        .collect();
+    let file = ctx.secrets_file();
+    let has_secret = |name: &str| {
+        irctl::secret::resolve_optional(name, file)
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    let mut targeted = playbook.clone();
+    let ownership = incident.ownership.as_deref();
+    let targets = engine::team::target(&mut targeted, ownership, &noticed, &has_secret);
+    for s in &targets.secrets {
+        if !targeted.secrets.contains(s) {
+            targeted.secrets.push(s.clone());
+        }
+    }
+    Ok((Some(targeted), targets))
+}
+
+/// Records an `impact_notice` for each impacted team a finished step told
+/// (or found no way to tell), so the episode never tells it twice.
+fn record_notices(
+    ctx: &Context,
+    arrival: &Arrival,
+    playbook: &Playbook,
+    targets: &engine::team::Targets,
+    result: &engine::RunResult,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
+    for n in &targets.notices {
+        let delivered = result.steps.iter().any(|s| {
+            s.id.to_string() == n.step && s.status == engine::context::StepStatus::Succeeded
+        });
+        if !delivered {
+            continue;
+        }
+        record::incident_log::append(
+            ctx.state_dir(),
+            &arrival.incident.id,
+            result.run_id.as_ref(),
+            irctl::timeline::ImpactNotice {
+                at: irctl::timeline::stamp(ctx.run_clock().now()),
+                team: n.team.clone(),
+                services: n.services.clone(),
+                playbook: playbook.name.clone(),
+                step: n.step.clone(),
+                sent: n.channels.clone(),
+                skipped: n.skipped.clone(),
+            },
+            redactor.clone(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Tells the episode's runs in flight that a resolved payload arrived,

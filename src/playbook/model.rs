@@ -411,7 +411,7 @@ pub struct RawNotify {
     /// time (the owner and teams told earlier in the episode left out).
     #[serde(skip)]
     #[schemars(skip)]
-    pub recipients: Vec<crate::teams::Team>,
+    pub recipients: Vec<crate::teams::Recipient>,
 }
 
 /// Slack incoming webhook message.

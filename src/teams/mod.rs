@@ -130,6 +130,17 @@ impl Team {
     }
 }
 
+/// A team a `team: owner|impacted` step reaches for one incident: the
+/// channels it can be reached on now, and what its message's `team` is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipient {
+    /// The team, with only the channels whose secret is set.
+    pub team: Team,
+    /// `team` in the message's template context: `ref`, `name`, `title`,
+    /// `services` (its impacted services), `role` (`owner` or `impacted`).
+    pub context: serde_json::Value,
+}
+
 /// The teams of a repository, by canonical reference.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Teams {
