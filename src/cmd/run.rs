@@ -272,9 +272,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         let mut warnings: Vec<String> = warning.into_iter().collect();
         let (targeted, targets) = target_teams(ctx, &arrival, playbook, incident)?;
         let playbook = targeted.as_ref().unwrap_or(playbook);
-        for w in &targets.warnings {
-            ui.warn(w);
-        }
+        // Shown with the run's other warnings as it starts.
         warnings.extend(targets.warnings.iter().cloned());
         if forced {
             warnings.push(format!(
@@ -381,7 +379,9 @@ fn target_teams(
         .events
         .iter()
         .filter_map(|e| match &e.payload {
-            irctl::timeline::Payload::ImpactNotice(n) => Some(n.team.clone()),
+            // One that reached no channel does not count: a later run, with
+            // the secret set, still tells the team.
+            irctl::timeline::Payload::ImpactNotice(n) if !n.sent.is_empty() => Some(n.team.clone()),
             _ => None,
         })
         .collect();
@@ -414,9 +414,10 @@ fn record_notices(
     redactor: &Redactor,
 ) -> anyhow::Result<()> {
     for n in &targets.notices {
-        let delivered = result.steps.iter().any(|s| {
-            s.id.to_string() == n.step && s.status == engine::context::StepStatus::Succeeded
-        });
+        let delivered = result
+            .steps
+            .iter()
+            .any(|s| s.id.as_str() == n.step && s.status == engine::context::StepStatus::Succeeded);
         if !delivered {
             continue;
         }
