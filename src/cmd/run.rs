@@ -424,12 +424,13 @@ fn record_notices(
         record::incident_log::append(
             ctx.state_dir(),
             &arrival.incident.id,
-            result.run_id.as_ref(),
+            "",
             irctl::timeline::ImpactNotice {
                 at: irctl::timeline::stamp(ctx.run_clock().now()),
                 team: n.team.clone(),
                 services: n.services.clone(),
                 playbook: playbook.name.clone(),
+                run: result.run_id.to_string(),
                 step: n.step.clone(),
                 sent: n.channels.clone(),
                 skipped: n.skipped.clone(),

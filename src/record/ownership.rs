@@ -155,7 +155,7 @@ pub fn ownership(entries: &[Entry]) -> Ownership {
                 via: n.sent.clone(),
                 skipped: n.skipped.clone(),
                 playbook: n.playbook.clone(),
-                run: e.event.run_id.to_string(),
+                run: n.run.clone(),
             }),
             _ => {}
         }

@@ -576,6 +576,8 @@ pub struct ImpactNotice {
     pub services: Vec<String>,
     /// The playbook whose step sent it.
     pub playbook: String,
+    /// The run.
+    pub run: String,
     /// The step.
     pub step: String,
     /// Where it was sent (`slack`, `webhook`, …); empty when nothing could be.
