@@ -592,9 +592,13 @@ fn dry_run(
                 continue;
             }
         };
-        let secrets = ctx.secrets(playbook).unwrap_or_default();
         let incident = view.as_ref().unwrap_or(&arrival.incident);
         let owned = with_ownership(incident, catalog, playbook);
+        // The teams the run would tell, as it would choose them.
+        let (targeted, _) =
+            target_teams(ctx, arrival, playbook, owned.as_ref().unwrap_or(incident))?;
+        let playbook = targeted.as_ref().unwrap_or(playbook);
+        let secrets = ctx.secrets(playbook).unwrap_or_default();
         let plan = engine::plan::plan(
             playbook,
             owned.as_ref().unwrap_or(incident),

@@ -213,7 +213,23 @@ pub fn prepare_step(
         title: n.title.as_ref(),
         dedup_key: None,
     };
-    prepare(team, &channels, &message, r, drill, clock)
+    // A team named by reference sees itself as `team` too.
+    let context = serde_json::json!({
+        "ref": team.reference,
+        "name": team.reference.rsplit('/').next().unwrap_or_default(),
+        "title": team.display_name(),
+        "role": "named",
+        "services": [],
+    });
+    let scoped = r.for_team(&context);
+    prepare(
+        team,
+        &channels,
+        &message,
+        scoped.as_deref().unwrap_or(r),
+        drill,
+        clock,
+    )
 }
 
 /// Sends each post, retrying each on its own as `retry` says.
