@@ -13,7 +13,7 @@
 //! progress at a time rather than two interleaved.
 
 use super::context::{Context, read_incident, with_ownership};
-use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, impact, live};
 use crate::cli::{ApprovalMode, RunArgs};
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
@@ -270,7 +270,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             ui.warn(w);
         }
         let mut warnings: Vec<String> = warning.into_iter().collect();
-        let (targeted, targets) = target_teams(ctx, &arrival, playbook, incident)?;
+        let (targeted, targets) = impact::target_teams(ctx, &arrival, playbook, incident)?;
         let playbook = targeted.as_ref().unwrap_or(playbook);
         // Shown with the run's other warnings as it starts.
         warnings.extend(targets.warnings.iter().cloned());
@@ -338,7 +338,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             result.status.as_str(),
             &result.steps,
         ));
-        record_notices(ctx, &arrival, playbook, &targets, &result, &redactor)?;
+        impact::record_notices(ctx, &arrival, playbook, &targets, &result, &redactor)?;
         ctx.out_redacting(redactor.clone()).line(&format!(
             "incident: {} (short id {})",
             incident.id,
@@ -350,95 +350,6 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(exit)
-}
-
-/// `playbook` with its `team: owner|impacted` steps aimed at the teams of
-/// `incident` (`None` when it has none), and what that decided.
-fn target_teams(
-    ctx: &Context,
-    arrival: &Arrival,
-    playbook: &Playbook,
-    incident: &irctl::incident::Incident,
-) -> anyhow::Result<(Option<Playbook>, engine::team::Targets)> {
-    let keyword = |s: &irctl::playbook::Step| {
-        matches!(&s.action, irctl::playbook::StepAction::Notify(n)
-            if n.team.as_ref().is_some_and(|t| irctl::teams::KEYWORDS.contains(&t.value.trim())))
-    };
-    if !playbook
-        .steps
-        .iter()
-        .chain(&playbook.on_resolved)
-        .any(keyword)
-    {
-        return Ok((None, engine::team::Targets::default()));
-    }
-    // Teams already told in this episode are not told again (a repeat
-    // delivery, `--again`, a second routing playbook).
-    let log = record::incident_log::read(ctx.state_dir(), &arrival.incident.id)?;
-    let noticed = log
-        .events
-        .iter()
-        .filter_map(|e| match &e.payload {
-            // One that reached no channel does not count: a later run, with
-            // the secret set, still tells the team.
-            irctl::timeline::Payload::ImpactNotice(n) if !n.sent.is_empty() => Some(n.team.clone()),
-            _ => None,
-        })
-        .collect();
-    let file = ctx.secrets_file();
-    let has_secret = |name: &str| {
-        irctl::secret::resolve_optional(name, file)
-            .ok()
-            .flatten()
-            .is_some()
-    };
-    let mut targeted = playbook.clone();
-    let ownership = incident.ownership.as_deref();
-    let targets = engine::team::target(&mut targeted, ownership, &noticed, &has_secret);
-    for s in &targets.secrets {
-        if !targeted.secrets.contains(s) {
-            targeted.secrets.push(s.clone());
-        }
-    }
-    Ok((Some(targeted), targets))
-}
-
-/// Records an `impact_notice` for each impacted team a finished step told
-/// (or found no way to tell), so the episode never tells it twice.
-fn record_notices(
-    ctx: &Context,
-    arrival: &Arrival,
-    playbook: &Playbook,
-    targets: &engine::team::Targets,
-    result: &engine::RunResult,
-    redactor: &Redactor,
-) -> anyhow::Result<()> {
-    for n in &targets.notices {
-        let delivered = result
-            .steps
-            .iter()
-            .any(|s| s.id.as_str() == n.step && s.status == engine::context::StepStatus::Succeeded);
-        if !delivered {
-            continue;
-        }
-        record::incident_log::append(
-            ctx.state_dir(),
-            &arrival.incident.id,
-            "",
-            irctl::timeline::ImpactNotice {
-                at: irctl::timeline::stamp(ctx.run_clock().now()),
-                team: n.team.clone(),
-                services: n.services.clone(),
-                playbook: playbook.name.clone(),
-                run: result.run_id.to_string(),
-                step: n.step.clone(),
-                sent: n.channels.clone(),
-                skipped: n.skipped.clone(),
-            },
-            redactor.clone(),
-        )?;
-    }
-    Ok(())
 }
 
 /// Tells the episode's runs in flight that a resolved payload arrived,
@@ -596,7 +507,7 @@ fn dry_run(
         let owned = with_ownership(incident, catalog, playbook);
         // The teams the run would tell, as it would choose them.
         let (targeted, _) =
-            target_teams(ctx, arrival, playbook, owned.as_ref().unwrap_or(incident))?;
+            impact::target_teams(ctx, arrival, playbook, owned.as_ref().unwrap_or(incident))?;
         let playbook = targeted.as_ref().unwrap_or(playbook);
         let secrets = ctx.secrets(playbook).unwrap_or_default();
         let plan = engine::plan::plan(
