@@ -6,6 +6,11 @@
 //! the highest priority win. A `match.per_alert` playbook is tested against
 //! each firing alert of a group instead (its labels over the group's common
 //! ones), matches when one alert does, and runs once per matching alert.
+//!
+//! A `kind: routing` playbook (one that tells people rather than fixes
+//! things) takes no part in that choice: every routing playbook that
+//! matches runs, beside the one remediation playbook chosen, so a platform
+//! team can keep one shared routing playbook for every incident.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +37,10 @@ pub struct Evaluation {
     /// Whether the playbook is matched, and runs, once per firing alert.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub per_alert: bool,
+    /// Whether it is `kind: routing`: it runs whenever it matches, beside
+    /// the remediation playbook chosen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub routing: bool,
     /// A per-alert playbook's evaluation against each alert of the incident.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<AlertEvaluation>,
@@ -58,8 +67,11 @@ pub struct AlertEvaluation {
 pub struct Selection {
     /// Matched playbooks first (highest priority first), then the rest by name.
     pub evaluations: Vec<Evaluation>,
-    /// Names of the matched playbooks sharing the highest priority; more than one is a tie.
+    /// Names of the matched remediation playbooks sharing the highest
+    /// priority; more than one is a tie.
     pub winners: Vec<String>,
+    /// Names of the matched routing playbooks, which all run.
+    pub routing: Vec<String>,
 }
 
 impl Selection {
@@ -79,7 +91,16 @@ impl Selection {
     /// The runs the winners make: one per winner, or one per matching
     /// alert for a per-alert winner.
     pub fn runs(&self) -> Vec<Run> {
-        self.winners
+        self.runs_of(&self.winners)
+    }
+
+    /// The runs the matched routing playbooks make.
+    pub fn routing_runs(&self) -> Vec<Run> {
+        self.runs_of(&self.routing)
+    }
+
+    fn runs_of(&self, names: &[String]) -> Vec<Run> {
+        names
             .iter()
             .filter_map(|name| self.get(name))
             .flat_map(|e| {
@@ -96,6 +117,7 @@ impl Selection {
                     playbook: e.name.clone(),
                     warning: None,
                     alert,
+                    routing: e.routing,
                 })
             })
             .collect()
@@ -112,6 +134,8 @@ pub struct Run {
     /// For a per-alert playbook, the index of the alert it runs for:
     /// [`Incident::for_alert`](crate::incident::Incident::for_alert) gives its incident.
     pub alert: Option<usize>,
+    /// Whether the playbook is `kind: routing`.
+    pub routing: bool,
 }
 
 /// What an incident looks like to matchers and `when`: as a whole, or as
@@ -311,6 +335,7 @@ pub fn select<P: Candidate>(playbooks: &[P], incident: &Incident) -> Selection {
                 matched: reason.is_none(),
                 reason,
                 per_alert: p.per_alert(),
+                routing: p.routing(),
                 alerts,
             }
         })
@@ -328,21 +353,27 @@ pub fn select<P: Candidate>(playbooks: &[P], incident: &Incident) -> Selection {
     let winners = highest_priority(
         evaluations
             .iter()
-            .filter(|e| e.matched)
+            .filter(|e| e.matched && !e.routing)
             .map(|e| (e.priority, e.name.as_str())),
     )
     .into_iter()
     .map(str::to_string)
     .collect();
+    let routing = evaluations
+        .iter()
+        .filter(|e| e.matched && e.routing)
+        .map(|e| e.name.clone())
+        .collect();
     Selection {
         evaluations,
         winners,
+        routing,
     }
 }
 
-/// The names of the playbooks that match an incident (its `labels` and
-/// template value) at the highest priority, in the order given; more than
-/// one is a tie `irctl run` refuses to break.
+/// The names of the remediation playbooks that match an incident (its
+/// `labels` and template value) at the highest priority, in the order
+/// given; more than one is a tie `irctl run` refuses to break.
 pub fn top_matches<'a, P: Candidate>(
     playbooks: &'a [P],
     labels: &BTreeMap<String, String>,
@@ -351,7 +382,7 @@ pub fn top_matches<'a, P: Candidate>(
     highest_priority(
         playbooks
             .iter()
-            .filter(|p| first_mismatch(*p, labels, incident).is_none())
+            .filter(|p| !p.routing() && first_mismatch(*p, labels, incident).is_none())
             .map(|p| (p.priority(), p.name())),
     )
 }
@@ -359,7 +390,7 @@ pub fn top_matches<'a, P: Candidate>(
 /// What `irctl run` runs for an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Choice {
-    /// These runs, in order.
+    /// These runs, in order: the routing playbooks' first.
     Run(Vec<Run>),
     /// The playbook named is not among those given.
     Unknown(String),
@@ -371,7 +402,10 @@ pub enum Choice {
 
 /// Chooses what to run for `incident`: the playbook `named` even when it
 /// does not match (recorded as a warning), else the best match; a tie runs
-/// each only with `all_matching`. A per-alert playbook runs once per
+/// each only with `all_matching`. Every matching routing playbook runs too,
+/// first (so telling people never waits for a long remediation), and
+/// alone when no remediation playbook matches; with a named playbook only
+/// that one runs. A per-alert playbook runs once per
 /// firing alert it matches (named and matching none: once per firing alert,
 /// each with a warning).
 pub fn choose<P: Candidate>(
@@ -387,12 +421,15 @@ pub fn choose<P: Candidate>(
         return Choice::Run(named_runs(&playbooks[p..=p], incident));
     }
     let selection = select(playbooks, incident);
+    let mut runs = selection.routing_runs();
     match selection.winners.len() {
-        0 => Choice::NoMatch,
-        1 => Choice::Run(selection.runs()),
-        _ if !all_matching => Choice::Tie(selection.winners),
-        _ => Choice::Run(selection.runs()),
+        0 if runs.is_empty() => return Choice::NoMatch,
+        0 | 1 => {}
+        _ if !all_matching => return Choice::Tie(selection.winners),
+        _ => {}
     }
+    runs.extend(selection.runs());
+    Choice::Run(runs)
 }
 
 /// The runs of the one playbook in `named`, matching or not.
@@ -412,6 +449,7 @@ fn named_runs<P: Candidate>(named: &[P], incident: &Incident) -> Vec<Run> {
             playbook: e.name.clone(),
             warning: e.reason.as_deref().and_then(warn),
             alert: None,
+            routing: e.routing,
         }];
     }
     if e.matched {
@@ -433,6 +471,7 @@ fn named_runs<P: Candidate>(named: &[P], incident: &Incident) -> Vec<Run> {
             playbook: e.name.clone(),
             warning: a.reason.as_deref().and_then(warn),
             alert: Some(a.index),
+            routing: e.routing,
         })
         .collect()
 }

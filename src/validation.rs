@@ -90,6 +90,8 @@ pub fn run(mut loaded: Loaded, request: &Request) -> anyhow::Result<Outcome> {
         set.sources
             .extend(catalog.sources.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    let found = crate::catalog::check::playbooks(request.catalog.as_ref(), &loaded.set.playbooks);
+    loaded.set.diagnostics.extend(found);
     let changed = match &request.changed_since {
         Some(base) => Some((loaded.changed_since(base)?, base)),
         None => None,

@@ -78,10 +78,28 @@ fn bundled_playbook_runs_end_to_end_from_the_readme() {
         "run id first:\n{}",
         out.stdout
     );
-    let ev = events(out.tempdir.path());
-    assert_eq!(ev[0]["type"], "run_started");
-    assert_eq!(ev[0]["playbook"], "disk-filling-up");
-    assert_eq!(ev.last().unwrap()["status"], "succeeded");
+    // The routing playbook `route-owner` runs first, then the remediation
+    // playbook; with no channel secret set both still succeed.
+    let runs = out.tempdir.path().join("state/runs");
+    let mut started: Vec<(String, String)> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path().join("timeline.jsonl")).unwrap();
+            let ev: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("every line parses"))
+                .collect();
+            assert_eq!(ev[0]["type"], "run_started");
+            assert_eq!(ev.last().unwrap()["status"], "succeeded", "{text}");
+            (
+                ev[0]["ts"].as_str().unwrap().to_string(),
+                ev[0]["playbook"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    started.sort();
+    let order: Vec<&str> = started.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(order, ["route-owner", "disk-filling-up"]);
 }
 
 #[test]

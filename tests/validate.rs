@@ -210,7 +210,7 @@ fn schema_unknown_field_without_a_close_name_lists_the_fields() {
     );
     assert_eq!(
         f[0]["help"],
-        "expected one of `version`, `name`, `title`, `description`, `owner`, `priority`, `auto`, \
+        "expected one of `version`, `name`, `title`, `description`, `owner`, `priority`, `kind`, `auto`, \
          `once_within`, `max_runs`, `concurrency`, `match`, `inputs`, `secrets`, `defaults`, `timeout`, `allowed_hosts`, `approvals`, `cancel_on_resolve`, `steps`, `on_resolved`, `drill`, \
          `tests`"
     );

@@ -66,10 +66,11 @@ fn disk_filling_is_the_platform_teams_and_impacts_the_shop() {
     let out = bundled_who("examples/incidents/disk-filling.json", "table").run();
     for line in [
         "owner:    Platform team (group:default/platform), by rule `platform`",
-        "reached:  e-mail platform@example.com · PagerDuty service PPLATFM",
+        "reached:  channels slack:SLACK_PLATFORM_WEBHOOK, pagerduty:PD_PLATFORM_ROUTING_KEY · e-mail platform@example.com · PagerDuty service PPLATFM",
         "service:  Node hosts (resource:default/node-hosts), by rule `alert-selector`",
         "  - `resource:default/node-hosts` is a Resource, so the platform team `group:default/platform` owns it",
         "playbooks: disk-filling-up",
+        "routing:  route-owner (run beside it)",
     ] {
         assert!(
             out.stdout.contains(line),

@@ -31,6 +31,75 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
     out
 }
 
+/// What playbooks say about the catalog: a `notify: { team: owner|impacted }`
+/// with no catalog to say who that is is an error; with a catalog, an
+/// `owner:` that names no Group of it is a warning (the catalog, not the
+/// playbook, decides who owns an incident, so the two should agree).
+pub fn playbooks(
+    catalog: Option<&Catalog>,
+    playbooks: &[crate::playbook::Playbook],
+) -> Vec<Diagnostic> {
+    use crate::playbook::StepAction;
+    let mut out = Vec::new();
+    for p in playbooks {
+        let file = &p.provenance.path;
+        if catalog.is_none() {
+            for step in p.steps.iter().chain(&p.on_resolved) {
+                let StepAction::Notify(n) = &step.action else {
+                    continue;
+                };
+                let Some(team) = n
+                    .team
+                    .as_ref()
+                    .filter(|t| crate::teams::KEYWORDS.contains(&t.value.trim()))
+                else {
+                    continue;
+                };
+                out.push(
+                    Diagnostic::error(file, team.pos, "needs-catalog", crate::teams::needs_catalog(team.value.trim()))
+                        .with_help(format!("add `{}` (Backstage catalog files) beside the playbooks, or pass `--catalog`", super::ENTRY_FILE))
+                        .with_width(team.value.len()),
+                );
+            }
+        }
+        let (Some(catalog), Some(owner)) = (catalog, &p.owner) else {
+            continue;
+        };
+        let known = EntityRef::parse(
+            owner,
+            Some(super::refs::TEAM_KIND),
+            super::refs::DEFAULT_NAMESPACE,
+        )
+        .ok()
+        .filter(|r| catalog.get(r).is_some_and(|e| e.kind == model::Kind::Group));
+        if known.is_none() {
+            let groups = catalog
+                .entities
+                .keys()
+                .filter(|r| r.kind == super::refs::TEAM_KIND)
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>();
+            out.push(
+                Diagnostic::warning(
+                    file,
+                    p.name_pos,
+                    "unknown-owner",
+                    format!(
+                        "playbook `{}` has `owner: {owner}`, which is no Group of the catalog",
+                        p.name
+                    ),
+                )
+                .with_help(
+                    did_you_mean(owner, groups.iter().map(String::as_str)).unwrap_or_else(|| {
+                        "name a Group of the catalog (`group:default/NAME`)".into()
+                    }),
+                ),
+            );
+        }
+    }
+    out
+}
+
 /// Fields whose unknown references are errors.
 const ROUTING_FIELDS: &[&str] = &[
     "spec.owner",

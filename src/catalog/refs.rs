@@ -14,6 +14,12 @@ use serde::{Serialize, Serializer};
 /// The namespace of an entity that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
+/// The kind a bare team reference has.
+pub const TEAM_KIND: &str = "group";
+
+/// Longest name or namespace Backstage accepts.
+const MAX_PART: usize = 63;
+
 /// A canonical entity reference: kind, namespace and name, all lowercase.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntityRef {
@@ -79,6 +85,31 @@ impl EntityRef {
         ))
     }
 
+    /// Parses a team reference (`platform`, `group:default/platform`): a
+    /// Backstage Group, whose namespace and name follow Backstage's naming
+    /// rule, so a URL or a sentence written where a team belongs is refused.
+    pub fn team(text: &str) -> Result<EntityRef, String> {
+        let r = EntityRef::parse(text, Some(TEAM_KIND), DEFAULT_NAMESPACE)
+            .map_err(|e| e.to_string())?;
+        let t = text.trim();
+        if !r.kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "`{t}` is not an entity reference: the kind `{}` must be letters and digits",
+                r.kind
+            ));
+        }
+        for (what, part) in [("namespace", &r.namespace), ("name", &r.name)] {
+            check_part(t, what, part)?;
+        }
+        if r.kind != TEAM_KIND {
+            return Err(format!(
+                "`{t}` is a `{}`, not a team: a team is a Backstage Group (`group:NAMESPACE/NAME`)",
+                r.kind
+            ));
+        }
+        Ok(r)
+    }
+
     /// The shortest form that reads back to the same reference when the
     /// field's default kind is `kind`: `platform` for `group:default/platform`.
     pub fn short(&self, default_kind: &str) -> String {
@@ -90,6 +121,29 @@ impl EntityRef {
             (true, false) => format!("{}/{}", self.namespace, self.name),
             _ => self.to_string(),
         }
+    }
+}
+
+/// Backstage's rule for names and namespaces: 1–63 characters of
+/// `[A-Za-z0-9]` separated by single `-`, `_` or `.`.
+fn check_part(whole: &str, what: &str, part: &str) -> Result<(), String> {
+    let ok = !part.is_empty()
+        && part.len() <= MAX_PART
+        && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !part
+            .as_bytes()
+            .windows(2)
+            .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{whole}` is not an entity reference: the {what} `{part}` must be 1-63 letters and digits separated by `-`, `_` or `.`"
+        ))
     }
 }
 
@@ -154,6 +208,49 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn team_short_forms_take_backstages_defaults() {
+        for text in [
+            "platform",
+            "group:platform",
+            "default/platform",
+            "group:default/platform",
+            "Group:Default/platform",
+            " group:default/platform ",
+        ] {
+            assert_eq!(
+                EntityRef::team(text).unwrap().to_string(),
+                "group:default/platform",
+                "{text}"
+            );
+        }
+        // Compared as Backstage compares them: without case, so the
+        // catalog's `DBA` and the teams file's `dba` are one team.
+        assert_eq!(
+            EntityRef::team("group:infra/DBA").unwrap().to_string(),
+            "group:infra/dba"
+        );
+    }
+
+    #[test]
+    fn malformed_team_references_are_named() {
+        for bad in [
+            "",
+            "group:",
+            "group:default/",
+            "a b",
+            "group:default/x/y",
+            "-x",
+            "x--y",
+            "https://hooks.slack.com/services/T/B/X",
+            &"a".repeat(64),
+        ] {
+            assert!(EntityRef::team(bad).is_err(), "{bad}");
+        }
+        let e = EntityRef::team("component:default/orders").unwrap_err();
+        assert!(e.contains("not a team"), "{e}");
     }
 
     #[test]

@@ -118,6 +118,23 @@ pub struct Impacted {
 }
 
 impl Ownership {
+    /// Fills the owner's `channels` from the teams file: how the owner is
+    /// reached, as `kind:SECRET_NAME` (names, never values).
+    pub fn reach(&mut self, teams: Option<&crate::teams::Teams>) {
+        let Some(owner) = &mut self.owner else {
+            return;
+        };
+        owner.channels = teams
+            .and_then(|t| t.teams.get(&owner.entity_ref.to_string()))
+            .map(|team| {
+                team.channels
+                    .iter()
+                    .map(|c| format!("{}:{}", c.kind.as_str(), c.secret))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+
     /// The `owner` and `impacted` values templates see as `incident.owner`
     /// (null when nobody owns it; `service` inside) and `incident.impacted`.
     pub fn template_values(&self) -> (serde_json::Value, serde_json::Value) {

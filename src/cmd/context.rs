@@ -444,6 +444,11 @@ impl Indexed {
         self.read.bind_teams(&mut set);
         set
     }
+
+    /// The source's teams file, when it checks cleanly.
+    pub fn teams(&self) -> Option<irctl::teams::Teams> {
+        self.read.teams().0
+    }
 }
 
 /// Builds the incident from `--incident` (detected among the built-in

@@ -1,4 +1,5 @@
-//! `irctl match`: which playbook an incident selects, and why the others did not.
+//! `irctl match`: which playbook an incident selects, the routing
+//! playbooks that run beside it, and why the others did not.
 
 use super::EXIT_FAILED;
 use super::context::{Context, read_incident};
@@ -27,6 +28,10 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                     "playbook": r.playbook,
                     "alert": r.alert,
                 })).collect::<Vec<_>>(),
+                "routing": selection.routing_runs().iter().map(|r| serde_json::json!({
+                    "playbook": r.playbook,
+                    "alert": r.alert,
+                })).collect::<Vec<_>>(),
                 "tied": if selection.winners.len() > 1 { selection.winners.clone() } else { Vec::new() },
                 "playbooks": selection.evaluations,
             });
@@ -49,6 +54,8 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                     } else {
                         "selected"
                     }
+                } else if e.matched && e.routing {
+                    "routing"
                 } else if e.matched {
                     "yes"
                 } else {
@@ -96,9 +103,15 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                 },
                 many => ui.outln(&format!(
                     "tie at priority {}: {} (`irctl run NAME` picks one, `--all-matching` runs each)",
-                    selection.evaluations.first().map(|e| e.priority).unwrap_or_default(),
+                    selection.get(&many[0]).map(|e| e.priority).unwrap_or_default(),
                     many.join(", ")
                 ))?,
+            }
+            if !selection.routing.is_empty() {
+                ui.outln(&format!(
+                    "routing: {} (`kind: routing`: each runs beside the selected playbook)",
+                    selection.routing.join(", ")
+                ))?;
             }
         }
     }

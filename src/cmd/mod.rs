@@ -14,6 +14,7 @@ mod drill;
 mod graph;
 mod handoff;
 mod history;
+mod impact;
 mod list;
 mod live;
 mod matching;

@@ -3,9 +3,17 @@
 //! it runs (a repeat or a resolution may not), resolve secrets, run the
 //! engine with live progress, print the summary and the incident's id, and
 //! exit with the run's outcome.
+//!
+//! Several playbooks may answer one incident: every matching `kind:
+//! routing` playbook and the one remediation playbook. Each gets its own
+//! run, timeline, repeat and throttle decision. They run one after the
+//! other, routing first: routing playbooks only send messages (seconds),
+//! so telling the owner and the impacted teams never waits behind a
+//! remediation that may take many minutes, and the terminal shows one run's
+//! progress at a time rather than two interleaved.
 
 use super::context::{Context, read_incident, with_ownership};
-use super::{EXIT_FAILED, EXIT_INTERRUPTED, live};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, impact, live};
 use crate::cli::{ApprovalMode, RunArgs};
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
@@ -72,6 +80,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 playbook,
                 warning: None,
                 alert: None,
+                routing: false,
             })
             .collect(),
         Choice::NoMatch => {
@@ -91,6 +100,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
+    let chosen_remediation = chosen.iter().any(|c| !c.routing);
     let mut names: Vec<&str> = chosen.iter().map(|c| c.playbook.as_str()).collect();
     // The runs of a per-alert playbook come together; load it once.
     names.dedup();
@@ -241,15 +251,29 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     announce(ctx, &arrival, &runs, args.force, &redactor);
+    if !chosen_remediation && firing && !runs.is_empty() {
+        ui.warn(&format!(
+            "no remediation playbook matches incident `{}`; running its routing playbooks only",
+            incident.id
+        ));
+    }
+    let teams = indexed.teams();
 
     for (playbook, warning, view, steps, forced, ticket) in runs {
         let incident = view.as_ref().unwrap_or(incident);
-        let owned = with_ownership(incident, catalog.as_ref(), playbook);
+        let mut owned = with_ownership(incident, catalog.as_ref(), playbook);
+        if let Some(o) = owned.as_mut().and_then(|i| i.ownership.as_mut()) {
+            std::sync::Arc::make_mut(o).reach(teams.as_ref());
+        }
         let incident = owned.as_ref().unwrap_or(incident);
         if let Some(w) = &warning {
             ui.warn(w);
         }
         let mut warnings: Vec<String> = warning.into_iter().collect();
+        let (targeted, targets) = impact::target_teams(ctx, &arrival, playbook, incident)?;
+        let playbook = targeted.as_ref().unwrap_or(playbook);
+        // Shown with the run's other warnings as it starts.
+        warnings.extend(targets.warnings.iter().cloned());
         if forced {
             warnings.push(format!(
                 "forced (`--force`): the playbook's steps ran for a {} payload",
@@ -314,6 +338,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             result.status.as_str(),
             &result.steps,
         ));
+        impact::record_notices(ctx, &arrival, playbook, &targets, &result, &redactor)?;
         ctx.out_redacting(redactor.clone()).line(&format!(
             "incident: {} (short id {})",
             incident.id,
@@ -478,9 +503,13 @@ fn dry_run(
                 continue;
             }
         };
-        let secrets = ctx.secrets(playbook).unwrap_or_default();
         let incident = view.as_ref().unwrap_or(&arrival.incident);
         let owned = with_ownership(incident, catalog, playbook);
+        // The teams the run would tell, as it would choose them.
+        let (targeted, _) =
+            impact::target_teams(ctx, arrival, playbook, owned.as_ref().unwrap_or(incident))?;
+        let playbook = targeted.as_ref().unwrap_or(playbook);
+        let secrets = ctx.secrets(playbook).unwrap_or_default();
         let plan = engine::plan::plan(
             playbook,
             owned.as_ref().unwrap_or(incident),

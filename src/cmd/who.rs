@@ -21,7 +21,7 @@ pub fn run(args: WhoArgs, ctx: &Context) -> anyhow::Result<u8> {
         .first()
         .and_then(|n| set.get(n))
         .map(|p| p.provenance.path.clone());
-    let ownership = match &catalog {
+    let mut ownership = match &catalog {
         Some(c) => c.resolve(&incident, path.as_deref()),
         None => Ownership {
             why: vec![format!(
@@ -31,6 +31,7 @@ pub fn run(args: WhoArgs, ctx: &Context) -> anyhow::Result<u8> {
             ..Ownership::default()
         },
     };
+    ownership.reach(indexed.teams().as_ref());
     let out = ctx.out_redacting(ctx.payload_redactor(&incident));
     let playbooks: Vec<serde_json::Value> = selection
         .runs()
@@ -54,6 +55,9 @@ pub fn run(args: WhoArgs, ctx: &Context) -> anyhow::Result<u8> {
                 "why": ownership.why,
                 "impacted": ownership.impacted,
                 "playbooks": playbooks,
+                "routing": selection.routing_runs().iter()
+                    .map(|r| serde_json::json!({ "playbook": r.playbook, "alert": r.alert }))
+                    .collect::<Vec<_>>(),
                 "tied": selection.winners.len() > 1,
             });
             out.json(&serde_json::to_string_pretty(&doc)?)?;
@@ -160,6 +164,12 @@ fn print_table(
                 .collect();
             out.line(&format!("playbooks: {}", shown.join(", ")))?
         }
+    }
+    if !selection.routing.is_empty() {
+        out.line(&format!(
+            "routing:  {} (run beside it)",
+            selection.routing.join(", ")
+        ))?;
     }
     Ok(())
 }

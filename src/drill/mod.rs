@@ -122,7 +122,10 @@ pub fn preflight<'a>(all: &[Playbook], playbook: &'a Playbook) -> Result<&'a Dri
         ));
     }
     let selection = crate::matching::select(all, &drill.incident);
-    if !selection.winners.contains(&playbook.name) {
+    // A routing playbook runs whenever it matches, whatever else is chosen.
+    let chosen =
+        selection.winners.contains(&playbook.name) || selection.routing.contains(&playbook.name);
+    if !chosen {
         return Err(format!(
             "the drill incident selects {} instead of `{}`; a real alert like it would run the wrong playbook",
             selection

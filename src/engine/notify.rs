@@ -113,6 +113,11 @@ pub trait Renderer {
     ) -> Result<serde_json::Value, RenderError>;
     /// `value` with every secret masked.
     fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value;
+    /// This renderer with `team` (the team a message is for) in its
+    /// context; `None` when it has no context to add it to.
+    fn for_team(&self, _team: &serde_json::Value) -> Option<Box<dyn Renderer + '_>> {
+        None
+    }
     /// The run's timeline hash now (`sha256:…`), when a timeline is written.
     fn timeline_hash(&self) -> Option<String> {
         None

@@ -36,6 +36,8 @@ struct StepRenderer<'a> {
     /// built on first use: most fields of most steps are plain text.
     shell_context: OnceCell<minijinja::Value>,
     context: OnceCell<minijinja::Value>,
+    /// `team`, for a message to one team of several.
+    team: Option<minijinja::Value>,
 }
 
 impl<'a> StepRenderer<'a> {
@@ -45,6 +47,18 @@ impl<'a> StepRenderer<'a> {
             outputs,
             shell_context: OnceCell::new(),
             context: OnceCell::new(),
+            team: None,
+        }
+    }
+
+    /// The step's context for `sink`, with `team` when there is one.
+    fn build(&self, sink: Sink) -> minijinja::Value {
+        let base = self.base.value(self.outputs, sink);
+        match &self.team {
+            Some(team) => {
+                minijinja::value::merge_maps([minijinja::context! { team => team.clone() }, base])
+            }
+            None => base,
         }
     }
 
@@ -56,7 +70,7 @@ impl<'a> StepRenderer<'a> {
         } else {
             &self.context
         };
-        cell.get_or_init(|| self.base.value(self.outputs, sink))
+        cell.get_or_init(|| self.build(sink))
     }
 
     fn render(&self, source: &str, sink: Sink) -> Result<String, RenderError> {
@@ -85,7 +99,12 @@ impl Renderer for StepRenderer<'_> {
         value: &serde_json::Value,
         sink: Sink,
     ) -> Result<serde_json::Value, RenderError> {
-        template::render_json_for(value, sink, &self.base.value(self.outputs, sink))
+        template::render_json_for(value, sink, &self.build(sink))
+    }
+    fn for_team(&self, team: &serde_json::Value) -> Option<Box<dyn Renderer + '_>> {
+        let mut r = StepRenderer::new(self.base, self.outputs);
+        r.team = Some(template::value(team));
+        Some(Box::new(r))
     }
     fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
         self.base.redactor.redact_json(value)

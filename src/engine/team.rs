@@ -29,7 +29,7 @@ use crate::playbook::model::{
     PagerdutyAction, RawNotify, RawPagerduty, RawSlack, RawTeams, RawWebhook, Text,
 };
 use crate::secret::{Redactor, Secret};
-use crate::teams::{Channel, ChannelKind, Team};
+use crate::teams::{Channel, ChannelKind, KEYWORDS, Recipient, Team};
 use crate::template::{self, RenderError, Sink};
 use crate::yaml::Spanned;
 
@@ -164,14 +164,41 @@ pub fn prepare(
     })
 }
 
-/// Renders a `notify: { team, text }` step for every channel of its bound team.
+/// Renders a `notify: { team, text }` step for every channel of its bound
+/// team, or of each team [`target`] chose for `team: owner|impacted`
+/// (each message seeing its own `team`).
 pub fn prepare_step(
     n: &RawNotify,
     r: &dyn Renderer,
     drill: bool,
     clock: Clock,
 ) -> Result<TeamPosts, RenderError> {
-    let written = n.team.as_ref().map(|t| t.value.as_str()).unwrap_or("");
+    let written = n.team.as_ref().map(|t| t.value.trim()).unwrap_or("");
+    if KEYWORDS.contains(&written) {
+        let Some(text) = &n.text else {
+            return Err(RenderError("`notify: { team }` needs a `text`".into()));
+        };
+        let message = Message {
+            text,
+            title: n.title.as_ref(),
+            dedup_key: None,
+        };
+        let mut posts = Vec::new();
+        let mut reached = Vec::new();
+        for recipient in &n.recipients {
+            let scoped = r.for_team(&recipient.context);
+            let r = scoped.as_deref().unwrap_or(r);
+            let channels: Vec<&Channel> = recipient.team.channels.iter().collect();
+            posts.extend(prepare(&recipient.team, &channels, &message, r, drill, clock)?.posts);
+            reached.push(recipient.team.reference.clone());
+        }
+        let team = if reached.is_empty() {
+            format!("{written}: nobody reachable")
+        } else {
+            format!("{written}: {}", reached.join(", "))
+        };
+        return Ok(TeamPosts { team, posts });
+    }
     let Some(team) = &n.bound else {
         return Err(RenderError(format!(
             "team `{written}` is not bound to a teams file; run `irctl validate`"
@@ -186,7 +213,23 @@ pub fn prepare_step(
         title: n.title.as_ref(),
         dedup_key: None,
     };
-    prepare(team, &channels, &message, r, drill, clock)
+    // A team named by reference sees itself as `team` too.
+    let context = serde_json::json!({
+        "ref": team.reference,
+        "name": team.reference.rsplit('/').next().unwrap_or_default(),
+        "title": team.display_name(),
+        "role": "named",
+        "services": [],
+    });
+    let scoped = r.for_team(&context);
+    prepare(
+        team,
+        &channels,
+        &message,
+        scoped.as_deref().unwrap_or(r),
+        drill,
+        clock,
+    )
 }
 
 /// Sends each post, retrying each on its own as `retry` says.
@@ -369,3 +412,158 @@ pub fn send(
 
 /// Time one request of a command's message may take.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An impact notice a run is to send: recorded as `impact_notice` in the
+/// incident log once the step has delivered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The step that sends it.
+    pub step: String,
+    /// The impacted team.
+    pub team: String,
+    /// Its impacted services.
+    pub services: Vec<String>,
+    /// The channels it goes to (`slack`, …).
+    pub channels: Vec<String>,
+    /// Channels (or the whole team) left out, and why.
+    pub skipped: Vec<String>,
+}
+
+/// What [`target`] decided for one run.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    /// Teams not reachable and channels skipped, for the run's warnings.
+    pub warnings: Vec<String>,
+    /// The impact notices the run sends (and those it cannot: no channel).
+    pub notices: Vec<Notice>,
+    /// The secrets the chosen channels read, to resolve with the playbook's.
+    pub secrets: Vec<String>,
+}
+
+/// Chooses the teams of `playbook`'s `team: owner` and `team: impacted`
+/// steps for one incident: the owner; each team owning an impacted service
+/// (once, however many of its services are impacted), not the owner itself
+/// and not a team already told in this episode (`noticed`). A team's
+/// channels whose secret is not set (`has_secret`) are skipped, and a team
+/// not in `teams.yaml` is not notifiable: both are warnings the run
+/// records, never a failure, so a clone with no secrets still runs.
+pub fn target(
+    playbook: &mut crate::playbook::Playbook,
+    ownership: Option<&crate::catalog::Ownership>,
+    noticed: &std::collections::BTreeSet<String>,
+    has_secret: &dyn Fn(&str) -> bool,
+) -> Targets {
+    let mut out = Targets::default();
+    let owner = ownership.and_then(|o| o.owner.as_ref());
+    for step in playbook
+        .steps
+        .iter_mut()
+        .chain(playbook.on_resolved.iter_mut())
+    {
+        let crate::playbook::StepAction::Notify(n) = &mut step.action else {
+            continue;
+        };
+        let keyword = match n.team.as_ref().map(|t| t.value.trim()) {
+            Some(k @ ("owner" | "impacted")) => k.to_string(),
+            _ => continue,
+        };
+        let roster = n.roster.clone();
+        let reach = |reference: &str, out: &mut Targets| -> (Option<Team>, Vec<String>) {
+            let Some(team) = roster.as_ref().and_then(|r| r.teams.get(reference)) else {
+                let why = "not in teams.yaml, so not notifiable".to_string();
+                out.warnings
+                    .push(format!("step `{}`: team `{reference}` is {why}", step.id));
+                return (None, vec![why]);
+            };
+            let mut kept = team.clone();
+            let mut skipped = Vec::new();
+            kept.channels.retain(|c| {
+                let set = has_secret(&c.secret);
+                if !set {
+                    skipped.push(format!("{}: secret {} not set", c.kind.as_str(), c.secret));
+                }
+                set
+            });
+            for s in &skipped {
+                out.warnings.push(format!(
+                    "step `{}`: team `{reference}` {s}, skipped",
+                    step.id
+                ));
+            }
+            for s in kept.secrets() {
+                if !out.secrets.contains(&s) {
+                    out.secrets.push(s);
+                }
+            }
+            (Some(kept), skipped)
+        };
+        n.recipients.clear();
+        if keyword == "owner" {
+            let Some(o) = owner else {
+                out.warnings.push(format!(
+                    "step `{}`: the catalog names no owner for this incident, so nobody was told",
+                    step.id
+                ));
+                continue;
+            };
+            let reference = o.entity_ref.to_string();
+            if let (Some(team), _) = reach(&reference, &mut out) {
+                let context = serde_json::json!({
+                    "ref": reference,
+                    "name": o.name,
+                    "title": team.title.clone().unwrap_or_else(|| o.title.clone()),
+                    "role": "owner",
+                    "services": ownership.and_then(|x| x.service.as_ref()).map(|s| vec![s.entity_ref.to_string()]).unwrap_or_default(),
+                });
+                n.recipients.push(Recipient { team, context });
+            }
+            continue;
+        }
+        let owner_ref = owner.map(|o| o.entity_ref.to_string());
+        let mut by_team: std::collections::BTreeMap<
+            String,
+            (crate::catalog::resolve::Team, Vec<String>),
+        > = std::collections::BTreeMap::new();
+        for i in ownership.map(|o| o.impacted.as_slice()).unwrap_or_default() {
+            let Some(t) = &i.owner else { continue };
+            let reference = t.entity_ref.to_string();
+            if owner_ref.as_deref() == Some(reference.as_str()) || noticed.contains(&reference) {
+                continue;
+            }
+            by_team
+                .entry(reference)
+                .or_insert_with(|| (t.clone(), Vec::new()))
+                .1
+                .push(i.entity_ref.to_string());
+        }
+        for (reference, (t, services)) in by_team {
+            let (team, skipped) = reach(&reference, &mut out);
+            out.notices.push(Notice {
+                step: step.id.to_string(),
+                team: reference.clone(),
+                services: services.clone(),
+                channels: team
+                    .as_ref()
+                    .map(|t| {
+                        t.channels
+                            .iter()
+                            .map(|c| c.kind.as_str().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                skipped,
+            });
+            if let Some(team) = team {
+                let context = serde_json::json!({
+                    "ref": reference,
+                    "name": t.name,
+                    "title": team.title.clone().unwrap_or_else(|| t.title.clone()),
+                    "role": "impacted",
+                    "services": services,
+                });
+                n.recipients.push(Recipient { team, context });
+            }
+        }
+    }
+    out
+}

@@ -42,6 +42,8 @@ struct Summary {
     when: Option<String>,
     #[serde(default)]
     per_alert: bool,
+    #[serde(default)]
+    routing: bool,
 }
 
 /// The cache file: summaries by blob id; `None` marks a file with errors.
@@ -66,6 +68,8 @@ pub struct Entry {
     pub when: Option<String>,
     /// `match.per_alert`.
     pub per_alert: bool,
+    /// `kind: routing`.
+    pub routing: bool,
     /// Index into the sources.
     source: usize,
 }
@@ -88,6 +92,9 @@ impl Candidate for Entry {
     }
     fn per_alert(&self) -> bool {
         self.per_alert
+    }
+    fn routing(&self) -> bool {
+        self.routing
     }
 }
 
@@ -170,6 +177,7 @@ fn summarize(checked: &load::Checked) -> Option<Summary> {
         labels: p.labels.clone(),
         when: p.when.clone(),
         per_alert: p.per_alert,
+        routing: p.kind == super::model::PlaybookKind::Routing,
     })
 }
 
@@ -227,6 +235,7 @@ impl Index {
                         matchers,
                         when: s.when,
                         per_alert: s.per_alert,
+                        routing: s.routing,
                         source: i,
                     })
                 }

@@ -206,6 +206,9 @@ pub trait Candidate {
     fn when(&self) -> Option<&str>;
     /// Its `match.per_alert`: matched against each firing alert on its own.
     fn per_alert(&self) -> bool;
+    /// Whether it is `kind: routing`: it runs beside the one remediation
+    /// playbook and takes no part in choosing it.
+    fn routing(&self) -> bool;
 }
 
 impl Candidate for super::Playbook {
@@ -226,6 +229,9 @@ impl Candidate for super::Playbook {
     }
     fn per_alert(&self) -> bool {
         self.per_alert
+    }
+    fn routing(&self) -> bool {
+        self.kind == super::model::PlaybookKind::Routing
     }
 }
 

@@ -200,6 +200,8 @@ pub struct Playbook {
     pub priority: i64,
     /// Whether `irctl serve` may start it unattended (`auto: true`).
     pub auto: bool,
+    /// Remediation (one per incident) or routing (every matching one).
+    pub kind: model::PlaybookKind,
     /// `once_within`, `max_runs` and `concurrency`.
     pub limits: limit::Limits,
     /// Parsed `match.labels`.

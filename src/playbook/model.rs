@@ -14,6 +14,25 @@ use crate::yaml::Spanned;
 /// A template string with its source position.
 pub type Text = Spanned<String>;
 
+/// What a playbook is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybookKind {
+    /// Fixes the incident: one per incident, chosen by priority.
+    #[default]
+    Remediation,
+    /// Tells people (routing, impact notices): every matching one runs,
+    /// beside the remediation playbook.
+    Routing,
+}
+
+impl PlaybookKind {
+    /// Whether it is the default kind.
+    pub fn is_remediation(&self) -> bool {
+        *self == PlaybookKind::Remediation
+    }
+}
+
 /// One playbook file.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +52,10 @@ pub struct RawPlaybook {
     /// Among matching playbooks the highest priority wins.
     #[serde(default)]
     pub priority: i64,
+    /// `remediation` (the default): the one playbook a match selects;
+    /// `routing`: runs for every incident it matches, beside it.
+    #[serde(default, skip_serializing_if = "PlaybookKind::is_remediation")]
+    pub kind: PlaybookKind,
     /// `irctl serve` may start this playbook by itself when an alert
     /// arrives; without it, serve leaves the playbook to people.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -379,6 +402,16 @@ pub struct RawNotify {
     #[serde(skip)]
     #[schemars(skip)]
     pub bound: Option<crate::teams::Team>,
+    /// For `team: owner|impacted`: every team of `teams.yaml`, bound with
+    /// the source; which of them the step reaches is known only per incident.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub roster: Option<std::sync::Arc<crate::teams::Teams>>,
+    /// For `team: impacted`: the teams the incident impacts, chosen at run
+    /// time (the owner and teams told earlier in the episode left out).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub recipients: Vec<crate::teams::Recipient>,
 }
 
 /// Slack incoming webhook message.

@@ -5,6 +5,8 @@
 //! a team; ownership moves when that team accepts (`handoff_accepted`).
 //! A hand-off is open until accepted or until a later hand-off replaces it:
 //! only the latest hand-off of an incident can be accepted or reminded.
+//! Impact notices (`impact_notice`) list the teams told that the incident
+//! affects their services, and those that could not be told.
 
 use serde::Serialize;
 
@@ -45,6 +47,25 @@ pub struct HandoffRow {
     pub escalated: bool,
 }
 
+/// One impact notice: which team was told, about what, and how.
+#[derive(Clone, Debug, Serialize)]
+pub struct NoticeRow {
+    /// The impacted team.
+    pub team: String,
+    /// Its impacted services.
+    pub services: Vec<String>,
+    /// When (RFC 3339 UTC).
+    pub sent: String,
+    /// The channels it went to; empty when none could be used.
+    pub via: Vec<String>,
+    /// Channels (or the team) left out, and why.
+    pub skipped: Vec<String>,
+    /// The playbook that sent it.
+    pub playbook: String,
+    /// Its run.
+    pub run: String,
+}
+
 /// Owners over time and the hand-offs.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Ownership {
@@ -52,6 +73,8 @@ pub struct Ownership {
     pub owners: Vec<OwnerSpan>,
     /// Hand-offs, in time order.
     pub handoffs: Vec<HandoffRow>,
+    /// Impact notices, in time order.
+    pub impact_notices: Vec<NoticeRow>,
 }
 
 /// The open hand-off of an incident log's events: the latest `handoff`,
@@ -125,6 +148,15 @@ pub fn ownership(entries: &[Entry]) -> Ownership {
                     }
                 }
             }
+            Payload::ImpactNotice(n) => out.impact_notices.push(NoticeRow {
+                team: n.team.clone(),
+                services: n.services.clone(),
+                sent: show_time(e.time),
+                via: n.sent.clone(),
+                skipped: n.skipped.clone(),
+                playbook: n.playbook.clone(),
+                run: n.run.clone(),
+            }),
             _ => {}
         }
     }

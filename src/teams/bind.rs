@@ -3,15 +3,19 @@
 //! run resolves them before anything runs, like any declared secret).
 //!
 //! What does not fit is a finding on the playbook's file: a malformed
-//! reference, a team the file does not list (or no teams file at all), and
-//! for now the catalog keywords `owner`/`impacted`. A playbook with such an
+//! reference, a team the file does not list (or no teams file at all). The
+//! catalog keywords `owner`/`impacted` name teams only an incident can
+//! tell: such a step gets the whole file (its roster), and the run picks
+//! the teams ([`crate::engine::team::target`]). A playbook with such an
 //! error is taken out of the set, as a file with errors yields no playbook.
 //! A secret a playbook declares and uses only through its teams' channels
 //! is used: its `unused-secret` warning is withdrawn.
 
 use std::collections::BTreeSet;
 
-use super::{EntityRef, KEYWORDS, Teams, needs_catalog};
+use std::sync::Arc;
+
+use super::{EntityRef, KEYWORDS, Teams};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::playbook::{PlaybookSet, Step, StepAction};
 
@@ -20,6 +24,7 @@ use crate::playbook::{PlaybookSet, Step, StepAction};
 /// check cleanly (its own findings say why).
 pub fn bind(set: &mut PlaybookSet, teams: Option<&Teams>, file_found: Option<&str>) {
     let mut broken: BTreeSet<String> = BTreeSet::new();
+    let roster = teams.map(|t| Arc::new(t.clone()));
     for playbook in &mut set.playbooks {
         let file = playbook.provenance.path.clone();
         let teams_file = file_found;
@@ -29,7 +34,7 @@ pub fn bind(set: &mut PlaybookSet, teams: Option<&Teams>, file_found: Option<&st
             .iter_mut()
             .chain(playbook.on_resolved.iter_mut());
         for step in steps {
-            match bind_step(step, teams, teams_file, &file) {
+            match bind_step(step, teams, roster.as_ref(), teams_file, &file) {
                 Ok(Some(secrets)) => needed.extend(secrets),
                 Ok(None) => {}
                 Err(d) => {
@@ -56,6 +61,7 @@ pub fn bind(set: &mut PlaybookSet, teams: Option<&Teams>, file_found: Option<&st
 fn bind_step(
     step: &mut Step,
     teams: Option<&Teams>,
+    roster: Option<&Arc<Teams>>,
     teams_file: Option<&str>,
     file: &str,
 ) -> Result<Option<Vec<String>>, Box<Diagnostic>> {
@@ -70,7 +76,10 @@ fn bind_step(
         Box::new(Diagnostic::error(file, written.pos, code, msg).with_width(written.value.len()))
     };
     if KEYWORDS.contains(&value) {
-        return Err(at("needs-catalog", needs_catalog(value)));
+        // Its channels' secrets are not required: a team whose secret is
+        // not set is skipped, and recorded so, rather than failing the run.
+        n.roster = roster.cloned();
+        return Ok(None);
     }
     let reference = EntityRef::team(value)
         .map_err(|m| at("invalid-team-ref", m))?

@@ -14,15 +14,14 @@
 //! ([`crate::engine::notify::team`]).
 
 pub mod bind;
-pub mod entity_ref;
 mod file;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+pub use crate::catalog::EntityRef;
 pub use bind::bind;
-pub use entity_ref::EntityRef;
 pub use file::check;
 
 use crate::playbook::load::SourceFile;
@@ -129,6 +128,17 @@ impl Team {
     pub fn pager_channels(&self) -> Vec<&Channel> {
         self.channels.iter().filter(|c| c.kind.pages()).collect()
     }
+}
+
+/// A team a `team: owner|impacted` step reaches for one incident: the
+/// channels it can be reached on now, and what its message's `team` is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipient {
+    /// The team, with only the channels whose secret is set.
+    pub team: Team,
+    /// `team` in the message's template context: `ref`, `name`, `title`,
+    /// `services` (its impacted services), `role` (`owner` or `impacted`).
+    pub context: serde_json::Value,
 }
 
 /// The teams of a repository, by canonical reference.

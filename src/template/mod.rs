@@ -66,6 +66,12 @@ impl Sink {
 /// The names a template may use at the top level.
 pub const ROOTS: &[&str] = &["incident", "inputs", "secrets", "steps", "run", "playbook"];
 
+/// The names a `notify: { team }` message may use: [`ROOTS`] and `team`,
+/// the team the message is for.
+pub const TEAM_MESSAGE_ROOTS: &[&str] = &[
+    "incident", "inputs", "secrets", "steps", "run", "playbook", "team",
+];
+
 /// Quotes `s` for POSIX sh so it is always one literal word.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()

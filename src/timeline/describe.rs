@@ -147,6 +147,23 @@ pub fn describe(e: &Event) -> String {
             p.reminder,
             sent(&p.sent)
         ),
+        Payload::ImpactNotice(p) => {
+            let mut out = format!(
+                "impact notice to {} (playbook {}, step {}): {}",
+                p.team,
+                p.playbook,
+                p.step,
+                if p.sent.is_empty() {
+                    "not sent".to_string()
+                } else {
+                    p.sent.join(", ")
+                }
+            );
+            if !p.skipped.is_empty() {
+                out.push_str(&format!("; skipped: {}", p.skipped.join("; ")));
+            }
+            out
+        }
         Payload::Other { .. } => String::new(),
     }
 }

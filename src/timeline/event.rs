@@ -63,6 +63,7 @@ impl Event {
             Payload::Handoff(h) => &h.at,
             Payload::HandoffAccepted(h) => &h.at,
             Payload::HandoffReminded(h) => &h.at,
+            Payload::ImpactNotice(n) => &n.at,
             _ => &self.ts,
         }
     }

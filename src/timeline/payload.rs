@@ -144,6 +144,9 @@ pub enum Payload {
     /// An unaccepted hand-off was announced again or escalated
     /// (`handoff_reminded`, incident log).
     HandoffReminded(HandoffReminded),
+    /// A team whose service the incident impacts was told, or could not be
+    /// (`impact_notice`, incident log): once per team per episode.
+    ImpactNotice(ImpactNotice),
     /// An event type this version does not know, kept as written.
     Other {
         /// Its `type`.
@@ -560,6 +563,31 @@ pub struct HandoffAccepted {
     pub latency_ms: u64,
 }
 
+/// `impact_notice`: a team whose services the incident impacts was sent
+/// an impact notice by a routing or remediation run (`notify: { team:
+/// impacted }`), or was found not reachable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImpactNotice {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The impacted team's canonical reference.
+    pub team: String,
+    /// Its services the incident impacts (canonical references).
+    pub services: Vec<String>,
+    /// The playbook whose step sent it.
+    pub playbook: String,
+    /// The run.
+    pub run: String,
+    /// The step.
+    pub step: String,
+    /// Where it was sent (`slack`, `webhook`, …); empty when nothing could be.
+    pub sent: Vec<String>,
+    /// Why some or all channels were not used (`secret X not set`, `not in
+    /// teams.yaml`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+}
+
 /// `handoff_reminded`: a hand-off still not accepted was announced again,
 /// or escalated to the team's pagers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -645,6 +673,7 @@ kinds! {
     "handoff" => Handoff,
     "handoff_accepted" => HandoffAccepted,
     "handoff_reminded" => HandoffReminded,
+    "impact_notice" => ImpactNotice,
 }
 
 impl Payload {

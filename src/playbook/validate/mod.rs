@@ -21,7 +21,7 @@ use crate::playbook::model::{RawPlaybook, RawStep};
 use crate::playbook::{
     DEFAULT_STEP_TIMEOUT, Playbook, Process, Program, Provenance, Step, StepAction, StepId,
 };
-use crate::template::ROOTS;
+use crate::template::{ROOTS, TEAM_MESSAGE_ROOTS};
 use crate::yaml::{self, Locator, Pos, Spanned};
 
 mod action;
@@ -315,6 +315,7 @@ fn check_playbook(c: &mut Checker<'_>, raw: RawPlaybook, provenance: Provenance)
         owner: raw.owner,
         priority: raw.priority,
         auto: raw.auto,
+        kind: raw.kind,
         limits,
         matchers,
         labels: match_.labels.into_iter().map(|l| l.value).collect(),
@@ -444,7 +445,15 @@ fn check_steps(
         c.step_reads.clear();
         c.reads_all_steps = false;
         for field in step_fields(step) {
-            c.check_field(&field, ROOTS, &scope);
+            // A team's message also sees the team it is for.
+            let roots: &[&str] = if field.label.ends_with(".notify.text")
+                || field.label.ends_with(".notify.title")
+            {
+                TEAM_MESSAGE_ROOTS
+            } else {
+                ROOTS
+            };
+            c.check_field(&field, roots, &scope);
         }
         if let Some(argv) = &step.command {
             c.check_argv(&step.id.value, argv);
