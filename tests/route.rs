@@ -361,3 +361,75 @@ fn the_bundled_teams_file_is_the_example_one() {
         read("examples/catalog/teams.yaml")
     );
 }
+
+#[test]
+fn a_notice_that_failed_is_sent_when_the_run_is_resumed_and_recorded_once() {
+    let receiver = Receiver::start(vec![(200, vec![], "ok")]);
+    // Nothing listens on this port: the shop team's channels refuse.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/dead", l.local_addr().unwrap())
+    };
+    let secrets = |shop: &str| {
+        format!(
+            "SLACK_PLATFORM={}\nPD_PLATFORM=pd-platform-key-0123456789\nHOOK_SHOP={shop}\nTEAMS_SHOP={shop}\n",
+            receiver.url("/slack-platform"),
+        )
+    };
+    let out = setup(&receiver)
+        .file("secrets.env", secrets(&dead))
+        .status(1)
+        .args([
+            "run",
+            "--state-dir",
+            "state",
+            "--secrets-file",
+            "secrets.env",
+            "--incident",
+            "incident.json",
+        ])
+        .run();
+    let dir = out.tempdir.path();
+    let fix_run = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("run "))
+        .filter(|id| !id.contains(' '))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(at(&receiver.requests(), "/hook-shop").is_empty());
+
+    // The channels are back: resuming the remediation run tells shop now.
+    std::fs::write(
+        dir.join("secrets.env"),
+        secrets(&receiver.url("/hook-shop")),
+    )
+    .unwrap();
+    let p = |rel: &str| dir.join(rel).to_string_lossy().into_owned();
+    let resumed = Test::new()
+        .args([
+            "resume",
+            &fix_run,
+            "--playbooks",
+            &p("playbooks"),
+            "--state-dir",
+            &p("state"),
+            "--secrets-file",
+            &p("secrets.env"),
+        ])
+        .run();
+    assert_eq!(resumed.status, 0, "{}", resumed.stderr);
+    let requests = receiver.requests();
+    let hook = at(&requests, "/hook-shop");
+    assert_eq!(hook.len(), 2, "webhook and Teams card: {requests:#?}");
+    assert!(
+        hook.iter().any(|b| b["team"] == "group:default/shop"),
+        "{requests:#?}"
+    );
+
+    // Recorded: a later `--again` does not tell shop a second time.
+    let again = run_again(dir, &["--again"]);
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert_eq!(at(&receiver.requests(), "/hook-shop").len(), 2);
+}

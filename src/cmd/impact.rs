@@ -4,7 +4,6 @@
 
 use super::context::Context;
 use irctl::engine;
-use irctl::lifecycle::Arrival;
 use irctl::playbook::Playbook;
 use irctl::record;
 use irctl::secret::Redactor;
@@ -13,7 +12,7 @@ use irctl::secret::Redactor;
 /// `incident` (`None` when it has none), and what that decided.
 pub fn target_teams(
     ctx: &Context,
-    arrival: &Arrival,
+    incident_id: &str,
     playbook: &Playbook,
     incident: &irctl::incident::Incident,
 ) -> anyhow::Result<(Option<Playbook>, engine::team::Targets)> {
@@ -31,7 +30,7 @@ pub fn target_teams(
     }
     // Teams already told in this episode are not told again (a repeat
     // delivery, `--again`, a second routing playbook).
-    let log = record::incident_log::read(ctx.state_dir(), &arrival.incident.id)?;
+    let log = record::incident_log::read(ctx.state_dir(), incident_id)?;
     let noticed = log
         .events
         .iter()
@@ -64,7 +63,7 @@ pub fn target_teams(
 /// (or found no way to tell), so the episode never tells it twice.
 pub fn record_notices(
     ctx: &Context,
-    arrival: &Arrival,
+    incident_id: &str,
     playbook: &Playbook,
     targets: &engine::team::Targets,
     result: &engine::RunResult,
@@ -80,7 +79,7 @@ pub fn record_notices(
         }
         record::incident_log::append(
             ctx.state_dir(),
-            &arrival.incident.id,
+            incident_id,
             "",
             irctl::timeline::ImpactNotice {
                 at: irctl::timeline::stamp(ctx.run_clock().now()),

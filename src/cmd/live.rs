@@ -50,19 +50,9 @@ pub fn cancel_on_signal() -> watch::Receiver<Option<String>> {
 }
 
 /// Runs the engine with live progress and prints the summary; the exit
-/// code of the run. With `wait`, a `confirm` nobody can be asked on a
-/// terminal waits for `irctl approve` instead of failing.
-pub fn execute(
-    ui: &Ui,
-    playbook: &Playbook,
-    incident: &irctl::incident::Incident,
-    opts: RunOptions,
-    wait: bool,
-) -> anyhow::Result<u8> {
-    execute_reporting(ui, playbook, incident, opts, wait).map(|(code, _)| code)
-}
-
-/// [`execute`], also handing back what the engine reported.
+/// code of the run and what the engine reported. With `wait`, a `confirm`
+/// nobody can be asked on a terminal waits for `irctl approve` instead of
+/// failing.
 pub fn execute_reporting(
     ui: &Ui,
     playbook: &Playbook,

@@ -129,6 +129,15 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         ui.warn("the timeline ends in a torn line (the process was killed mid-write); it is cut off before resuming");
     }
 
+    // `team: owner|impacted` steps are aimed again at the incident's teams
+    // (its ownership is read back from `run_started`), leaving out those
+    // this episode already told, as `irctl run` does.
+    let (targeted, targets) = if prior.drill {
+        (None, irctl::engine::team::Targets::default())
+    } else {
+        super::impact::target_teams(ctx, &prior.incident.id, playbook, &prior.incident)?
+    };
+    let playbook = targeted.as_ref().unwrap_or(playbook);
     let secrets = ctx.secrets(playbook)?;
     let opts = RunOptions {
         state_dir,
@@ -139,7 +148,7 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
         executor: None,
         inputs: plan.inputs.clone(),
         secrets,
-        match_warning: None,
+        match_warning: (!targets.warnings.is_empty()).then(|| targets.warnings.join("; ")),
         actor,
         deadline: plan.deadline,
         resume: Some(plan.resume(&prior, note)),
@@ -149,7 +158,17 @@ pub fn run(args: ResumeArgs, ctx: &Context) -> anyhow::Result<u8> {
     // Like `irctl run`, the run id comes first on stdout for scripts.
     ui.outln(&format!("run {}", prior.run_id))?;
     let wait = args.approval == crate::cli::ApprovalMode::Wait;
-    live::execute(ui, playbook, &prior.incident, opts, wait)
+    let (code, result) = live::execute_reporting(ui, playbook, &prior.incident, opts, wait)?;
+    let redactor = ctx.payload_redactor(&prior.incident);
+    super::impact::record_notices(
+        ctx,
+        &prior.incident.id,
+        playbook,
+        &targets,
+        &result,
+        &redactor,
+    )?;
+    Ok(code)
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a StepId>) -> String {

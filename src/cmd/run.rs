@@ -270,7 +270,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             ui.warn(w);
         }
         let mut warnings: Vec<String> = warning.into_iter().collect();
-        let (targeted, targets) = impact::target_teams(ctx, &arrival, playbook, incident)?;
+        let (targeted, targets) =
+            impact::target_teams(ctx, &arrival.incident.id, playbook, incident)?;
         let playbook = targeted.as_ref().unwrap_or(playbook);
         // Shown with the run's other warnings as it starts.
         warnings.extend(targets.warnings.iter().cloned());
@@ -338,7 +339,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             result.status.as_str(),
             &result.steps,
         ));
-        impact::record_notices(ctx, &arrival, playbook, &targets, &result, &redactor)?;
+        impact::record_notices(
+            ctx,
+            &arrival.incident.id,
+            playbook,
+            &targets,
+            &result,
+            &redactor,
+        )?;
         ctx.out_redacting(redactor.clone()).line(&format!(
             "incident: {} (short id {})",
             incident.id,
@@ -506,8 +514,12 @@ fn dry_run(
         let incident = view.as_ref().unwrap_or(&arrival.incident);
         let owned = with_ownership(incident, catalog, playbook);
         // The teams the run would tell, as it would choose them.
-        let (targeted, _) =
-            impact::target_teams(ctx, arrival, playbook, owned.as_ref().unwrap_or(incident))?;
+        let (targeted, _) = impact::target_teams(
+            ctx,
+            &arrival.incident.id,
+            playbook,
+            owned.as_ref().unwrap_or(incident),
+        )?;
         let playbook = targeted.as_ref().unwrap_or(playbook);
         let secrets = ctx.secrets(playbook).unwrap_or_default();
         let plan = engine::plan::plan(
