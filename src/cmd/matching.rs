@@ -15,23 +15,10 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     match args.format {
         OutputFormat::Json => {
             let doc = serde_json::json!({
-                "incident": {
-                    "id": incident.id,
-                    "title": incident.title,
-                    "source": incident.source,
-                    "severity": incident.severity,
-                    "status": incident.status,
-                    "labels": incident.labels,
-                },
+                "incident": incident_json(&incident),
                 "selected": selection.winner(),
-                "runs": selection.runs().iter().map(|r| serde_json::json!({
-                    "playbook": r.playbook,
-                    "alert": r.alert,
-                })).collect::<Vec<_>>(),
-                "routing": selection.routing_runs().iter().map(|r| serde_json::json!({
-                    "playbook": r.playbook,
-                    "alert": r.alert,
-                })).collect::<Vec<_>>(),
+                "runs": runs_json(&selection.runs()),
+                "routing": runs_json(&selection.routing_runs()),
                 "tied": if selection.winners.len() > 1 { selection.winners.clone() } else { Vec::new() },
                 "playbooks": selection.evaluations,
             });
@@ -146,4 +133,23 @@ fn status_str(incident: &irctl::incident::Incident) -> &'static str {
         irctl::incident::Status::Firing => "firing",
         irctl::incident::Status::Resolved => "resolved",
     }
+}
+
+/// The incident as the JSON outputs of `match` and `who` show it.
+pub(super) fn incident_json(incident: &irctl::incident::Incident) -> serde_json::Value {
+    serde_json::json!({
+        "id": incident.id,
+        "title": incident.title,
+        "source": incident.source,
+        "severity": incident.severity,
+        "status": incident.status,
+        "labels": incident.labels,
+    })
+}
+
+/// Runs as the `{playbook, alert}` objects of those JSON outputs.
+pub(super) fn runs_json(runs: &[matching::Run]) -> Vec<serde_json::Value> {
+    runs.iter()
+        .map(|r| serde_json::json!({ "playbook": r.playbook, "alert": r.alert }))
+        .collect()
 }

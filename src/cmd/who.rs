@@ -33,31 +33,17 @@ pub fn run(args: WhoArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
     ownership.reach(indexed.teams().as_ref());
     let out = ctx.out_redacting(ctx.payload_redactor(&incident));
-    let playbooks: Vec<serde_json::Value> = selection
-        .runs()
-        .iter()
-        .map(|r| serde_json::json!({ "playbook": r.playbook, "alert": r.alert }))
-        .collect();
     match args.format {
         OutputFormat::Json => {
             let doc = serde_json::json!({
-                "incident": {
-                    "id": incident.id,
-                    "title": incident.title,
-                    "source": incident.source,
-                    "severity": incident.severity,
-                    "status": incident.status,
-                    "labels": incident.labels,
-                },
+                "incident": super::matching::incident_json(&incident),
                 "catalog": catalog.as_ref().map(|c| c.origin.clone()),
                 "owner": ownership.owner,
                 "service": ownership.service,
                 "why": ownership.why,
                 "impacted": ownership.impacted,
-                "playbooks": playbooks,
-                "routing": selection.routing_runs().iter()
-                    .map(|r| serde_json::json!({ "playbook": r.playbook, "alert": r.alert }))
-                    .collect::<Vec<_>>(),
+                "playbooks": super::matching::runs_json(&selection.runs()),
+                "routing": super::matching::runs_json(&selection.routing_runs()),
                 "tied": selection.winners.len() > 1,
             });
             out.json(&serde_json::to_string_pretty(&doc)?)?;
