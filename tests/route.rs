@@ -120,6 +120,17 @@ fn setup(receiver: &Receiver) -> Test {
         .file("incident.json", INCIDENT)
 }
 
+/// `irctl run` of the incident, in a test's temp dir.
+const RUN: [&str; 7] = [
+    "run",
+    "--state-dir",
+    "state",
+    "--secrets-file",
+    "secrets.env",
+    "--incident",
+    "incident.json",
+];
+
 /// `irctl run` in `dir` (a finished test's temp dir) again.
 fn run_again(dir: &Path, extra: &[&str]) -> common::Output {
     let p = |rel: &str| dir.join(rel).to_string_lossy().into_owned();
@@ -153,17 +164,7 @@ fn runs(dir: &Path) -> usize {
 #[test]
 fn owner_and_impacted_teams_are_told_once_each_on_every_channel() {
     let receiver = Receiver::start(vec![(200, vec![], "ok")]);
-    let out = setup(&receiver)
-        .args([
-            "run",
-            "--state-dir",
-            "state",
-            "--secrets-file",
-            "secrets.env",
-            "--incident",
-            "incident.json",
-        ])
-        .run();
+    let out = setup(&receiver).args(RUN).run();
     let dir = out.tempdir.path();
     // Routing and remediation: two runs, two timelines, routing first.
     assert_eq!(runs(dir), 2, "{}", out.stderr);
@@ -268,18 +269,7 @@ fn owner_and_impacted_teams_are_told_once_each_on_every_channel() {
 #[test]
 fn a_missing_channel_secret_is_skipped_not_a_failed_run() {
     let receiver = Receiver::start(vec![(200, vec![], "ok")]);
-    let out = setup(&receiver)
-        .file("secrets.env", "")
-        .args([
-            "run",
-            "--state-dir",
-            "state",
-            "--secrets-file",
-            "secrets.env",
-            "--incident",
-            "incident.json",
-        ])
-        .run();
+    let out = setup(&receiver).file("secrets.env", "").args(RUN).run();
     assert!(receiver.requests().is_empty());
     assert!(
         out.stderr.contains(
@@ -379,15 +369,7 @@ fn a_notice_that_failed_is_sent_when_the_run_is_resumed_and_recorded_once() {
     let out = setup(&receiver)
         .file("secrets.env", secrets(&dead))
         .status(1)
-        .args([
-            "run",
-            "--state-dir",
-            "state",
-            "--secrets-file",
-            "secrets.env",
-            "--incident",
-            "incident.json",
-        ])
+        .args(RUN)
         .run();
     let dir = out.tempdir.path();
     let fix_run = out
