@@ -46,17 +46,8 @@ fn playbook(slack: &str, timeout: &str) -> String {
 
 /// `irctl` in `dir` with a clean environment, like the `Test` builder.
 fn irctl(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
-    #[allow(clippy::disallowed_methods)] // tests inspect the real environment
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("IRCTL_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join(".cache"))
-        .env("IRCTL_ACTOR", "runner")
-        .stdin(Stdio::null());
+    let mut cmd = common::irctl_in(dir);
+    cmd.env("IRCTL_ACTOR", "runner");
     cmd
 }
 

@@ -43,18 +43,9 @@ fn playbook(cancel: bool, slow: &str) -> String {
 }
 
 fn irctl(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
-    #[allow(clippy::disallowed_methods)] // tests inspect the real environment
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("IRCTL_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join(".cache"))
-        .env("IRCTL_ACTOR", "alice")
+    let mut cmd = common::irctl_in(dir);
+    cmd.env("IRCTL_ACTOR", "alice")
         .env("IRCTL_STATE_DIR", "state")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd

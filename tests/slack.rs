@@ -9,6 +9,7 @@
 //! answered politely; a hand-off's Accept button records the acceptance;
 //! and `irctl approve` from another process answers a serve-started run.
 
+mod common;
 #[path = "support/receiver.rs"]
 mod receiver;
 #[path = "support/serve.rs"]
@@ -17,7 +18,7 @@ mod serve;
 mod wait;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -251,17 +252,8 @@ fn step_status(rec: &serde_json::Value, step: &str) -> String {
 
 /// `irctl` in `dir` with a clean environment.
 fn irctl(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_irctl"));
-    #[allow(clippy::disallowed_methods)] // tests inspect the real environment
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("IRCTL_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join(".cache"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
+    let mut cmd = common::irctl_in(dir);
+    cmd.env("NO_COLOR", "1");
     cmd
 }
 

@@ -349,3 +349,21 @@ pub fn on_terminal(dir: &Path, args: &str, env: &[(&str, &str)], answer: &[u8]) 
         .expect("run irctl under script");
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// `irctl` to run in `dir` as a child the test drives itself (to signal
+/// it, or to wait for it beside another process): without the developer's
+/// `IRCTL_*` variables, with its own cache, and stdin not a terminal.
+pub fn irctl_in(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_irctl"));
+    #[allow(clippy::disallowed_methods)] // tests inspect the real environment, not irctl's view
+    let inherited = std::env::vars_os();
+    for (key, _) in inherited {
+        if key.to_string_lossy().starts_with("IRCTL_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("XDG_CACHE_HOME", dir.join(".cache"))
+        .stdin(std::process::Stdio::null());
+    cmd
+}
