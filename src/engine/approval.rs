@@ -295,18 +295,14 @@ impl StepTask {
     /// Signs a webhook's body again after the request was added to it, with
     /// the playbook's `hmac_secret`, so the signature covers what is sent.
     fn resign(&self, post: &mut notify::Post, body: String) -> Result<(), String> {
-        use hmac::{Hmac, Mac};
         let Some(secret) = self.approvals_hmac_secret() else {
             return Ok(());
         };
         let ctx = self.base.value(&serde_json::Map::new(), Sink::Text);
         let key = crate::template::render(&secret, Sink::Text, &ctx).map_err(|e| e.to_string())?;
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
-            .map_err(|e| format!("invalid HMAC key: {e}"))?;
-        mac.update(body.as_bytes());
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let signature = notify::webhook_signature(&key, body.as_bytes())?;
         for (k, v) in &mut post.request.headers {
-            if k.eq_ignore_ascii_case("x-irctl-signature") {
+            if k.eq_ignore_ascii_case(notify::SIGNATURE_HEADER) {
                 *v = signature.clone();
             }
         }

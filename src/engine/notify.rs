@@ -131,6 +131,21 @@ pub const PAGERDUTY_HASH_FIELD: &str = "irctl_timeline_hash";
 /// The webhook header that carries the timeline hash.
 pub const WEBHOOK_HASH_HEADER: &str = "x-irctl-timeline-hash";
 
+/// The header a signed webhook carries its signature in.
+pub const SIGNATURE_HEADER: &str = "x-irctl-signature";
+
+/// `sha256=<hex>`: the HMAC-SHA256 of `body` under `key`, as a webhook's
+/// `X-Irctl-Signature` carries it.
+pub fn webhook_signature(key: &str, body: &[u8]) -> Result<String, String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
+        .map_err(|e| format!("invalid HMAC key: {e}"))?;
+    mac.update(body);
+    Ok(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
+}
+
 /// `custom_details` with the timeline hash added, unless the author's
 /// details are not an object or already say something under that name.
 fn with_hash(
@@ -330,13 +345,9 @@ pub fn prepare(
         }
         if let Some(secret) = &w.hmac_secret {
             let key = r.text(secret)?;
-            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
-                .map_err(|e| RenderError(format!("invalid HMAC key: {e}")))?;
-            mac.update(body.to_string().as_bytes());
-            headers.push((
-                "x-irctl-signature".into(),
-                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
-            ));
+            let signature =
+                webhook_signature(&key, body.to_string().as_bytes()).map_err(RenderError)?;
+            headers.push((SIGNATURE_HEADER.into(), signature));
         }
         return Ok(post(Service::Webhook, r.url(&w.url)?, body, headers, None));
     }
