@@ -36,7 +36,7 @@ fn have_openssl() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!("skipped: no `openssl` CLI to make test certificates");
+        eprintln!("SKIPPED: no `openssl` CLI to make test certificates (`.ci/run` installs it)");
     }
     found
 }
