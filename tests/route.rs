@@ -415,3 +415,79 @@ fn a_notice_that_failed_is_sent_when_the_run_is_resumed_and_recorded_once() {
     assert_eq!(again.status, 0, "{}", again.stderr);
     assert_eq!(at(&receiver.requests(), "/hook-shop").len(), 2);
 }
+
+/// `fix-db` with a drill whose synthetic incident is the database alert,
+/// and a step telling the owner.
+const DRILLED: &str = "version: 1
+name: fix-db
+title: Fix the database
+owner: group:default/platform
+match: { labels: ['alertname=\"DbDown\"'] }
+drill:
+  incident: { title: db down drill, labels: { alertname: DbDown, service: db } }
+steps:
+  - id: tell_owner
+    notify: { team: owner, text: \"{{ team.title }}: drill of {{ incident.owner.service.title }}\" }
+  - id: tell_impacted
+    notify: { team: impacted, text: \"{{ team.title }}: {{ team.services | join(', ') }}\" }
+";
+
+#[test]
+fn a_drill_tells_the_teams_a_real_alert_would_tagged_drill_and_records_no_notice() {
+    let receiver = Receiver::start(vec![(200, vec![], "ok")]);
+    let drill = [
+        "drill",
+        "fix-db",
+        "--state-dir",
+        "state",
+        "--secrets-file",
+        "secrets.env",
+    ];
+    let out = Test::new()
+        .file("playbooks/catalog-info.yaml", catalog())
+        .file("playbooks/teams.yaml", teams(&receiver))
+        .playbook("fix.yaml", DRILLED)
+        .file("secrets.env", secrets(&receiver))
+        .args(drill)
+        .run();
+    assert_eq!(out.status, 0, "{}\n{}", out.stdout, out.stderr);
+    let requests = receiver.requests();
+    // The owner (the platform team owns the database), tagged as a drill.
+    let slack = at(&requests, "/slack-platform");
+    assert_eq!(slack.len(), 1, "{requests:#?}");
+    assert_eq!(
+        slack[0]["text"],
+        "[DRILL] Platform &lt;!here&gt; *ops* &amp; co: drill of Main DB &lt;@U123&gt;"
+    );
+    assert_eq!(at(&requests, "/pd-platform").len(), 1, "{requests:#?}");
+    // The impacted team, on both its channels.
+    let hook = at(&requests, "/hook-shop");
+    assert_eq!(hook.len(), 1, "{requests:#?}");
+    assert_eq!(
+        hook[0]["text"],
+        "[DRILL] Shop team: component:default/checkout, component:default/orders"
+    );
+    assert_eq!(hook[0]["drill"], true);
+    assert_eq!(at(&requests, "/teams-shop").len(), 1, "{requests:#?}");
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+
+    // A drill records no impact notice: the next drill tells the teams again.
+    let dir = out.tempdir.path();
+    let p = |rel: &str| dir.join(rel).to_string_lossy().into_owned();
+    let second = Test::new()
+        .args([
+            "drill",
+            "fix-db",
+            "--playbooks",
+            &p("playbooks"),
+            "--state-dir",
+            &p("state"),
+            "--secrets-file",
+            &p("secrets.env"),
+        ])
+        .run();
+    assert_eq!(second.status, 0, "{}", second.stderr);
+    let requests = receiver.requests();
+    assert_eq!(at(&requests, "/hook-shop").len(), 2, "{requests:#?}");
+    assert_eq!(at(&requests, "/slack-platform").len(), 2, "{requests:#?}");
+}

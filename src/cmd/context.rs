@@ -231,6 +231,22 @@ impl Context {
         Ok((set, mappings))
     }
 
+    /// [`Context::load_playbooks`], with the source's teams file when it
+    /// checks cleanly (how `irctl drill` reaches a drill's teams).
+    pub fn load_playbooks_and_teams(
+        &self,
+        args: &SourceArgs,
+    ) -> anyhow::Result<(PlaybookSet, Option<irctl::teams::Teams>)> {
+        let read = self.read_named_source(args)?;
+        let origin = describe_origin(args, &read);
+        let loaded = read.load();
+        self.warn_broken(&loaded.set.broken_files());
+        if loaded.set.playbooks.is_empty() {
+            anyhow::bail!("no valid playbooks in {origin}");
+        }
+        Ok((loaded.set, loaded.teams))
+    }
+
     /// Summarises the playbooks for `match` and `run`: only the chosen ones
     /// are then checked in full, with the same skip-broken-files rule as
     /// [`Context::load_playbooks`].

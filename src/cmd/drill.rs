@@ -6,7 +6,8 @@
 use anyhow::Context as _;
 use chrono::Timelike as _;
 
-use super::context::Context;
+use super::context::{Context, with_ownership};
+use super::impact;
 use super::live::{self, DrillProgress};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED};
 use crate::cli::{DrillArgs, DrillReportFormat};
@@ -47,7 +48,8 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
     // Likewise an unreadable or malformed `--secrets-file`: it is the same
     // file for every drill (a secret a playbook lacks still fails only its drill).
     ctx.resolve_secrets(&[])?;
-    let set = ctx.load_playbooks(&args.source)?;
+    let (set, teams) = ctx.load_playbooks_and_teams(&args.source)?;
+    let catalog = ctx.load_catalog(&args.source, &[], false)?;
     let state_dir = ctx.state_dir();
     // An unusable state dir is the host's problem, not the drills': say so
     // once (exit 2) instead of failing every drill with it (exit 1).
@@ -83,6 +85,22 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
 
     let secrets = |p: &irctl::playbook::Playbook| ctx.secrets(p);
     let warn = |line: &str| ui.warn(line);
+    // A drill exercises the routing too: its team steps reach the teams a
+    // real alert like its incident would (through `drill.notify` when set).
+    // No impact notice is recorded, so a drill never stops a real episode
+    // from telling a team.
+    let aim = |playbook: &irctl::playbook::Playbook, incident: &irctl::incident::Incident| {
+        let mut owned = with_ownership(incident, catalog.as_ref(), playbook);
+        if let Some(o) = owned.as_mut().and_then(|i| i.ownership.as_mut()) {
+            std::sync::Arc::make_mut(o).reach(teams.as_ref());
+        }
+        let aimed = owned.as_ref().unwrap_or(incident);
+        let (targeted, targets) = impact::target_teams(ctx, &aimed.id, playbook, aimed)?;
+        for w in &targets.warnings {
+            ui.warn(&format!("drill `{}`: {w}", playbook.name));
+        }
+        Ok((targeted, owned))
+    };
     let request = BatchRequest {
         all: &set.playbooks,
         state_dir,
@@ -92,6 +110,7 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
         actor: ctx.actor(),
         clock: ctx.run_clock(),
         secrets: &secrets,
+        aim: &aim,
         timeline_key: ctx.timeline_key()?,
         observer: std::sync::Arc::new(DrillProgress {
             ui: ctx.ui,

@@ -17,6 +17,7 @@ use super::due::{self, BatchLock, Notice, Record};
 use super::{DrillOptions, Outcome};
 use crate::clock::Clock;
 use crate::engine::Observer;
+use crate::incident::Incident;
 use crate::playbook::{Playbook, PlaybookSet};
 use crate::secret::Secret;
 
@@ -113,6 +114,13 @@ pub fn choose<'a>(
 /// The secrets of one playbook, or why they cannot be had.
 pub type SecretSource<'a> = &'a dyn Fn(&Playbook) -> anyhow::Result<BTreeMap<String, Secret>>;
 
+/// How a drill's `team: owner|impacted` steps are aimed, as `irctl run`
+/// aims them for a real alert: the incident with the ownership the catalog
+/// gives it, and the playbook with those steps pointed at its teams (each
+/// `None` when nothing changes). An error fails only that drill.
+pub type Aim<'a> =
+    &'a dyn Fn(&Playbook, &Incident) -> anyhow::Result<(Option<Playbook>, Option<Incident>)>;
+
 /// How to run a chosen batch here.
 pub struct BatchRequest<'a> {
     /// Every valid playbook: a drill's incident must select its own playbook among them.
@@ -131,6 +139,8 @@ pub struct BatchRequest<'a> {
     pub clock: Clock,
     /// The secrets of each playbook; an error fails only its drill.
     pub secrets: SecretSource<'a>,
+    /// Aims each drill's team steps at its incident's owner and impacted teams.
+    pub aim: Aim<'a>,
     /// Keys the drills' timelines.
     pub timeline_key: Option<crate::timeline::ChainKey>,
     /// Sees every drill's events.
@@ -174,6 +184,12 @@ async fn drill_one(
         Ok(d) => d,
         Err(reason) => return Outcome::refused(playbook, reason),
     };
+    let (targeted, owned) = match (req.aim)(playbook, &drill.incident) {
+        Ok(aimed) => aimed,
+        Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
+    };
+    let playbook = targeted.as_ref().unwrap_or(playbook);
+    let incident = owned.as_ref().unwrap_or(&drill.incident);
     let secrets = match (req.secrets)(playbook) {
         Ok(s) => s,
         Err(e) => return Outcome::refused(playbook, format!("{e:#}")),
@@ -187,7 +203,15 @@ async fn drill_one(
         clock: req.clock,
         timeline_key: req.timeline_key.clone(),
     };
-    super::run(playbook, drill, opts, Arc::clone(&req.observer), cancel).await
+    super::run(
+        playbook,
+        drill,
+        incident,
+        opts,
+        Arc::clone(&req.observer),
+        cancel,
+    )
+    .await
 }
 
 /// How a batch went, for the exit code.

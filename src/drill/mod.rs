@@ -177,10 +177,12 @@ impl Confirmer for Unattended {
     }
 }
 
-/// Runs one drill through the engine and judges the result.
+/// Runs one drill through the engine, for `incident` (the drill's own,
+/// with its ownership), and judges the result.
 pub async fn run(
     playbook: &Playbook,
     drill: &Drill,
+    incident: &crate::incident::Incident,
     opts: DrillOptions,
     observer: Arc<dyn Observer>,
     cancel: watch::Receiver<Option<String>>,
@@ -204,7 +206,7 @@ pub async fn run(
     let interrupted_by = cancel.clone();
     let result = engine::run(
         playbook,
-        &drill.incident,
+        incident,
         run_opts,
         observer,
         Arc::new(Unattended),

@@ -88,7 +88,7 @@ fn secret_ref(channel: &Channel) -> Text {
 }
 
 /// The `notify` a channel of `team` gets for `message`.
-fn channel_notify(team: &Team, channel: &Channel, message: &Message<'_>) -> RawNotify {
+fn channel_notify(team: &Team, channel: &Channel, message: &Message<'_>, drill: bool) -> RawNotify {
     let target = secret_ref(channel);
     let mut n = RawNotify::default();
     match channel.kind {
@@ -123,12 +123,19 @@ fn channel_notify(team: &Team, channel: &Channel, message: &Message<'_>) -> RawN
             });
         }
         ChannelKind::Webhook => {
-            let mut body = serde_json::json!({
-                "team": team.reference,
-                "text": message.text.value,
-            });
+            // Our own body, so a drill is said in it as on every other
+            // channel (a user's own `webhook:` body is left as written).
+            let text = if drill {
+                format!("[DRILL] {}", message.text.value)
+            } else {
+                message.text.value.clone()
+            };
+            let mut body = serde_json::json!({ "team": team.reference, "text": text });
             if let Some(t) = message.title {
                 body["title"] = t.value.clone().into();
+            }
+            if drill {
+                body["drill"] = true.into();
             }
             n.webhook = Some(RawWebhook {
                 url: target,
@@ -152,7 +159,12 @@ pub fn prepare(
 ) -> Result<TeamPosts, RenderError> {
     let mut posts = Vec::new();
     for channel in channels {
-        match notify::prepare(&channel_notify(team, channel, message), r, drill, clock)? {
+        match notify::prepare(
+            &channel_notify(team, channel, message, drill),
+            r,
+            drill,
+            clock,
+        )? {
             Notification::Post(p) => posts.push(p),
             // A channel is always a service, never the console.
             Notification::Console(_) | Notification::Team(_) => {}
