@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+/// The exit code of a command that could not write a file for lack of room,
+/// or could not write its record (a timeline).
+pub const EXIT_CODE: u8 = 74;
+
 /// Whether `err` says a write found no room: the disk or the quota is full
 /// (`ENOSPC`, `EDQUOT`, SQLite's `SQLITE_FULL`) or the file may not grow
 /// (`EFBIG`, a file-size limit).
@@ -37,13 +41,27 @@ fn no_room_errno(errno: i32) -> bool {
 /// Replaces the file at `path` with `bytes` whole or not at all: they are
 /// written and synced to a new file beside it, which is then renamed over
 /// it. On failure the temporary file is removed and `path` is untouched.
+/// A path that is not a regular file (`/dev/stdout`, a FIFO) or is a
+/// symbolic link is written in place, as `std::fs::write` would: renaming
+/// over it would replace the device or the link itself.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let old = match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            return std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write `{}`", path.display()));
+        }
+        Ok(meta) => Some(meta.permissions()),
+        Err(_) => None,
+    };
     let staged = staging_path(path);
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&staged)
         .and_then(|mut f| {
+            if let Some(mode) = old {
+                f.set_permissions(mode)?;
+            }
             f.write_all(bytes)?;
             f.sync_all()
         })
@@ -94,6 +112,19 @@ mod tests {
         assert!(format!("{err:#}").contains("cannot write"), "{err:#}");
         assert_eq!(std::fs::read_to_string(path.join("kept")).unwrap(), "old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_device_or_a_link_is_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        super::write_replacing(&link, b"new").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        super::write_replacing(std::path::Path::new("/dev/null"), b"x").unwrap();
     }
 
     #[test]

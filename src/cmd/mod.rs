@@ -39,7 +39,7 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// A file could not be written: the disk is full, a quota or file-size
 /// limit was reached, or a record (a timeline) could not be written.
-pub const EXIT_UNWRITTEN: u8 = 74;
+pub const EXIT_UNWRITTEN: u8 = irctl::fsutil::EXIT_CODE;
 /// Interrupted by a signal.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
