@@ -26,7 +26,8 @@
 //!   step's processes however they detach), [`clock`],
 //!   [`env`](mod@env) (the only reader of the environment), [`id`] (`StepId`,
 //!   `RunId`), and the small helpers
-//!   [`duration`], [`schedule`], [`memo`] and [`capped`].
+//!   [`duration`], [`schedule`], [`memo`], [`capped`] and [`fsutil`] (writing
+//!   files whole, telling a full disk apart).
 //!
 //! The binary (`src/main.rs` → `src/cli.rs` → `src/cmd/`) parses arguments,
 //! calls one operation and prints through `src/ui.rs`, the only code that
@@ -45,6 +46,7 @@ pub mod drill;
 pub mod duration;
 pub mod engine;
 pub mod env;
+pub mod fsutil;
 pub mod graph;
 pub mod handoff;
 pub mod id;

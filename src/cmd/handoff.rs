@@ -206,8 +206,7 @@ fn write_packet(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
-    std::fs::write(path, text)
-        .with_context(|| format!("cannot write the hand-off packet `{}`", path.display()))
+    irctl::fsutil::write_replacing(path, text.as_bytes())
 }
 
 /// `irctl handoff accept --incident ID --as NAME`.

@@ -37,6 +37,9 @@ use context::Context;
 pub const EXIT_FAILED: u8 = 1;
 /// Bad flags, unreadable or malformed input.
 pub const EXIT_USAGE: u8 = 2;
+/// A file could not be written: the disk is full, a quota or file-size
+/// limit was reached, or a record (a timeline) could not be written.
+pub const EXIT_UNWRITTEN: u8 = irctl::fsutil::EXIT_CODE;
 /// Interrupted by a signal.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -72,13 +75,21 @@ pub fn dispatch(command: Command, ui: Ui) -> anyhow::Result<u8> {
 
 /// Errors that reach `main` are input or environment problems, except a run
 /// that is locked by another one (or by a killed one's live processes),
-/// which is the work not being done.
+/// which is the work not being done, and a write that found no room (or a
+/// record that could not be written), which is not the input's fault and
+/// goes away once space is freed.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     if err
         .chain()
         .any(|c| c.is::<irctl::lock::Busy>() || c.is::<irctl::lock::Leftover>())
     {
         EXIT_FAILED
+    } else if err.chain().any(|c| {
+        c.is::<irctl::engine::RecordLost>()
+            || c.is::<irctl::timeline::Unwritable>()
+            || irctl::fsutil::out_of_room(c)
+    }) {
+        EXIT_UNWRITTEN
     } else {
         EXIT_USAGE
     }

@@ -2,8 +2,6 @@
 //! with the built-in Markdown template or a team's own
 //! ([`irctl::record::postmortem`] reads and chooses it), then print or write it.
 
-use anyhow::Context as _;
-
 use super::context::Context;
 use crate::cli::{PostmortemArgs, PostmortemFormat};
 use irctl::record::{Scope, postmortem};
@@ -38,8 +36,7 @@ pub fn run(args: PostmortemArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
     match &args.output {
         Some(path) => {
-            std::fs::write(path, &text)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            irctl::fsutil::write_replacing(path, text.as_bytes())?;
             ui.errln(&format!("wrote {}", path.display()));
         }
         None => ui.out(&text)?,

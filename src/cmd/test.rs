@@ -100,8 +100,7 @@ pub fn run(args: TestArgs, ctx: &Context) -> anyhow::Result<u8> {
         print_coverage(ui, &session, &outcomes)?;
     }
     if let Some(path) = &args.report {
-        std::fs::write(path, report::render_junit(&outcomes)?)
-            .with_context(|| format!("cannot write the report to `{}`", path.display()))?;
+        irctl::fsutil::write_replacing(path, report::render_junit(&outcomes)?.as_bytes())?;
     }
     Ok(if counts.errors > 0 {
         EXIT_USAGE

@@ -70,8 +70,7 @@ pub fn check_destination(path: &Path) -> anyhow::Result<()> {
 /// Writes the report of `outcomes` to `path` in `format`.
 pub fn write(path: &Path, format: Format, outcomes: &[Outcome]) -> anyhow::Result<()> {
     let text = render(outcomes, format)?;
-    std::fs::write(path, text)
-        .map_err(|e| anyhow::anyhow!("cannot write report `{}`: {e}", path.display()))
+    crate::fsutil::write_replacing(path, text.as_bytes())
 }
 
 #[derive(Serialize)]

@@ -13,6 +13,7 @@
 pub mod action;
 mod approval;
 pub mod blocks;
+pub mod budget;
 mod contain;
 pub mod context;
 pub mod http;
@@ -224,6 +225,20 @@ pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(run_id)
 }
 
+/// A run stopped because its timeline could not be written (a full disk, a
+/// file-size limit): no step started after the failed write and the running
+/// ones were stopped. One line naming the file, the reason and the way on.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the record could not be written, so run `{run_id}` was stopped and no further step started: {failed}; free space, then `irctl resume {run_id}`"
+)]
+pub struct RecordLost {
+    /// The run.
+    pub run_id: RunId,
+    /// The write that failed.
+    pub failed: timeline::Unwritable,
+}
+
 /// Why a run stopped when its timeline could not be written.
 pub const RECORD_LOST: &str = "the timeline could not be written";
 
@@ -232,8 +247,12 @@ pub const RECORD_LOST: &str = "the timeline could not be written";
 /// show is exactly what the record exists to prevent.
 pub(crate) struct Recorder {
     writer: Mutex<timeline::Writer>,
+    /// The timeline's path, for an error when the writer itself is gone.
+    path: PathBuf,
     observer: Arc<dyn Observer>,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<timeline::Unwritable>>,
+    /// How much more step output the run stores.
+    budget: budget::Budget,
     /// Becomes `true` at the first failed write.
     broken: watch::Sender<bool>,
     redactor: Redactor,
@@ -262,7 +281,16 @@ impl Recorder {
             Ok(event) => self.observer.on_event(&event),
             Err(e) => {
                 if let Ok(mut f) = self.failure.lock() {
-                    f.get_or_insert_with(|| format!("{e:#}"));
+                    f.get_or_insert_with(|| {
+                        e.downcast_ref::<timeline::Unwritable>()
+                            .cloned()
+                            .unwrap_or_else(|| timeline::Unwritable {
+                                what: "timeline",
+                                path: self.path.clone(),
+                                reason: format!("{e:#}"),
+                                errno: None,
+                            })
+                    });
                 }
                 self.broken.send_replace(true);
             }
@@ -359,11 +387,13 @@ pub async fn run(
     let keyed = writer.keyed();
     let recorder = Arc::new(Recorder {
         writer: Mutex::new(writer),
+        path: path.clone(),
         observer: Arc::new(RedactingObserver {
             inner: observer,
             redactor: redactor.clone(),
         }),
         failure: Mutex::new(None),
+        budget: budget::Budget::default(),
         broken: watch::channel(false).0,
         redactor: redactor.clone(),
     });
@@ -431,10 +461,8 @@ pub async fn run(
     if let Ok(w) = recorder.writer.lock() {
         w.sync();
     }
-    if let Some(err) = recorder.failure.lock().ok().and_then(|f| f.clone()) {
-        anyhow::bail!(
-            "the record could not be written, so the run was stopped and no further step started: {err}"
-        );
+    if let Some(failed) = recorder.failure.lock().ok().and_then(|f| f.clone()) {
+        return Err(RecordLost { run_id, failed }.into());
     }
     let timeline_hash = recorder.head();
     Ok(RunResult {

@@ -266,6 +266,10 @@ impl StepTask {
                 }
                 continue;
             }
+            let mut attempt = attempt;
+            self.recorder
+                .budget
+                .charge(&mut attempt.output, &self.recorder.redactor);
             self.recorder.emit(timeline::StepFinished {
                 step: step.id.clone(),
                 status: attempt.status,

@@ -155,7 +155,12 @@ fn write_cache(path: &Path, cache: &CacheFile) {
     let Ok(bytes) = serde_json::to_vec(cache) else {
         return;
     };
-    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
+    // A cache that cannot be written (a full disk) is only slower next time;
+    // what a failed write left of it must not take up the space.
+    if std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .is_err()
+    {
         let _ = std::fs::remove_file(&tmp);
     }
 }

@@ -65,7 +65,11 @@ pub async fn work<S: Store>(shared: Arc<Shared<S>>, mut phase: watch::Receiver<P
         }
         match shared.store.take().await {
             Ok(Some(item)) => {
-                let finished = run(&shared, &item, &mut phase).await;
+                let Some(finished) = run_until_recorded(&shared, &item, &mut phase).await else {
+                    // Serve is stopping with the disk still full: the
+                    // delivery stays taken, and is taken again on the next start.
+                    continue;
+                };
                 shared.metrics.run_ended(&finished.outcome);
                 (shared.log)(&format!(
                     "delivery {} ({}, attempt {}): run {}{}",
@@ -78,12 +82,7 @@ pub async fn work<S: Store>(shared: Arc<Shared<S>>, mut phase: watch::Receiver<P
                         .map(|c| format!(" (exit {c})"))
                         .unwrap_or_default()
                 ));
-                if let Err(e) = shared.store.finish(item.id, finished).await {
-                    (shared.log)(&format!(
-                        "error: cannot mark delivery {} done (it will run again after a restart): {e:#}",
-                        item.id
-                    ));
-                }
+                finish(&shared, item.id, finished, &mut phase).await;
             }
             Ok(None) => {
                 tokio::select! {
@@ -99,6 +98,83 @@ pub async fn work<S: Store>(shared: Arc<Shared<S>>, mut phase: watch::Receiver<P
         }
     }
 }
+
+/// How long a worker waits before trying again what a full disk stopped:
+/// doubling from the first to the second.
+const NO_ROOM_BACKOFF: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(30));
+
+/// Runs `item` until its run could write its record: a run that found no
+/// room (exit 74, or its payload could not even be written) is not the
+/// delivery's end, so it is kept and run again after a pause, until space
+/// returns. `None` when serve began to stop meanwhile.
+async fn run_until_recorded<S: Store>(
+    shared: &Shared<S>,
+    item: &Taken,
+    phase: &mut watch::Receiver<Phase>,
+) -> Option<Finished> {
+    let mut pause = NO_ROOM_BACKOFF.0;
+    loop {
+        let finished = run(shared, item, phase).await;
+        if finished.outcome != NO_ROOM {
+            return Some(finished);
+        }
+        (shared.log)(&format!(
+            "error: delivery {}: its run could not be recorded (no space left); kept, trying again in {}s: {}",
+            item.id,
+            pause.as_secs(),
+            finished
+                .output
+                .trim_end()
+                .lines()
+                .last()
+                .unwrap_or_default()
+        ));
+        if !pause_unless_stopping(pause, phase).await {
+            return None;
+        }
+        pause = (pause * 2).min(NO_ROOM_BACKOFF.1);
+    }
+}
+
+/// Marks `id` done, trying again while the store cannot write (a full disk);
+/// if serve stops first, the delivery runs again after the restart (and the
+/// run's repeat rule records it as a repeat).
+async fn finish<S: Store>(
+    shared: &Shared<S>,
+    id: i64,
+    finished: Finished,
+    phase: &mut watch::Receiver<Phase>,
+) {
+    let mut pause = NO_ROOM_BACKOFF.0;
+    loop {
+        let Err(e) = shared.store.finish(id, finished.clone()).await else {
+            return;
+        };
+        (shared.log)(&format!(
+            "error: cannot mark delivery {id} done, trying again in {}s (if serve stops first, it runs again after a restart): {e:#}",
+            pause.as_secs()
+        ));
+        if !pause_unless_stopping(pause, phase).await {
+            return;
+        }
+        pause = (pause * 2).min(NO_ROOM_BACKOFF.1);
+    }
+}
+
+/// Waits `pause`; false when serve is (or began) stopping.
+async fn pause_unless_stopping(pause: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
+    let deadline = tokio::time::Instant::now() + pause;
+    while *phase.borrow() == Phase::Running {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return true,
+            changed = phase.changed() => if changed.is_err() { return false },
+        }
+    }
+    false
+}
+
+/// The outcome of a run that could not write its record for lack of room.
+const NO_ROOM: &str = "no-space";
 
 /// Runs `irctl run` for `item` and says how it ended.
 async fn run<S: Store>(
@@ -135,6 +211,7 @@ async fn run<S: Store>(
                 (false, Some(0)) => "succeeded",
                 (false, Some(1)) => "failed",
                 (false, Some(2)) => "usage-error",
+                (false, Some(c)) if c == i32::from(crate::fsutil::EXIT_CODE) => NO_ROOM,
                 (false, Some(130)) => "interrupted",
                 (false, Some(_)) => "failed",
                 (false, None) if status.signal().is_some() => "killed",
@@ -147,6 +224,12 @@ async fn run<S: Store>(
                 finished_ms,
             }
         }
+        Err(e) if e.chain().any(crate::fsutil::out_of_room) => Finished {
+            outcome: NO_ROOM.into(),
+            exit_code: None,
+            output: format!("{e:#}"),
+            finished_ms,
+        },
         Err(e) => Finished {
             outcome: "crashed".into(),
             exit_code: None,

@@ -36,6 +36,35 @@ pub use payload::*;
 pub use recorded::{RecordedAlert, RecordedIncident};
 pub use writer::Writer;
 
+/// A record (a timeline, an incident log) that could not be written: the
+/// disk is full, a file-size limit or quota was reached, or the device
+/// failed. What was written before it stays as it was. Its message names the
+/// file and the OS's reason, in one line.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("cannot write {what} `{}`: {reason}", path.display())]
+pub struct Unwritable {
+    /// What kind of record (`timeline`).
+    pub what: &'static str,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The OS's reason (`No space left on device (os error 28)`).
+    pub reason: String,
+    /// The OS error number, when there was one.
+    pub errno: Option<i32>,
+}
+
+impl Unwritable {
+    /// The failed write of `what` at `path`.
+    pub fn new(what: &'static str, path: &Path, err: &std::io::Error) -> Self {
+        Unwritable {
+            what,
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+            errno: err.raw_os_error(),
+        }
+    }
+}
+
 /// File name of a run's timeline inside its run directory.
 pub const FILE_NAME: &str = "timeline.jsonl";
 

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use super::chain::{ChainKey, KEY_SECRET, Scheme};
 use super::event::hash_object;
-use super::{Event, Payload, chain_hash_with, ensure_dir, open_file, parse, stamp};
+use super::{Event, Payload, Unwritable, chain_hash_with, ensure_dir, open_file, parse, stamp};
 use crate::clock::Clock;
 use crate::secret::Redactor;
 
@@ -24,8 +24,8 @@ pub struct Writer {
     seq: u64,
     prev_hash: String,
     key: Option<ChainKey>,
-    /// Why a write failed, once one has.
-    broken: Option<String>,
+    /// The write that failed, once one has.
+    broken: Option<Unwritable>,
     redactor: Redactor,
     clock: Clock,
 }
@@ -135,14 +135,14 @@ impl Writer {
 
     /// Appends one event and flushes it to the OS before returning. Every
     /// string of the payload is redacted first, whatever field it is in.
-    /// After a failed write nothing more is appended: the file stays a valid
-    /// prefix (perhaps with a torn last line) of what happened.
+    /// A write that fails (a full disk, a file-size limit) is an
+    /// [`Unwritable`] error; what it wrote of the line is cut off again, and
+    /// nothing more is appended after it, so the file stays a valid prefix
+    /// of what happened (at worst with a torn last line, when the cut fails
+    /// too).
     pub fn append(&mut self, payload: impl Into<Payload>) -> anyhow::Result<Event> {
-        if let Some(why) = &self.broken {
-            anyhow::bail!(
-                "cannot append to timeline `{}`: an earlier write failed ({why})",
-                self.path.display()
-            );
+        if let Some(failed) = &self.broken {
+            return Err(anyhow::Error::new(failed.clone()));
         }
         let payload = payload.into();
         let (payload, extra) = if self.redactor.is_empty() {
@@ -156,10 +156,9 @@ impl Writer {
                 _ => (payload, serde_json::Map::new()),
             }
         };
-        self.seq += 1;
         let mut event = Event {
             ts: stamp(self.clock.now()),
-            seq: self.seq,
+            seq: self.seq + 1,
             run_id: self.run_id.clone(),
             incident_id: self.incident_id.clone(),
             payload,
@@ -174,14 +173,17 @@ impl Writer {
         object.insert("hash".into(), event.hash.clone().into());
         let mut line = serde_json::to_vec(&object).context("cannot serialize timeline event")?;
         line.push(b'\n');
-        // One write per line: with O_APPEND a concurrent writer (a note) never interleaves mid-line.
-        if let Err(e) = self.file.write_all(&line).and_then(|()| self.file.flush()) {
-            // A failed write may have left part of a line; appending after it
-            // would bury that torn line mid-file, so nothing more is written.
-            self.broken = Some(e.to_string());
-            return Err(e)
-                .with_context(|| format!("cannot append to timeline `{}`", self.path.display()));
+        if let Err((e, written)) = write_line(&mut self.file, &line) {
+            // Appending after part of a line would bury that torn line
+            // mid-file: nothing more is written, and the part is cut off.
+            let failed = Unwritable::new("timeline", &self.path, &e);
+            self.broken = Some(failed.clone());
+            if written > 0 {
+                cut_back(&self.file, written);
+            }
+            return Err(anyhow::Error::new(failed));
         }
+        self.seq += 1;
         self.prev_hash = event.hash.clone();
         Ok(event)
     }
@@ -189,5 +191,41 @@ impl Writer {
     /// Forces written events to disk (called at run boundaries).
     pub fn sync(&self) {
         let _ = self.file.sync_data();
+    }
+}
+
+/// Writes `line` with as few writes as the OS allows: one, normally, and with
+/// `O_APPEND` a concurrent writer (a note) never interleaves mid-line. On
+/// failure, also says how many bytes of the line did reach the file.
+fn write_line(file: &mut File, line: &[u8]) -> Result<(), (std::io::Error, usize)> {
+    let mut written = 0;
+    while written < line.len() {
+        match file.write(&line[written..]) {
+            Ok(0) => return Err((std::io::ErrorKind::WriteZero.into(), written)),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, written)),
+        }
+    }
+    file.flush().map_err(|e| (e, written))
+}
+
+/// Cuts the `written` bytes of a line that could not be finished off the end
+/// of `file` (shrinking a file needs no space), unless something was
+/// appended after them: then the torn line stays, and readers skip it.
+fn cut_back(file: &File, written: usize) {
+    use std::io::Seek as _;
+    // With `O_APPEND` the offset is the end of what this writer wrote.
+    let mut handle = file;
+    let Ok(end) = handle.stream_position() else {
+        return;
+    };
+    let Ok(meta) = file.metadata() else {
+        return;
+    };
+    if meta.len() == end
+        && let Some(keep) = end.checked_sub(written as u64)
+    {
+        let _ = file.set_len(keep);
     }
 }

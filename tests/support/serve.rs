@@ -103,6 +103,11 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Serve's process id.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
     /// Sends `signal` to serve.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = self.child.as_ref().expect("running").id();
