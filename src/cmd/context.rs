@@ -220,15 +220,8 @@ impl Context {
         &self,
         args: &SourceArgs,
     ) -> anyhow::Result<(PlaybookSet, Vec<Mapping>)> {
-        let read = self.read_named_source(args)?;
-        let origin = describe_origin(args, &read);
-        let (mappings, _) = read.mappings();
-        let set = read.load().set;
-        self.warn_broken(&set.broken_files());
-        if set.playbooks.is_empty() {
-            anyhow::bail!("no valid playbooks in {origin}");
-        }
-        Ok((set, mappings))
+        let (loaded, mappings) = self.load_checked(args)?;
+        Ok((loaded.set, mappings))
     }
 
     /// [`Context::load_playbooks`], with the source's teams file when it
@@ -237,14 +230,23 @@ impl Context {
         &self,
         args: &SourceArgs,
     ) -> anyhow::Result<(PlaybookSet, Option<irctl::teams::Teams>)> {
+        let (loaded, _) = self.load_checked(args)?;
+        Ok((loaded.set, loaded.teams))
+    }
+
+    /// Every playbook of `--playbooks` or `--repo` checked, with the
+    /// source's mappings that check cleanly; broken files are warned about
+    /// and skipped, but a source with no valid playbook is an error.
+    fn load_checked(&self, args: &SourceArgs) -> anyhow::Result<(source::Loaded, Vec<Mapping>)> {
         let read = self.read_named_source(args)?;
         let origin = describe_origin(args, &read);
+        let (mappings, _) = read.mappings();
         let loaded = read.load();
         self.warn_broken(&loaded.set.broken_files());
         if loaded.set.playbooks.is_empty() {
             anyhow::bail!("no valid playbooks in {origin}");
         }
-        Ok((loaded.set, loaded.teams))
+        Ok((loaded, mappings))
     }
 
     /// Summarises the playbooks for `match` and `run`: only the chosen ones
