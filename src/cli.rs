@@ -393,6 +393,9 @@ pub struct ServeArgs {
     /// A Slack user id (`U…`) whose Approve/Deny clicks count (repeatable); without it, anyone who sees the message may answer.
     #[arg(long = "slack-approver", value_name = "USER_ID")]
     pub slack_approvers: Vec<String>,
+    /// Also post Slack message updates to this loopback origin (`http://127.0.0.1:PORT`: tests, local Slack emulators); otherwise only `https://hooks.slack.com`.
+    #[arg(long = "slack-response-origin", value_name = "URL")]
+    pub slack_response_origins: Vec<String>,
     /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
     #[arg(long)]
     pub insecure_no_auth: bool,
