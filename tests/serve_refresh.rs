@@ -299,8 +299,7 @@ fn a_refresh_swaps_the_served_mappings_and_a_commit_that_breaks_them_is_not_serv
         ready.body
     );
     assert!(
-        ready.body.contains(&format!("last reload: failed at "))
-            && ready.body.contains(&third[..12]),
+        ready.body.contains("last reload: failed at ") && ready.body.contains(&third[..12]),
         "{}",
         ready.body
     );

@@ -14,7 +14,9 @@
 //! (name)`; nothing runs inside the request. Slack shows any answer but a
 //! 200 as an error, so everything a person can cause (a stale button, a
 //! second click, an approver who is not allowed) is a 200 with an
-//! ephemeral text saying why; only a malformed request is a 400.
+//! ephemeral text saying why; only a malformed request is a 400. A click
+//! that was recorded also replaces the original message with the outcome,
+//! through the payload's `response_url` ([`super::slack_update`]).
 
 use std::path::Path;
 use std::sync::Arc;
