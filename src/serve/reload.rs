@@ -38,14 +38,16 @@ pub struct Served {
 }
 
 impl Served {
-    /// Checks what `read` holds: playbooks, mappings, teams file.
-    pub fn check(read: source::Read, commit: Option<String>) -> Served {
+    /// Checks what `read` holds: playbooks, mappings, teams file. With
+    /// `git`, the commit is `commit` or else the one the playbooks were read at.
+    pub fn check(read: source::Read, git: bool, commit: Option<String>) -> Served {
         let (mappings, broken_mappings) = read.mappings();
         let set = read.load().set;
         let commit = commit.or_else(|| {
             set.playbooks
                 .iter()
                 .find_map(|p| p.provenance.commit.clone())
+                .filter(|_| git)
         });
         let mut broken: BTreeSet<String> =
             set.broken_files().into_iter().map(String::from).collect();
@@ -108,7 +110,8 @@ pub fn load(origin: &Origin, commit: Option<&str>) -> anyhow::Result<Served> {
         }),
     };
     let read = source::read(&spec)?;
-    Ok(Served::check(read, commit.map(str::to_string)))
+    let git = matches!(origin, Origin::Git(_));
+    Ok(Served::check(read, git, commit.map(str::to_string)))
 }
 
 /// The last reload that was refused, until one succeeds.
@@ -228,9 +231,8 @@ impl View {
         );
         let _ = writeln!(
             out,
-            "irctl_serve_playbooks_info{{commit=\"{}\",mappings=\"{}\"}} 1",
-            label(current.commit.as_deref().unwrap_or("")),
-            current.mappings.len()
+            "irctl_serve_playbooks_info{{commit=\"{}\"}} 1",
+            label(current.commit.as_deref().unwrap_or(""))
         );
         family(
             out,
