@@ -60,7 +60,7 @@ pub enum Command {
     Drill(DrillArgs),
     /// Receive alert webhooks (Alertmanager, Grafana, PagerDuty, CloudEvents) and run their `auto: true` playbooks.
     #[command(
-        after_help = "Examples:\n  irctl serve --listen 127.0.0.1:9095 --secrets-file /etc/irctl/serve.env\n  irctl serve --listen 0.0.0.0:9095 --repo https://git.example.com/ops/playbooks.git --max-runs 8\n  irctl serve --listen 127.0.0.1:9095 --insecure-no-auth   # local trials only\n\nCredentials (from `--secrets-file` or `IRCTL_SECRET_<NAME>`; `NAME_2` … `NAME_9` for rotation):\n  SERVE_BEARER_TOKEN         bearer token: Alertmanager, Grafana, CloudEvents, /api\n  SERVE_BASIC_AUTH           `user:password`, wherever a token is accepted\n  SERVE_GRAFANA_HMAC_SECRET  Grafana's HMAC signature secret\n  SERVE_PAGERDUTY_SECRET     PagerDuty V3 webhook signing secret\n\nExit status: 0 stopped by SIGTERM or SIGINT after draining, 2 bad flags, credentials, address or TLS files (missing, not PEM, key not matching the certificate)."
+        after_help = "Examples:\n  irctl serve --listen 127.0.0.1:9095 --secrets-file /etc/irctl/serve.env\n  irctl serve --listen 0.0.0.0:9095 --repo https://git.example.com/ops/playbooks.git --max-runs 8\n  irctl serve --listen 127.0.0.1:9095 --insecure-no-auth   # local trials only\n\nCredentials (from `--secrets-file` or `IRCTL_SECRET_<NAME>`; `NAME_2` … `NAME_9` for rotation):\n  SERVE_BEARER_TOKEN         bearer token: Alertmanager, Grafana, CloudEvents, /api\n  SERVE_BASIC_AUTH           `user:password`, wherever a token is accepted\n  SERVE_GRAFANA_HMAC_SECRET  Grafana's HMAC signature secret\n  SERVE_PAGERDUTY_SECRET     PagerDuty V3 webhook signing secret\n  SERVE_SLACK_SIGNING_SECRET Slack app signing secret (Slack buttons)\n\nSIGHUP reloads the playbooks and mappings, the secrets file and the TLS files.\n\nExit status: 0 stopped by SIGTERM or SIGINT after draining, 2 bad flags, credentials, address or TLS files (missing, not PEM, key not matching the certificate)."
     )]
     Serve(ServeArgs),
     /// Approve (or `--deny`) a `confirm` step that waits for an answer: a run under `irctl serve`, or `irctl run --approval wait`.
@@ -393,6 +393,9 @@ pub struct ServeArgs {
     /// A Slack user id (`U…`) whose Approve/Deny clicks count (repeatable); without it, anyone who sees the message may answer.
     #[arg(long = "slack-approver", value_name = "USER_ID")]
     pub slack_approvers: Vec<String>,
+    /// Also post Slack message updates to this loopback origin (`http://127.0.0.1:PORT`: tests, local Slack emulators); otherwise only `https://hooks.slack.com`.
+    #[arg(long = "slack-response-origin", value_name = "URL")]
+    pub slack_response_origins: Vec<String>,
     /// Accept deliveries without credentials; refused unless `--listen` is a loopback address.
     #[arg(long)]
     pub insecure_no_auth: bool,

@@ -319,6 +319,14 @@ fn accepting_changes_the_owner_and_reminders_go_once_per_interval() {
         .run();
     remind(&state, &repo, "2099-01-02T02:00:00Z");
     assert_eq!(count(), before, "an accepted hand-off is never reminded");
+    // The record says how it was accepted.
+    state
+        .irctl()
+        .args(["timeline", "--incident", state::INCIDENT])
+        .stdout_contains(
+            "dana accepted for group:default/dba (via irctl handoff accept) after 40m00s",
+        )
+        .run();
     let pm = state
         .irctl()
         .args(["postmortem", "--incident", state::INCIDENT])
@@ -328,7 +336,7 @@ fn accepting_changes_the_owner_and_reminders_go_once_per_interval() {
         "## Ownership and hand-offs",
         "| group:default/api |",
         "| playbook api-down |",
-        "| group:default/dba | 2099-01-02T00:40:00Z | hand-off accepted by dana |",
+        "| group:default/dba | 2099-01-02T00:40:00Z | hand-off accepted by dana (via irctl handoff accept) |",
         "| group:default/dba | ana | 2099-01-02T00:00:00Z | accepted | 2099-01-02T00:40:00Z by dana | 40m00s | 2, escalated |",
     ] {
         assert!(pm.contains(part), "postmortem lacks {part:?}:\n{pm}");

@@ -2,7 +2,9 @@
 //! `git daemon` on 127.0.0.1: a pushed commit reaches the runs of later
 //! deliveries, each run records the commit (and ref) it was pinned to, and
 //! while the daemon is down deliveries keep running on the last good
-//! commit with one warning per failure streak.
+//! commit with one warning per failure streak. A pushed commit also swaps
+//! the mappings serve answers with, a commit that does not check is not
+//! served (nor run), and SIGHUP fetches at once.
 
 #[path = "support/gitserver.rs"]
 mod gitserver;
@@ -148,4 +150,244 @@ fn refresh_moves_new_runs_to_pushed_commits_and_keeps_the_last_good_one_offline(
         .and_then(|n| n.trim().parse::<i64>().ok())
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(last > 1_600_000_000, "{metrics}");
+}
+
+fn metric(server: &Server, name: &str) -> String {
+    let m = server.get("/metrics", &[]).body;
+    m.lines()
+        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {name} in\n{m}"))
+}
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/incidents")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_refresh_swaps_the_served_mappings_and_a_commit_that_breaks_them_is_not_served() {
+    let repo = Repo::new();
+    repo.write("playbooks/refreshed.yaml", &playbook("version-one"));
+    repo.write(
+        "playbooks/sources/datadog.yaml",
+        &repo_file("playbooks/sources/datadog.yaml"),
+    );
+    let first = repo.commit("v1");
+    repo.push();
+    let daemon = Daemon::start(&repo);
+    std::fs::write(
+        repo.root.path().join("secrets.env"),
+        format!("SERVE_BEARER_TOKEN={TOKEN}\n"),
+    )
+    .unwrap();
+    let cache = repo.cache();
+    let home = repo.home();
+    let server = Server::start(
+        repo.root.path(),
+        &[
+            "--repo",
+            &daemon.url(),
+            "--ref",
+            "main",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--refresh",
+            "1s",
+            "--fetch-timeout",
+            "2s",
+            "--secrets-file",
+            "secrets.env",
+        ],
+        &[("HOME", home.to_str().unwrap())],
+    );
+    let dd = example("datadog-webhook.json");
+    let og = example("opsgenie-create.json");
+    assert_eq!(
+        server.post("/hooks/datadog", &bearer(TOKEN), &dd).status,
+        202
+    );
+    assert_eq!(
+        server.post("/hooks/opsgenie", &bearer(TOKEN), &og).status,
+        404
+    );
+    let ready = server.get("/readyz", &[]).body;
+    assert!(
+        ready.contains(&format!("serving: 1 playbook at commit {}", &first[..12])),
+        "{ready}"
+    );
+
+    // A commit that swaps the mappings: served after the refresh, no restart.
+    repo.remove("playbooks/sources/datadog.yaml");
+    repo.write(
+        "playbooks/sources/opsgenie.yaml",
+        &repo_file("playbooks/sources/opsgenie.yaml"),
+    );
+    let second = repo.commit("swap mappings");
+    repo.push();
+    wait_until(
+        Instant::now() + Duration::from_secs(30),
+        Duration::from_millis(100),
+        "serve serves the pushed commit",
+        || {
+            server
+                .get("/readyz", &[])
+                .body
+                .contains(&second[..12])
+                .then_some(())
+        },
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("new hooks: /hooks/opsgenie; removed hooks: /hooks/datadog"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(
+        server.post("/hooks/datadog", &bearer(TOKEN), &dd).status,
+        404
+    );
+    assert_eq!(
+        server.post("/hooks/opsgenie", &bearer(TOKEN), &og).status,
+        202
+    );
+
+    // A commit whose playbook does not check: neither its mappings nor its
+    // commit are served; the failure is counted and warned about once.
+    let failures = metric(&server, "irctl_serve_git_refresh_failures_total ")
+        .parse::<u64>()
+        .unwrap();
+    repo.write("playbooks/refreshed.yaml", "version: 1\nname: [broken\n");
+    repo.remove("playbooks/sources/opsgenie.yaml");
+    let third = repo.commit("broken");
+    repo.push();
+    wait_until(
+        Instant::now() + Duration::from_secs(30),
+        Duration::from_millis(100),
+        "three refreshes of the broken commit counted as failures",
+        || {
+            metric(&server, "irctl_serve_git_refresh_failures_total ")
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= failures + 3)
+        },
+    );
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("which is not served").count(),
+        1,
+        "one warning per failure streak:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("moved to {}, which is not served", &third[..12])),
+        "{log}"
+    );
+    assert!(log.contains("no valid playbook is left"), "{log}");
+    let ready = server.get("/readyz", &[]);
+    assert_eq!(ready.status, 200);
+    assert!(
+        ready.body.contains(&format!("at commit {}", &second[..12])),
+        "{}",
+        ready.body
+    );
+    assert!(
+        ready.body.contains("last reload: failed at ") && ready.body.contains(&third[..12]),
+        "{}",
+        ready.body
+    );
+    assert_eq!(metric(&server, "irctl_serve_reload_failed "), "1");
+    assert_eq!(
+        server.post("/hooks/opsgenie", &bearer(TOKEN), &og).status,
+        202
+    );
+    // Runs stay on the last served commit too.
+    let run = deliver(&server, "RefreshBroken", 0);
+    assert_eq!(run["commit"], second.as_str(), "{run}");
+
+    // Fixed upstream: served again.
+    repo.write("playbooks/refreshed.yaml", &playbook("version-four"));
+    let fourth = repo.commit("fixed");
+    repo.push();
+    wait_until(
+        Instant::now() + Duration::from_secs(30),
+        Duration::from_millis(100),
+        "serve serves the fixed commit",
+        || {
+            server
+                .get("/readyz", &[])
+                .body
+                .contains(&fourth[..12])
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        server.post("/hooks/opsgenie", &bearer(TOKEN), &og).status,
+        404
+    );
+    assert_eq!(metric(&server, "irctl_serve_reload_failed "), "0");
+}
+
+#[test]
+fn sighup_fetches_the_repository_now() {
+    let repo = Repo::new();
+    repo.write("playbooks/refreshed.yaml", &playbook("version-one"));
+    repo.commit("v1");
+    repo.push();
+    let daemon = Daemon::start(&repo);
+    std::fs::write(
+        repo.root.path().join("secrets.env"),
+        format!("SERVE_BEARER_TOKEN={TOKEN}\n"),
+    )
+    .unwrap();
+    let cache = repo.cache();
+    let home = repo.home();
+    let server = Server::start(
+        repo.root.path(),
+        &[
+            "--repo",
+            &daemon.url(),
+            "--ref",
+            "main",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--refresh",
+            "1h",
+            "--secrets-file",
+            "secrets.env",
+        ],
+        &[("HOME", home.to_str().unwrap())],
+    );
+    repo.write(
+        "playbooks/other.yaml",
+        &playbook("version-two").replace("name: refreshed", "name: other"),
+    );
+    let second = repo.commit("v2");
+    repo.push();
+    server.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_until(
+        Instant::now() + Duration::from_secs(30),
+        Duration::from_millis(100),
+        "SIGHUP makes serve fetch and serve the pushed commit",
+        || {
+            server
+                .get("/readyz", &[])
+                .body
+                .contains(&second[..12])
+                .then_some(())
+        },
+    );
+    let log = server.stderr();
+    assert!(
+        log.contains("SIGHUP: playbooks: fetching the repository now"),
+        "{log}"
+    );
+    assert!(log.contains("serving 2 playbooks"), "{log}");
 }

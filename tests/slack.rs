@@ -134,6 +134,21 @@ fn click(server: &Server, secret: &str, body: &[u8]) -> Reply {
 /// the message as irctl sent it): a `block_actions` payload as Slack's
 /// reference shows it.
 fn block_actions(button: &serde_json::Value, user: &str, username: &str) -> Vec<u8> {
+    block_actions_to(
+        button,
+        user,
+        username,
+        "https://hooks.slack.com/actions/T0001/1/abc",
+    )
+}
+
+/// [`block_actions`] with Slack's `response_url` for the message.
+fn block_actions_to(
+    button: &serde_json::Value,
+    user: &str,
+    username: &str,
+    response_url: &str,
+) -> Vec<u8> {
     let payload = serde_json::json!({
         "type": "block_actions",
         "user": { "id": user, "username": username, "name": username, "team_id": "T0001" },
@@ -144,7 +159,7 @@ fn block_actions(button: &serde_json::Value, user: &str, username: &str) -> Vec<
         "team": { "id": "T0001", "domain": "example" },
         "channel": { "id": "C0001", "name": "incidents" },
         "message": { "type": "message", "ts": "1700000000.000100", "text": "…" },
-        "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+        "response_url": response_url,
         "actions": [{
             "type": "button",
             "block_id": "b1",
@@ -535,11 +550,40 @@ fn the_accept_button_of_a_handoff_records_the_slack_user() {
     assert_eq!(value["incident"], incident);
     assert_eq!(value["team"], "group:default/dba");
 
-    let server = start(dir.path(), &["--slack-approver", "U0SOMEONE"]);
-    let body = block_actions(&accept, "U0DBA", "dana");
+    let origin = slack.url("");
+    let server = start(
+        dir.path(),
+        &[
+            "--slack-approver",
+            "U0SOMEONE",
+            "--slack-response-origin",
+            &origin,
+        ],
+    );
+    let body = block_actions_to(&accept, "U0DBA", "dana", &slack.url("/actions/T0001/9/acc"));
     let t = said(&click(&server, SIGNING, &body));
     assert!(t.starts_with("You accepted incident"), "{t}");
     assert!(t.contains("group:default/dba"), "{t}");
+    // The channel's message now says who accepted, and when.
+    let update = message(&slack, "/actions/T0001/9/acc");
+    assert_eq!(update["replace_original"], true, "{update}");
+    let text = update["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("*Accepted* by slack:U0DBA (dana) at 20"),
+        "{text}"
+    );
+    assert!(text.contains("is owned by group:default/dba now"), "{text}");
+    let log = irctl::record::incident_log::read(&dir.path().join("state"), incident).unwrap();
+    let accepted = log
+        .events
+        .iter()
+        .find_map(|e| match &e.payload {
+            irctl::timeline::Payload::HandoffAccepted(a) => Some(a.clone()),
+            _ => None,
+        })
+        .expect("a handoff_accepted event");
+    assert_eq!(accepted.by, "slack:U0DBA (dana)", "{accepted:?}");
+    assert_eq!(accepted.via.as_deref(), Some("slack"), "{accepted:?}");
     let t = said(&click(
         &server,
         SIGNING,
@@ -551,7 +595,10 @@ fn the_accept_button_of_a_handoff_records_the_slack_user() {
     );
 
     let log = cli(&["timeline", "--incident", incident]);
-    assert!(log.contains("slack:U0DBA (dana)"), "{log}");
+    assert!(
+        log.contains("slack:U0DBA (dana) accepted for group:default/dba (via slack)"),
+        "{log}"
+    );
     let out = irctl(dir.path())
         .args(["handoff", "accept", "--incident", incident, "--as", "gus"])
         .args(["--state-dir", "state"])
@@ -575,4 +622,189 @@ fn the_accept_button_of_a_handoff_records_the_slack_user() {
         &block_actions(&other, "U0DBA", "dana"),
     ));
     assert!(t.contains("is not in the record"), "{t}");
+}
+
+/// Delivers alert `alertname` (serve's playbook matches every `A…`) and
+/// returns the Approve button of the `n`th approval request the receiver got.
+fn nth_waiting_run(
+    server: &Server,
+    slack: &Receiver,
+    alertname: &str,
+    n: usize,
+) -> serde_json::Value {
+    let r = server.post(
+        "/hooks/alertmanager",
+        &bearer(TOKEN),
+        alertmanager(alertname, "firing", STARTS).as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let body = wait_until(
+        Instant::now() + Duration::from_secs(60),
+        Duration::from_millis(50),
+        &format!("no approval request for {alertname}:\n{}", server.stderr()),
+        || {
+            slack
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == "/services/T/B/X")
+                .nth(n)
+                .map(|r| r.body)
+        },
+    );
+    let msg: serde_json::Value = serde_json::from_str(&body).unwrap();
+    button(&msg, "irctl_approve")
+}
+
+/// [`setup`], with the playbook matching every alert whose name starts with `A`.
+fn setup_many(slack: &Receiver) -> tempfile::TempDir {
+    let dir = setup(slack);
+    let file = dir.path().join("playbooks").join("restart.yaml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(r#"alertname="A""#, r#"alertname=~"A.*""#);
+    std::fs::write(file, text).unwrap();
+    dir
+}
+
+#[test]
+fn a_recorded_click_replaces_the_original_message_with_who_and_when() {
+    let slack = Receiver::start(vec![(200, vec![], "ok")]);
+    let dir = setup(&slack);
+    let origin = slack.url("");
+    let server = start(dir.path(), &["--slack-response-origin", &origin]);
+    let msg = start_waiting_run(&server, &slack);
+    let approve = button(&msg, "irctl_approve");
+    let run = run_of(&approve);
+    let url = slack.url("/actions/T0001/1/upd");
+    let t = said(&click(
+        &server,
+        SIGNING,
+        &block_actions_to(&approve, "U0APPROVER", "ana <!here>", &url),
+    ));
+    assert!(t.starts_with("You approved"), "{t}");
+    let update = message(&slack, "/actions/T0001/1/upd");
+    assert_eq!(update["replace_original"], true, "{update}");
+    let text = update["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("*Approved* by slack:U0APPROVER (ana &lt;!here&gt;) at 20"),
+        "escaped, with the time: {text}"
+    );
+    assert!(
+        text.contains(&format!("step `restart` of run `{run}`")),
+        "{text}"
+    );
+    assert!(text.contains("Restart the API &lt;!channel&gt;?"), "{text}");
+    for secret in [TOKEN, SIGNING, SIGNING_OLD] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    // A click that records nothing (a second one) updates nothing.
+    let t = said(&click(
+        &server,
+        SIGNING,
+        &block_actions_to(&approve, "U0OTHER", "bob", &url),
+    ));
+    assert!(t.contains("already answered"), "{t}");
+    let rec = finished(&server, &run);
+    assert_eq!(rec["summary"]["status"], "succeeded", "{rec:#}");
+    std::thread::sleep(Duration::from_millis(500));
+    let updates = slack
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/actions/"))
+        .count();
+    assert_eq!(updates, 1, "one update for one recorded answer");
+}
+
+#[test]
+fn a_hostile_response_url_is_never_followed_and_never_holds_the_click() {
+    let slack = Receiver::start(vec![(200, vec![], "ok")]);
+    let elsewhere = Receiver::start(vec![(200, vec![], "stolen")]);
+    let redirecting = Receiver::start(vec![(
+        302,
+        vec![("Location", "http://127.0.0.1:9/steal")],
+        "",
+    )]);
+    // Accepts connections and never answers.
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_addr = slow.local_addr().unwrap();
+    let dir = setup_many(&slack);
+    let (slow_origin, redirect_origin) = (format!("http://{slow_addr}"), redirecting.url(""));
+    let server = start(
+        dir.path(),
+        &[
+            "--slack-response-origin",
+            &slow_origin,
+            "--slack-response-origin",
+            &redirect_origin,
+        ],
+    );
+    let approve_at = |alert: &str, n: usize, url: &str| {
+        let approve = nth_waiting_run(&server, &slack, alert, n);
+        let started = Instant::now();
+        let t = said(&click(
+            &server,
+            SIGNING,
+            &block_actions_to(&approve, "U0APPROVER", "ana", url),
+        ));
+        assert!(t.starts_with("You approved"), "{t}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "answered within Slack's 3 seconds: {:?}",
+            started.elapsed()
+        );
+        let rec = finished(&server, &run_of(&approve));
+        assert_eq!(rec["summary"]["status"], "succeeded", "{rec:#}");
+        assert_eq!(events(&rec, "confirmation")[0]["via"], "slack");
+    };
+
+    // A host that is not Slack's (nor an allowed stand-in) is never contacted.
+    approve_at("A1", 0, &elsewhere.url("/actions/T/1/x"));
+    wait_until(
+        Instant::now() + Duration::from_secs(10),
+        Duration::from_millis(50),
+        "the refusal is logged",
+        || {
+            server
+                .stderr()
+                .contains(&format!(
+                    "the message is not updated: `response_url` points to `{}`",
+                    elsewhere.addr
+                ))
+                .then_some(())
+        },
+    );
+    assert!(
+        !server.stderr().contains("/actions/T/1/x"),
+        "the URL is never logged"
+    );
+
+    // A redirect is not followed.
+    approve_at("A2", 1, &redirecting.url("/actions/T/2/x"));
+    wait_until(
+        Instant::now() + Duration::from_secs(10),
+        Duration::from_millis(50),
+        "the redirect is logged",
+        || {
+            server
+                .stderr()
+                .contains("refused the message update: HTTP 302")
+                .then_some(())
+        },
+    );
+
+    // A server that never answers is given up on, after the click was answered.
+    approve_at("A3", 2, &format!("http://{slow_addr}/actions/T/3/x"));
+    wait_until(
+        Instant::now() + Duration::from_secs(20),
+        Duration::from_millis(100),
+        "the slow update times out",
+        || server.stderr().contains("timed out after").then_some(()),
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    assert_eq!(redirecting.requests().len(), 1);
+    drop(slow);
 }

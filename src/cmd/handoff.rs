@@ -216,7 +216,15 @@ fn accept(args: HandoffAcceptArgs, ctx: &Context) -> anyhow::Result<u8> {
     let log = incident_log::read(ctx.state_dir(), &id)?;
     ctx.warn_all(&log.warnings);
     let by = ctx.actor().to_string();
-    match handoff::accept(ctx.state_dir(), &id, &by, clock.now(), ctx.redactor(), None)? {
+    match handoff::accept(
+        ctx.state_dir(),
+        &id,
+        &by,
+        Some(handoff::VIA_CLI),
+        clock.now(),
+        ctx.redactor(),
+        None,
+    )? {
         Acceptance::Accepted { accepted, latency } => {
             let team = accepted.team;
             ctx.out().line(&format!(

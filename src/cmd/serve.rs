@@ -1,5 +1,6 @@
-//! `irctl serve`: load the playbooks and credentials once, describe how runs
-//! are started, and hand over to [`irctl::serve`] until SIGTERM.
+//! `irctl serve`: load the playbooks and credentials, describe how runs are
+//! started and where a reload reads from, and hand over to [`irctl::serve`]
+//! until SIGTERM.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -9,9 +10,10 @@ use anyhow::Context as _;
 
 use super::context::Context;
 use crate::cli::ServeArgs;
+use irctl::secret::Redactor;
 use irctl::serve::auth::{self, Credentials};
 use irctl::serve::worker::Launcher;
-use irctl::serve::{refresh, tls};
+use irctl::serve::{refresh, reload, slack_update, tls};
 use irctl::source::GitSpec;
 
 /// Runs `serve`.
@@ -40,6 +42,14 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
     let state_dir = absolute(ctx.state_dir())?;
     let (run_args, mut env, mut env_remove) = run_source(&args, ctx)?;
     let refresh = refresh(&args)?;
+    let commit = match &refresh {
+        Some(r) => Some(r.pin.get()),
+        None => set
+            .playbooks
+            .iter()
+            .find_map(|p| p.provenance.commit.clone())
+            .filter(|_| args.source.repo.is_some()),
+    };
     // Runs record who started them.
     env.push(("IRCTL_ACTOR".into(), "irctl-serve".into()));
     for name in auth::secret_names() {
@@ -63,15 +73,54 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
         max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
         grace: args.grace,
         dedup_window: args.dedup_window,
-        playbooks: set.playbooks.len(),
-        mappings,
+        served: reload::Served {
+            playbooks: set.playbooks.len(),
+            mappings,
+            commit,
+            broken: set.broken_files().into_iter().map(String::from).collect(),
+        },
+        origin: origin(&args)?,
+        secrets_file: ctx.secrets_file().map(absolute).transpose()?,
         tls: tls(&args)?,
         refresh,
         slack_approvers: args.slack_approvers.clone(),
+        slack_update: slack_update::Settings {
+            origins: args.slack_response_origins.clone(),
+            redactor: redactor(ctx)?,
+        },
         log: Arc::new(move |line: &str| ui.errln(line)),
     };
     irctl::serve::run(config)?;
     Ok(0)
+}
+
+/// Where a reload reads the playbooks and mappings again from.
+fn origin(args: &ServeArgs) -> anyhow::Result<reload::Origin> {
+    let s = &args.source;
+    Ok(match &s.repo {
+        Some(repo) => reload::Origin::Git(GitSpec {
+            repo: repo.clone(),
+            git_ref: s.git_ref.clone().filter(|r| !r.is_empty()),
+            repo_path: s.repo_path.clone(),
+            cache_dir: s.cache_dir.clone(),
+            offline: true,
+            fetch_timeout: s.fetch_timeout,
+            pin_commit: None,
+        }),
+        None => reload::Origin::Dir(absolute(&s.playbooks)?),
+    })
+}
+
+/// What Slack message updates must not show: the environment's secrets and
+/// every value of the secrets file.
+fn redactor(ctx: &Context) -> anyhow::Result<Redactor> {
+    let Some(file) = ctx.secrets_file() else {
+        return Ok(ctx.redactor());
+    };
+    let text = irctl::capped::read_to_string(file, irctl::secret::MAX_SECRETS_FILE_BYTES)
+        .with_context(|| format!("cannot read secrets file `{}`", file.display()))?;
+    let values = irctl::secret::parse_dotenv(&text, &file.display().to_string())?;
+    Ok(ctx.redactor_with(&values))
 }
 
 /// HTTPS settings, when `--tls-cert` is given.

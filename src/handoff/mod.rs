@@ -27,6 +27,11 @@ use crate::secret::Redactor;
 use crate::teams::Team;
 use crate::timeline::{Event, Handoff, HandoffAccepted, Payload, stamp};
 
+/// How `irctl handoff accept` records an acceptance (`via`).
+pub const VIA_CLI: &str = "irctl handoff accept";
+/// How a click on the Accept button (through `irctl serve`) records one.
+pub const VIA_SLACK: &str = "slack";
+
 /// The Accept button of the hand-off of `incident` to `team` made at `at`.
 pub fn accept_button(incident: &str, team: &str, at: &str) -> Button {
     Button::Accept(HandoffRef {
@@ -64,14 +69,16 @@ pub enum Acceptance {
     },
 }
 
-/// Records that `by` accepts, at `now`, the open hand-off of incident
-/// `incident` — or, when `named` (a button's), exactly that hand-off.
+/// Records that `by` accepts, at `now` and `via` ([`VIA_CLI`],
+/// [`VIA_SLACK`]), the open hand-off of incident `incident` — or, when
+/// `named` (a button's), exactly that hand-off.
 /// Under the log's lock, so two people accepting at once record one
 /// acceptance.
 pub fn accept(
     state_dir: &Path,
     incident: &str,
     by: &str,
+    via: Option<&str>,
     now: DateTime<Utc>,
     redactor: Redactor,
     named: Option<&HandoffRef>,
@@ -122,6 +129,7 @@ pub fn accept(
         team: handoff.to.clone(),
         handoff: seq,
         latency_ms: latency.as_millis() as u64,
+        via: via.map(str::to_string),
     };
     let appended = incident_log::append_unless(
         state_dir,

@@ -136,7 +136,10 @@ pub fn ownership(entries: &[Entry]) -> Ownership {
                 out.owners.push(OwnerSpan {
                     team: a.team.clone(),
                     since: show_time(e.time),
-                    how: format!("hand-off accepted by {}", a.by),
+                    how: match &a.via {
+                        Some(via) => format!("hand-off accepted by {} (via {via})", a.by),
+                        None => format!("hand-off accepted by {}", a.by),
+                    },
                 });
             }
             Payload::HandoffReminded(r) => {

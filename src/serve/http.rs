@@ -104,14 +104,16 @@ async fn hook<S: Store>(
 ) -> Response {
     // The name is untrusted: it only ever selects a built-in source or a
     // loaded mapping, is never echoed, and never becomes a metric label.
-    let Some(source) = Source::for_hook(&name, &shared.mappings) else {
+    // One snapshot for the whole request: a reload cannot change it midway.
+    let served = shared.served.get();
+    let Some(source) = Source::for_hook(&name, &served.mappings) else {
         return answer(
             StatusCode::NOT_FOUND,
             json!({ "error": "no such hook; use alertmanager, grafana, pagerduty, cloudevents or the name of a payload mapping" }),
         );
     };
     let label = source.store_name();
-    let (response, outcome) = receive(&shared, source, &headers, body).await;
+    let (response, outcome) = receive(&shared, source, &served.mappings, &headers, body).await;
     shared.metrics.delivery(&label, outcome);
     response
 }
@@ -119,6 +121,7 @@ async fn hook<S: Store>(
 async fn receive<S: Store>(
     shared: &Shared<S>,
     source: Source,
+    mappings: &[crate::incident::Mapping],
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> (Response, &'static str) {
@@ -148,11 +151,11 @@ async fn receive<S: Store>(
     };
     if !shared.insecure_no_auth {
         let now = chrono::Utc::now().timestamp();
-        if let Err(d) = shared.credentials.check(&source, headers, &body, now) {
+        if let Err(d) = shared.credentials().check(&source, headers, &body, now) {
             return denied(d);
         }
     }
-    let parsed = match source::parse(&source, headers, &body, &shared.mappings) {
+    let parsed = match source::parse(&source, headers, &body, mappings) {
         Ok(p) => p,
         Err(Rejected::Malformed(e)) => {
             return (
@@ -212,11 +215,15 @@ async fn readyz<S: Store>(State(shared): State<Arc<Shared<S>>>) -> Response {
     if shared.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
-    if shared.playbooks == 0 {
+    if shared.served.get().playbooks == 0 {
         return (StatusCode::SERVICE_UNAVAILABLE, "no playbooks loaded\n").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(5), shared.store.probe()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            format!("ready\n{}", shared.served.describe()),
+        )
+            .into_response(),
         Ok(Err(e)) => {
             (shared.log)(&format!("error: readiness probe: {e:#}"));
             (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n").into_response()
@@ -227,7 +234,8 @@ async fn readyz<S: Store>(State(shared): State<Arc<Shared<S>>>) -> Response {
 
 async fn metrics<S: Store>(State(shared): State<Arc<Shared<S>>>) -> Response {
     let runs = run_counts(&shared).await;
-    let text = shared.metrics.render(shared.store.depth(), &runs);
+    let mut text = shared.metrics.render(shared.store.depth(), &runs);
+    shared.served.render(&mut text);
     (
         [(
             header::CONTENT_TYPE,
@@ -271,7 +279,7 @@ fn reader_denied<S: Store>(shared: &Shared<S>, headers: &HeaderMap) -> Option<Re
         return None;
     }
     shared
-        .credentials
+        .credentials()
         .check_reader(headers)
         .err()
         .map(|d| denied(d).0)

@@ -16,15 +16,20 @@
 //! [`metrics`] counts what happened, for `/metrics`. [`tls`] serves HTTPS
 //! (optionally mutual) with certificates reloaded in place,
 //! [`refresh`] keeps a Git source fresh in the background and pins each run
-//! to a commit, and [`slack`] takes the clicks on the Approve, Deny and
-//! Accept buttons of irctl's Slack messages.
+//! to a commit, [`reload`] swaps in the playbooks and mappings a refresh or
+//! SIGHUP brings (SIGHUP also reads the secrets file and TLS files again),
+//! and [`slack`] takes the clicks on the Approve, Deny and Accept buttons of
+//! irctl's Slack messages, whose text [`slack_update`] then replaces with
+//! the outcome.
 
 pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod outcome;
 pub mod refresh;
+pub mod reload;
 pub mod slack;
+pub mod slack_update;
 pub mod source;
 pub mod sqlite;
 pub mod store;
@@ -32,8 +37,9 @@ pub mod tls;
 pub mod worker;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -67,16 +73,21 @@ pub struct Config {
     pub grace: Duration,
     /// How long a done delivery's key is kept to recognise its copies.
     pub dedup_window: Duration,
-    /// How many valid playbooks were loaded (0: not ready).
-    pub playbooks: usize,
-    /// The playbook source's payload mappings, each served at `/hooks/NAME`.
-    pub mappings: Vec<crate::incident::Mapping>,
+    /// The playbooks and payload mappings loaded at start.
+    pub served: reload::Served,
+    /// Where SIGHUP reads the playbooks and mappings again from (a `--repo`
+    /// with `refresh` is fetched instead).
+    pub origin: reload::Origin,
+    /// The secrets file credentials were read from, read again on SIGHUP.
+    pub secrets_file: Option<PathBuf>,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<tls::Settings>,
     /// Fetch the Git source in the background (the launcher pins runs to it).
     pub refresh: Option<refresh::Settings>,
     /// Slack user ids whose approval clicks count; empty: anyone's.
     pub slack_approvers: Vec<String>,
+    /// Where the original Slack message of a click may be updated.
+    pub slack_update: slack_update::Settings,
     /// Where to report.
     pub log: Log,
 }
@@ -84,18 +95,35 @@ pub struct Config {
 /// What handlers and workers share.
 pub struct Shared<S> {
     store: Arc<S>,
-    credentials: Credentials,
+    credentials: RwLock<Arc<Credentials>>,
     insecure_no_auth: bool,
     metrics: Metrics,
     draining: AtomicBool,
     wake: Notify,
     max_body: usize,
-    playbooks: usize,
-    mappings: Vec<crate::incident::Mapping>,
+    served: reload::View,
     slack_approvers: Vec<String>,
+    slack_update: slack_update::Updater,
     launcher: Launcher,
     log: Log,
     runs_cache: Mutex<Option<(Instant, metrics::RunCounts)>>,
+}
+
+impl<S> Shared<S> {
+    /// The credentials in force now (SIGHUP may replace them).
+    fn credentials(&self) -> Arc<Credentials> {
+        match self.credentials.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_credentials(&self, next: Credentials) {
+        match self.credentials.write() {
+            Ok(mut c) => *c = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+    }
 }
 
 /// Serves until SIGTERM or SIGINT, then drains and returns.
@@ -106,14 +134,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             config.listen
         );
     }
-    if !config.insecure_no_auth && config.credentials.is_empty() {
+    if !config.insecure_no_auth && no_credential(&config.credentials) {
         anyhow::bail!(
-            "no credentials configured: set `{}` (and `{}` / `{}` for their hooks) in `--secrets-file` or as `IRCTL_SECRET_<NAME>`, or pass `--insecure-no-auth` on a loopback address",
+            "no credentials configured: set `{}` (and `{}` / `{}` for their hooks, or `{}` for Slack buttons) in `--secrets-file` or as `IRCTL_SECRET_<NAME>`, or pass `--insecure-no-auth` on a loopback address",
             auth::BEARER,
             auth::PAGERDUTY,
-            auth::GRAFANA_HMAC
+            auth::GRAFANA_HMAC,
+            auth::SLACK_SIGNING
         );
     }
+    let slack_update = slack_update::Updater::new(&config.slack_update)?;
     // Before anything listens: a bad certificate is a startup error.
     let certs = config
         .tls
@@ -126,10 +156,19 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, certs))
+    runtime.block_on(serve(config, certs, slack_update))
 }
 
-async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result<()> {
+/// Whether `credentials` authenticate no endpoint at all, Slack's included.
+fn no_credential(credentials: &Credentials) -> bool {
+    credentials.is_empty() && credentials.slack_signing().is_empty()
+}
+
+async fn serve(
+    config: Config,
+    certs: Option<Arc<tls::Certs>>,
+    slack_update: slack_update::Updater,
+) -> anyhow::Result<()> {
     let log = config.log.clone();
     let db = config.launcher.state_dir.join("serve").join("queue.db");
     let opened = sqlite::Sqlite::open(&db, config.queue_max)?;
@@ -145,6 +184,10 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
     let local = listener
         .local_addr()
         .with_context(|| format!("cannot read the address of `{}`", config.listen))?;
+    // SIGHUP is taken from now on, with or without TLS: its default would
+    // end serve.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch for SIGHUP")?;
     if !config.insecure_no_auth {
         for (source, secret) in config.credentials.unconfigured() {
             log(&format!(
@@ -152,10 +195,11 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
                 source.as_str()
             ));
         }
+        log(&endpoints(&config.credentials, &config.served.mappings));
     } else {
         log("warning: --insecure-no-auth: hooks accept deliveries without credentials");
     }
-    for m in &config.mappings {
+    for m in &config.served.mappings {
         if source::reachable(&m.name) {
             log(&format!(
                 "/hooks/{} reads payloads with mapping `{}` ({})",
@@ -170,15 +214,15 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
     }
     let shared = Arc::new(Shared {
         store: Arc::new(opened.store),
-        credentials: config.credentials,
+        credentials: RwLock::new(Arc::new(config.credentials)),
         insecure_no_auth: config.insecure_no_auth,
         metrics: Metrics::default(),
         draining: AtomicBool::new(false),
         wake: Notify::new(),
         max_body: config.max_body,
-        playbooks: config.playbooks,
-        mappings: config.mappings,
+        served: reload::View::new(config.served),
         slack_approvers: config.slack_approvers,
+        slack_update,
         launcher: config.launcher,
         log: log.clone(),
         runs_cache: Mutex::new(None),
@@ -189,10 +233,20 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
         workers.spawn(worker::work(shared.clone(), phase_rx.clone()));
     }
     let pruner = tokio::spawn(prune(shared.clone(), config.dedup_window));
+    let refresh_now = Arc::new(Notify::new());
+    let fetching = config.refresh.is_some();
     let refresher = config.refresh.map(|settings| {
         let shared = shared.clone();
+        let now = refresh_now.clone();
         tokio::spawn(async move {
-            refresh::keep_fresh(settings, &shared.metrics.git, shared.log.clone()).await;
+            refresh::keep_fresh(
+                settings,
+                &shared.served,
+                &shared.metrics.git,
+                &now,
+                shared.log.clone(),
+            )
+            .await;
         })
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -200,6 +254,19 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
     let stopped = async {
         let _ = stop_rx.await;
     };
+    let hangup = tokio::spawn(on_hangup(
+        shared.clone(),
+        hangups,
+        Reload {
+            playbooks: if fetching {
+                Playbooks::Fetch(refresh_now.clone())
+            } else {
+                Playbooks::Load(config.origin)
+            },
+            secrets_file: config.secrets_file,
+            certs: certs.clone(),
+        },
+    ));
     let (server, scheme, watcher) = match certs {
         Some(certs) => {
             let watcher = tokio::spawn(tls::watch(certs.clone(), log.clone()));
@@ -249,6 +316,8 @@ async fn serve(config: Config, certs: Option<Arc<tls::Certs>>) -> anyhow::Result
     if let Some(w) = watcher {
         w.abort();
     }
+    // The SIGHUP handler stays installed (a late SIGHUP is ignored, never fatal).
+    hangup.abort();
     let _ = stop_tx.send(());
     match tokio::time::timeout(Duration::from_secs(10), server).await {
         Ok(Ok(Ok(()))) | Err(_) => {}
@@ -285,4 +354,138 @@ async fn prune<S: Store>(shared: Arc<Shared<S>>, window: Duration) {
             (shared.log)(&format!("error: cannot prune old deliveries: {e:#}"));
         }
     }
+}
+
+/// What SIGHUP reads again.
+struct Reload {
+    playbooks: Playbooks,
+    secrets_file: Option<PathBuf>,
+    certs: Option<Arc<tls::Certs>>,
+}
+
+/// How SIGHUP reloads the playbooks and mappings.
+enum Playbooks {
+    /// Ask the Git refresher to fetch now (it loads and logs the outcome).
+    Fetch(Arc<Notify>),
+    /// Read them again from the directory, or the cached `--ref`.
+    Load(reload::Origin),
+}
+
+/// Reloads on each SIGHUP — playbooks and mappings, the secrets file's
+/// credentials, the TLS files — each part on its own: one that fails keeps
+/// what it had and does not hold back the others. Ignored while draining.
+async fn on_hangup<S: Store>(
+    shared: Arc<Shared<S>>,
+    mut hangups: tokio::signal::unix::Signal,
+    reload: Reload,
+) {
+    let log = shared.log.clone();
+    while hangups.recv().await.is_some() {
+        if shared.draining.load(Ordering::Relaxed) {
+            log("SIGHUP ignored: serve is stopping");
+            continue;
+        }
+        match &reload.playbooks {
+            Playbooks::Fetch(now) => {
+                now.notify_one();
+                log("SIGHUP: playbooks: fetching the repository now");
+            }
+            Playbooks::Load(origin) => {
+                let origin = origin.clone();
+                let loaded = tokio::task::spawn_blocking(move || reload::load(&origin, None))
+                    .await
+                    .unwrap_or_else(|e| Err(anyhow::anyhow!("the loading thread failed: {e}")));
+                match shared.served.offer(loaded) {
+                    Ok(change) => log(&format!("SIGHUP: playbooks: serving {change}")),
+                    Err(why) => log(&format!("warning: SIGHUP: playbooks not reloaded: {why}")),
+                }
+            }
+        }
+        if let Some(file) = &reload.secrets_file {
+            let current = shared.credentials();
+            match reread_credentials(&current, file, shared.insecure_no_auth) {
+                Ok(next) => {
+                    let shown = endpoints(&next, &shared.served.get().mappings);
+                    shared.set_credentials(next);
+                    log(&format!(
+                        "SIGHUP: credentials reloaded from `{}`; {shown}",
+                        file.display()
+                    ));
+                }
+                Err(e) => log(&format!(
+                    "error: SIGHUP: credentials not reloaded, the current ones stay: {e:#}"
+                )),
+            }
+        }
+        if let Some(certs) = &reload.certs {
+            log(&format!("SIGHUP: {}", certs.reload_for("SIGHUP")));
+        }
+    }
+}
+
+/// The credentials `file` (and the environment) hold now, with the header
+/// names the flags chose; refused when they would authenticate nothing.
+fn reread_credentials(
+    current: &Credentials,
+    file: &std::path::Path,
+    insecure_no_auth: bool,
+) -> anyhow::Result<Credentials> {
+    let mut next = Credentials::load(Some(file))?;
+    next.hook_signature_header = current.hook_signature_header.clone();
+    next.grafana_signature_header = current.grafana_signature_header.clone();
+    next.grafana_timestamp_header = current.grafana_timestamp_header.clone();
+    if !insecure_no_auth && no_credential(&next) {
+        anyhow::bail!(
+            "`{}` now holds no credential, which would refuse every delivery",
+            file.display()
+        );
+    }
+    Ok(next)
+}
+
+/// Which endpoints authenticate their callers and which refuse everyone
+/// (403) for want of a credential, in one line for the log.
+fn endpoints(credentials: &Credentials, mappings: &[crate::incident::Mapping]) -> String {
+    let none = axum::http::HeaderMap::new();
+    let open = |r: Result<(), auth::Denied>| !matches!(r, Err(auth::Denied::NotConfigured));
+    let mut on = Vec::new();
+    let mut off = Vec::new();
+    let mut sources: Vec<source::Source> = source::Source::ALL.to_vec();
+    if let Some(m) = mappings.iter().find(|m| source::reachable(&m.name)) {
+        sources.push(source::Source::Mapping(Arc::from(m.name.as_str())));
+    }
+    for s in sources {
+        let path = match &s {
+            source::Source::Mapping(_) => "/hooks/MAPPING".to_string(),
+            other => format!("/hooks/{}", other.as_str()),
+        };
+        if open(credentials.check(&s, &none, b"", 0)) {
+            on.push(path);
+        } else {
+            off.push(path);
+        }
+    }
+    let slack = "/hooks/slack/interactivity".to_string();
+    if credentials.slack_signing().is_empty() {
+        off.push(slack);
+    } else {
+        on.push(slack);
+    }
+    if open(credentials.check_reader(&none)) {
+        on.push("/api".into());
+    } else {
+        off.push("/api".into());
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "endpoints authenticated: {}; disabled (answer 403): {}",
+        list(&on),
+        list(&off)
+    )
 }

@@ -7,14 +7,22 @@
 //! without fetching and records it. When the server is down the last good
 //! commit keeps serving; the log warns once per failure streak, and
 //! `/metrics` shows the last success and the failures.
+//!
+//! A fetch that moves the ref is only half of a refresh: the new commit's
+//! playbooks and mappings are loaded from the cache and offered to serve's
+//! [`View`]; the pin moves only when the view takes them, so a commit
+//! whose files do not check is never run, and counts as a failed refresh.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 
+use tokio::sync::Notify;
+
 use super::Log;
 use super::metrics::GitRefresh;
+use super::reload::{Origin, View, load, short};
 use crate::source::auth::RemoteUrl;
 use crate::source::{self, GitSpec, git};
 
@@ -78,58 +86,111 @@ fn fetch(spec: &GitSpec) -> anyhow::Result<git::Resolved> {
     Ok(resolve(spec, &remote)?.1)
 }
 
-/// Fetches now and every `settings.every`, and moves the pin to the new commit,
-/// until the task is dropped.
-pub async fn keep_fresh(settings: Settings, metrics: &GitRefresh, log: Log) {
+/// Fetches now, every `settings.every` and whenever `now` is notified
+/// (SIGHUP); when the ref moved, loads the new commit's playbooks and
+/// mappings and, only if they check, serves them and moves the pin to it —
+/// together, so runs and hooks never disagree. Until the task is dropped.
+pub async fn keep_fresh(
+    settings: Settings,
+    view: &View,
+    metrics: &GitRefresh,
+    now: &Notify,
+    log: Log,
+) {
     let pin = &settings.pin;
     let shown = RemoteUrl::parse(&settings.spec.repo)
         .map(|r| r.display)
         .unwrap_or_else(|_| "--repo".into());
+    let origin = Origin::Git(settings.spec.clone());
     metrics.enable();
-    let mut failing = false;
+    // What the current failure streak is about: its warning is logged once.
+    let mut streak: Option<Streak> = None;
     let mut tick = tokio::time::interval(settings.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = now.notified() => {}
+        }
         let spec = settings.spec.clone();
-        let result = tokio::task::spawn_blocking(move || fetch(&spec))
+        let fetched = tokio::task::spawn_blocking(move || fetch(&spec))
             .await
             .unwrap_or_else(|e| Err(anyhow::anyhow!("the fetch thread failed: {e}")));
-        match result {
-            Ok(resolved) => {
-                metrics.succeeded();
-                let before = pin.get();
-                let now = resolved.commit.to_string();
-                if failing {
-                    log(&format!("`{shown}` is reachable again"));
-                    failing = false;
-                }
-                if before != now {
-                    log(&format!(
-                        "playbooks: `{shown}` `{}` moved from {} to {}; new runs use {}",
-                        resolved.name,
-                        short(&before),
-                        short(&now),
-                        short(&now)
-                    ));
-                    pin.set(now);
-                }
-            }
+        let resolved = match fetched {
+            Ok(resolved) => resolved,
             Err(e) => {
                 metrics.failed();
-                if !failing {
+                if streak.is_none() {
                     log(&format!(
                         "warning: cannot refresh playbooks from `{shown}`: {e:#}; runs keep using commit {} until a fetch succeeds (retrying every {})",
                         short(&pin.get()),
                         crate::duration::format(settings.every)
                     ));
-                    failing = true;
                 }
+                if !matches!(streak, Some(Streak::Refused(_))) {
+                    streak = Some(Streak::Fetch);
+                }
+                continue;
+            }
+        };
+        let before = pin.get();
+        let target = resolved.commit.to_string();
+        if before == target {
+            metrics.succeeded();
+            match streak.take() {
+                Some(Streak::Fetch) => log(&format!(
+                    "`{shown}` is reachable again; serving commit {}",
+                    short(&target)
+                )),
+                Some(Streak::Refused(_)) => log(&format!(
+                    "playbooks: `{shown}` `{}` names the served commit {} again",
+                    resolved.name,
+                    short(&target)
+                )),
+                None => {}
+            }
+            continue;
+        }
+        if matches!(&streak, Some(Streak::Refused(c)) if *c == target) {
+            // The same commit was refused already: it cannot check now.
+            metrics.failed();
+            continue;
+        }
+        let (from, commit) = (origin.clone(), target.clone());
+        let loaded = tokio::task::spawn_blocking(move || load(&from, Some(&commit)))
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the loading thread failed: {e}")));
+        match view.offer(loaded) {
+            Ok(change) => {
+                metrics.succeeded();
+                streak = None;
+                pin.set(target.clone());
+                log(&format!(
+                    "playbooks: `{shown}` `{}` moved from {} to {}; serving {change}; new runs use {}",
+                    resolved.name,
+                    short(&before),
+                    short(&target),
+                    short(&target)
+                ));
+            }
+            Err(why) => {
+                metrics.failed();
+                log(&format!(
+                    "warning: playbooks: `{shown}` `{}` moved to {}, which is not served: {why}; runs keep using commit {}",
+                    resolved.name,
+                    short(&target),
+                    short(&before)
+                ));
+                streak = Some(Streak::Refused(target));
             }
         }
     }
 }
 
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
+/// Why refreshes fail in a row.
+enum Streak {
+    /// The Git server cannot be fetched from.
+    Fetch,
+    /// The ref names this commit, whose playbooks or mappings do not check.
+    Refused(String),
 }

@@ -14,7 +14,9 @@
 //! (name)`; nothing runs inside the request. Slack shows any answer but a
 //! 200 as an error, so everything a person can cause (a stale button, a
 //! second click, an approver who is not allowed) is a 200 with an
-//! ephemeral text saying why; only a malformed request is a 400.
+//! ephemeral text saying why; only a malformed request is a 400. A click
+//! that was recorded also replaces the original message with the outcome,
+//! through the payload's `response_url` ([`super::slack_update`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use sha2::Sha256;
 
 use super::Shared;
 use super::http::answer;
+use super::slack_update;
 use super::store::Store;
 use crate::approval::{self, Answer, Refused};
 use crate::engine::blocks::{Button, HandoffRef, StepRef};
@@ -114,6 +117,8 @@ struct Payload {
     user: Option<User>,
     #[serde(default)]
     actions: Vec<Action>,
+    /// Where the original message can be replaced (checked before use).
+    response_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +149,8 @@ pub enum Click {
         who: String,
         /// The button.
         button: Button,
+        /// Slack's URL for replacing the message (unchecked).
+        response_url: Option<String>,
     },
 }
 
@@ -196,6 +203,7 @@ pub fn parse(body: &[u8]) -> Result<Click, String> {
         user: user.id,
         who,
         button,
+        response_url: payload.response_url,
     })
 }
 
@@ -222,7 +230,7 @@ pub async fn interactivity<S: Store>(
     };
     let now = chrono::Utc::now();
     match verify(
-        shared.credentials.slack_signing(),
+        shared.credentials().slack_signing(),
         &headers,
         &body,
         now.timestamp(),
@@ -238,7 +246,7 @@ pub async fn interactivity<S: Store>(
             return answer(StatusCode::UNAUTHORIZED, json!({ "error": why }));
         }
     }
-    let (user, who, button) = match parse(&body) {
+    let (user, who, button, response_url) = match parse(&body) {
         Err(why) => return answer(StatusCode::BAD_REQUEST, json!({ "error": why })),
         Ok(Click::Other(kind)) => {
             return ephemeral(&format!(
@@ -249,7 +257,12 @@ pub async fn interactivity<S: Store>(
         Ok(Click::Foreign) => {
             return ephemeral("This button is not one of irctl's, or names nothing irctl knows.");
         }
-        Ok(Click::Button { user, who, button }) => (user, who, button),
+        Ok(Click::Button {
+            user,
+            who,
+            button,
+            response_url,
+        }) => (user, who, button, response_url),
     };
     let worker = shared.clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -261,19 +274,44 @@ pub async fn interactivity<S: Store>(
         }
     })
     .await;
-    let (reply, log) = done.unwrap_or_else(|e| {
-        (
+    let Reply {
+        to_user,
+        log,
+        update,
+    } = done.unwrap_or_else(|e| {
+        Reply::from((
             "irctl could not record this click; try again, or use the command in the message."
                 .into(),
             format!("error: a Slack click failed: {e}"),
-        )
+        ))
     });
     (shared.log)(&format!("slack: {log}"));
-    ephemeral(&reply)
+    // Only once the click is recorded, and never in the way of the answer.
+    if let (Some(text), Some(url)) = (update, response_url) {
+        shared.slack_update.send(&url, &text, shared.log.clone());
+    }
+    ephemeral(&to_user)
 }
 
-/// What to tell the person who clicked (mrkdwn) and what serve logs.
-type Reply = (String, String);
+/// What a click comes to.
+struct Reply {
+    /// What to tell the person who clicked (mrkdwn).
+    to_user: String,
+    /// What serve logs.
+    log: String,
+    /// The outcome the original message is replaced with, once recorded.
+    update: Option<String>,
+}
+
+impl From<(String, String)> for Reply {
+    fn from((to_user, log): (String, String)) -> Reply {
+        Reply {
+            to_user,
+            log,
+            update: None,
+        }
+    }
+}
 
 fn e(s: &str) -> String {
     markup::slack(s)
@@ -291,7 +329,7 @@ fn answer_step<S>(
 ) -> Reply {
     let what = format!("step `{}` of run `{}`", e(&step.step), e(&step.run));
     if !shared.slack_approvers.is_empty() && !shared.slack_approvers.iter().any(|a| a == user) {
-        return (
+        return Reply::from((
             format!(
                 "You may not answer approvals: irctl serve takes them only from the Slack users its `--slack-approver` names. {what} still waits."
             ),
@@ -299,20 +337,20 @@ fn answer_step<S>(
                 "{who} may not answer approvals (not a --slack-approver); {} of run {} still waits",
                 step.step, step.run
             ),
-        );
+        ));
     }
     let ids_ok = approval::check_run_id(&step.run).is_ok()
         && approval::check_step_id(&step.step).is_ok()
         && !step.nonce.is_empty()
         && step.nonce.bytes().all(|b| b.is_ascii_hexdigit());
     if !ids_ok {
-        return (
+        return Reply::from((
             "This button names no run irctl knows.".into(),
             format!("{who} clicked a button naming no run"),
-        );
+        ));
     }
     let stale = |first: Option<Answer>| -> Reply {
-        match first {
+        Reply::from(match first {
             Some(a) => (
                 format!(
                     "{what} was already answered: {} by {} ({}). An answer is given once.",
@@ -334,15 +372,15 @@ fn answer_step<S>(
                     step.step, step.run
                 ),
             ),
-        }
+        })
     };
     let open = match approval::request(state_dir, &step.run, &step.step) {
         Ok(open) => open,
         Err(err) => {
-            return (
+            return Reply::from((
                 format!("irctl could not read the request of {what}."),
                 format!("error: cannot read the approval request of {who}'s click: {err:#}"),
-            );
+            ));
         }
     };
     if open.as_ref().is_none_or(|r| r.nonce != step.nonce) {
@@ -353,17 +391,18 @@ fn answer_step<S>(
             &step.nonce,
         ));
     }
+    let at = crate::timeline::stamp(now);
     let given = Answer {
         approved,
         by: who.to_string(),
         via: "slack".into(),
         reason: None,
-        at: crate::timeline::stamp(now),
+        at: at.clone(),
     };
     let verb = if approved { "approved" } else { "declined" };
     match approval::give(state_dir, &step.run, &step.step, given) {
-        Ok(g) => (
-            format!(
+        Ok(g) => Reply {
+            to_user: format!(
                 "You {verb} {what}: {}{}",
                 e(&g.request.question),
                 if approved {
@@ -372,20 +411,28 @@ fn answer_step<S>(
                     " The step will not run."
                 }
             ),
-            format!("{who} {verb} step {} of run {}", step.step, step.run),
-        ),
+            log: format!("{who} {verb} step {} of run {}", step.step, step.run),
+            update: Some(slack_update::answered(
+                approved,
+                who,
+                &at,
+                &step.step,
+                &step.run,
+                &g.request.question,
+            )),
+        },
         Err(err) => match err.downcast_ref::<Refused>() {
             Some(Refused::AlreadyAnswered { answer, .. }) => stale(Some((**answer).clone())),
-            Some(refused) => (
+            Some(refused) => Reply::from((
                 e(&refused.to_string()),
                 format!("{who}'s click refused: {refused}"),
-            ),
-            None => (
+            )),
+            None => Reply::from((
                 format!(
                     "irctl could not record your answer to {what}; use the command in the message."
                 ),
                 format!("error: cannot record {who}'s answer: {err:#}"),
-            ),
+            )),
         },
     }
 }
@@ -402,20 +449,30 @@ fn accept(
         state_dir,
         &h.incident,
         who,
+        Some(handoff::VIA_SLACK),
         now,
         Redactor::default(),
         Some(h),
     );
-    match accepted {
-        Ok(Acceptance::Accepted { accepted, latency }) => (
-            format!(
-                "You accepted incident `{}` for {} after {}: the team owns it now.",
-                e(&incident),
-                e(&accepted.team),
-                crate::duration::format(latency)
-            ),
-            format!("{who} accepted incident {incident} for {}", accepted.team),
-        ),
+    let said = match accepted {
+        Ok(Acceptance::Accepted { accepted, latency }) => {
+            let after = crate::duration::format(latency);
+            return Reply {
+                to_user: format!(
+                    "You accepted incident `{}` for {} after {after}: the team owns it now.",
+                    e(&incident),
+                    e(&accepted.team),
+                ),
+                log: format!("{who} accepted incident {incident} for {}", accepted.team),
+                update: Some(slack_update::accepted(
+                    who,
+                    &accepted.at,
+                    &incident,
+                    &accepted.team,
+                    &after,
+                )),
+            };
+        }
         Ok(Acceptance::Already { by, team }) => (
             format!(
                 "This hand-off of incident `{}` to {} was already accepted by {}.",
@@ -444,7 +501,8 @@ fn accept(
             "irctl could not record the acceptance; use the command in the message.".into(),
             format!("error: cannot record {who}'s acceptance of incident {incident}: {err:#}"),
         ),
-    }
+    };
+    Reply::from(said)
 }
 
 #[cfg(test)]
@@ -517,7 +575,8 @@ mod tests {
             Ok(Click::Button {
                 user: "U123".into(),
                 who: "slack:U123 (anax)".into(),
-                button: b
+                button: b,
+                response_url: Some("https://hooks.slack.com/actions/T/1/x".into())
             })
         );
         let shortcut = json!({ "type": "shortcut", "user": { "id": "U1" } });

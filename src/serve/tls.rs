@@ -9,9 +9,10 @@
 //! handshakes reach axum through [`TlsListener`]. A plain-HTTP request to
 //! the TLS port gets a 400 that says to use `https://`.
 //!
-//! The certificate, key and client CA are read again on SIGHUP and when one
-//! of the files changes (cert-manager rewrites a mounted Secret in place);
-//! a pair that does not load keeps the current one, with an error logged.
+//! The certificate, key and client CA are read again when one of the files
+//! changes (cert-manager rewrites a mounted Secret in place) and on SIGHUP
+//! (through serve's one reload path, [`super::reload`]); a pair that does
+//! not load keeps the current one, with an error logged.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
@@ -96,6 +97,20 @@ impl Certs {
             *c = config;
         }
         Ok(())
+    }
+
+    /// Reads the files again because of `why`; the line to log.
+    pub fn reload_for(&self, why: &str) -> String {
+        match self.reload() {
+            Ok(()) => format!(
+                "TLS: reloaded `{}` and `{}` ({why})",
+                self.settings.cert.display(),
+                self.settings.key.display()
+            ),
+            Err(e) => format!(
+                "error: TLS: cannot reload ({why}), still serving the previous certificate: {e:#}"
+            ),
+        }
     }
 
     fn changed(&self) -> bool {
@@ -189,37 +204,15 @@ fn read_certs(path: &Path, flag: &str) -> anyhow::Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-/// Reloads `certs` on SIGHUP and when a file changes, until the task is dropped.
+/// Reloads `certs` when a file changes, until the task is dropped. SIGHUP
+/// reaches [`Certs::reload_for`] through serve's one reload path.
 pub async fn watch(certs: Arc<Certs>, log: Log) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            log(&format!(
-                "warning: cannot watch for SIGHUP ({e}); certificate files are still watched"
-            ));
-            None
-        }
-    };
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let why = tokio::select! {
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => None } } => "SIGHUP",
-            _ = tick.tick() => "a file changed",
-        };
-        if why != "SIGHUP" && !certs.changed() {
-            continue;
-        }
-        match certs.reload() {
-            Ok(()) => log(&format!(
-                "TLS: reloaded `{}` and `{}` ({why})",
-                certs.settings.cert.display(),
-                certs.settings.key.display()
-            )),
-            Err(e) => log(&format!(
-                "error: TLS: cannot reload ({why}), still serving the previous certificate: {e:#}"
-            )),
+        tick.tick().await;
+        if certs.changed() {
+            log(&certs.reload_for("a file changed"));
         }
     }
 }

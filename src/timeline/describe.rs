@@ -134,9 +134,13 @@ pub fn describe(e: &Event) -> String {
             out
         }
         Payload::HandoffAccepted(p) => format!(
-            "{} accepted for {} after {}; {} owns the incident",
+            "{} accepted for {}{} after {}; {} owns the incident",
             p.by,
             p.team,
+            p.via
+                .as_deref()
+                .map(|v| format!(" (via {v})"))
+                .unwrap_or_default(),
             took(p.latency_ms),
             p.team
         ),

@@ -561,6 +561,10 @@ pub struct HandoffAccepted {
     pub handoff: u64,
     /// From the hand-off to its acceptance.
     pub latency_ms: u64,
+    /// How it was accepted (`irctl handoff accept`, `slack`); absent in
+    /// records written before irctl said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// `impact_notice`: a team whose services the incident impacts was sent
