@@ -352,6 +352,18 @@ pub struct RunArgs {
     /// Append what became of each playbook (ran, repeat, throttled) as JSON lines to FILE (what `irctl serve` passes, for its metrics).
     #[arg(long, value_name = "FILE", hide = true)]
     pub outcome_file: Option<std::path::PathBuf>,
+    /// When a playbook has no free `concurrency` slot, do not wait: run the rest, record nothing for it, report it `deferred` and exit 75 (what `irctl serve` passes).
+    #[arg(long, hide = true)]
+    pub defer_slots: bool,
+    /// Of the playbooks chosen, run only this one (repeatable; `irctl serve` retrying a deferred delivery).
+    #[arg(long = "only-playbook", value_name = "NAME", hide = true)]
+    pub only_playbooks: Vec<String>,
+    /// The delivery has waited for a slot since this time (Unix milliseconds), for the recorded wait and its limit.
+    #[arg(long, value_name = "MS", hide = true)]
+    pub waiting_since: Option<i64>,
+    /// An older delivery waits for a slot of this playbook: defer rather than take one first (repeatable).
+    #[arg(long = "behind", value_name = "NAME", hide = true)]
+    pub behind: Vec<String>,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -560,6 +572,9 @@ pub struct RunsArgs {
     /// Only runs started since: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
+    /// Also list repeats: payloads recorded as `alert_repeated` because the playbook already ran for the episode.
+    #[arg(long)]
+    pub all: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,

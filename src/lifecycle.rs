@@ -18,8 +18,10 @@
 //! [`arrive`] places a payload in its episode; [`decide`] answers for one
 //! playbook, under a per-episode-and-playbook lock that the caller keeps for
 //! the whole run ([`Ticket`]), so two deliveries at the same moment never
-//! both run. [`throttle`] adds the per-playbook limits across incidents.
+//! both run. [`throttle`] adds the per-playbook limits across incidents,
+//! and [`held`] lists what they (and the repeat rule) held back.
 
+pub mod held;
 pub mod throttle;
 
 use std::path::Path;

@@ -340,7 +340,7 @@ fn an_accepted_delivery_becomes_one_run_and_only_auto_playbooks_run() {
         .expect("the auto run succeeded");
     assert_eq!(a["duplicates"], 1);
     let m = by_key("not `auto: true`").unwrap_or_else(|| panic!("manual refused: {done:?}"));
-    assert_eq!(m["outcome"], "failed");
+    assert_eq!(m["outcome"], "skipped: not auto");
     let runs = runs(&server, TOKEN);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["playbook"], "auto-a");

@@ -1,8 +1,9 @@
 //! Per-playbook limits across incidents through the binary: `once_within`
 //! and `max_runs` hold a playbook back for every incident of a flapping
 //! fleet (recorded as `run_throttled`, exit 0), `--again` overrides them on
-//! the record, simultaneous `irctl run`s cannot slip past them, and
-//! `concurrency` makes extra runs wait for a slot.
+//! the record, simultaneous `irctl run`s cannot slip past them,
+//! `concurrency` makes extra runs wait for a slot, and `irctl runs` shows
+//! what was held back and until when.
 
 mod common;
 #[path = "support/state.rs"]
@@ -143,6 +144,34 @@ fn once_within_holds_the_playbook_for_every_incident_until_the_window_passes() {
         .args(["postmortem", "--incident", &id])
         .stdout_contains("playbook t throttled by `once_within: 3s`, not run")
         .run();
+    // So does `irctl runs`, beside the run, with when it may run again.
+    let next_text = next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    state
+        .irctl()
+        .args(["runs"])
+        .stdout_contains(&format!("held: once_within: 3s until {next_text}"))
+        .stdout_contains("succeeded")
+        .run();
+    let out = state
+        .irctl()
+        .args(["runs", "--format", "json", "--playbook", "t"])
+        .run();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let held = &rows[1];
+    assert_eq!(held["status"], "held", "{held}");
+    assert!(held["run_id"].is_null());
+    assert_eq!(held["incident_id"], id.as_str());
+    assert_eq!(held["held"]["reason"], "once_within");
+    assert_eq!(held["held"]["rule"], "once_within: 3s");
+    assert_eq!(held["held"]["by"], "alice");
+    assert_eq!(time(&held["held"]["next_run_at"]), next);
+    // Filters hold for held attempts too.
+    state
+        .irctl()
+        .args(["runs", "--playbook", "other"])
+        .stderr_contains("no runs match these filters")
+        .run();
     // Past the window it runs again.
     sleep_until(next);
     run(&state, &marks, &yaml, "db-3").status(0).run();
@@ -204,6 +233,25 @@ fn max_runs_counts_runs_of_the_playbook_across_incidents_in_its_window() {
         .stderr_contains("recorded as `alert_repeated`")
         .run();
     assert_eq!(logged(&state.path(), "run_throttled").len(), 2);
+    // `irctl runs` shows the throttled attempts; repeats (re-sends of what
+    // ran) only with `--all`.
+    let out = state.irctl().args(["runs"]).run();
+    assert_eq!(
+        out.stdout
+            .matches("held: max_runs: 2 per 6s until ")
+            .count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("held: repeat"), "{}", out.stdout);
+    let out = state.irctl().args(["runs", "--all"]).run();
+    assert_eq!(
+        out.stdout.matches("held: repeat of ").count(),
+        1,
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -322,4 +370,62 @@ fn concurrency_makes_extra_runs_wait_for_a_slot_and_says_how_long() {
         .filter(|d| timeline(d).contains("for a free slot (`concurrency: 1`)"))
         .count();
     assert!(waited >= 2, "{waited} runs recorded a wait");
+}
+
+#[test]
+fn a_run_told_not_to_wait_defers_without_a_trace_and_gives_up_like_a_waiting_one() {
+    let state = State::new();
+    let marks = marks(&state);
+    let yaml = playbook(
+        "concurrency: 1\n",
+        r#"
+        steps:
+          - id: act
+            shell: |
+              echo "start {{ incident.labels.instance }}" >> "$MARKS/ran"
+              sleep 3
+        "#,
+    );
+    let holder = at_once(&state, &marks, &yaml, &["w1"]);
+    wait::wait_until(
+        Instant::now() + Duration::from_secs(60),
+        Duration::from_millis(20),
+        "the first run never started",
+        || ran(&marks).contains("start w1").then_some(()),
+    );
+    // No free slot: nothing runs, nothing is counted or recorded, exit 75,
+    // and the outcome says which playbook waits.
+    let outcome = state.path().with_file_name("outcome.jsonl");
+    let outcome_arg = outcome.display().to_string();
+    run(&state, &marks, &yaml, "w2")
+        .args(["--defer-slots", "--outcome-file", &outcome_arg])
+        .status(75)
+        .stderr_contains("playbook t waits for a free slot (`concurrency: 1`); not run yet")
+        .run();
+    let said: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&outcome).unwrap().trim()).unwrap();
+    assert_eq!(said["decision"], "deferred");
+    assert_eq!(said["reason"], "concurrency");
+    assert!(logged(&state.path(), "run_throttled").is_empty());
+    assert_eq!(run_dirs(&state.path()).len(), 1);
+    // Waiting since longer than the playbook may wait: given up, as a
+    // waiting run gives up — recorded as `run_throttled`, exit 1.
+    run(&state, &marks, &yaml, "w3")
+        .args(["--defer-slots", "--waiting-since", "0"])
+        .status(1)
+        .stderr_contains("throttled by `concurrency: 1`; recorded as `run_throttled`, not run; no slot came free in time")
+        .run();
+    assert_eq!(logged(&state.path(), "run_throttled").len(), 1);
+    wait_all(holder);
+    // A slot is free, but an older delivery waits for it: that one comes first.
+    run(&state, &marks, &yaml, "w4")
+        .args(["--defer-slots", "--behind", "t"])
+        .status(75)
+        .run();
+    // Once it may, it takes the slot and runs.
+    run(&state, &marks, &yaml, "w4")
+        .args(["--defer-slots", "--only-playbook", "t"])
+        .status(0)
+        .run();
+    assert_eq!(ran(&marks), "start w1\nstart w4\n");
 }

@@ -17,7 +17,7 @@ use super::{EXIT_FAILED, EXIT_INTERRUPTED, impact, live};
 use crate::cli::{ApprovalMode, RunArgs};
 use crate::ui::Ui;
 use irctl::engine::{self, RunOptions};
-use irctl::lifecycle::throttle::{self, Admission};
+use irctl::lifecycle::throttle::{self, Admission, NoWait};
 use irctl::lifecycle::{self, Arrival, Decision, Phase, Steps};
 use irctl::matching::{self, Choice};
 use irctl::playbook::Playbook;
@@ -117,21 +117,34 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<_>>()?;
 
-    // Unattended runs (`irctl serve`) start only playbooks that opted in.
+    let report = |o: Outcome| {
+        if let Some(path) = &args.outcome_file
+            && let Err(e) = outcome::append(path, &o)
+        {
+            ui.warn(&format!("{e:#}"));
+        }
+    };
+    // Unattended runs (`irctl serve`) start only playbooks that opted in;
+    // leaving the others to people is what they asked for, not a failure.
     let mut exit = 0u8;
-    let chosen: Vec<(&Playbook, Option<String>, Option<usize>)> = if args.auto_only {
-        let (auto, manual): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(p, _, _)| p.auto);
+    let mut chosen: Vec<(&Playbook, Option<String>, Option<usize>)> = if args.auto_only {
+        let (auto, mut manual): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(p, _, _)| p.auto);
+        manual.dedup_by(|a, b| a.0.name == b.0.name);
         for (playbook, _, _) in &manual {
             ui.errln(&format!(
-                "error: playbook `{}` is not `auto: true`, so it is not run unattended; run it by hand with `irctl run {}`",
+                "note: playbook `{}` is not `auto: true`, so it is not run unattended; run it by hand with `irctl run {}`",
                 playbook.name, playbook.name
             ));
-            exit = EXIT_FAILED;
+            report(Outcome::decided(&playbook.name, outcome::NOT_AUTO, None));
         }
         auto
     } else {
         chosen
     };
+    // A deferred delivery tried again: the other playbooks already ran.
+    if !args.only_playbooks.is_empty() {
+        chosen.retain(|(p, _, _)| args.only_playbooks.contains(&p.name));
+    }
 
     if args.dry_run {
         let catalog = catalog.as_ref();
@@ -146,14 +159,13 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         again: args.again,
         force: args.force,
     };
-    let report = |o: Outcome| {
-        if let Some(path) = &args.outcome_file
-            && let Err(e) = outcome::append(path, &o)
-        {
-            ui.warn(&format!("{e:#}"));
-        }
-    };
     let mut runs = Vec::new();
+    // Under `--defer-slots`, a slot is taken before the run is counted, and
+    // a playbook without one is left out whole (every alert of it).
+    let mut deferred: Vec<&str> = Vec::new();
+    let waiting_since = args
+        .waiting_since
+        .and_then(chrono::DateTime::from_timestamp_millis);
     for (playbook, warning, alert) in chosen {
         // A per-alert run sees the incident narrowed to its alert, and is
         // told apart from the other alerts' runs by that alert's key.
@@ -171,6 +183,52 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 forced,
                 ticket,
             } => {
+                let mut slot = None;
+                if args.defer_slots
+                    && steps == Steps::Main
+                    && playbook.limits.concurrency.is_some()
+                    && !runs
+                        .iter()
+                        .any(|r: &Admitted<'_>| r.0.name == playbook.name)
+                {
+                    if deferred.contains(&playbook.name.as_str()) {
+                        continue;
+                    }
+                    let behind = args.behind.contains(&playbook.name);
+                    let now = ctx.run_clock().now();
+                    match throttle::slot_without_waiting(
+                        ctx.state_dir(),
+                        playbook,
+                        behind,
+                        waiting_since,
+                        now,
+                    )? {
+                        NoWait::Slot(s) => slot = Some(s),
+                        NoWait::Defer => {
+                            deferred.push(&playbook.name);
+                            report(Outcome::decided(
+                                &playbook.name,
+                                outcome::DEFERRED,
+                                Some("concurrency"),
+                            ));
+                            ui.errln(&ctx.out_redacting(redactor.clone()).redact(&format!(
+                                "incident {} ({}): playbook {} waits for a free slot (`concurrency: {}`); not run yet, tried again later",
+                                incident.id,
+                                record::short_incident_id(&incident.id),
+                                playbook.name,
+                                playbook.limits.concurrency.unwrap_or_default()
+                            )));
+                            continue;
+                        }
+                        NoWait::GiveUp(t) => {
+                            drop(ticket);
+                            throttled(ctx, &arrival, &playbook.name, &t, &redactor)?;
+                            report(Outcome::decided(&playbook.name, "throttled", Some(t.kind)));
+                            exit = exit.max(EXIT_FAILED);
+                            continue;
+                        }
+                    }
+                }
                 // Throttles count remediation; a resolution's `on_resolved`
                 // steps are neither held back nor counted.
                 let admission = match steps {
@@ -189,7 +247,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                             Some(t) => Some(overridden_warning(warning, &t)),
                             None => warning,
                         };
-                        runs.push((playbook, warning, view, steps, forced, ticket));
+                        runs.push((playbook, warning, view, steps, forced, ticket, slot));
                     }
                     Admission::Throttled(t) => {
                         drop(ticket);
@@ -259,7 +317,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     }
     let teams = indexed.teams();
 
-    for (playbook, warning, view, steps, forced, ticket) in runs {
+    for (playbook, warning, view, steps, forced, ticket, slot) in runs {
         let incident = view.as_ref().unwrap_or(incident);
         let mut owned = with_ownership(incident, catalog.as_ref(), playbook);
         if let Some(o) = owned.as_mut().and_then(|i| i.ownership.as_mut()) {
@@ -291,17 +349,12 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         };
         let secrets = ctx.secrets(playbook)?;
         // Held until the run has finished, like the ticket.
-        let Some(slot) =
-            throttle::take_slot(ctx.state_dir(), playbook, throttle::slot_wait(playbook))?
-        else {
-            let t = throttle::Throttled {
-                rule: format!(
-                    "concurrency: {}",
-                    playbook.limits.concurrency.unwrap_or_default()
-                ),
-                kind: "concurrency",
-                next_run_at: None,
-            };
+        let slot = match slot {
+            Some(slot) => Some(slot),
+            None => throttle::take_slot(ctx.state_dir(), playbook, throttle::slot_wait(playbook))?,
+        };
+        let Some(slot) = slot else {
+            let t = throttle::concurrency_held(playbook);
             throttled(ctx, &arrival, &playbook.name, &t, &redactor)?;
             report(Outcome::decided(&playbook.name, "throttled", Some(t.kind)));
             exit = exit.max(EXIT_FAILED);
@@ -357,8 +410,23 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             break;
         }
     }
+    if !deferred.is_empty() && exit == 0 {
+        exit = outcome::EXIT_DEFERRED;
+    }
     Ok(exit)
 }
+
+/// A run decided and admitted: its playbook, warning, incident view,
+/// steps, whether forced, its ticket, and the slot taken for it already.
+type Admitted<'a> = (
+    &'a Playbook,
+    Option<String>,
+    Option<irctl::incident::Incident>,
+    Steps,
+    bool,
+    lifecycle::Ticket,
+    Option<throttle::Slot>,
+);
 
 /// Tells the episode's runs in flight that a resolved payload arrived,
 /// stopping those whose playbook says `cancel_on_resolve`, and says so.

@@ -1,11 +1,14 @@
-//! `irctl runs` and `irctl stats`: the state directory's runs as a table or
-//! JSON, and the numbers across incidents.
+//! `irctl runs` and `irctl stats`: the state directory's runs — with the
+//! attempts a throttle held back, the deliveries serve keeps waiting for a
+//! slot, and with `--all` the repeats — as a table or JSON, and the
+//! numbers across incidents.
 
 use chrono::{DateTime, Utc};
 
 use super::context::Context;
 use crate::cli::{OutputFormat, RunsArgs, StatsArgs};
-use irctl::record::{self, RunFilter, Scope, show_time, stats};
+use irctl::lifecycle::held::{self, Row};
+use irctl::record::{self, RunFilter, RunSummary, Scope, show_time, stats};
 
 /// Runs `runs`.
 pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -17,7 +20,14 @@ pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
         since,
     };
     let store = ctx.open_store(filter.scope())?;
-    let rows = record::list_runs(&store, &filter);
+    // Serve's deliveries waiting for a slot are live state: a queue that
+    // cannot be read leaves them out, with a warning, not the listing.
+    let waiting = irctl::serve::sqlite::waiting(&store.dir).unwrap_or_else(|e| {
+        ui.warn(&format!("{e:#}"));
+        Vec::new()
+    });
+    let (rows, warnings) = held::list(&store, &filter, args.all, waiting)?;
+    ctx.warn_all(&warnings);
     let out = ctx.out();
     match args.format {
         OutputFormat::Json => out.json(&serde_json::to_string_pretty(&rows)?)?,
@@ -25,24 +35,19 @@ pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
             let mut table = ui.table(&[
                 "RUN", "INCIDENT", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "DRILL",
             ]);
-            for s in &rows {
-                let playbook = match &s.commit {
-                    Some(c) => format!("{}@{}", s.playbook, irctl::timeline::short_id(c, 8)),
-                    None => s.playbook.clone(),
-                };
-                table.add_row(vec![
-                    s.run_id.clone(),
-                    // The file-safe form: every `--incident` accepts it, and
-                    // it needs no shell quoting (`{}:{alertname="X"}` does).
-                    s.incident_file_id.clone(),
-                    playbook,
-                    s.status.clone(),
-                    s.started.map(show_time).unwrap_or_else(|| "-".into()),
-                    s.duration_ms
-                        .map(|ms| irctl::duration::format(std::time::Duration::from_millis(ms)))
-                        .unwrap_or_else(|| "-".into()),
-                    if s.drill { "yes" } else { "no" }.to_string(),
-                ]);
+            for row in &rows {
+                table.add_row(match row {
+                    Row::Run(s) => run_row(s),
+                    Row::Held(h) => vec![
+                        "-".into(),
+                        h.incident_file_id.clone(),
+                        h.playbook.clone(),
+                        h.describe(),
+                        show_time(h.started),
+                        "-".into(),
+                        "no".into(),
+                    ],
+                });
             }
             if rows.is_empty() {
                 ui.errln(&format!(
@@ -60,6 +65,27 @@ pub fn runs(args: RunsArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// A run's row of the table.
+fn run_row(s: &RunSummary) -> Vec<String> {
+    let playbook = match &s.commit {
+        Some(c) => format!("{}@{}", s.playbook, irctl::timeline::short_id(c, 8)),
+        None => s.playbook.clone(),
+    };
+    vec![
+        s.run_id.clone(),
+        // The file-safe form: every `--incident` accepts it, and it needs
+        // no shell quoting (`{}:{alertname="X"}` does).
+        s.incident_file_id.clone(),
+        playbook,
+        s.status.clone(),
+        s.started.map(show_time).unwrap_or_else(|| "-".into()),
+        s.duration_ms
+            .map(|ms| irctl::duration::format(std::time::Duration::from_millis(ms)))
+            .unwrap_or_else(|| "-".into()),
+        if s.drill { "yes" } else { "no" }.to_string(),
+    ]
 }
 
 /// Runs `stats`.

@@ -15,7 +15,10 @@
 //! throttle (the run is admitted, counted, and records which limit it
 //! overrode); nothing overrides `concurrency`, whose extra runs wait for a
 //! slot — one flock per slot under `locks/` — for at most
-//! [`MAX_SLOT_WAIT`] (or the playbook's `timeout`, when shorter).
+//! [`MAX_SLOT_WAIT`] (or the playbook's `timeout`, when shorter). A run
+//! that must not wait (`irctl serve`'s, which would hold a worker) asks
+//! [`slot_without_waiting`] instead and is retried later by its caller,
+//! which keeps the wait's start so the same limit applies.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -278,6 +281,54 @@ pub fn take_slot(
             return Ok(None);
         }
         std::thread::sleep(SLOT_POLL);
+    }
+}
+
+/// What [`slot_without_waiting`] found.
+#[derive(Debug)]
+pub enum NoWait {
+    /// A slot, taken.
+    Slot(Slot),
+    /// None is free (or an older waiter comes first): try again later.
+    Defer,
+    /// None came free within [`slot_wait`] of the first try: give up, as a
+    /// waiting run would.
+    GiveUp(Throttled),
+}
+
+/// Takes a free `concurrency` slot of `playbook` without waiting for one.
+/// `behind`: an older waiter comes first, so take none. `waiting_since`:
+/// when the first try was, so the slot records the whole wait and the
+/// wait ends after [`slot_wait`] as a waiting run's would.
+pub fn slot_without_waiting(
+    state_dir: &Path,
+    playbook: &Playbook,
+    behind: bool,
+    waiting_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<NoWait> {
+    let waited = waiting_since.and_then(|since| (now - since).to_std().ok());
+    if !behind && let Some(mut slot) = take_slot(state_dir, playbook, Duration::ZERO)? {
+        if slot._file.is_some() {
+            slot.waited = waited.filter(|w| !w.is_zero());
+        }
+        return Ok(NoWait::Slot(slot));
+    }
+    if waited.is_some_and(|w| w >= slot_wait(playbook)) {
+        return Ok(NoWait::GiveUp(concurrency_held(playbook)));
+    }
+    Ok(NoWait::Defer)
+}
+
+/// The `concurrency` limit of `playbook`, as a limit that held.
+pub fn concurrency_held(playbook: &Playbook) -> Throttled {
+    Throttled {
+        rule: format!(
+            "concurrency: {}",
+            playbook.limits.concurrency.unwrap_or_default()
+        ),
+        kind: "concurrency",
+        next_run_at: None,
     }
 }
 

@@ -30,6 +30,7 @@ use super::auth::Denied;
 use super::metrics::RunCounts;
 use super::source::{self, Rejected, Source};
 use super::store::{Enqueued, NewDelivery, Store};
+use crate::lifecycle::held;
 use crate::record::{self, RunFilter, Scope};
 
 /// Seconds a sender is asked to wait when the queue is full.
@@ -178,6 +179,7 @@ async fn receive<S: Store>(
         dedup_key: parsed.dedup_key,
         payload: body.to_vec(),
         received_ms: chrono::Utc::now().timestamp_millis(),
+        incident_key: parsed.incident.id.clone(),
     };
     match shared.store.enqueue(delivery).await {
         Ok(Enqueued::Accepted(id)) => {
@@ -285,14 +287,20 @@ fn reader_denied<S: Store>(shared: &Shared<S>, headers: &HeaderMap) -> Option<Re
         .map(|d| denied(d).0)
 }
 
-async fn runs<S: Store>(State(shared): State<Arc<Shared<S>>>, headers: HeaderMap) -> Response {
+async fn runs<S: Store>(
+    State(shared): State<Arc<Shared<S>>>,
+    headers: HeaderMap,
+    Query(q): Query<RunsQuery>,
+) -> Response {
     if let Some(r) = reader_denied(&shared, &headers) {
         return r;
     }
     let dir = shared.launcher.state_dir.clone();
     let listed = tokio::task::spawn_blocking(move || {
         let store = record::Store::open_scoped(&dir, Scope::All)?;
-        let rows = record::list_runs(&store, &RunFilter::default());
+        // As `irctl runs` lists them: with held attempts, repeats on `?all=true`.
+        let waiting = super::sqlite::waiting(&dir)?;
+        let (rows, _) = held::list(&store, &RunFilter::default(), q.all, waiting)?;
         Ok::<_, anyhow::Error>(serde_json::to_value(rows)?)
     })
     .await;
@@ -332,6 +340,12 @@ async fn run<S: Store>(
             json!({ "error": e.to_string() }),
         ),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct RunsQuery {
+    #[serde(default)]
+    all: bool,
 }
 
 #[derive(serde::Deserialize)]

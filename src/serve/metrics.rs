@@ -50,6 +50,7 @@ const HELD_REASONS: &[&str] = &[
     "once_within",
     "max_runs",
     "concurrency",
+    "not_auto",
 ];
 
 /// `value` when it is one of `known`, else `other`.
@@ -127,7 +128,7 @@ impl Reported {
                     }
                 }
             }
-            "repeat" | "in_progress" => {
+            "repeat" | "in_progress" | "not_auto" => {
                 let reason = known(&o.decision, HELD_REASONS);
                 *self.held.entry((playbook, reason)).or_default() += 1;
             }
@@ -324,7 +325,7 @@ fn render_reported(out: &mut String, r: &Reported) {
         out,
         "irctl_serve_runs_held_total",
         "counter",
-        "Playbooks not run for a delivery, by reason: repeat, in_progress (repeats of an episode), once_within, max_runs, concurrency (throttles).",
+        "Playbooks not run for a delivery, by reason: repeat, in_progress (repeats of an episode), once_within, max_runs, concurrency (throttles), not_auto (left to people).",
     );
     for ((playbook, reason), n) in &r.held {
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! What an `irctl run` started by serve decided, told back to serve for
-//! `/metrics`: one JSON line per playbook (ran, repeat, in progress,
-//! throttled) in a file serve names with `--outcome-file`.
+//! `/metrics` and for the delivery's fate: one JSON line per playbook (ran,
+//! repeat, in progress, throttled, not auto, deferred) in a file serve names
+//! with `--outcome-file`.
 //!
 //! The child knows what happened — the lifecycle decision, each step's
 //! kind, status, duration and why it was skipped — and serve only knows the
@@ -25,14 +26,28 @@ const MAX_STEPS: usize = 512;
 /// Largest outcome file read.
 const MAX_BYTES: u64 = 4 << 20;
 
+/// The exit code of an `irctl run --defer-slots` that ran everything it
+/// could and deferred the rest (`EX_TEMPFAIL`): the delivery is not done.
+pub const EXIT_DEFERRED: u8 = 75;
+
+/// `decision` of a playbook that had no free `concurrency` slot under
+/// `--defer-slots`: nothing of it ran or was counted, and serve queues the
+/// delivery again for it.
+pub const DEFERRED: &str = "deferred";
+
+/// `decision` of a playbook `--auto-only` did not run because it is not
+/// `auto: true`: left to people, not a failure.
+pub const NOT_AUTO: &str = "not_auto";
+
 /// What became of one playbook for one delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     /// The playbook.
     pub playbook: String,
-    /// `ran`, `repeat`, `in_progress` or `throttled`.
+    /// `ran`, `repeat`, `in_progress`, `throttled`, [`NOT_AUTO`] or [`DEFERRED`].
     pub decision: String,
-    /// For `throttled`: which limit (`once_within`, `max_runs`, `concurrency`).
+    /// For `throttled`: which limit (`once_within`, `max_runs`,
+    /// `concurrency`); for [`DEFERRED`]: `concurrency`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// For `ran`: how the run ended.

@@ -5,6 +5,10 @@
 //! whatever requests arrived together in one transaction (group commit), so
 //! two hundred senders cost one fsync per batch rather than one each, and
 //! each is answered only after the commit that holds its delivery.
+//!
+//! Columns added since the first release (`incident_key`, `waiting_for`,
+//! `waiting_since_ms`, `not_before_ms`) are added to an older database when
+//! it is opened; its rows have no incident key, and so no ordering.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::source::Source;
-use super::store::{DeliveryRow, Enqueued, Finished, NewDelivery, Store, Taken};
+use super::store::{Deferred, DeliveryRow, Enqueued, Finished, NewDelivery, Store, Taken};
+use crate::lifecycle::held::Held;
 
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -39,9 +44,33 @@ CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (state, id);
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);
 ";
 
+/// Columns added to `deliveries` after its first release, with their types.
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("incident_key", "TEXT"),
+    ("waiting_for", "TEXT"),
+    ("waiting_since_ms", "INTEGER"),
+    ("not_before_ms", "INTEGER"),
+];
+
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS deliveries_incident ON deliveries (incident_key, id);
+CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (waiting_for, id) WHERE waiting_for IS NOT NULL;
+";
+
+/// How the playbooks a delivery waits for are joined in one column
+/// (playbook names are kebab-case, so never hold it).
+const LIST_SEP: &str = "\n";
+
+/// Not done, and either queued or being retried after a deferral: what a
+/// later delivery of the same incident, or waiting for the same
+/// playbooks, queues behind.
+const PENDING: &str = "(e.state = 'queued' OR (e.state = 'taken' AND e.waiting_for IS NOT NULL))";
+
 enum Op {
     Enqueue(NewDelivery, oneshot::Sender<anyhow::Result<Enqueued>>),
-    Take(oneshot::Sender<anyhow::Result<Option<Taken>>>),
+    Take(i64, oneshot::Sender<anyhow::Result<Option<Taken>>>),
+    Defer(i64, Deferred, oneshot::Sender<anyhow::Result<()>>),
+    Nudge(oneshot::Sender<anyhow::Result<()>>),
     Finish(i64, Finished, oneshot::Sender<anyhow::Result<()>>),
     Probe(oneshot::Sender<anyhow::Result<()>>),
     Prune(i64, oneshot::Sender<anyhow::Result<u64>>),
@@ -80,6 +109,7 @@ impl Sqlite {
         let conn = connect(path)?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("cannot create the tables in `{}`", path.display()))?;
+        migrate(&conn).with_context(|| format!("cannot upgrade `{}`", path.display()))?;
         let requeued = conn
             .execute(
                 "UPDATE deliveries SET state = 'queued' WHERE state = 'taken'",
@@ -131,6 +161,83 @@ impl Sqlite {
     }
 }
 
+/// The deliveries of the queue in `state_dir` waiting for a `concurrency`
+/// slot, one row per playbook, read without disturbing a running serve;
+/// no queue (or one of an irctl that never deferred) has none.
+pub fn waiting(state_dir: &Path) -> anyhow::Result<Vec<Held>> {
+    let path = state_dir.join("serve").join("queue.db");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open the queue database `{}`", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let read = || -> rusqlite::Result<Vec<Held>> {
+        let has_column: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('deliveries') WHERE name = 'waiting_for'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_column {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn.prepare(
+            "SELECT incident_key, waiting_for, waiting_since_ms, not_before_ms FROM deliveries
+             WHERE state != 'done' AND waiting_for IS NOT NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, list, since, next) = row?;
+            let since = since.and_then(chrono::DateTime::from_timestamp_millis);
+            let next = next.and_then(chrono::DateTime::from_timestamp_millis);
+            let (Some(key), Some(since)) = (key, since) else {
+                continue;
+            };
+            for playbook in split_list(list) {
+                out.push(Held::waiting(&key, &playbook, since, next));
+            }
+        }
+        Ok(out)
+    };
+    read().with_context(|| format!("cannot read waiting deliveries in `{}`", path.display()))
+}
+
+/// Adds the columns and indexes a database of an older irctl lacks.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let mut have = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('deliveries')")?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for n in names {
+            have.push(n?);
+        }
+    }
+    for (name, ty) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE deliveries ADD COLUMN {name} {ty}"))?;
+        }
+    }
+    conn.execute_batch(INDEXES)
+}
+
+fn split_list(text: Option<String>) -> Vec<String> {
+    text.map(|t| {
+        t.split(LIST_SEP)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 fn connect(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path)
         .with_context(|| format!("cannot open the queue database `{}`", path.display()))?;
@@ -146,8 +253,16 @@ impl Store for Sqlite {
         self.call(|tx| Op::Enqueue(delivery, tx)).await
     }
 
-    async fn take(&self) -> anyhow::Result<Option<Taken>> {
-        self.call(Op::Take).await
+    async fn take(&self, now_ms: i64) -> anyhow::Result<Option<Taken>> {
+        self.call(|tx| Op::Take(now_ms, tx)).await
+    }
+
+    async fn defer(&self, id: i64, deferred: Deferred) -> anyhow::Result<()> {
+        self.call(|tx| Op::Defer(id, deferred, tx)).await
+    }
+
+    async fn nudge(&self) -> anyhow::Result<()> {
+        self.call(Op::Nudge).await
     }
 
     async fn finish(&self, id: i64, finished: Finished) -> anyhow::Result<()> {
@@ -173,7 +288,8 @@ impl Store for Sqlite {
                 .lock()
                 .map_err(|_| anyhow::anyhow!("the store's reader is poisoned"))?;
             let mut stmt = conn.prepare_cached(
-                "SELECT id, source, dedup_key, state, attempts, duplicates, outcome, exit_code, output, received_ms
+                "SELECT id, source, dedup_key, state, attempts, duplicates, outcome, exit_code, output, received_ms,
+                        waiting_for, waiting_since_ms, not_before_ms
                  FROM deliveries ORDER BY id DESC LIMIT ?1",
             )?;
             let rows = stmt
@@ -189,6 +305,9 @@ impl Store for Sqlite {
                         exit_code: r.get(7)?,
                         output: r.get(8)?,
                         received_ms: r.get(9)?,
+                        waiting_for: split_list(r.get(10)?),
+                        waiting_since_ms: r.get(11)?,
+                        not_before_ms: r.get(12)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -259,7 +378,32 @@ impl Writer {
                     }
                     replies.push(Reply::Enqueue(reply, r));
                 }
-                Op::Take(reply) => replies.push(Reply::Take(reply, take(&tx))),
+                Op::Take(now, reply) => replies.push(Reply::Take(reply, take(&tx, now))),
+                Op::Defer(id, d, reply) => {
+                    let r = tx.execute(
+                        "UPDATE deliveries SET state = 'queued', waiting_for = ?2,
+                             waiting_since_ms = coalesce(waiting_since_ms, ?3), not_before_ms = ?4,
+                             outcome = ?5, exit_code = NULL, output = ?6
+                         WHERE id = ?1 AND state = 'taken'",
+                        params![
+                            id,
+                            d.waiting_for.join(LIST_SEP),
+                            d.at_ms,
+                            d.not_before_ms,
+                            d.outcome,
+                            d.output
+                        ],
+                    );
+                    replies.push(Reply::Unit(reply, r.map(|_| ())));
+                }
+                Op::Nudge(reply) => {
+                    let r = tx.execute(
+                        "UPDATE deliveries SET not_before_ms = NULL
+                         WHERE state = 'queued' AND not_before_ms IS NOT NULL",
+                        [],
+                    );
+                    replies.push(Reply::Unit(reply, r.map(|_| ())));
+                }
                 Op::Finish(id, f, reply) => {
                     let r = tx.execute(
                         "UPDATE deliveries SET state = 'done', outcome = ?2, exit_code = ?3, output = ?4, finished_ms = ?5
@@ -322,8 +466,10 @@ fn fail(op: Op, msg: &str) {
     let err = || anyhow::anyhow!("{msg}");
     match op {
         Op::Enqueue(_, s) => drop(s.send(Err(err()))),
-        Op::Take(s) => drop(s.send(Err(err()))),
-        Op::Finish(_, _, s) | Op::Probe(s) => drop(s.send(Err(err()))),
+        Op::Take(_, s) => drop(s.send(Err(err()))),
+        Op::Finish(_, _, s) | Op::Defer(_, _, s) | Op::Probe(s) | Op::Nudge(s) => {
+            drop(s.send(Err(err())))
+        }
         Op::Prune(_, s) => drop(s.send(Err(err()))),
     }
 }
@@ -346,31 +492,63 @@ fn enqueue(
         return Ok(Enqueued::Full);
     }
     tx.prepare_cached(
-        "INSERT INTO deliveries (source, dedup_key, received_ms, payload, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
+        "INSERT INTO deliveries (source, dedup_key, received_ms, payload, state, incident_key)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
     )?
     .execute(params![
         d.source.store_name(),
         d.dedup_key,
         d.received_ms,
-        d.payload
+        d.payload,
+        d.incident_key
     ])?;
     Ok(Enqueued::Accepted(tx.last_insert_rowid()))
 }
 
-fn take(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Option<Taken>> {
-    let row: Option<(i64, String, Vec<u8>, i64)> = tx
-        .prepare_cached(
-            "SELECT id, source, payload, attempts FROM deliveries WHERE state = 'queued' ORDER BY id LIMIT 1",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+fn take(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<Option<Taken>> {
+    let sql = format!(
+        "SELECT id, source, payload, attempts, waiting_for, waiting_since_ms FROM deliveries d
+         WHERE state = 'queued' AND (not_before_ms IS NULL OR not_before_ms <= ?1)
+           AND NOT EXISTS (SELECT 1 FROM deliveries e
+                           WHERE e.incident_key = d.incident_key AND e.id < d.id AND {PENDING})
+           AND NOT EXISTS (SELECT 1 FROM deliveries e
+                           WHERE e.waiting_for = d.waiting_for AND e.id < d.id AND {PENDING})
+         ORDER BY id LIMIT 1"
+    );
+    type Row = (i64, String, Vec<u8>, i64, Option<String>, Option<i64>);
+    let row: Option<Row> = tx
+        .prepare_cached(&sql)?
+        .query_row([now_ms], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
         .optional()?;
-    let Some((id, source, payload, attempts)) = row else {
+    let Some((id, source, payload, attempts, waiting_for, waiting_since_ms)) = row else {
         return Ok(None);
     };
     tx.prepare_cached(
         "UPDATE deliveries SET state = 'taken', attempts = attempts + 1 WHERE id = ?1",
     )?
     .execute([id])?;
+    let mut behind = Vec::new();
+    {
+        let sql = format!(
+            "SELECT DISTINCT waiting_for FROM deliveries e
+             WHERE e.waiting_for IS NOT NULL AND e.id < ?1 AND {PENDING}"
+        );
+        let mut stmt = tx.prepare_cached(&sql)?;
+        for list in stmt.query_map([id], |r| r.get::<_, Option<String>>(0))? {
+            behind.extend(split_list(list?));
+        }
+    }
+    behind.sort();
+    behind.dedup();
     let source = Source::from_store_name(&source).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             1,
@@ -383,59 +561,11 @@ fn take(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Option<Taken>> {
         source,
         payload,
         attempts: attempts + 1,
+        waiting_for: split_list(waiting_for),
+        waiting_since_ms,
+        behind,
     }))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delivery(key: &str) -> NewDelivery {
-        NewDelivery {
-            source: Source::Alertmanager,
-            dedup_key: key.into(),
-            payload: b"{}".to_vec(),
-            received_ms: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn queue_dedups_bounds_and_survives_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.db");
-        let store = Sqlite::open(&path, 2).unwrap().store;
-        assert_eq!(
-            store.enqueue(delivery("a")).await.unwrap(),
-            Enqueued::Accepted(1)
-        );
-        assert_eq!(
-            store.enqueue(delivery("a")).await.unwrap(),
-            Enqueued::Duplicate(1)
-        );
-        assert_eq!(
-            store.enqueue(delivery("b")).await.unwrap(),
-            Enqueued::Accepted(2)
-        );
-        assert_eq!(store.enqueue(delivery("c")).await.unwrap(), Enqueued::Full);
-        let taken = store.take().await.unwrap().unwrap();
-        assert_eq!((taken.id, taken.attempts), (1, 1));
-        drop(store);
-        // Taken but not finished: queued again, attempt two.
-        let opened = Sqlite::open(&path, 2).unwrap();
-        assert_eq!(opened.requeued, 1);
-        let store = opened.store;
-        assert_eq!(store.depth(), 2);
-        let taken = store.take().await.unwrap().unwrap();
-        assert_eq!((taken.id, taken.attempts), (1, 2));
-        let done = Finished {
-            outcome: "succeeded".into(),
-            exit_code: Some(0),
-            output: String::new(),
-            finished_ms: 2,
-        };
-        store.finish(1, done).await.unwrap();
-        assert_eq!(store.depth(), 1);
-        assert_eq!(store.prune(10).await.unwrap(), 1);
-        assert_eq!(store.list(10).await.unwrap().len(), 1);
-    }
-}
+mod tests;

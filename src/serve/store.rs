@@ -5,7 +5,11 @@
 //! implementation returns only once the delivery is on disk, so a crash
 //! after the 2xx loses nothing. Work is taken and finished in two steps: an
 //! item taken but never finished (serve was killed) is queued again on the
-//! next start. Embedded SQLite ([`super::sqlite`]) is the one implementation
+//! next start. A delivery whose playbook has no free `concurrency` slot
+//! is not finished but deferred ([`Store::defer`]): queued again with a
+//! not-before time, so it waits without holding a worker. Deliveries of one
+//! incident are taken in the order they arrived, and deliveries waiting for
+//! the same playbooks in the order they first waited. Embedded SQLite ([`super::sqlite`]) is the one implementation
 //! today; the interface is what a PostgreSQL store for several replicas
 //! will implement.
 
@@ -26,6 +30,9 @@ pub struct NewDelivery {
     pub payload: Vec<u8>,
     /// When it arrived (Unix milliseconds).
     pub received_ms: i64,
+    /// The incident key the payload names: deliveries with the same key
+    /// are worked on in the order they arrived.
+    pub incident_key: String,
 }
 
 /// What [`Store::enqueue`] did.
@@ -48,8 +55,33 @@ pub struct Taken {
     pub source: Source,
     /// The body as it arrived.
     pub payload: Vec<u8>,
-    /// How many times it was taken, this one included (more than one after a crash).
+    /// How many times it was taken, this one included (more than one after
+    /// a crash or a deferral).
     pub attempts: i64,
+    /// For a deferred delivery: the playbooks it waits for; only they are
+    /// run now (the others already were).
+    pub waiting_for: Vec<String>,
+    /// For a deferred delivery: when it first waited (Unix milliseconds).
+    pub waiting_since_ms: Option<i64>,
+    /// Playbooks an older delivery waits for a slot of: this one queues
+    /// behind it rather than take a slot that comes free first.
+    pub behind: Vec<String>,
+}
+
+/// Why a taken delivery goes back to the queue instead of being finished.
+#[derive(Clone, Debug)]
+pub struct Deferred {
+    /// The playbooks that had no free `concurrency` slot.
+    pub waiting_for: Vec<String>,
+    /// When it was deferred (Unix milliseconds); the first deferral's time
+    /// is kept as `waiting_since_ms`.
+    pub at_ms: i64,
+    /// Not taken again before this (Unix milliseconds), unless nudged.
+    pub not_before_ms: i64,
+    /// What happened this time, kept as the delivery's outcome meanwhile.
+    pub outcome: String,
+    /// The end of what the run printed.
+    pub output: String,
 }
 
 /// How the work on a delivery ended.
@@ -74,7 +106,8 @@ pub struct DeliveryRow {
     pub source: String,
     /// Its deduplication key.
     pub dedup_key: String,
-    /// `queued`, `taken` or `done`.
+    /// `queued`, `taken` or `done`; a deferred delivery is `queued` with
+    /// `waiting_for` set.
     pub state: String,
     /// Times taken.
     pub attempts: i64,
@@ -88,6 +121,15 @@ pub struct DeliveryRow {
     pub output: Option<String>,
     /// When it arrived (Unix milliseconds).
     pub received_ms: i64,
+    /// The playbooks a deferred delivery waits for a slot of.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
+    /// When a deferred delivery first waited (Unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_since_ms: Option<i64>,
+    /// When a deferred delivery is tried again (Unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before_ms: Option<i64>,
 }
 
 /// Deliveries, dedup keys and the work queue.
@@ -98,8 +140,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         delivery: NewDelivery,
     ) -> impl Future<Output = anyhow::Result<Enqueued>> + Send;
-    /// Takes the oldest queued delivery, if any.
-    fn take(&self) -> impl Future<Output = anyhow::Result<Option<Taken>>> + Send;
+    /// Takes the oldest queued delivery that may be worked on at `now_ms`:
+    /// not deferred past it, and with no older queued delivery of its
+    /// incident or (when deferred) waiting for the same playbooks.
+    fn take(&self, now_ms: i64) -> impl Future<Output = anyhow::Result<Option<Taken>>> + Send;
+    /// Queues a taken delivery again, to wait for a `concurrency` slot.
+    fn defer(&self, id: i64, deferred: Deferred)
+    -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Lets deferred deliveries be tried at once (a run ended, so a slot may
+    /// be free).
+    fn nudge(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Marks a taken delivery done.
     fn finish(
         &self,

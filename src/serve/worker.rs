@@ -7,6 +7,17 @@
 //! is marked done only after its run exited; one taken when serve was
 //! killed is taken again on the next start (at least once), and the run's
 //! own repeat rule keeps that to one run.
+//!
+//! A worker never waits for a playbook's `concurrency` slot: runs get
+//! `--defer-slots`, so a run whose playbook has no free slot runs what it
+//! can (routing first), counts nothing for that playbook, and says so; the
+//! delivery goes back to the queue ([`Store::defer`]) with a not-before
+//! time that grows with each try, and is tried again at once when a run
+//! ends. The worker meanwhile takes other deliveries, so one busy playbook
+//! cannot starve the others. The retry runs only the playbooks that waited,
+//! with `--waiting-since` so the run records (and gives up after) the whole
+//! wait as `irctl run` would, and `--behind` names the playbooks an older
+//! delivery waits for, so slots go first come, first served.
 
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,7 +33,8 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::outcome;
-use super::store::{Finished, Store, Taken};
+use super::outcome::Outcome;
+use super::store::{Deferred, Finished, Store, Taken};
 
 /// Where serve is in its life; workers watch it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +68,13 @@ pub struct Launcher {
 const OUTPUT_TAIL: u64 = 4096;
 /// How long a run has to exit after SIGTERM before SIGKILL.
 const KILL_AFTER: Duration = Duration::from_secs(5);
+/// The first pause before a deferred delivery is tried again; it doubles
+/// with each try, up to [`MAX_RETRY_PAUSE`]. A run that ends nudges every
+/// deferred delivery sooner.
+const FIRST_RETRY_PAUSE_MS: i64 = 250;
+/// The longest pause between two tries of a deferred delivery (slots freed
+/// by runs outside serve are only noticed by trying).
+const MAX_RETRY_PAUSE_MS: i64 = 5_000;
 
 /// One worker: takes deliveries until serve drains.
 pub async fn work<S: Store>(shared: Arc<Shared<S>>, mut phase: watch::Receiver<Phase>) {
@@ -63,26 +82,21 @@ pub async fn work<S: Store>(shared: Arc<Shared<S>>, mut phase: watch::Receiver<P
         if *phase.borrow() != Phase::Running {
             return;
         }
-        match shared.store.take().await {
+        match shared
+            .store
+            .take(chrono::Utc::now().timestamp_millis())
+            .await
+        {
             Ok(Some(item)) => {
-                let Some(finished) = run_until_recorded(&shared, &item, &mut phase).await else {
+                let Some((finished, outcomes)) =
+                    run_until_recorded(&shared, &item, &mut phase).await
+                else {
                     // Serve is stopping with the disk still full: the
                     // delivery stays taken, and is taken again on the next start.
                     continue;
                 };
                 shared.metrics.run_ended(&finished.outcome);
-                (shared.log)(&format!(
-                    "delivery {} ({}, attempt {}): run {}{}",
-                    item.id,
-                    item.source.as_str(),
-                    item.attempts,
-                    finished.outcome,
-                    finished
-                        .exit_code
-                        .map(|c| format!(" (exit {c})"))
-                        .unwrap_or_default()
-                ));
-                finish(&shared, item.id, finished, &mut phase).await;
+                settle(&shared, &item, finished, &outcomes, &mut phase).await;
             }
             Ok(None) => {
                 tokio::select! {
@@ -111,12 +125,12 @@ async fn run_until_recorded<S: Store>(
     shared: &Shared<S>,
     item: &Taken,
     phase: &mut watch::Receiver<Phase>,
-) -> Option<Finished> {
+) -> Option<(Finished, Vec<Outcome>)> {
     let mut pause = NO_ROOM_BACKOFF.0;
     loop {
-        let finished = run(shared, item, phase).await;
+        let (finished, outcomes) = run(shared, item, phase).await;
         if finished.outcome != NO_ROOM {
-            return Some(finished);
+            return Some((finished, outcomes));
         }
         (shared.log)(&format!(
             "error: delivery {}: its run could not be recorded (no space left); kept, trying again in {}s: {}",
@@ -176,12 +190,95 @@ async fn pause_unless_stopping(pause: Duration, phase: &mut watch::Receiver<Phas
 /// The outcome of a run that could not write its record for lack of room.
 const NO_ROOM: &str = "no-space";
 
-/// Runs `irctl run` for `item` and says how it ended.
+/// Marks `item` done, or queues it again when a playbook waits for a slot,
+/// and says so in serve's log.
+async fn settle<S: Store>(
+    shared: &Shared<S>,
+    item: &Taken,
+    finished: Finished,
+    outcomes: &[Outcome],
+    phase: &mut watch::Receiver<Phase>,
+) {
+    let waiting: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.decision == outcome::DEFERRED)
+        .map(|o| o.playbook.clone())
+        .collect();
+    let not_auto: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.decision == outcome::NOT_AUTO)
+        .map(|o| o.playbook.as_str())
+        .collect();
+    let exit = finished
+        .exit_code
+        .map(|c| format!(" (exit {c})"))
+        .unwrap_or_default();
+    let ran = outcomes.iter().any(|o| o.decision == "ran");
+    let head = format!(
+        "delivery {} ({}, attempt {})",
+        item.id,
+        item.source.as_str(),
+        item.attempts
+    );
+    if ran {
+        // A run ended, so a slot may be free: try the deferred ones now.
+        if let Err(e) = shared.store.nudge().await {
+            (shared.log)(&format!("error: cannot wake deferred deliveries: {e:#}"));
+        }
+        shared.wake.notify_waiters();
+    }
+    // Whatever else ran (and however it ended: its record says), the
+    // playbooks that waited have not run yet.
+    if !waiting.is_empty() {
+        let now = chrono::Utc::now().timestamp_millis();
+        let shift = u32::try_from(item.attempts.clamp(1, 16) - 1).unwrap_or(0);
+        let pause = FIRST_RETRY_PAUSE_MS
+            .saturating_mul(1 << shift)
+            .min(MAX_RETRY_PAUSE_MS);
+        let list = waiting.join(", ");
+        (shared.log)(&format!(
+            "{head}: waits for a free `concurrency` slot of {list}; queued again, no worker held"
+        ));
+        let deferred = Deferred {
+            waiting_for: waiting,
+            at_ms: now,
+            not_before_ms: now.saturating_add(pause),
+            outcome: format!("waiting: concurrency ({list})"),
+            output: finished.output,
+        };
+        if let Err(e) = shared.store.defer(item.id, deferred).await {
+            (shared.log)(&format!(
+                "error: cannot queue delivery {} again (it will be tried again after a restart): {e:#}",
+                item.id
+            ));
+        }
+        return;
+    }
+    let mut finished = finished;
+    let mut note = String::new();
+    if !not_auto.is_empty() {
+        note = format!(
+            "; not `auto: true`, left to people: {}",
+            not_auto.join(", ")
+        );
+        // Correctly not run unattended: not a failure, and nothing else ran.
+        if finished.outcome == "succeeded" && !ran {
+            finished.outcome = SKIPPED_NOT_AUTO.into();
+        }
+    }
+    (shared.log)(&format!("{head}: run {}{exit}{note}", finished.outcome));
+    finish(shared, item.id, finished, phase).await;
+}
+
+/// A delivery's outcome when it matched only playbooks that are not `auto: true`.
+pub const SKIPPED_NOT_AUTO: &str = "skipped: not auto";
+
+/// Runs `irctl run` for `item` and says how it ended, with what it reported.
 async fn run<S: Store>(
     shared: &Shared<S>,
     item: &Taken,
     phase: &mut watch::Receiver<Phase>,
-) -> Finished {
+) -> (Finished, Vec<Outcome>) {
     let work = shared.launcher.state_dir.join("serve").join("work");
     let payload = work.join(format!("delivery-{}.json", item.id));
     let log = work.join(format!("delivery-{}.log", item.id));
@@ -197,7 +294,8 @@ async fn run<S: Store>(
     let result = spawn_and_wait(&shared.launcher, item, &work, &files, phase).await;
     shared.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     let output = tail(&log).unwrap_or_default();
-    shared.metrics.reported(&outcome::read(&outcomes));
+    let reported = outcome::read(&outcomes);
+    shared.metrics.reported(&reported);
     let _ = std::fs::remove_file(&payload);
     let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_file(&outcomes);
@@ -213,29 +311,32 @@ async fn run<S: Store>(
                 (false, Some(2)) => "usage-error",
                 (false, Some(c)) if c == i32::from(crate::fsutil::EXIT_CODE) => NO_ROOM,
                 (false, Some(130)) => "interrupted",
+                (false, Some(c)) if c == i32::from(outcome::EXIT_DEFERRED) => "deferred",
                 (false, Some(_)) => "failed",
                 (false, None) if status.signal().is_some() => "killed",
                 (false, None) => "failed",
             };
-            Finished {
+            let finished = Finished {
                 outcome: outcome.into(),
                 exit_code: code,
                 output,
                 finished_ms,
-            }
+            };
+            (finished, reported)
         }
-        Err(e) if e.chain().any(crate::fsutil::out_of_room) => Finished {
-            outcome: NO_ROOM.into(),
-            exit_code: None,
-            output: format!("{e:#}"),
-            finished_ms,
-        },
-        Err(e) => Finished {
-            outcome: "crashed".into(),
-            exit_code: None,
-            output: format!("{e:#}"),
-            finished_ms,
-        },
+        Err(e) => {
+            let finished = Finished {
+                outcome: if e.chain().any(crate::fsutil::out_of_room) {
+                    NO_ROOM.into()
+                } else {
+                    "crashed".into()
+                },
+                exit_code: None,
+                output: format!("{e:#}"),
+                finished_ms,
+            };
+            (finished, reported)
+        }
     }
 }
 
@@ -292,6 +393,17 @@ async fn spawn_and_wait(
     }
     if let Some(pin) = &launcher.pin {
         cmd.arg("--pin-commit").arg(pin.get());
+    }
+    // Never wait for a `concurrency` slot here: see the module's doc.
+    cmd.arg("--defer-slots");
+    for name in &item.waiting_for {
+        cmd.arg("--only-playbook").arg(name);
+    }
+    if let Some(since) = item.waiting_since_ms {
+        cmd.arg("--waiting-since").arg(since.to_string());
+    }
+    for name in &item.behind {
+        cmd.arg("--behind").arg(name);
     }
     let mut child = cmd
         .spawn()
