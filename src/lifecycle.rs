@@ -57,6 +57,9 @@ pub struct Arrival {
     /// For a resolved or acknowledged payload: what was recorded, or found
     /// already recorded.
     pub recorded: Option<Ingested>,
+    /// A firing payload that is a late copy of an episode already resolved
+    /// (see [`episode::Firing::Late`]): nothing may run for it.
+    pub late: bool,
 }
 
 /// Places `incident` in its episode. A resolved or acknowledged payload is
@@ -73,11 +76,20 @@ pub fn arrive(
 ) -> anyhow::Result<Arrival> {
     let key = incident.id.clone();
     let phase = ingest::phase(&incident);
+    let mut late = false;
     let (episode, recorded) = if record && phase != Phase::Firing {
         let done = ingest::ingest(state_dir, &incident, None, by, clock, redactor)?;
         (done.episode.clone(), Some(done))
+    } else if phase == Phase::Firing {
+        match episode::assign_firing(state_dir, &key, newest_firing_start(&incident))?.0 {
+            episode::Firing::In(e) => (e, None),
+            episode::Firing::Late(e) => {
+                late = true;
+                (e, None)
+            }
+        }
     } else {
-        let (episode, _lock) = episode::assign(state_dir, &key, phase == Phase::Firing)?;
+        let (episode, _lock) = episode::assign(state_dir, &key, false)?;
         (episode, None)
     };
     incident.id = episode.id.clone();
@@ -90,7 +102,20 @@ pub fn arrive(
         phase,
         episode,
         recorded,
+        late,
     })
+}
+
+/// When the newest of `incident`'s firing alerts started (its own start
+/// when no alert says), so a re-fire is told from a late copy.
+pub fn newest_firing_start(incident: &Incident) -> Option<chrono::DateTime<chrono::Utc>> {
+    incident
+        .alerts
+        .iter()
+        .filter(|a| a.status == crate::incident::Status::Firing)
+        .filter_map(|a| a.starts_at)
+        .max()
+        .or(incident.started_at)
 }
 
 /// Which of a playbook's step lists a run takes.

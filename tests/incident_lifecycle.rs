@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{Output, Test, unindent};
 use serde_json::json;
-use state::{INCIDENT, State, alertmanager};
+use state::{INCIDENT, State, alertmanager, alertmanager_from};
 
 const SHELL_MARKS: &str = r#"
 steps:
@@ -428,7 +428,21 @@ fn a_firing_after_a_resolution_is_a_new_episode() {
         )
         .args(["ingest", "--incident", "resolved.json"])
         .run();
+    // A late copy of the first firing (a delayed or re-sent notification:
+    // its alert started before the resolution) runs nothing, opens nothing.
+    let late = run_payload(&state, &marks, &yaml, &firing).run();
+    assert_eq!(late.status, 0, "{}", late.stderr);
+    assert!(
+        late.stderr.contains(&format!(
+            "incident `{INCIDENT}` resolved at 2000-01-01T10:30:00.000Z, and this firing payload's newest alert started at 2000-01-01T10:00:00.000Z, before that: a late copy of the resolved incident, not run"
+        )),
+        "{}",
+        late.stderr
+    );
+    assert_eq!(ran(&marks), "firing\n");
+    assert_eq!(run_count(&state), 1);
     // Next week, the same group fires again: a new incident, which runs.
+    let firing = alertmanager_from("2000-01-08T09:00:00Z", "firing", "0001-01-01T00:00:00Z");
     let second = run_payload(&state, &marks, &yaml, &firing).run();
     let episode2 = format!("{INCIDENT}#2");
     assert!(
@@ -483,6 +497,7 @@ fn a_firing_after_a_resolution_is_a_new_episode() {
         .args(["ingest", "--incident", "resolved.json"])
         .stdout_contains(&format!("recorded resolution of incident {episode2} "))
         .run();
+    let firing = alertmanager_from("2000-01-15T09:00:00Z", "firing", "0001-01-01T00:00:00Z");
     let third = run_payload(&state, &marks, &yaml, &firing).run();
     assert!(
         third

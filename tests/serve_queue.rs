@@ -330,7 +330,9 @@ steps:
 "#;
     let dir = setup(&[("once.yaml", once)]);
     let server = start(dir.path(), &[]);
+    // One after the other: taken together, either could be the one that runs.
     post(&server, "Once1");
+    wait_done(&server, 1, Duration::from_secs(60));
     post(&server, "Once2");
     wait_done(&server, 2, Duration::from_secs(60));
     let rows = runs(&server, TOKEN);

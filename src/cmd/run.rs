@@ -51,6 +51,10 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         redactor.clone(),
         !args.dry_run,
     )?;
+    if arrival.late && !args.force {
+        ui.errln(&late_copy(&arrival));
+        return Ok(0);
+    }
     if !args.dry_run {
         settle_in_flight(ctx, &mut indexed, &arrival, &redactor)?;
     }
@@ -645,4 +649,20 @@ fn print_plan(
         }
     }
     Ok(ok)
+}
+
+/// What `irctl run` says of a firing payload that came after its episode
+/// resolved but describes alerts that started before that: a delayed or
+/// re-sent notification must not run a remediation for a resolved incident.
+fn late_copy(arrival: &lifecycle::Arrival) -> String {
+    let stamp = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(irctl::timeline::stamp)
+            .unwrap_or_else(|| "an unknown time".into())
+    };
+    format!(
+        "incident `{}` resolved at {}, and this firing payload's newest alert started at {}, before that: a late copy of the resolved incident, not run (a new firing opens a new episode; `--force` runs it anyway)",
+        arrival.incident.id,
+        stamp(arrival.episode.resolved_at),
+        stamp(lifecycle::newest_firing_start(&arrival.incident)),
+    )
 }

@@ -45,6 +45,8 @@ pub struct Episode {
     pub id: String,
     /// Whether its log's latest detection-or-resolution is a resolution.
     pub resolved: bool,
+    /// When it resolved, by that resolution (the sender's end time).
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Held while an episode is chosen and its first event recorded; dropping
@@ -78,14 +80,33 @@ fn latest_among(state_dir: &Path, key: &str, runs: &BTreeSet<String>) -> Episode
         number += 1;
     }
     let id = episode_id(key, number);
-    let resolved = incident_log::read(state_dir, &id)
-        .map(|log| is_resolved(&log.events))
-        .unwrap_or(false);
+    let resolution = incident_log::read(state_dir, &id)
+        .ok()
+        .and_then(|log| resolution(&log.events));
     Episode {
         key: key.to_string(),
         number,
         id,
-        resolved,
+        resolved: resolution.is_some(),
+        resolved_at: resolution.flatten(),
+    }
+}
+
+/// `Some` when the latest detection or resolution among `events` is a
+/// resolution, with its time when that reads.
+fn resolution(events: &[Event]) -> Option<Option<chrono::DateTime<chrono::Utc>>> {
+    match &events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))?
+        .payload
+    {
+        Payload::Resolved(r) => Some(
+            chrono::DateTime::parse_from_rfc3339(&r.at)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+        ),
+        _ => None,
     }
 }
 
@@ -104,17 +125,54 @@ pub fn assign(state_dir: &Path, key: &str, firing: bool) -> anyhow::Result<(Epis
     let lock = lock_key(state_dir, key)?;
     let latest = latest(state_dir, key)?;
     let episode = if firing && latest.resolved {
-        let number = latest.number.saturating_add(1);
-        Episode {
-            key: key.to_string(),
-            number,
-            id: episode_id(key, number),
-            resolved: false,
-        }
+        next(latest)
     } else {
         latest
     };
     Ok((episode, lock))
+}
+
+/// Where a firing payload belongs.
+#[derive(Debug)]
+pub enum Firing {
+    /// In this episode (a new one when the latest had resolved).
+    In(Episode),
+    /// A late copy of the latest episode, which already resolved: every
+    /// alert it says is firing started before that resolution (a delayed
+    /// or re-sent notification, a delivery that waited in a queue). It
+    /// opens no episode and must start nothing.
+    Late(Episode),
+}
+
+/// [`assign`] for a firing payload whose newest firing alert started at
+/// `newest_start`: when that is no later than the latest episode's
+/// resolution, the payload is [`Firing::Late`]. A real re-fire starts after
+/// the resolution it follows; a payload without start times is taken as one.
+pub fn assign_firing(
+    state_dir: &Path,
+    key: &str,
+    newest_start: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<(Firing, KeyLock)> {
+    let lock = lock_key(state_dir, key)?;
+    let latest = latest(state_dir, key)?;
+    let firing = match (latest.resolved, latest.resolved_at, newest_start) {
+        (true, Some(resolved), Some(start)) if start <= resolved => Firing::Late(latest),
+        (true, _, _) => Firing::In(next(latest)),
+        (false, _, _) => Firing::In(latest),
+    };
+    Ok((firing, lock))
+}
+
+/// The episode after `latest`.
+fn next(latest: Episode) -> Episode {
+    let number = latest.number.saturating_add(1);
+    Episode {
+        id: episode_id(&latest.key, number),
+        key: latest.key,
+        number,
+        resolved: false,
+        resolved_at: None,
+    }
 }
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ async fn receive<S: Store>(
         payload: body.to_vec(),
         received_ms: chrono::Utc::now().timestamp_millis(),
         incident_key: parsed.incident.id.clone(),
+        resolves: crate::lifecycle::phase(&parsed.incident) == crate::lifecycle::Phase::Resolved,
     };
     match shared.store.enqueue(delivery).await {
         Ok(Enqueued::Accepted(id)) => {

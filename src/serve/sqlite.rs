@@ -50,6 +50,7 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("waiting_for", "TEXT"),
     ("waiting_since_ms", "INTEGER"),
     ("not_before_ms", "INTEGER"),
+    ("resolves", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 const INDEXES: &str = "
@@ -492,15 +493,16 @@ fn enqueue(
         return Ok(Enqueued::Full);
     }
     tx.prepare_cached(
-        "INSERT INTO deliveries (source, dedup_key, received_ms, payload, state, incident_key)
-         VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+        "INSERT INTO deliveries (source, dedup_key, received_ms, payload, state, incident_key, resolves)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6)",
     )?
     .execute(params![
         d.source.store_name(),
         d.dedup_key,
         d.received_ms,
         d.payload,
-        d.incident_key
+        d.incident_key,
+        d.resolves
     ])?;
     Ok(Enqueued::Accepted(tx.last_insert_rowid()))
 }
@@ -510,7 +512,8 @@ fn take(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<Option<
         "SELECT id, source, payload, attempts, waiting_for, waiting_since_ms FROM deliveries d
          WHERE state = 'queued' AND (not_before_ms IS NULL OR not_before_ms <= ?1)
            AND NOT EXISTS (SELECT 1 FROM deliveries e
-                           WHERE e.incident_key = d.incident_key AND e.id < d.id AND {PENDING})
+                           WHERE e.incident_key = d.incident_key AND e.id < d.id AND {PENDING}
+                             AND NOT (d.resolves = 1 AND e.resolves = 0))
            AND NOT EXISTS (SELECT 1 FROM deliveries e
                            WHERE e.waiting_for = d.waiting_for AND e.id < d.id AND {PENDING})
          ORDER BY id LIMIT 1"

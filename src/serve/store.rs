@@ -33,6 +33,11 @@ pub struct NewDelivery {
     /// The incident key the payload names: deliveries with the same key
     /// are worked on in the order they arrived.
     pub incident_key: String,
+    /// Whether the payload resolves its incident: a resolution never waits
+    /// behind a firing delivery of the same incident (one waiting for a
+    /// slot, or queued behind one), so a remediation not yet started finds
+    /// the incident resolved and does not run.
+    pub resolves: bool,
 }
 
 /// What [`Store::enqueue`] did.

@@ -43,6 +43,11 @@ impl State {
 /// An Alertmanager webhook for the `ApiDown` alert that started at
 /// 2000-01-01T10:00:00Z, `firing` or `resolved` (ending at `ends_at`).
 pub fn alertmanager(status: &str, ends_at: &str) -> String {
+    alertmanager_from("2000-01-01T10:00:00Z", status, ends_at)
+}
+
+/// [`alertmanager`] for an alert that started at `starts_at` (a re-fire).
+pub fn alertmanager_from(starts_at: &str, status: &str, ends_at: &str) -> String {
     serde_json::json!({
         "version": "4",
         "status": status,
@@ -56,7 +61,7 @@ pub fn alertmanager(status: &str, ends_at: &str) -> String {
             "status": status,
             "labels": { "alertname": "ApiDown", "app": "t", "service": "api", "severity": "critical" },
             "annotations": { "summary": "API is down" },
-            "startsAt": "2000-01-01T10:00:00Z",
+            "startsAt": starts_at,
             "endsAt": ends_at,
             "fingerprint": "f00d"
         }]

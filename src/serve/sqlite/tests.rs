@@ -13,6 +13,7 @@ fn of_incident(key: &str, incident: &str) -> NewDelivery {
         payload: b"{}".to_vec(),
         received_ms: 1,
         incident_key: incident.into(),
+        resolves: false,
     }
 }
 
@@ -140,4 +141,22 @@ fn a_database_of_an_older_irctl_is_upgraded_in_place() {
         .unwrap();
     let taken = rt.block_on(store.take(0)).unwrap().unwrap();
     assert_eq!((taken.id, taken.waiting_for.len()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_resolution_goes_ahead_of_firings_that_wait_for_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sqlite::open(&dir.path().join("q.db"), 100).unwrap().store;
+    store.enqueue(of_incident("fire", "x")).await.unwrap();
+    store.enqueue(of_incident("fire2", "x")).await.unwrap();
+    let mut resolved = of_incident("resolved", "x");
+    resolved.resolves = true;
+    store.enqueue(resolved).await.unwrap();
+    store.enqueue(of_incident("fire3", "x")).await.unwrap();
+    // The first firing waits for a slot: the second queues behind it, the
+    // resolution does not, and a firing after the resolution waits for it.
+    assert_eq!(next(&store, 0).await, Some(1));
+    store.defer(1, wait_for("a", 0, 100)).await.unwrap();
+    assert_eq!(next(&store, 0).await, Some(3));
+    assert_eq!(next(&store, 0).await, None);
 }
