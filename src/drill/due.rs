@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -221,16 +220,9 @@ pub fn record(state_dir: &Path, playbook: &str, record: Record) -> anyhow::Resul
     state.version = 1;
     state.drills.insert(playbook.to_string(), record);
     let path = state_dir.join(STATE_FILE);
-    let tmp = state_dir.join(format!(".{STATE_FILE}.{}.tmp", std::process::id()));
-    let text = serde_json::to_string_pretty(&state).context("cannot serialize drill record")?;
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    };
-    write().with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace `{}`", path.display()))?;
+    let mut text = serde_json::to_string_pretty(&state).context("cannot serialize drill record")?;
+    text.push('\n');
+    crate::fsutil::write_replacing(&path, text.as_bytes())?;
     drop(lock);
     Ok(())
 }
