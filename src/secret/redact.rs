@@ -1,43 +1,11 @@
-//! Secrets: resolved before a run starts, and redacted from everything irctl writes.
-//!
-//! A [`Secret`] has a redacting `Debug` and no `Display`, so it cannot end up
-//! in a log line by accident; the [`Redactor`] replaces every secret value —
-//! and its encoded forms — with `***` in any text, and a [`Stream`] does the
-//! same for output that arrives in pieces, so no piece ever shows part of one.
-//! [`resolve`] refuses values too short or too common to redact safely.
-
-use std::collections::BTreeMap;
-use std::fmt;
-use std::path::Path;
+//! Masking secrets in text: the [`Redactor`] finds every form of every
+//! secret in one pass and masks overlapping matches as one span; a
+//! [`Stream`] does the same for output that arrives in pieces.
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use anyhow::Context as _;
-use base64::Engine as _;
 
-/// A secret value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that must use it (an env var, a header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// The mask written in place of a secret.
-pub const MASK: &str = "***";
+use super::encoding::{WIDEN, base64_cores, forms, is_base64};
+use super::{MASK, Secret};
 
 /// Replaces secret values in text.
 ///
@@ -62,94 +30,6 @@ enum Matcher {
     /// The automaton could not be built (only for gigabytes of secrets):
     /// fail closed and mask any non-empty text whole.
     Everything,
-}
-
-/// The forms in which `v` may appear in text irctl writes: as it is, URL-
-/// and form-encoded, base64 (padded or not, standard or URL alphabet), hex
-/// (either case), shell-quoted, and escaped inside a JSON string (as serde
-/// writes it, and as the templates' `tojson` writes it, which also escapes
-/// `'<>&`). Base64 inside a longer encoded text is [`base64_cores`].
-fn forms(v: &str) -> Vec<String> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let mut out = vec![
-        v.to_string(),
-        crate::template::url_component(v),
-        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string(),
-        url::form_urlencoded::byte_serialize(v.as_bytes()).collect(),
-        STANDARD.encode(v),
-        STANDARD_NO_PAD.encode(v),
-        URL_SAFE.encode(v),
-        URL_SAFE_NO_PAD.encode(v),
-        crate::template::shell_quote(v),
-        hex(v.as_bytes(), false),
-        hex(v.as_bytes(), true),
-    ];
-    // Exactly one quote off each end: a value may itself end in `"`.
-    if let Some(json) = serde_json::to_string(v)
-        .ok()
-        .as_deref()
-        .and_then(|j| j.strip_prefix('"')?.strip_suffix('"'))
-    {
-        out.push(
-            json.replace('\'', "\\u0027")
-                .replace('<', "\\u003c")
-                .replace('>', "\\u003e")
-                .replace('&', "\\u0026"),
-        );
-        out.push(json.to_string());
-    }
-    out
-}
-
-fn hex(bytes: &[u8], upper: bool) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = if upper {
-            write!(out, "{b:02X}")
-        } else {
-            write!(out, "{b:02x}")
-        };
-        out
-    })
-}
-
-/// The base64 characters that depend on `v` alone, at each of the three
-/// byte offsets `v` can have in the encoded text (standard and URL
-/// alphabet). They find `v` inside any base64 text — above all the Basic
-/// auth form `base64(user:secret)`, whatever the user — without knowing
-/// what surrounds it; a match is then widened by up to [`WIDEN`] base64
-/// characters each side, so the characters shared with the neighbouring
-/// bytes (and any padding) go too.
-fn base64_cores(v: &str) -> Vec<String> {
-    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-    let n = v.len();
-    let mut out = Vec::new();
-    for k in 0..3 {
-        let mut bytes = vec![0u8; k];
-        bytes.extend_from_slice(v.as_bytes());
-        // Character i holds bits 6i..6i+6; the secret holds 8k..8(k+n).
-        let first = (8 * k).div_ceil(6);
-        let end = (8 * (k + n)) / 6;
-        if end <= first {
-            continue;
-        }
-        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-            let encoded = engine.encode(&bytes);
-            if let Some(core) = encoded.get(first..end) {
-                out.push(core.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// Most characters a base64 core match widens by on each side: the one
-/// shared with a neighbouring byte, and up to two `=` of padding.
-const WIDEN: usize = 3;
-
-/// Whether `b` can be part of a base64 word (either alphabet, or padding).
-fn is_base64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
 }
 
 impl Redactor {
@@ -350,172 +230,10 @@ impl Stream {
     }
 }
 
-/// Parses a dotenv file: `NAME=value`, `export NAME=value`, quotes, `#` comments.
-pub fn parse_dotenv(text: &str, origin: &str) -> anyhow::Result<BTreeMap<String, Secret>> {
-    let mut out = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            anyhow::bail!("`{origin}` line {}: expected `NAME=value`", i + 1);
-        };
-        let k = k.trim();
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            anyhow::bail!("`{origin}` line {}: invalid name `{k}`", i + 1);
-        }
-        let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"'))
-                || (v.starts_with('\'') && v.ends_with('\'')))
-        {
-            &v[1..v.len() - 1]
-        } else {
-            v
-        };
-        out.insert(k.to_string(), Secret::new(v));
-    }
-    Ok(out)
-}
-
-/// Resolves each declared name from the secrets file, then `IRCTL_SECRET_NAME`, then `NAME`.
-/// Returns the missing names as an error before anything runs; a secret
-/// set to the empty string anywhere is missing there, and the error says where.
-pub fn resolve(names: &[String], file: Option<&Path>) -> anyhow::Result<BTreeMap<String, Secret>> {
-    let from_file = match file {
-        Some(path) => {
-            let text = crate::capped::read_to_string(path, MAX_SECRETS_FILE_BYTES)
-                .with_context(|| format!("cannot read secrets file `{}`", path.display()))?;
-            parse_dotenv(&text, &path.display().to_string())?
-        }
-        None => BTreeMap::new(),
-    };
-    let mut out = BTreeMap::new();
-    let mut missing = Vec::new();
-    for name in names {
-        let mut empty = Vec::new();
-        let value = match from_file.get(name) {
-            Some(v) if v.expose().is_empty() => {
-                if let Some(path) = file {
-                    empty.push(format!("`{}`", path.display()));
-                }
-                None
-            }
-            other => other.cloned(),
-        }
-        .or_else(|| crate::env::secret(name, &mut empty).map(Secret::new));
-        match value {
-            Some(v) => {
-                out.insert(name.clone(), v);
-            }
-            None if empty.is_empty() => missing.push(format!("`{name}`")),
-            None => missing.push(format!("`{name}` (empty in {})", empty.join(", "))),
-        }
-    }
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "missing secret{} {}: set them in `--secrets-file`, or as `IRCTL_SECRET_<NAME>` or `<NAME>` in the environment",
-            if missing.len() == 1 { "" } else { "s" },
-            missing.join(", ")
-        );
-    }
-    for (name, value) in &out {
-        if let Some(why) = weakness(value.expose()) {
-            anyhow::bail!(
-                "secret `{name}` is {why}: irctl masks a secret wherever its value appears in output, and this value would either show through or mask ordinary words; use the real credential"
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// Resolves `name` like [`resolve`] when it is set anywhere (the secrets
-/// file, `IRCTL_SECRET_<NAME>`, `<NAME>`, even to the empty string, which is
-/// refused); `None` when it is set nowhere: for optional secrets.
-pub fn resolve_optional(name: &str, file: Option<&Path>) -> anyhow::Result<Option<Secret>> {
-    let in_file = match file {
-        Some(path) => {
-            let text = crate::capped::read_to_string(path, MAX_SECRETS_FILE_BYTES)
-                .with_context(|| format!("cannot read secrets file `{}`", path.display()))?;
-            parse_dotenv(&text, &path.display().to_string())?.contains_key(name)
-        }
-        None => false,
-    };
-    let mut empty = Vec::new();
-    let in_env = crate::env::secret(name, &mut empty).is_some() || !empty.is_empty();
-    if !in_file && !in_env {
-        return Ok(None);
-    }
-    Ok(resolve(&[name.to_string()], file)?.remove(name))
-}
-
-/// Shortest secret value accepted.
-pub const MIN_SECRET_CHARS: usize = 8;
-
-/// Words that appear in ordinary output and records; a secret equal to one
-/// (in any case) would mask them everywhere.
-const COMMON_WORDS: &[&str] = &[
-    "admin",
-    "changeme",
-    "default",
-    "disabled",
-    "enabled",
-    "error",
-    "escalate",
-    "failed",
-    "false",
-    "letmein",
-    "localhost",
-    "none",
-    "null",
-    "ok",
-    "passed",
-    "passw0rd",
-    "password",
-    "qwerty",
-    "resolved",
-    "root",
-    "running",
-    "secret",
-    "skipped",
-    "status",
-    "succeeded",
-    "success",
-    "test",
-    "timeout",
-    "trigger",
-    "true",
-    "unknown",
-    "warning",
-];
-
-/// Whether `value` is long and unusual enough to be masked wherever it appears.
-pub fn is_strong(value: &str) -> bool {
-    weakness(value).is_none()
-}
-
-/// Why `value` cannot be a secret, if it cannot: redacting a value that is
-/// short or an everyday word would shred unrelated text (`passed` becoming
-/// `***ed`), and skipping it would leak it.
-fn weakness(value: &str) -> Option<String> {
-    let chars = value.chars().count();
-    if COMMON_WORDS
-        .iter()
-        .any(|w| w.eq_ignore_ascii_case(value.trim()))
-    {
-        return Some("a common word".into());
-    }
-    (chars < MIN_SECRET_CHARS)
-        .then(|| format!("shorter than {MIN_SECRET_CHARS} characters ({chars})"))
-}
-
-/// Largest secrets file read: a dotenv file of a few secrets is far smaller.
-pub const MAX_SECRETS_FILE_BYTES: u64 = 1024 * 1024;
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     #[test]
@@ -629,16 +347,5 @@ mod tests {
         assert_eq!(r.safe_cut(text, 5), 5);
         assert_eq!(r.safe_cut(text, 21), 21);
         assert_eq!(Redactor::default().safe_cut(text, 8), 8);
-    }
-
-    #[test]
-    fn weak_values_are_named() {
-        assert_eq!(weakness("passed").as_deref(), Some("a common word"));
-        assert_eq!(weakness("Status").as_deref(), Some("a common word"));
-        assert_eq!(
-            weakness("abc").as_deref(),
-            Some("shorter than 8 characters (3)")
-        );
-        assert_eq!(weakness("s3cr3t-v4lue"), None);
     }
 }
