@@ -373,12 +373,7 @@ impl Checker<'_> {
                 .filter_map(|t| match crate::teams::EntityRef::team(&t.value) {
                     Ok(r) => Some(r.to_string()),
                     Err(m) => {
-                        self.error(
-                            t.pos,
-                            "invalid-team-ref",
-                            what(&format!("teams: {m}")),
-                            None,
-                        );
+                        self.error(t.pos, "test-schema", what(&format!("teams: {m}")), None);
                         None
                     }
                 })
