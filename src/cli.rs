@@ -455,6 +455,9 @@ pub struct TestArgs {
         value_name = "DIR"
     )]
     pub playbooks: PathBuf,
+    /// The service catalog that aims `team: owner|impacted` steps, as for `irctl run` [default: `catalog-info.yaml` at the top of the playbook folder].
+    #[arg(long, env = "IRCTL_CATALOG", value_name = "PATH|REPO@REF")]
+    pub catalog: Option<String>,
     /// Refused: tests are read from a directory. Hidden from the help, and
     /// kept so that `--repo` (or an exported `IRCTL_REPO`) gets a clear
     /// error instead of a silent `./playbooks`.

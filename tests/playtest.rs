@@ -559,3 +559,294 @@ fn test_help_offers_no_git_source() {
         assert!(!out.stdout.contains(flag), "`{flag}` in:\n{}", out.stdout);
     }
 }
+
+/// A catalog whose platform group has a mixed-case name and a hostile
+/// title (a terminal escape, Slack markup), a web service it owns, and a
+/// shop service that depends on it.
+const CATALOG: &str = "apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: Platform.Ops
+spec:
+  type: team
+  profile:
+    displayName: \"Ops \\e[2J<!channel> *team*\"
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: shop
+spec:
+  type: team
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: web
+spec:
+  type: service
+  owner: Platform.Ops
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: checkout
+spec:
+  type: service
+  owner: shop
+  dependsOn: [component:web]
+";
+
+const TEAMS: &str = "version: 1
+secrets: [SLACK_OPS, PD_OPS, HOOK_SHOP]
+teams:
+  group:default/platform.ops:
+    channels:
+      - slack: SLACK_OPS
+      - pagerduty: PD_OPS
+  shop:
+    channels:
+      - webhook: HOOK_SHOP
+";
+
+const ROUTED: &str = r#"version: 1
+name: web
+title: Web is down
+match: { labels: ['alertname="WebDown"'] }
+steps:
+  - id: tell_owner
+    notify: { team: owner, text: "{{ team.title }} owns {{ incident.labels.alertname }}" }
+  - id: tell_impacted
+    notify: { team: impacted, text: "{{ team.title }}: {{ team.services | join(', ') }}" }
+  - id: look
+    shell: echo looking
+"#;
+
+/// The routed playbook with the teams file, its catalog beside it when `catalog`.
+fn routed(catalog: bool, tests: &str) -> Test {
+    let test = Test::new()
+        .file("playbooks/teams.yaml", TEAMS)
+        .playbook("web.yaml", ROUTED)
+        .playbook("web.test.yaml", &unindent(tests));
+    if catalog {
+        test.file("playbooks/catalog-info.yaml", CATALOG)
+    } else {
+        test
+    }
+}
+
+#[test]
+fn team_steps_reach_the_teams_a_run_would_and_nothing_is_sent() {
+    let receiver = Receiver::start(vec![(200, vec![], "ok")]);
+    let test = Test::new();
+    let state = test.path().join("state");
+    let tests = format!(
+        r#"
+        tests:
+          - name: the owner and the impacted shop are told
+            incident: {{ labels: {{ alertname: WebDown, service: web }} }}
+            secrets: {{ SLACK_OPS: "{slack}", HOOK_SHOP: "{hook}" }}
+            results: {{ tell_owner: ok, tell_impacted: ok, look: ok }}
+            expect:
+              steps:
+                tell_owner:
+                  teams: [group:default/Platform.Ops]
+                  channels: [slack:SLACK_OPS]
+                  notification: {{ contains: "owns WebDown" }}
+                tell_impacted: {{ teams: [shop], channels: ["webhook:HOOK_SHOP"] }}
+        "#,
+        slack = receiver.url("/slack"),
+        hook = receiver.url("/hook"),
+    );
+    let out = routed(true, &tests)
+        // The test's secrets are the whole world: the environment's are never read.
+        .env("IRCTL_SECRET_PD_OPS", "from-the-environment")
+        .env("IRCTL_STATE_DIR", state.to_str().unwrap())
+        .env("XDG_STATE_HOME", state.to_str().unwrap())
+        .args(["test"])
+        .stdout_contains("1 test: 1 passed")
+        .stderr_contains(
+            "warning: web › the owner and the impacted shop are told: step `tell_owner`: team `group:default/platform.ops` pagerduty: secret PD_OPS not set, skipped",
+        )
+        .run();
+    assert!(receiver.requests().is_empty(), "a message was sent");
+    assert!(!state.exists(), "a timeline or impact notice was written");
+    assert!(!out.stdout.contains('\u{1b}') && !out.stderr.contains('\u{1b}'));
+}
+
+#[test]
+fn a_wrong_team_expectation_prints_expected_against_actual() {
+    let out = routed(
+        true,
+        r#"
+        tests:
+          - name: the shop owns it
+            incident: { labels: { alertname: WebDown, service: web } }
+            secrets: { SLACK_OPS: https://hooks.example/ops }
+            results: { tell_owner: ok, tell_impacted: ok, look: ok }
+            expect:
+              steps:
+                tell_owner: { teams: [shop], channels: [slack:SLACK_OPS, pagerduty:PD_OPS] }
+        "#,
+    )
+    .args(["test"])
+    .status(1)
+    .run();
+    let expected = "
+  step `tell_owner` teams
+    - expected: group:default/shop
+    + actual:   group:default/platform.ops
+                (step `tell_owner`: team `group:default/platform.ops` pagerduty: secret PD_OPS not set, skipped)
+  step `tell_owner` channels
+    - expected: pagerduty:PD_OPS, slack:SLACK_OPS
+    + actual:   slack:SLACK_OPS
+                (step `tell_owner`: team `group:default/platform.ops` pagerduty: secret PD_OPS not set, skipped)
+  what happened:
+    tell_owner     succeeded → group:default/platform.ops
+    tell_impacted  succeeded → nobody
+    look           succeeded
+    run succeeded";
+    assert!(out.stdout.contains(expected), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("--> playbooks/web.test.yaml:2:11"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn without_a_catalog_owner_reaches_nobody_and_the_test_says_so() {
+    let tests = r#"
+        tests:
+          - name: nobody owns it
+            incident: { labels: { alertname: WebDown, service: web } }
+            secrets: { SLACK_OPS: https://hooks.example/ops, PD_OPS: key }
+            results: { tell_owner: ok, tell_impacted: ok, look: ok }
+            expect:
+              status: succeeded
+              steps:
+                tell_owner: { status: succeeded, teams: [], channels: [] }
+                tell_impacted: { teams: [] }
+        "#;
+    routed(false, tests)
+        .args(["test"])
+        .stdout_contains("1 test: 1 passed")
+        .stderr_contains("warning: web › nobody owns it: step `tell_owner`: the catalog names no owner for this incident, so nobody was told")
+        .run();
+    // `--catalog` (or IRCTL_CATALOG) outside the playbook folder aims them as a run would.
+    let out = routed(false, tests)
+        .file("org/catalog.yaml", CATALOG)
+        .env("IRCTL_CATALOG", "org/catalog.yaml")
+        .args(["test"])
+        .status(1)
+        .run();
+    assert!(
+        out.stdout
+            .contains("    - expected: nobody\n    + actual:   group:default/platform.ops"),
+        "{}",
+        out.stdout
+    );
+    routed(false, tests)
+        .file("org/catalog.yaml", CATALOG)
+        .args(["test", "--catalog", "org/missing.yaml"])
+        .status(2)
+        .stderr_contains("cannot read the service catalog")
+        .run();
+}
+
+#[test]
+fn team_expectations_are_checked_at_file_line_and_column() {
+    let tests = "tests:
+  - name: bad
+    incident: { labels: { alertname: WebDown } }
+    results: { tell_owner: ok, tell_impacted: ok, look: ok }
+    expect:
+      steps:
+        tell_owner:
+          teams: [\"group:default/x\\e[31m\"]
+          channels: [sms:PHONE]
+        look: { teams: [shop] }
+";
+    for args in [&["validate"][..], &["test"]] {
+        let out = Test::new()
+            .file("playbooks/teams.yaml", TEAMS)
+            .file("playbooks/catalog-info.yaml", CATALOG)
+            .playbook("web.yaml", ROUTED)
+            .playbook("web.test.yaml", tests)
+            .args(args)
+            .status(if args == ["test"] { 2 } else { 1 })
+            .run();
+        let err = &out.stderr;
+        assert!(!err.contains('\u{1b}'), "{err}");
+        for (at, what) in [
+            ("playbooks/web.test.yaml:8:19", "step `tell_owner` teams:"),
+            ("playbooks/web.test.yaml:9:22", "unknown channel kind `sms`"),
+            (
+                "playbooks/web.test.yaml:10:17",
+                "step `look` has no `notify: { team }` to check with `teams`",
+            ),
+        ] {
+            assert!(err.contains(at), "no finding at {at}:\n{err}");
+            assert!(err.contains(what), "no `{what}`:\n{err}");
+        }
+    }
+    // A misspelt channel secret would leave its channel skipped: it is an
+    // error, the secrets of every team channel being the ones a test may add.
+    let out = routed(
+        true,
+        r#"
+        tests:
+          - name: typo
+            incident: { labels: { alertname: WebDown } }
+            secrets: { SLAK_OPS: x }
+            results: { tell_owner: ok, tell_impacted: ok, look: ok }
+        "#,
+    )
+    .args(["validate"])
+    .status(1)
+    .run();
+    assert!(
+        out.stderr.contains(
+            "secret `SLAK_OPS` is neither declared in `secrets:` nor read by a team channel"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("playbooks/web.test.yaml:4:16"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("did you mean `SLACK_OPS`?"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn coverage_names_a_team_step_that_reached_no_team() {
+    routed(
+        false,
+        r#"
+        tests:
+          - name: nobody owns it
+            incident: { labels: { alertname: WebDown } }
+            results: { tell_owner: ok, tell_impacted: ok, look: ok }
+        "#,
+    )
+    .args(["test", "--coverage"])
+    .stdout_contains("reaches a team")
+    .stdout_contains("no test's incident had an owner team to tell")
+    .run();
+}
+
+#[test]
+fn the_schema_describes_team_expectations() {
+    let text = Test::new().args(["schema"]).run().json().to_string();
+    assert!(
+        text.contains("The teams a `notify: { team }` step sent its message to"),
+        "{text}"
+    );
+    assert!(text.contains("`kind:SECRET_NAME`"), "{text}");
+}

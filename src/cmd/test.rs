@@ -61,7 +61,8 @@ pub fn run(args: TestArgs, ctx: &Context) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcomes = runtime.block_on(session.run(&cases))?;
+    let catalog = load_catalog(ui, &args)?;
+    let outcomes = runtime.block_on(session.run(&cases, catalog.as_ref()))?;
 
     let mut table = ui.table(&["PLAYBOOK", "TEST", "RESULT", "DURATION"]);
     for o in &outcomes {
@@ -78,6 +79,7 @@ pub fn run(args: TestArgs, ctx: &Context) -> anyhow::Result<u8> {
         ]);
     }
     ui.outln(&table.to_string())?;
+    print_notes(ui, &outcomes);
     for o in &outcomes {
         if !matches!(o.verdict, Verdict::Passed) {
             ui.outln("")?;
@@ -109,6 +111,57 @@ pub fn run(args: TestArgs, ctx: &Context) -> anyhow::Result<u8> {
     } else {
         0
     })
+}
+
+/// The catalog that aims team steps, as `irctl run` finds it: `--catalog`
+/// (`IRCTL_CATALOG`), else `catalog-info.yaml` at the top of the playbook
+/// folder. Unlike a run, which must go on without it, a test whose catalog
+/// cannot be read stops (exit 2): it would test nobody's routing.
+fn load_catalog(ui: &Ui, args: &TestArgs) -> anyhow::Result<Option<irctl::catalog::Catalog>> {
+    let request = irctl::catalog::Request {
+        playbooks: irctl::source::Spec::Dir(vec![args.playbooks.clone()]),
+        catalog: args.catalog.clone().filter(|c| !c.is_empty()),
+    };
+    let catalog =
+        irctl::catalog::load(&request).map_err(|e| e.context("cannot read the service catalog"))?;
+    if let Some(c) = &catalog {
+        let mut seen = std::collections::BTreeSet::new();
+        for w in c.warnings.iter().filter(|w| seen.insert(*w)) {
+            ui.warn(w);
+        }
+        let errors = c.diagnostics.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            ui.warn(&format!(
+                "the service catalog {} has {errors} error{}; `irctl validate` shows them",
+                c.origin,
+                if errors == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    Ok(catalog)
+}
+
+/// What a run would have warned of — a team step that told nobody, a
+/// channel skipped for want of its secret — once per playbook and warning,
+/// naming the test (or counting the tests) it happened in.
+fn print_notes(ui: &Ui, outcomes: &[Outcome]) {
+    let mut notes: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for o in outcomes {
+        for n in &o.notes {
+            let playbook = o.case.playbook.as_str();
+            match notes.iter_mut().find(|(p, m, _)| *p == playbook && *m == n) {
+                Some((_, _, tests)) => tests.push(&o.case.name),
+                None => notes.push((playbook, n, vec![&o.case.name])),
+            }
+        }
+    }
+    for (playbook, note, tests) in notes {
+        let which = match tests.as_slice() {
+            [one] => format!("{playbook} › {one}"),
+            many => format!("{playbook} ({} tests)", many.len()),
+        };
+        ui.warn(&format!("{which}: {note}"));
+    }
 }
 
 fn print_coverage(ui: &Ui, session: &Session, outcomes: &[Outcome]) -> anyhow::Result<()> {

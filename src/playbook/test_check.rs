@@ -57,6 +57,10 @@ pub struct StepChecks {
     pub request: Option<RequestChecks>,
     /// Rendered notification text.
     pub notification: Option<Check>,
+    /// The teams a team step reached, canonical (`group:default/dba`).
+    pub teams: Option<std::collections::BTreeSet<String>>,
+    /// The channels it reached, `kind:SECRET_NAME`.
+    pub channels: Option<std::collections::BTreeSet<String>>,
 }
 
 /// One runnable test.
@@ -204,8 +208,16 @@ impl Checker<'_> {
             inputs.push((k.clone(), text));
         }
         let declared: Vec<&str> = playbook.secrets.iter().map(String::as_str).collect();
+        // A `team: owner|impacted` step reaches channels by secrets the
+        // playbook need not declare (teams.yaml does); `irctl test` checks
+        // those names against the teams file ([`crate::playtest::collect`]).
+        let routes = playbook
+            .steps
+            .iter()
+            .chain(&playbook.on_resolved)
+            .any(|s| team_keyword(s).is_some());
         for k in t.secrets.keys() {
-            if !declared.contains(&k.as_str()) {
+            if !declared.contains(&k.as_str()) && !routes {
                 let pos = self.key(at, k);
                 self.error(
                     pos,
@@ -215,7 +227,7 @@ impl Checker<'_> {
                 );
             }
         }
-        let secrets = declared
+        let mut secrets: BTreeMap<String, Secret> = declared
             .iter()
             .map(|s| {
                 let value = t
@@ -226,6 +238,13 @@ impl Checker<'_> {
                 (s.to_string(), Secret::new(value))
             })
             .collect();
+        if routes {
+            for (k, v) in &t.secrets {
+                secrets
+                    .entry(k.clone())
+                    .or_insert_with(|| Secret::new(v.clone()));
+            }
+        }
         let find = |id: &str| playbook.steps.iter().find(|s| s.id == id);
         let mut confirm = HashMap::new();
         for (id, answer) in &t.confirm {
@@ -342,6 +361,40 @@ impl Checker<'_> {
         if e.notification.is_some() && !matches!(step.action, StepAction::Notify(_)) {
             bad_kind(self, "notification", "notification");
         }
+        let team_step = matches!(&step.action, StepAction::Notify(n) if n.team.is_some());
+        if e.teams.is_some() && !team_step {
+            bad_kind(self, "teams", "`notify: { team }`");
+        }
+        if e.channels.is_some() && !team_step {
+            bad_kind(self, "channels", "`notify: { team }`");
+        }
+        let teams = e.teams.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|t| match crate::teams::EntityRef::team(&t.value) {
+                    Ok(r) => Some(r.to_string()),
+                    Err(m) => {
+                        self.error(t.pos, "test-schema", what(&format!("teams: {m}")), None);
+                        None
+                    }
+                })
+                .collect()
+        });
+        let channels = e.channels.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|c| match channel_name(&c.value) {
+                    Ok(name) => Some(name),
+                    Err(m) => {
+                        self.error(
+                            c.pos,
+                            "test-schema",
+                            what(&format!("channels: {m}")),
+                            Some("write a channel as `KIND:SECRET_NAME`, e.g. `slack:SLACK_DBA_WEBHOOK`".into()),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        });
         let reason = e
             .reason
             .as_ref()
@@ -383,8 +436,40 @@ impl Checker<'_> {
             command,
             request,
             notification,
+            teams,
+            channels,
         })
     }
+}
+
+/// `owner` or `impacted` for a step that notifies a team through the catalog.
+pub fn team_keyword(step: &Step) -> Option<&'static str> {
+    let StepAction::Notify(n) = &step.action else {
+        return None;
+    };
+    let written = n.team.as_ref()?.value.trim();
+    crate::teams::KEYWORDS
+        .iter()
+        .copied()
+        .find(|k| *k == written)
+}
+
+/// A channel as written in an expectation (`Slack: X` → `slack:X`), or why it is not one.
+fn channel_name(text: &str) -> Result<String, String> {
+    let (kind, secret) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not `KIND:SECRET_NAME`"))?;
+    let kind = kind.trim().to_ascii_lowercase();
+    let secret = secret.trim();
+    if !["slack", "teams", "pagerduty", "webhook"].contains(&kind.as_str()) {
+        return Err(format!(
+            "unknown channel kind `{kind}` (slack, teams, pagerduty or webhook)"
+        ));
+    }
+    if secret.is_empty() {
+        return Err(format!("`{text}` names no secret"));
+    }
+    Ok(format!("{kind}:{secret}"))
 }
 
 /// Checks `tests` (written in `file`, whose text is `text`) against the

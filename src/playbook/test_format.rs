@@ -37,7 +37,8 @@ pub struct RawTest {
     /// Input values, as `--input` would give them.
     #[serde(default)]
     pub inputs: IndexMap<String, serde_json::Value>,
-    /// Values for the playbook's secrets; unset ones are `test-secret-NAME`.
+    /// Values for the playbook's secrets (unset ones are `test-secret-NAME`)
+    /// and for team channels' secrets (unset ones are not set).
     #[serde(default)]
     pub secrets: IndexMap<String, String>,
     /// Run as a drill: `simulate_in_drill` steps are simulated, notifications tagged.
@@ -198,6 +199,12 @@ pub struct StepExpect {
     /// The rendered notification text.
     #[serde(default)]
     pub notification: Option<StrOrMap<TextCheck>>,
+    /// The teams a `notify: { team }` step sent its message to (exactly these, in any order).
+    #[serde(default)]
+    pub teams: Option<Vec<Spanned<String>>>,
+    /// The channels it went on, as `kind:SECRET_NAME` (exactly these, in any order).
+    #[serde(default)]
+    pub channels: Option<Vec<Spanned<String>>>,
 }
 
 impl Shorthand for StepExpect {

@@ -7,9 +7,11 @@
 //! checks them against their playbooks ([`crate::playbook::test_check`]);
 //! [`run::run_case`] runs each through the real engine with a
 //! canned executor (no process, no network) and compares what happened with
-//! what the test expects; [`report`] renders diffs, JUnit XML and coverage;
+//! what the test expects, its team steps aimed as a run aims them
+//! ([`aim`]); [`report`] renders diffs, JUnit XML and coverage;
 //! [`session`] is one `irctl test` from loading to counting.
 
+pub mod aim;
 pub mod report;
 pub mod run;
 pub mod session;
@@ -18,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
-use crate::playbook::{PlaybookSet, test_check};
+use crate::playbook::{Playbook, PlaybookSet, test_check};
 use crate::yaml::Pos;
 
 pub use test_check::Case;
@@ -199,8 +201,58 @@ pub fn collect(set: &PlaybookSet, root: &Path) -> Suite {
             list.push(case);
         }
     }
+    for (p, cases) in set.playbooks.iter().zip(&by_playbook) {
+        for case in cases {
+            let text = suite
+                .sources
+                .get(&case.file)
+                .or_else(|| set.sources.get(&case.file));
+            suite.diagnostics.extend(unknown_secrets(p, case, text));
+        }
+    }
     suite.cases = by_playbook.into_iter().flatten().collect();
     suite
+}
+
+/// A test's `secrets:` that neither the playbook declares nor a team
+/// channel of its `team: owner|impacted` steps reads (a misspelt channel
+/// secret would otherwise just leave the channel skipped).
+fn unknown_secrets(playbook: &Playbook, case: &Case, text: Option<&String>) -> Vec<Diagnostic> {
+    let mut known: Vec<&str> = playbook.secrets.iter().map(String::as_str).collect();
+    for step in playbook.steps.iter().chain(&playbook.on_resolved) {
+        if let crate::playbook::StepAction::Notify(n) = &step.action
+            && let Some(roster) = &n.roster
+        {
+            known.extend(
+                roster
+                    .teams
+                    .values()
+                    .flat_map(|t| &t.channels)
+                    .map(|c| c.secret.as_str()),
+            );
+        }
+    }
+    let locator = text.map(|t| crate::yaml::Locator::new(t));
+    case.secrets
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| {
+            let pos = locator
+                .as_ref()
+                .and_then(|l| l.locate_key(case.pos, k))
+                .unwrap_or(case.pos);
+            Diagnostic::error(
+                &case.file,
+                pos,
+                "undeclared-secret",
+                format!(
+                    "test `{}`: secret `{k}` is neither declared in `secrets:` nor read by a team channel in teams.yaml",
+                    case.name
+                ),
+            )
+            .with_optional_help(crate::diagnostic::did_you_mean(k, known.iter().copied()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

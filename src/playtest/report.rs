@@ -78,6 +78,20 @@ pub fn render_failure(o: &Outcome) -> String {
             if let Some(reason) = &s.reason {
                 let _ = write!(line, ": {}", reason.lines().next().unwrap_or_default());
             }
+            if let Some(r) = o.reached.get(&s.id)
+                && o.calls.iter().any(|c| c.step == s.id)
+            {
+                let teams: Vec<&str> = r.teams.iter().map(String::as_str).collect();
+                let _ = write!(
+                    line,
+                    " → {}",
+                    if teams.is_empty() {
+                        "nobody".to_string()
+                    } else {
+                        teams.join(", ")
+                    }
+                );
+            }
             let _ = writeln!(out, "{}", line.trim_end());
         }
         if let Some(status) = o.status {
@@ -217,6 +231,18 @@ pub fn coverage(playbook: &Playbook, outcomes: &[&Outcome]) -> Vec<Branch> {
             );
         } else {
             push("runs", "no test ran this step".into(), ran);
+        }
+        if let Some(keyword) = crate::playbook::test_check::team_keyword(step) {
+            let reached = outcomes
+                .iter()
+                .any(|o| o.reached.get(&step.id).is_some_and(|r| !r.teams.is_empty()));
+            push(
+                "reaches a team",
+                format!(
+                    "no test's incident had an {keyword} team to tell (catalog, teams.yaml, a channel secret in `secrets:`)"
+                ),
+                reached,
+            );
         }
         if let Some(when) = &step.when {
             let expr = when.trim();

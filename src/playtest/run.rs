@@ -9,7 +9,7 @@
 //! timeout); the engine's judge decides what it means, exactly as for a
 //! real process or server.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ use crate::playbook::{Playbook, Step};
 
 use crate::playbook::test_check::{Case, Check};
 use crate::playbook::test_format::CannedAttempt;
+
+use super::aim::{Reach, Routing, aim};
 
 /// One attempt the engine asked for, with the step's rendered action.
 #[derive(Clone, Debug)]
@@ -74,6 +76,10 @@ pub struct Outcome {
     pub steps: Vec<StepReport>,
     /// Every attempt, in the order they were made.
     pub calls: Vec<Call>,
+    /// Whom each `notify: { team }` step sent to (nobody when it did not run).
+    pub reached: BTreeMap<crate::id::StepId, Reach>,
+    /// Teams nobody could tell and channels skipped, as a run warns of them.
+    pub notes: Vec<String>,
 }
 
 /// Answers attempts from the canned results; remembers every call and every gap.
@@ -249,9 +255,17 @@ pub fn describe_check(check: &Check) -> String {
     parts.join(" and ")
 }
 
-/// Runs one test; the timeline goes under `state_dir`.
-pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Outcome {
+/// Runs one test, its team steps aimed by `routing`; the timeline goes under `state_dir`.
+pub async fn run_case(
+    playbook: &Playbook,
+    case: &Case,
+    routing: Routing<'_>,
+    state_dir: &Path,
+) -> Outcome {
     let started = Instant::now();
+    let aimed = aim(playbook, case, routing);
+    let playbook = aimed.playbook.as_ref().unwrap_or(playbook);
+    let incident = aimed.incident.as_ref().unwrap_or(&case.incident);
     let executor = Arc::new(CannedExecutor {
         results: case.results.clone(),
         calls: Mutex::new(Vec::new()),
@@ -265,7 +279,7 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
         drill: case.drill,
         executor: Some(executor.clone()),
         inputs: case.inputs.clone(),
-        secrets: case.secrets.clone(),
+        secrets: aimed.secrets.clone(),
         match_warning: None,
         actor: "irctl test".into(),
         deadline: None,
@@ -276,7 +290,7 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
     let (_cancel_tx, cancel_rx) = watch::channel(None);
     let result = engine::run(
         playbook,
-        &case.incident,
+        incident,
         opts,
         Arc::new(Silent),
         Arc::new(CannedConfirmer(case.confirm.clone())),
@@ -295,7 +309,17 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
         duration: Duration::ZERO,
         status: None,
         steps: Vec::new(),
+        reached: aimed
+            .reach
+            .into_iter()
+            .map(|(step, r)| {
+                // A step that never ran sent nothing.
+                let ran = calls.iter().any(|c| c.step == step);
+                (step, if ran { r } else { Reach::default() })
+            })
+            .collect(),
         calls,
+        notes: aimed.notes,
     };
     match result {
         Err(e) => outcome.verdict = Verdict::Error(format!("the run could not start: {e:#}")),
@@ -316,6 +340,15 @@ pub async fn run_case(playbook: &Playbook, case: &Case, state_dir: &Path) -> Out
     }
     outcome.duration = started.elapsed();
     outcome
+}
+
+/// A set as the diff shows it: `a, b`, or `nobody`.
+fn listed(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "nobody".into()
+    } else {
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
 }
 
 fn describe_step(r: &StepReport) -> String {
@@ -364,6 +397,32 @@ fn compare(o: &Outcome) -> Vec<Mismatch> {
                 expected: n.to_string(),
                 actual: report.attempts.to_string(),
             });
+        }
+        if let Some(r) = o.reached.get(&sc.step) {
+            let notes: Vec<&str> = o
+                .notes
+                .iter()
+                .filter(|n| n.starts_with(&format!("step `{}`:", sc.step)))
+                .map(String::as_str)
+                .collect();
+            let mut set =
+                |field: &str, expected: &Option<BTreeSet<String>>, actual: &BTreeSet<String>| {
+                    if let Some(expected) = expected
+                        && expected != actual
+                    {
+                        let mut shown = listed(actual);
+                        for n in &notes {
+                            shown.push_str(&format!("\n({n})"));
+                        }
+                        out.push(Mismatch {
+                            what: format!("{name} {field}"),
+                            expected: listed(expected),
+                            actual: shown,
+                        });
+                    }
+                };
+            set("teams", &sc.teams, &r.teams);
+            set("channels", &sc.channels, &r.channels);
         }
         let mut text = |field: &str, check: &Option<Check>, actual: Option<String>| {
             let Some(check) = check else { return };

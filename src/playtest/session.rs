@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::aim::Routing;
 use super::report::{self, Branch};
 use super::run::{Outcome, Verdict, run_case};
 use super::{Case, Suite, collect};
@@ -33,6 +34,8 @@ pub struct Session {
     pub set: PlaybookSet,
     /// Their tests.
     pub suite: Suite,
+    /// The teams file beside the playbooks, when it checks cleanly.
+    pub teams: Option<crate::teams::Teams>,
     root: PathBuf,
     names: Vec<String>,
 }
@@ -62,12 +65,14 @@ pub enum Plan<'a> {
 impl Session {
     /// Loads the playbooks under `req.root` and collects their tests.
     pub fn open(req: &TestRequest<'_>) -> anyhow::Result<Session> {
-        let set = load::load_paths(std::slice::from_ref(&req.root.to_path_buf()))
+        let mut set = load::load_paths(std::slice::from_ref(&req.root.to_path_buf()))
             .with_context(|| format!("cannot load playbooks from `{}`", req.root.display()))?;
+        let teams = bind_teams(&mut set, req.root);
         let suite = collect(&set, req.root);
         Ok(Session {
             set,
             suite,
+            teams,
             root: req.root.to_path_buf(),
             names: req.names.to_vec(),
         })
@@ -126,10 +131,16 @@ impl Session {
         Plan::Ready { cases, untested }
     }
 
-    /// Runs `cases` through the engine with canned results; their runs
-    /// leave timelines in a throwaway directory, never the user's state.
+    /// Runs `cases` through the engine with canned results, their team
+    /// steps aimed through `catalog` and the session's teams as `irctl run`
+    /// aims them; their runs leave timelines in a throwaway directory,
+    /// never the user's state, and record no impact notice anywhere.
     /// No case at all is an error: a session that tests nothing must not pass.
-    pub async fn run(&self, cases: &[&Case]) -> anyhow::Result<Vec<Outcome>> {
+    pub async fn run(
+        &self,
+        cases: &[&Case],
+        catalog: Option<&crate::catalog::Catalog>,
+    ) -> anyhow::Result<Vec<Outcome>> {
         if cases.is_empty() {
             anyhow::bail!(
                 "no tests found in `{}`: add `tests:` to a playbook or a `NAME.test.yaml` next to it",
@@ -140,10 +151,14 @@ impl Session {
             .prefix("irctl-test")
             .tempdir()
             .context("cannot create a temporary state directory")?;
+        let routing = Routing {
+            catalog,
+            teams: self.teams.as_ref(),
+        };
         let mut out = Vec::new();
         for case in cases {
             if let Some(playbook) = self.set.get(&case.playbook) {
-                out.push(run_case(playbook, case, state.path()).await);
+                out.push(run_case(playbook, case, routing, state.path()).await);
             }
         }
         Ok(out)
@@ -161,6 +176,26 @@ impl Session {
         }
         Coverage { branches }
     }
+}
+
+/// Binds the playbooks' team steps to the teams file in `root`, as a run
+/// loading the same folder does, with its findings and text.
+fn bind_teams(set: &mut PlaybookSet, root: &Path) -> Option<crate::teams::Teams> {
+    let found = if root.is_dir() {
+        crate::teams::find_in_dir(root)
+    } else {
+        Vec::new()
+    };
+    let (teams, diags, text) = crate::teams::load(&found);
+    if let Some(first) = found.first() {
+        set.files.push(first.path.clone());
+        if let Some(text) = text {
+            set.sources.insert(first.path.clone(), text);
+        }
+    }
+    set.diagnostics.extend(diags);
+    crate::teams::bind(set, teams.as_ref(), found.first().map(|f| f.path.as_str()));
+    teams
 }
 
 /// The verdicts of a session, counted.
