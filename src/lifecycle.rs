@@ -81,7 +81,7 @@ pub fn arrive(
         let done = ingest::ingest(state_dir, &incident, None, by, clock, redactor)?;
         (done.episode.clone(), Some(done))
     } else if phase == Phase::Firing {
-        match episode::assign_firing(state_dir, &key, newest_firing_start(&incident))?.0 {
+        match episode::assign_firing(state_dir, &key, incident.newest_firing_start())?.0 {
             episode::Firing::In(e) => (e, None),
             episode::Firing::Late(e) => {
                 late = true;
@@ -106,16 +106,10 @@ pub fn arrive(
     })
 }
 
-/// When the newest of `incident`'s firing alerts started (its own start
-/// when no alert says), so a re-fire is told from a late copy.
+/// When the newest of `incident`'s firing alerts started (see
+/// [`Incident::newest_firing_start`]).
 pub fn newest_firing_start(incident: &Incident) -> Option<chrono::DateTime<chrono::Utc>> {
-    incident
-        .alerts
-        .iter()
-        .filter(|a| a.status == crate::incident::Status::Firing)
-        .filter_map(|a| a.starts_at)
-        .max()
-        .or(incident.started_at)
+    incident.newest_firing_start()
 }
 
 /// Which of a playbook's step lists a run takes.

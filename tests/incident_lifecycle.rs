@@ -441,6 +441,15 @@ fn a_firing_after_a_resolution_is_a_new_episode() {
     );
     assert_eq!(ran(&marks), "firing\n");
     assert_eq!(run_count(&state), 1);
+    // `irctl ingest` of it records nothing either: the resolution stands.
+    state
+        .irctl()
+        .file("late.json", &firing)
+        .args(["ingest", "--incident", "late.json"])
+        .stdout_contains(&format!(
+            "incident {INCIDENT} already recorded as resolved at "
+        ))
+        .run();
     // Next week, the same group fires again: a new incident, which runs.
     let firing = alertmanager_from("2000-01-08T09:00:00Z", "firing", "0001-01-01T00:00:00Z");
     let second = run_payload(&state, &marks, &yaml, &firing).run();

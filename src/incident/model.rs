@@ -260,6 +260,18 @@ pub struct Alert {
 }
 
 impl Incident {
+    /// When the newest of its firing alerts started (its own start when no
+    /// alert says): a re-fire starts after the resolution it follows, a
+    /// late copy of a resolved incident does not.
+    pub fn newest_firing_start(&self) -> Option<DateTime<Utc>> {
+        self.alerts
+            .iter()
+            .filter(|a| a.status == Status::Firing)
+            .filter_map(|a| a.starts_at)
+            .max()
+            .or(self.started_at)
+    }
+
     /// The id made safe for file and directory names ([`file_safe_id`]).
     pub fn file_safe_id(&self) -> String {
         file_safe_id(&self.id)

@@ -72,7 +72,8 @@ pub struct Ingested {
 /// Appends `incident`'s detection (firing), acknowledgement or resolution
 /// to the log of the episode it belongs to, by `by`, unless the log's
 /// latest state is already this one. A firing payload after a resolution
-/// opens the next episode. The time is `at`, else the payload's start (firing)
+/// opens the next episode, unless it is a late copy of the resolved one
+/// (its alerts started before the resolution): that records nothing. The time is `at`, else the payload's start (firing)
 /// or end (resolved), else now by `clock`. Every string is redacted by `redactor`, which must
 /// know the payload's own credentials. `incident.id` is the sender's key;
 /// the episode's id is returned in [`Ingested::episode`].
@@ -85,7 +86,15 @@ pub fn ingest(
     redactor: Redactor,
 ) -> anyhow::Result<Ingested> {
     let phase = phase(incident);
-    let (episode, _key_lock) = episode::assign(state_dir, &incident.id, phase == Phase::Firing)?;
+    let (episode, _key_lock) = if phase == Phase::Firing {
+        match episode::assign_firing(state_dir, &incident.id, incident.newest_firing_start())? {
+            (episode::Firing::In(e), lock) => (e, lock),
+            // A late copy of a resolved incident: its resolution stands.
+            (episode::Firing::Late(e), _lock) => return late_copy(state_dir, e),
+        }
+    } else {
+        episode::assign(state_dir, &incident.id, false)?
+    };
     let mut value = incident.to_template_value();
     if let Some(map) = value.as_object_mut() {
         // The normalised fields are the record; the raw payload is the sender's.
@@ -168,5 +177,25 @@ pub fn ingest(
             Appended::Already(last) => Some(last),
             Appended::New(_) => None,
         },
+    })
+}
+
+/// What ingesting a late firing copy of a resolved `episode` finds: its
+/// resolution, which stands, and nothing appended.
+fn late_copy(state_dir: &Path, episode: Episode) -> anyhow::Result<Ingested> {
+    let log = incident_log::read(state_dir, &episode.id)?;
+    let resolution = log
+        .events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.payload, Payload::Resolved(_)))
+        .cloned();
+    Ok(Ingested {
+        when: episode.resolved_at.unwrap_or_default(),
+        episode,
+        phase: Phase::Firing,
+        kind: "resolved".into(),
+        verb: "resolution",
+        already: resolution,
     })
 }
