@@ -360,6 +360,41 @@ fn an_accepted_delivery_becomes_one_run_and_only_auto_playbooks_run() {
 }
 
 #[test]
+fn a_late_firing_copy_after_the_resolution_runs_nothing() {
+    let dir = setup(&[("a.yaml", playbook("auto-a", "A", true, "echo handled"))]);
+    let server = start(dir.path(), &[]);
+    let post = |body: &str| {
+        let r = server.post("/hooks/alertmanager", &bearer(TOKEN), body.as_bytes());
+        assert_eq!(r.status, 202, "{}", r.body);
+    };
+    post(&alertmanager("A", "firing", STARTS));
+    wait_done(&server, 1, Duration::from_secs(60));
+    post(&alertmanager("A", "resolved", STARTS));
+    wait_done(&server, 2, Duration::from_secs(60));
+    // A group notification sent before the resolution but delivered after
+    // it (another alert of the group, so not a copy of a stored delivery):
+    // every alert in it started before the resolution.
+    let mut late: serde_json::Value =
+        serde_json::from_str(&alertmanager("A", "firing", STARTS)).unwrap();
+    let mut second = late["alerts"][0].clone();
+    second["fingerprint"] = "fp-A-2".into();
+    second["labels"]["instance"] = "b".into();
+    late["alerts"].as_array_mut().unwrap().push(second);
+    post(&late.to_string());
+    let done = wait_done(&server, 3, Duration::from_secs(60));
+    assert!(
+        done.iter().any(|d| d["outcome"] == "skipped: late copy"),
+        "{done:#?}"
+    );
+    let ran = runs(&server, TOKEN);
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    // A real re-fire (a later start) is a new episode and runs again.
+    post(&alertmanager("A", "firing", "2099-01-01T00:00:00Z"));
+    wait_done(&server, 4, Duration::from_secs(60));
+    assert_eq!(runs(&server, TOKEN).len(), 2);
+}
+
+#[test]
 fn a_full_queue_answers_503_with_retry_after_and_the_retry_is_accepted() {
     let dir = setup(&[("a.yaml", playbook("a", "A", true, "sleep 2"))]);
     let server = start(dir.path(), &["--queue-max", "1", "--max-runs", "1"]);

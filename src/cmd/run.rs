@@ -53,6 +53,11 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     )?;
     if arrival.late && !args.force {
         ui.errln(&late_copy(&arrival));
+        if let Some(path) = &args.outcome_file
+            && let Err(e) = outcome::append(path, &Outcome::decided("", outcome::LATE, None))
+        {
+            ui.warn(&format!("{e:#}"));
+        }
         return Ok(0);
     }
     if !args.dry_run {

@@ -39,6 +39,13 @@ pub const DEFERRED: &str = "deferred";
 /// `auto: true`: left to people, not a failure.
 pub const NOT_AUTO: &str = "not_auto";
 
+/// `decision` (with no playbook) of a firing payload that is a late copy
+/// of a resolved incident: nothing was run or recorded.
+pub const LATE: &str = "late_copy";
+
+/// A delivery's outcome when it was a late copy of a resolved incident.
+pub const SKIPPED_LATE: &str = "skipped: late copy";
+
 /// What became of one playbook for one delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {

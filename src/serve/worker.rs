@@ -255,6 +255,9 @@ async fn settle<S: Store>(
         return;
     }
     let mut finished = finished;
+    if finished.outcome == "succeeded" && outcomes.iter().any(|o| o.decision == outcome::LATE) {
+        finished.outcome = outcome::SKIPPED_LATE.into();
+    }
     let mut note = String::new();
     if !not_auto.is_empty() {
         note = format!(
