@@ -5,7 +5,7 @@
 //! `disallowed-methods` (see `clippy.toml`) keeps `std::env::var` and friends
 //! out of every other module. Flags with an environment fallback
 //! (`IRCTL_PLAYBOOKS`, `IRCTL_REPO`, `IRCTL_STATE_DIR`, ...) are declared on
-//! the flag in `src/cli.rs`, where `--help` shows them.
+//! the flag in `src/cli/`, where `--help` shows them.
 
 // This module is the one place allowed to read the environment.
 #![allow(clippy::disallowed_methods)]

@@ -29,7 +29,7 @@
 //!   [`duration`], [`schedule`], [`memo`], [`capped`] and [`fsutil`] (writing
 //!   files whole, telling a full disk apart).
 //!
-//! The binary (`src/main.rs` → `src/cli.rs` → `src/cmd/`) parses arguments,
+//! The binary (`src/main.rs` → `src/cli/` → `src/cmd/`) parses arguments,
 //! calls one operation and prints through `src/ui.rs`, the only code that
 //! touches stdout and stderr.
 

@@ -5,12 +5,16 @@
 //! [`dispatch`] builds the one per-invocation [`Context`] (ui, state
 //! directory, actor, clock, secrets) and hands it to every handler. Handlers
 //! share only [`context`] and the live output around the engine ([`live`]);
-//! none imports another.
+//! none imports another. `run` keeps two parts of itself beside it: its
+//! `--dry-run` plan ([`dry_run`]) and what it records and says of a payload
+//! it does not simply run ([`arrival`]).
 
 mod approve;
+mod arrival;
 mod context;
 mod describe;
 mod drill;
+mod dry_run;
 mod graph;
 mod handoff;
 mod history;
