@@ -565,3 +565,40 @@ fn the_short_incident_id_names_the_incident_everywhere() {
         .stdout_contains(&format!("resolved incident {INCIDENT} at "))
         .run();
 }
+
+#[test]
+fn a_reopened_pagerduty_incident_runs_again_but_a_late_trigger_does_not() {
+    let state = State::new();
+    let marks = marks(&state);
+    let yaml =
+        "version: 1\nname: t\ntitle: Test\nmatch:\n  labels: ['event_type=~\"incident.*\"']\n"
+            .to_string()
+            + &unindent(SHELL_MARKS);
+    let triggered = example("pagerduty-v3-triggered.json");
+    let at = |payload: &str, when: &str| payload.replace("2020-04-09T15:16:27.984Z", when);
+    run_payload(&state, &marks, &yaml, &triggered).run();
+    let resolved = at(
+        &triggered.replace("incident.triggered", "incident.resolved"),
+        "2020-04-09T15:30:00Z",
+    );
+    run_payload(&state, &marks, &yaml, &resolved).run();
+    assert_eq!(ran(&marks), "firing\n");
+    // The trigger's webhook delivered again after the resolution: late.
+    let late = run_payload(&state, &marks, &yaml, &triggered).run();
+    assert!(
+        late.stderr.contains("a late copy of the resolved incident"),
+        "{}",
+        late.stderr
+    );
+    assert_eq!(ran(&marks), "firing\n");
+    // Reopened in PagerDuty: the same incident (created before the
+    // resolution) fires again, a new episode, and the playbook runs.
+    let reopened = at(
+        &triggered.replace("incident.triggered", "incident.reopened"),
+        "2020-04-09T16:00:00Z",
+    );
+    let again = run_payload(&state, &marks, &yaml, &reopened).run();
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("#2 (short id "), "{}", again.stdout);
+    assert_eq!(ran(&marks), "firing\nfiring\n");
+}

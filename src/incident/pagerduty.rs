@@ -109,6 +109,15 @@ pub(super) fn parse_webhook(ctx: &Ctx<'_>, obj: &Object) -> Result<Incident, Inc
         ownership: None,
     };
     out.alerts.push(Alert::mirror(&out));
+    // A reopened incident fires again from when it was reopened: that, not
+    // its first creation, tells it from a late copy of the trigger that was
+    // resolved since (see `Incident::newest_firing_start`).
+    if event_type == "incident.reopened"
+        && !resolved
+        && let (Some(alert), Some(at)) = (out.alerts.first_mut(), occurred_at)
+    {
+        alert.starts_at = Some(at);
+    }
     Ok(out)
 }
 
