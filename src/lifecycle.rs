@@ -106,12 +106,6 @@ pub fn arrive(
     })
 }
 
-/// When the newest of `incident`'s firing alerts started (see
-/// [`Incident::newest_firing_start`]).
-pub fn newest_firing_start(incident: &Incident) -> Option<chrono::DateTime<chrono::Utc>> {
-    incident.newest_firing_start()
-}
-
 /// Which of a playbook's step lists a run takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Steps {

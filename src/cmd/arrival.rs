@@ -147,6 +147,6 @@ pub(super) fn late_copy(arrival: &Arrival) -> String {
         "incident `{}` resolved at {}, and this firing payload's newest alert started at {}, before that: a late copy of the resolved incident, not run (a new firing opens a new episode; `--force` runs it anyway)",
         arrival.incident.id,
         stamp(arrival.episode.resolved_at),
-        stamp(lifecycle::newest_firing_start(&arrival.incident)),
+        stamp(arrival.incident.newest_firing_start()),
     )
 }

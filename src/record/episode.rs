@@ -110,15 +110,6 @@ fn resolution(events: &[Event]) -> Option<Option<chrono::DateTime<chrono::Utc>>>
     }
 }
 
-/// Whether the latest detection or resolution among `events` is a resolution.
-pub fn is_resolved(events: &[Event]) -> bool {
-    events
-        .iter()
-        .rev()
-        .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))
-        .is_some_and(|e| matches!(e.payload, Payload::Resolved(_)))
-}
-
 /// The episode a payload of `key` belongs to, with the key's lock held:
 /// the latest one, or the next when `firing` and the latest is resolved.
 pub fn assign(state_dir: &Path, key: &str, firing: bool) -> anyhow::Result<(Episode, KeyLock)> {
