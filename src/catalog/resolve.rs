@@ -183,6 +183,22 @@ type Found<'c> = (&'c Entity, &'static str, String);
 const SERVICE_KINDS: &[&str] = &["component", "resource", "system", "api"];
 
 impl Catalog {
+    /// `incident` carrying its [`Ownership`] (as [`Catalog::resolve`] gives
+    /// it) with the owner's channels from `teams`: the incident a run of the
+    /// playbook file `playbook_path` sees as `incident.owner`/`impacted`.
+    pub fn own(
+        &self,
+        incident: &Incident,
+        playbook_path: &str,
+        teams: Option<&crate::teams::Teams>,
+    ) -> Incident {
+        let mut ownership = self.resolve(incident, Some(playbook_path));
+        ownership.reach(teams);
+        let mut owned = incident.clone();
+        owned.ownership = Some(std::sync::Arc::new(ownership));
+        owned
+    }
+
     /// Who owns `incident` answered by the playbook file `playbook_path`
     /// (for the CODEOWNERS fallback), and what it impacts.
     pub fn resolve(&self, incident: &Incident, playbook_path: Option<&str>) -> Ownership {

@@ -502,16 +502,15 @@ pub fn read_incident(
 }
 
 /// `incident` as answered by `playbook`, carrying who owns it and what it
-/// impacts (`incident.owner`, `incident.impacted`) when there is a catalog.
+/// impacts (`incident.owner`, `incident.impacted`) when there is a catalog,
+/// and how the owner is reached by `teams` (no channels without them).
 pub fn with_ownership(
     incident: &Incident,
     catalog: Option<&Catalog>,
     playbook: &Playbook,
+    teams: Option<&irctl::teams::Teams>,
 ) -> Option<Incident> {
-    let ownership = catalog?.resolve(incident, Some(&playbook.provenance.path));
-    let mut owned = incident.clone();
-    owned.ownership = Some(std::sync::Arc::new(ownership));
-    Some(owned)
+    Some(catalog?.own(incident, &playbook.provenance.path, teams))
 }
 
 /// Reads an alert payload (`-` is stdin), in `format` when one is forced.

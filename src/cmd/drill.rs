@@ -90,10 +90,7 @@ pub fn run(args: DrillArgs, ctx: &Context) -> anyhow::Result<u8> {
     // No impact notice is recorded, so a drill never stops a real episode
     // from telling a team.
     let aim = |playbook: &irctl::playbook::Playbook, incident: &irctl::incident::Incident| {
-        let mut owned = with_ownership(incident, catalog.as_ref(), playbook);
-        if let Some(o) = owned.as_mut().and_then(|i| i.ownership.as_mut()) {
-            std::sync::Arc::make_mut(o).reach(teams.as_ref());
-        }
+        let owned = with_ownership(incident, catalog.as_ref(), playbook, teams.as_ref());
         let aimed = owned.as_ref().unwrap_or(incident);
         let (targeted, targets) = impact::target_teams(ctx, &aimed.id, playbook, aimed)?;
         for w in &targets.warnings {

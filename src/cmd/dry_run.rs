@@ -40,7 +40,7 @@ pub(super) fn dry_run(
             }
         };
         let incident = view.as_ref().unwrap_or(&arrival.incident);
-        let owned = with_ownership(incident, catalog, playbook);
+        let owned = with_ownership(incident, catalog, playbook, None);
         // The teams the run would tell, as it would choose them.
         let (targeted, _) = impact::target_teams(
             ctx,

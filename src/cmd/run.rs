@@ -328,10 +328,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
 
     for (playbook, warning, view, steps, forced, ticket, slot) in runs {
         let incident = view.as_ref().unwrap_or(incident);
-        let mut owned = with_ownership(incident, catalog.as_ref(), playbook);
-        if let Some(o) = owned.as_mut().and_then(|i| i.ownership.as_mut()) {
-            std::sync::Arc::make_mut(o).reach(teams.as_ref());
-        }
+        let owned = with_ownership(incident, catalog.as_ref(), playbook, teams.as_ref());
         let incident = owned.as_ref().unwrap_or(incident);
         if let Some(w) = &warning {
             ui.warn(w);

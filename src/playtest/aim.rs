@@ -12,7 +12,6 @@
 //! run with the secret unset skips it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::id::StepId;
@@ -60,13 +59,9 @@ pub struct Aimed {
 
 /// Aims `case`'s run of `playbook`.
 pub fn aim(playbook: &Playbook, case: &Case, routing: Routing<'_>) -> Aimed {
-    let incident = routing.catalog.map(|c| {
-        let mut ownership = c.resolve(&case.incident, Some(&playbook.provenance.path));
-        ownership.reach(routing.teams);
-        let mut owned = case.incident.clone();
-        owned.ownership = Some(Arc::new(ownership));
-        owned
-    });
+    let incident = routing
+        .catalog
+        .map(|c| c.own(&case.incident, &playbook.provenance.path, routing.teams));
     let ownership = incident.as_ref().and_then(|i| i.ownership.as_deref());
     let keyworded = playbook
         .steps
