@@ -96,6 +96,16 @@ def body(i: int) -> bytes:
     }).encode()
 
 
+def request(i: int) -> bytes:
+    """The HTTP request posting delivery `i` to serve's Alertmanager hook."""
+    b = body(i)
+    return (
+        f"POST /hooks/alertmanager HTTP/1.1\r\nHost: bench\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(b)}\r\n\r\n"
+    ).encode() + b
+
+
 async def read_response(reader):
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -116,12 +126,7 @@ async def sender(port, indexes, latencies, statuses, deadline):
         for i in indexes:
             if time.monotonic() > deadline:
                 break
-            b = body(i)
-            req = (
-                f"POST /hooks/alertmanager HTTP/1.1\r\nHost: bench\r\n"
-                f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(b)}\r\n\r\n"
-            ).encode() + b
+            req = request(i)
             t = time.perf_counter()
             writer.write(req)
             await writer.drain()
@@ -173,12 +178,7 @@ async def soak(port, rate, seconds, pid, connections=20, from_due=False):
                 now = time.monotonic()
                 if due > now:
                     await asyncio.sleep(due - now)
-                b = body(1_000_000 + i)
-                req = (
-                    f"POST /hooks/alertmanager HTTP/1.1\r\nHost: bench\r\n"
-                    f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(b)}\r\n\r\n"
-                ).encode() + b
+                req = request(1_000_000 + i)
                 t = time.perf_counter()
                 if from_due:
                     t -= max(0.0, time.monotonic() - due)
