@@ -363,32 +363,6 @@ def main():
                       f"(and {children:.1f} s in the runs it started and reaped meanwhile)")
 
         print(f"client: {args.client}")
-        if client and not args.soak:
-            elapsed, ms, statuses, n = run_client(client, port, args)
-            accepted = statuses.get(202, 0)
-            if args.open_rate:
-                print(f"open loop: {args.senders} senders offering {args.open_rate:.0f}/s "
-                      f"for {args.seconds:.0f}s; statuses: {statuses}")
-            else:
-                print(f"senders: {args.senders}, requests: {n}, statuses: {statuses}")
-            print(f"accepted deliveries/s: {accepted / elapsed:.0f} ({accepted} in {elapsed:.2f}s)")
-            since = " (from when due)" if args.open_rate else ""
-            print(f"ack latency ms{since}: p50 {ms[0]:.1f}  p90 {ms[1]:.1f}  "
-                  f"p99 {ms[2]:.1f}  max {ms[3]:.1f}")
-            cpu_per_delivery(n)
-            return
-        if args.open_rate:
-            elapsed, latencies, statuses, _ = asyncio.run(soak(
-                port, args.open_rate, args.seconds, proc.pid, connections=args.senders,
-                from_due=True))
-            accepted = statuses.get(202, 0)
-            print(f"open loop: {args.senders} senders offering {args.open_rate:.0f}/s "
-                  f"for {args.seconds:.0f}s; statuses: {statuses}")
-            print(f"accepted deliveries/s: {accepted / elapsed:.0f} ({accepted} in {elapsed:.2f}s)")
-            print("ack latency ms (from when due): p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}"
-                  .format(*(1000 * percentile(latencies, p) for p in (50, 90, 99, 100))))
-            cpu_per_delivery(len(latencies))
-            return
         if args.soak:
             elapsed, latencies, statuses, rss = asyncio.run(
                 soak(port, args.rate, args.soak, proc.pid))
@@ -401,14 +375,29 @@ def main():
             print(f"RSS MiB: first {kibs[0] / 1024:.1f}  last {kibs[-1] / 1024:.1f}  "
                   f"max {max(kibs) / 1024:.1f}")
             return
-        elapsed, latencies, statuses = asyncio.run(
-            load(port, args.senders, args.per_sender, args.max_seconds))
+        if client:
+            elapsed, ms, statuses, n = run_client(client, port, args)
+        else:
+            if args.open_rate:
+                elapsed, latencies, statuses, _ = asyncio.run(soak(
+                    port, args.open_rate, args.seconds, proc.pid, connections=args.senders,
+                    from_due=True))
+            else:
+                elapsed, latencies, statuses = asyncio.run(
+                    load(port, args.senders, args.per_sender, args.max_seconds))
+            ms = [1000 * percentile(latencies, p) for p in (50, 90, 99, 100)]
+            n = len(latencies)
         accepted = statuses.get(202, 0)
-        print(f"senders: {args.senders}, requests: {len(latencies)}, statuses: {statuses}")
+        if args.open_rate:
+            print(f"open loop: {args.senders} senders offering {args.open_rate:.0f}/s "
+                  f"for {args.seconds:.0f}s; statuses: {statuses}")
+        else:
+            print(f"senders: {args.senders}, requests: {n}, statuses: {statuses}")
         print(f"accepted deliveries/s: {accepted / elapsed:.0f} ({accepted} in {elapsed:.2f}s)")
-        print("ack latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}".format(
-            *(1000 * percentile(latencies, p) for p in (50, 90, 99, 100))))
-        cpu_per_delivery(len(latencies))
+        since = " (from when due)" if args.open_rate else ""
+        print(f"ack latency ms{since}: p50 {ms[0]:.1f}  p90 {ms[1]:.1f}  "
+              f"p99 {ms[2]:.1f}  max {ms[3]:.1f}")
+        cpu_per_delivery(n)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
