@@ -195,7 +195,7 @@ fn from_event(incident: &str, payload: &Payload, repeats: bool) -> Option<Held> 
             let hold = Hold {
                 reason,
                 rule: Some(t.rule.clone()),
-                next_run_at: t.next_run_at.as_deref().and_then(parse_time),
+                next_run_at: t.next_run_at.as_deref().and_then(record::parse_time),
                 earlier_run: None,
                 by: t.by.clone(),
             };
@@ -224,13 +224,7 @@ fn from_event(incident: &str, payload: &Payload, repeats: bool) -> Option<Held> 
         incident_file_id: record::file_safe_id(incident),
         playbook: playbook.clone(),
         status: HELD,
-        started: parse_time(at)?,
+        started: record::parse_time(at)?,
         held: hold,
     })
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }

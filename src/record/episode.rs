@@ -101,11 +101,7 @@ fn resolution(events: &[Event]) -> Option<Option<chrono::DateTime<chrono::Utc>>>
         .find(|e| matches!(e.payload, Payload::Detected(_) | Payload::Resolved(_)))?
         .payload
     {
-        Payload::Resolved(r) => Some(
-            chrono::DateTime::parse_from_rfc3339(&r.at)
-                .ok()
-                .map(|t| t.with_timezone(&chrono::Utc)),
-        ),
+        Payload::Resolved(r) => Some(super::parse_time(&r.at)),
         _ => None,
     }
 }
