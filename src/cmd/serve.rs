@@ -42,14 +42,6 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
     let state_dir = absolute(ctx.state_dir())?;
     let (run_args, mut env, mut env_remove) = run_source(&args, ctx)?;
     let refresh = refresh(&args)?;
-    let commit = match &refresh {
-        Some(r) => Some(r.pin.get()),
-        None => set
-            .playbooks
-            .iter()
-            .find_map(|p| p.provenance.commit.clone())
-            .filter(|_| args.source.repo.is_some()),
-    };
     // Runs record who started them.
     env.push(("IRCTL_ACTOR".into(), "irctl-serve".into()));
     for name in auth::secret_names() {
@@ -73,12 +65,12 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<u8> {
         max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
         grace: args.grace,
         dedup_window: args.dedup_window,
-        served: reload::Served {
-            playbooks: set.playbooks.len(),
+        served: reload::Served::of(
+            &set,
             mappings,
-            commit,
-            broken: set.broken_files().into_iter().map(String::from).collect(),
-        },
+            args.source.repo.is_some(),
+            refresh.as_ref().map(|r| r.pin.get()),
+        ),
         origin: origin(&args)?,
         secrets_file: ctx.secrets_file().map(absolute).transpose()?,
         tls: tls(&args)?,

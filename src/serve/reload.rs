@@ -43,20 +43,30 @@ impl Served {
     pub fn check(read: source::Read, git: bool, commit: Option<String>) -> Served {
         let (mappings, broken_mappings) = read.mappings();
         let set = read.load().set;
+        let mut served = Served::of(&set, mappings, git, commit);
+        served.broken.extend(broken_mappings);
+        served
+    }
+
+    /// What serving `set` and `mappings` means. With `git`, the commit is
+    /// `commit` or else the one the playbooks were read at.
+    pub fn of(
+        set: &crate::playbook::PlaybookSet,
+        mappings: Vec<Mapping>,
+        git: bool,
+        commit: Option<String>,
+    ) -> Served {
         let commit = commit.or_else(|| {
             set.playbooks
                 .iter()
                 .find_map(|p| p.provenance.commit.clone())
                 .filter(|_| git)
         });
-        let mut broken: BTreeSet<String> =
-            set.broken_files().into_iter().map(String::from).collect();
-        broken.extend(broken_mappings);
         Served {
             playbooks: set.playbooks.len(),
             mappings,
             commit,
-            broken,
+            broken: set.broken_files().into_iter().map(String::from).collect(),
         }
     }
 
